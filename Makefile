@@ -1,0 +1,100 @@
+# Parley build. `make run` and `make test` are the two commands that matter;
+# both install what is missing first (scripts/deps.sh). See README.md.
+
+CC      ?= cc
+PKGS    := libuv jansson hiredis libutf8proc sqlite3 libcrypto
+PORT    ?= 8080
+SANITIZE ?=
+
+ifeq ($(SANITIZE),1)
+BUILD   ?= build-asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT     := -O1
+else
+BUILD   ?= build
+SANFLAGS :=
+OPT     := -O2
+endif
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+ifeq ($(CI),true)
+WARN    += -Werror
+endif
+ifeq ($(WERROR),1)
+WARN    += -Werror
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(SANFLAGS) $(PKG_CFLAGS) -Isrc -MMD -MP
+LDFLAGS += $(SANFLAGS)
+LDLIBS  += $(PKG_LIBS) -lhttp_parser -lm
+
+LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path src/main.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+CONF_BIN := $(BUILD)/conformance-server
+
+.PHONY: all deps deps-test web run test test-unit test-integration test-python \
+        conformance conformance-server clean fuzz help
+
+all: $(BUILD)/parley
+
+help:
+	@echo "make            build $(BUILD)/parley"
+	@echo "make run        install what is missing, build everything, serve on :$(PORT)"
+	@echo "make test       install test needs, run every test (SANITIZE=1 for ASan+UBSan)"
+	@echo "make conformance CONFORMANCE_DIR=..   run the official protocol suites"
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libparley.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/parley: $(BUILD)/src/main.o $(BUILD)/libparley.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libparley.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libparley.a $(LDLIBS) -lcmocka -o $@
+
+$(CONF_BIN): tests/conformance/server.c $(BUILD)/libparley.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libparley.a $(LDLIBS) -o $@
+
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+web: deps
+	@scripts/build-web.sh
+
+run: deps
+	$(MAKE) all web
+	./$(BUILD)/parley --port $(PORT) --static web/dist
+
+test: deps-test
+	$(MAKE) all $(CONF_BIN) $(UNIT_BIN)
+	@scripts/test.sh
+
+test-unit: $(UNIT_BIN)
+	@scripts/test.sh unit
+
+test-integration: all $(CONF_BIN)
+	@scripts/test.sh integration
+
+conformance-server: $(CONF_BIN)
+	./$(CONF_BIN) --port $${PORT:-3000}
+
+conformance: $(CONF_BIN)
+	@scripts/conformance.sh "$(CONFORMANCE_DIR)"
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d

@@ -1,0 +1,74 @@
+/* sio_packet.h - Socket.IO protocol 5 packets, encoded and decoded, no I/O.
+ *
+ * Text form: <type>[<attachments>-][<nsp>,][<ack id>][<JSON data>], e.g.
+ * `2["chat","hi"]`, `2/admin,13["x"]`, `51-["up",{"_placeholder":true,"num":0}]`.
+ * Binary attachments travel as separate Engine.IO binary messages after the
+ * text packet; in the JSON they stay as {"_placeholder":true,"num":N}
+ * objects: this layer never rebuilds them, the layer above gets the JSON with
+ * placeholders and the attachments as a list (and sends them back the same
+ * way), so binary data is never copied into JSON. */
+#ifndef PARLEY_SIO_PACKET_H
+#define PARLEY_SIO_PACKET_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+typedef enum {
+    SIO_CONNECT = 0,
+    SIO_DISCONNECT = 1,
+    SIO_EVENT = 2,
+    SIO_ACK = 3,
+    SIO_CONNECT_ERROR = 4,
+    SIO_BINARY_EVENT = 5,
+    SIO_BINARY_ACK = 6,
+} sio_ptype;
+
+/* Attachments one packet may declare; more is a malformed packet. */
+#define SIO_MAX_ATTACHMENTS 64
+
+typedef struct {
+    sio_ptype type;
+    char nsp[128];          /* NUL-terminated, "/" when absent */
+    int64_t ack_id;         /* -1 when absent */
+    unsigned attachments;   /* binary types only */
+    json_t *data;           /* owned reference, NULL when absent */
+} sio_packet;
+
+/* Decodes s[0..n). Returns 0 and fills out (the caller owns out->data and
+ * releases it with sio_packet_clear), or -1 when the packet is malformed as
+ * the reference parser judges it:
+ *   - unknown type, or (binary types) missing/non-numeric attachment count,
+ *     or more than SIO_MAX_ATTACHMENTS;
+ *   - a namespace not starting with '/', or longer than nsp allows;
+ *   - an ack id that is not all digits or exceeds 2^53;
+ *   - JSON that does not parse, or trailing garbage;
+ *   - payload of the wrong shape: CONNECT takes an object or nothing;
+ *     DISCONNECT takes nothing; EVENT/BINARY_EVENT a non-empty array whose
+ *     first element is a string (the event name); ACK/BINARY_ACK an array;
+ *     CONNECT_ERROR an object or a string;
+ *   - an ack id on a packet type that cannot carry one (CONNECT,
+ *     DISCONNECT, CONNECT_ERROR).
+ * JSON strings may contain U+0000 (decoded with JSON_ALLOW_NUL). */
+int sio_packet_decode(const char *s, size_t n, sio_packet *out);
+
+/* Releases out->data; out may be decoded into again. */
+void sio_packet_clear(sio_packet *p);
+
+/* Appends the text form to out. nsp NULL or "/" is omitted; ack_id < 0 is
+ * omitted; attachments are written for binary types only; data NULL is
+ * omitted. JSON is compact, as JSON.stringify writes it (no spaces, UTF-8
+ * kept, '/' not escaped). Returns 0, or -1 when data cannot be encoded (for
+ * instance a real that is NaN); out is left as it was in that case. */
+int sio_packet_encode(buf_t *out, sio_ptype type, const char *nsp, int64_t ack_id,
+                      unsigned attachments, const json_t *data);
+
+/* Checks the {"_placeholder":true,"num":N} objects in data (recursively):
+ * returns 0 when there are exactly `expected` of them numbered
+ * 0..expected-1, each once; -1 when one is malformed, missing, duplicated or
+ * out of range. */
+int sio_placeholders_check(const json_t *data, unsigned expected);
+
+#endif

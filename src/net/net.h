@@ -1,0 +1,149 @@
+/* net.h - TCP listener, connections, coalesced output and HTTP/1.1 requests.
+ *
+ * The bottom layer. It owns sockets and bytes: it accepts connections, parses
+ * HTTP/1.1 requests (http-parser) and hands each to the request callback,
+ * writes responses, and after a WebSocket upgrade passes raw bytes to the
+ * connection's owner. It knows nothing of Engine.IO.
+ *
+ * Memory: reads land in one buffer shared by the whole server; a connection
+ * keeps input only while a request is incomplete (HTTP) and holds no input
+ * buffer in raw mode (the owner copies what it must keep). Output is a queue
+ * of references to shared buffers (rbuf_t): a broadcast frame is written to
+ * many connections without copies. Everything queued during one loop turn is
+ * written with one writev per connection just before the loop sleeps.
+ *
+ * Lifetime: a connection is closed with net_conn_close; its owner's on_close
+ * runs exactly once, synchronously inside net_conn_close (or when the peer
+ * goes away), and the memory is freed later in the libuv close callback, so a
+ * net_conn pointer stays valid until the current callback returns. After
+ * on_close, writes to the connection are dropped. */
+#ifndef PARLEY_NET_H
+#define PARLEY_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "util/buf.h"
+#include "util/rbuf.h"
+
+typedef struct net_server net_server;
+typedef struct net_conn net_conn;
+
+/* One parsed HTTP request. Strings are NUL-terminated and owned by the
+ * connection; they stay valid until the response to this request is written
+ * (net_respond*) or the connection closes. */
+typedef struct {
+    int method;           /* http_parser's enum http_method (HTTP_GET ...) */
+    const char *method_name;
+    char *url;            /* as received: path and query */
+    size_t path_len;      /* url[0..path_len) is the path */
+    const char *query;    /* after '?', "" when none */
+    /* The headers Parley uses; NULL when absent. */
+    char *upgrade, *connection, *ws_key, *ws_version, *origin, *content_type,
+         *forwarded_for, *host;
+    buf_t body;
+    int keep_alive;       /* the client allows another request after this */
+    int is_upgrade;       /* Connection: upgrade + Upgrade header present */
+    int too_large;        /* the body exceeded max_body_bytes: body is empty and
+                           * the connection closes after the response */
+} net_request;
+
+typedef struct {
+    /* A request is complete (body included). The callee answers now or later
+     * with net_respond*, or takes the connection over with
+     * net_conn_upgrade. No further request of this connection is processed
+     * until then. */
+    void (*on_request)(void *ud, net_conn *c, net_request *req);
+} net_handler;
+
+/* What a connection's owner (a pending long-poll, a WebSocket) is told. */
+typedef struct {
+    /* Raw mode only: bytes from the peer. data is the server's shared read
+     * buffer: it may be modified, and must be copied to be kept. */
+    void (*on_data)(void *owner, net_conn *c, uint8_t *data, size_t len);
+    /* The connection is closing (peer left, error, limit, or
+     * net_conn_close). Runs once; the owner must drop its pointer. */
+    void (*on_close)(void *owner, net_conn *c);
+} net_owner_ops;
+
+typedef struct {
+    const char *host;
+    int port;
+    size_t max_header_bytes;  /* URL + headers of one request */
+    size_t max_body_bytes;    /* a larger body closes the connection (413) */
+    size_t max_output_bytes;  /* queued output above this closes the connection */
+} net_config;
+
+/* Binds and listens. Returns 0 or a negative libuv error; *out is set only on
+ * success. handler and ud must outlive the server. */
+int net_server_start(uv_loop_t *loop, const net_config *cfg, const net_handler *handler,
+                     void *ud, net_server **out);
+/* The port actually bound (useful with port 0). */
+int net_server_port(const net_server *s);
+/* Stops accepting; existing connections stay. */
+void net_server_stop_accepting(net_server *s);
+/* Closes every connection (their owners' on_close run) and the listener;
+ * frees the server once the loop has run the close callbacks. */
+void net_server_close(net_server *s);
+/* Adds a function called at the start of every flush step (just before
+ * the loop sleeps), before queued output is written: a layer above batches
+ * its own work of the turn there (for instance answering long-polls). It may
+ * write to connections. At most NET_MAX_FLUSH_HOOKS per server; returns 0 or
+ * -1 when full. Removing takes the same pair. */
+#define NET_MAX_FLUSH_HOOKS 4
+int net_server_add_flush_hook(net_server *s, void (*hook)(void *ud), void *ud);
+void net_server_remove_flush_hook(net_server *s, void (*hook)(void *ud), void *ud);
+/* Open connections. */
+size_t net_server_conn_count(const net_server *s);
+
+/* Ownership of a connection for close/data notifications. NULL ops clears. */
+void net_conn_set_owner(net_conn *c, const net_owner_ops *ops, void *owner);
+void *net_conn_owner(const net_conn *c);
+
+/* Switches the connection to raw mode (after the handler wrote a 101
+ * response with net_conn_write*): from now on every byte goes to
+ * ops->on_data, starting with any bytes that followed the request. */
+void net_conn_upgrade(net_conn *c, const net_owner_ops *ops, void *owner);
+
+/* Queues bytes for the connection. net_conn_write takes a new reference to
+ * b (the caller keeps its own); the bytes b->data[off..off+len) must not
+ * change afterwards. Returns 0, or -1 when the connection is closed or the
+ * output limit was exceeded (the connection is then closed). */
+int net_conn_write(net_conn *c, rbuf_t *b, size_t off, size_t len);
+int net_conn_write_copy(net_conn *c, const void *data, size_t len);
+/* Bytes queued and not yet written. */
+size_t net_conn_pending_output(const net_conn *c);
+
+/* Closes: with `graceful`, queued output is written first; the owner's
+ * on_close runs now either way. Safe to call twice. */
+void net_conn_close(net_conn *c, int graceful);
+int net_conn_is_closed(const net_conn *c);
+/* The peer's address as text ("127.0.0.1"), "" when unknown. */
+void net_conn_peer(const net_conn *c, char *out, size_t size);
+net_server *net_conn_server(const net_conn *c);
+
+/* Writes a complete response to the current request and moves on to the
+ * next one. extra_headers is a block of "Name: value\r\n" lines or NULL.
+ * Status 4xx/5xx responses and requests without keep-alive close the
+ * connection after the write unless keep_alive is still allowed. */
+void net_respond(net_conn *c, int status, const char *content_type,
+                 const char *extra_headers, const void *body, size_t len);
+/* The same with a shared body (a reference is taken). */
+void net_respond_rbuf(net_conn *c, int status, const char *content_type,
+                      const char *extra_headers, rbuf_t *body, size_t off, size_t len);
+/* Responds and closes the connection afterwards. */
+void net_respond_close(net_conn *c, int status, const char *content_type,
+                       const char *extra_headers, const void *body, size_t len);
+/* The request being answered, or NULL. */
+net_request *net_conn_request(net_conn *c);
+
+/* Finds `name` in a query string ("a=1&b=2") and writes its percent-decoded
+ * value with a NUL into out. Returns the value's length, or -1 when absent
+ * or longer than size - 1. */
+int net_query_get(const char *query, const char *name, char *out, size_t size);
+
+/* The reason phrase of an HTTP status. */
+const char *net_status_text(int status);
+
+#endif

@@ -1,0 +1,486 @@
+/* net_conn.c - the listener, connection lifetime, reads and coalesced writes.
+ *
+ * Reads go into the server's one shared buffer. Writes are queued as
+ * references to shared buffers and the connection is put on the server's
+ * flush list; a uv_prepare handle (which runs just before the loop blocks
+ * for I/O) writes each listed connection's queue with one uv_try_write, and
+ * falls back to uv_write for what the kernel did not take. */
+#include "net/net_internal.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#include <string.h>
+
+static void net__close_cb(uv_handle_t *h);
+
+/* ---- output queue ---------------------------------------------------- */
+
+static void net__outq_release(net_outq *q, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        rbuf_unref(q->chunks[q->head + i].rb);
+    q->head += n;
+    q->count -= n;
+    if (q->inflight >= n)
+        q->inflight -= n;
+    else
+        q->inflight = 0;
+}
+
+static void net__outq_free(net_outq *q)
+{
+    if (q == NULL)
+        return;
+    net__outq_release(q, q->count);
+    mem_free(q->chunks);
+    mem_free(q);
+}
+
+static void net__outq_push(net_outq *q, rbuf_t *rb, size_t off, size_t len)
+{
+    if (q->head + q->count == q->cap) {
+        if (q->head > 0 && q->head >= q->cap / 2 && q->inflight == 0) {
+            memmove(q->chunks, q->chunks + q->head, q->count * sizeof(net_chunk));
+            q->head = 0;
+        } else {
+            q->cap = q->cap ? q->cap * 2 : 8;
+            q->chunks = mem_realloc(q->chunks, q->cap * sizeof(net_chunk));
+        }
+    }
+    net_chunk *ch = &q->chunks[q->head + q->count++];
+    ch->rb = rbuf_ref(rb);
+    ch->off = (uint32_t)off;
+    ch->len = (uint32_t)len;
+    q->bytes += len;
+}
+
+/* Drops `written` bytes from the front of the queue. */
+static void net__outq_advance(net_outq *q, size_t written)
+{
+    q->bytes -= written;
+    uint32_t done = 0;
+    while (written > 0 && done < q->count) {
+        net_chunk *ch = &q->chunks[q->head + done];
+        if (written >= ch->len) {
+            written -= ch->len;
+            done++;
+        } else {
+            ch->off += (uint32_t)written;
+            ch->len -= (uint32_t)written;
+            written = 0;
+        }
+    }
+    net__outq_release(q, done);
+}
+
+static uint32_t net__outq_iov(net_outq *q, uv_buf_t *iov, uint32_t max)
+{
+    uint32_t n = q->count < max ? q->count : max;
+    for (uint32_t i = 0; i < n; i++) {
+        net_chunk *ch = &q->chunks[q->head + i];
+        iov[i] = uv_buf_init((char *)ch->rb->data + ch->off, ch->len);
+    }
+    return n;
+}
+
+/* ---- closing ----------------------------------------------------------- */
+
+static void net__handle_close(net_conn *c)
+{
+    if (c->flags & NET_F_HANDLE_CLOSING)
+        return;
+    c->flags |= NET_F_HANDLE_CLOSING;
+    uv_close((uv_handle_t *)&c->tcp, net__close_cb);
+}
+
+static void net__server_maybe_free(net_server *s)
+{
+    if (s->closing && s->handles_open == 0 && s->nconns == 0)
+        mem_free(s);
+}
+
+static void net__conn_free(net_conn *c)
+{
+    net_server *s = c->srv;
+    net__outq_free(c->out);
+    net__http_free(c);
+    mem_free(c);
+    s->nconns--;
+    net__server_maybe_free(s);
+}
+
+static void net__close_cb(uv_handle_t *h)
+{
+    net_conn *c = mem_container_of(h, net_conn, tcp);
+    if (c->flags & NET_F_DIRTY) {
+        c->flags |= NET_F_FREE_PENDING; /* the flush list still points here */
+        return;
+    }
+    net__conn_free(c);
+}
+
+void net_conn_close(net_conn *c, int graceful)
+{
+    if (c->flags & NET_F_CLOSED) {
+        if (!graceful)
+            net__handle_close(c);
+        return;
+    }
+    c->flags |= NET_F_CLOSED;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    const net_owner_ops *ops = c->ops;
+    void *owner = c->owner;
+    c->ops = NULL;
+    c->owner = NULL;
+    if (ops && ops->on_close)
+        ops->on_close(owner, c);
+    if (graceful && c->out && c->out->count) {
+        c->flags |= NET_F_CLOSE_AFTER_FLUSH;
+        net__mark_dirty(c);
+        return;
+    }
+    net__handle_close(c);
+}
+
+int net_conn_is_closed(const net_conn *c)
+{
+    return (c->flags & NET_F_CLOSED) != 0;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+void net__mark_dirty(net_conn *c)
+{
+    if (c->flags & NET_F_DIRTY)
+        return;
+    c->flags |= NET_F_DIRTY;
+    c->dirty_next = c->srv->dirty;
+    c->srv->dirty = c;
+}
+
+int net_conn_write(net_conn *c, rbuf_t *b, size_t off, size_t len)
+{
+    if (c->flags & NET_F_CLOSED)
+        return -1;
+    if (len == 0)
+        return 0;
+    if (c->out == NULL)
+        c->out = mem_calloc(1, sizeof(net_outq));
+    if (c->out->bytes + len > c->srv->cfg.max_output_bytes) {
+        char peer[64];
+        net_conn_peer(c, peer, sizeof(peer));
+        log_warn("slow consumer disconnected", "peer=%s queued=%zu limit=%zu", peer,
+                 c->out->bytes, c->srv->cfg.max_output_bytes);
+        net_conn_close(c, 0);
+        return -1;
+    }
+    net__outq_push(c->out, b, off, len);
+    net__mark_dirty(c);
+    return 0;
+}
+
+int net_conn_write_copy(net_conn *c, const void *data, size_t len)
+{
+    if (c->flags & NET_F_CLOSED)
+        return -1;
+    rbuf_t *b = rbuf_from(data, len);
+    int r = net_conn_write(c, b, 0, len);
+    rbuf_unref(b);
+    return r;
+}
+
+size_t net_conn_pending_output(const net_conn *c)
+{
+    return c->out ? c->out->bytes : 0;
+}
+
+static void net__flush(net_conn *c);
+
+static void net__write_cb(uv_write_t *req, int status)
+{
+    net_outq *q = mem_container_of(req, net_outq, req);
+    net_conn *c = req->data;
+    c->flags &= ~NET_F_WRITING;
+    if (status < 0) {
+        net__outq_release(q, q->inflight);
+        if (status != UV_ECANCELED)
+            net_conn_close(c, 0);
+        return;
+    }
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < q->inflight; i++)
+        bytes += q->chunks[q->head + i].len;
+    q->bytes -= bytes;
+    net__outq_release(q, q->inflight);
+    net__flush(c);
+}
+
+static void net__flush(net_conn *c)
+{
+    net_outq *q = c->out;
+    if (c->flags & (NET_F_WRITING | NET_F_HANDLE_CLOSING))
+        return;
+    uv_buf_t iov[NET_IOV_MAX];
+    while (q && q->count > 0) {
+        uint32_t n = net__outq_iov(q, iov, NET_IOV_MAX);
+        int r = uv_try_write((uv_stream_t *)&c->tcp, iov, n);
+        if (r == UV_EAGAIN || r == UV_ENOSYS)
+            break;
+        if (r < 0) {
+            net_conn_close(c, 0);
+            return;
+        }
+        net__outq_advance(q, (size_t)r);
+        if (r == 0)
+            break;
+    }
+    if (q && q->count > 0) {
+        uint32_t n = net__outq_iov(q, iov, NET_IOV_MAX);
+        q->inflight = n;
+        q->req.data = c;
+        int r = uv_write(&q->req, (uv_stream_t *)&c->tcp, iov, n, net__write_cb);
+        if (r < 0) {
+            q->inflight = 0;
+            net_conn_close(c, 0);
+            return;
+        }
+        c->flags |= NET_F_WRITING;
+        return;
+    }
+    if (q) {
+        net__outq_free(q);
+        c->out = NULL;
+    }
+    if (c->flags & NET_F_CLOSE_AFTER_FLUSH)
+        net__handle_close(c);
+}
+
+/* Runs before the loop blocks: write everything queued this turn, and
+ * resume HTTP parsing of connections whose response went out. */
+static void net__prepare_cb(uv_prepare_t *h)
+{
+    net_server *s = h->data;
+    for (;;) {
+        for (int i = 0; i < NET_MAX_FLUSH_HOOKS; i++)
+            if (s->hooks[i].fn)
+                s->hooks[i].fn(s->hooks[i].ud);
+        if (s->dirty == NULL)
+            break;
+        net_conn *list = s->dirty;
+        s->dirty = NULL;
+        while (list) {
+            net_conn *c = list;
+            list = c->dirty_next;
+            c->dirty_next = NULL;
+            c->flags &= ~NET_F_DIRTY;
+            if (c->flags & NET_F_FREE_PENDING) {
+                net__conn_free(c);
+                continue;
+            }
+            if (!(c->flags & (NET_F_CLOSED | NET_F_RAW)) && c->http && !c->http->complete &&
+                c->http->pending_in.len > 0)
+                net__http_resume(c);
+            net__flush(c);
+        }
+    }
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+static void net__alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    net_conn *c = mem_container_of(h, net_conn, tcp);
+    buf->base = (char *)c->srv->readbuf;
+    buf->len = sizeof(c->srv->readbuf);
+}
+
+static void net__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    net_conn *c = mem_container_of(st, net_conn, tcp);
+    if (nread < 0) {
+        net_conn_close(c, 0);
+        return;
+    }
+    if (nread == 0 || (c->flags & NET_F_CLOSED))
+        return;
+    if (c->flags & NET_F_RAW) {
+        if (c->ops && c->ops->on_data)
+            c->ops->on_data(c->owner, c, (uint8_t *)buf->base, (size_t)nread);
+    } else {
+        net__http_feed(c, (const uint8_t *)buf->base, (size_t)nread);
+    }
+}
+
+void net_conn_upgrade(net_conn *c, const net_owner_ops *ops, void *owner)
+{
+    c->ops = ops;
+    c->owner = owner;
+    c->flags |= NET_F_RAW;
+    net_http *h = c->http;
+    c->http = NULL;
+    if (h) {
+        buf_t rest = h->pending_in;
+        h->pending_in = (buf_t){0};
+        c->http = h;
+        net__http_free(c);
+        if (rest.len && !(c->flags & NET_F_CLOSED) && ops->on_data)
+            ops->on_data(owner, c, (uint8_t *)rest.data, rest.len);
+        buf_free(&rest);
+    }
+}
+
+void net_conn_set_owner(net_conn *c, const net_owner_ops *ops, void *owner)
+{
+    c->ops = ops;
+    c->owner = ops ? owner : NULL;
+}
+
+void *net_conn_owner(const net_conn *c)
+{
+    return c->owner;
+}
+
+net_server *net_conn_server(const net_conn *c)
+{
+    return c->srv;
+}
+
+void net_conn_peer(const net_conn *c, char *out, size_t size)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    out[0] = '\0';
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)&ss, out, size);
+    else if (ss.ss_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)&ss, out, size);
+}
+
+/* ---- listener ---------------------------------------------------------- */
+
+static void net__on_connection(uv_stream_t *ls, int status)
+{
+    net_server *s = ls->data;
+    if (status < 0) {
+        log_warn("accept failed", "error=%s", uv_strerror(status));
+        return;
+    }
+    net_conn *c = mem_calloc(1, sizeof(*c));
+    c->srv = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    c->tcp.data = s; /* marks the handle as one of ours for net__close_walk */
+    s->nconns++;
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+        c->flags |= NET_F_CLOSED;
+        net__handle_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_read_start((uv_stream_t *)&c->tcp, net__alloc_cb, net__read_cb);
+}
+
+int net_server_start(uv_loop_t *loop, const net_config *cfg, const net_handler *handler,
+                     void *ud, net_server **out)
+{
+    net_server *s = mem_calloc(1, sizeof(*s));
+    s->loop = loop;
+    s->cfg = *cfg;
+    s->handler = handler;
+    s->ud = ud;
+    struct sockaddr_storage addr;
+    int r = uv_ip4_addr(cfg->host, cfg->port, (struct sockaddr_in *)&addr);
+    if (r != 0)
+        r = uv_ip6_addr(cfg->host, cfg->port, (struct sockaddr_in6 *)&addr);
+    if (r != 0)
+        goto fail;
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    s->handles_open = 1;
+    r = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&s->listener, 1024, net__on_connection);
+    if (r != 0) {
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        uv_run(loop, UV_RUN_NOWAIT);
+        goto fail;
+    }
+    struct sockaddr_storage bound;
+    int len = sizeof(bound);
+    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
+    s->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    uv_prepare_init(loop, &s->flusher);
+    s->flusher.data = s;
+    uv_prepare_start(&s->flusher, net__prepare_cb);
+    *out = s;
+    return 0;
+fail:
+    mem_free(s);
+    return r;
+}
+
+int net_server_port(const net_server *s)
+{
+    return s->port;
+}
+
+int net_server_add_flush_hook(net_server *s, void (*hook)(void *ud), void *ud)
+{
+    for (int i = 0; i < NET_MAX_FLUSH_HOOKS; i++) {
+        if (s->hooks[i].fn == NULL) {
+            s->hooks[i].fn = hook;
+            s->hooks[i].ud = ud;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void net_server_remove_flush_hook(net_server *s, void (*hook)(void *ud), void *ud)
+{
+    for (int i = 0; i < NET_MAX_FLUSH_HOOKS; i++)
+        if (s->hooks[i].fn == hook && s->hooks[i].ud == ud)
+            s->hooks[i].fn = NULL;
+}
+
+size_t net_server_conn_count(const net_server *s)
+{
+    return s->nconns;
+}
+
+static void net__server_handle_closed(uv_handle_t *h)
+{
+    net_server *s = h->data;
+    s->handles_open--;
+    net__server_maybe_free(s);
+}
+
+void net_server_stop_accepting(net_server *s)
+{
+    if (!uv_is_closing((uv_handle_t *)&s->listener))
+        uv_close((uv_handle_t *)&s->listener, net__server_handle_closed);
+}
+
+static void net__close_walk(uv_handle_t *h, void *arg)
+{
+    net_server *s = arg;
+    if (h->type != UV_TCP || uv_is_closing(h) || h == (uv_handle_t *)&s->listener)
+        return;
+    if (h->data == s)
+        net_conn_close(mem_container_of(h, net_conn, tcp), 0);
+}
+
+void net_server_close(net_server *s)
+{
+    if (s->closing)
+        return;
+    s->closing = 1;
+    uv_walk(s->loop, net__close_walk, s);
+    /* Flush what the close handlers queued, then let the flusher go. */
+    net__prepare_cb(&s->flusher);
+    uv_prepare_stop(&s->flusher);
+    s->handles_open++;
+    uv_close((uv_handle_t *)&s->flusher, net__server_handle_closed);
+    net_server_stop_accepting(s);
+}

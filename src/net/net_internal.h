@@ -1,0 +1,94 @@
+/* net_internal.h - structures shared by the files of the net module only.
+ * Nothing outside src/net/ includes this. */
+#ifndef PARLEY_NET_INTERNAL_H
+#define PARLEY_NET_INTERNAL_H
+
+#include <http_parser.h>
+
+#include "net/net.h"
+
+#define NET_READ_BUF_SIZE (64 * 1024)
+#define NET_IOV_MAX 256
+
+enum {
+    NET_F_CLOSED = 1 << 0,      /* owner told; writes dropped */
+    NET_F_DIRTY = 1 << 1,       /* on the server's flush list */
+    NET_F_WRITING = 1 << 2,     /* a uv_write is in flight */
+    NET_F_CLOSE_AFTER_FLUSH = 1 << 3,
+    NET_F_HANDLE_CLOSING = 1 << 4, /* uv_close called */
+    NET_F_FREE_PENDING = 1 << 5,   /* closed while on the flush list */
+    NET_F_RAW = 1 << 6,         /* upgraded: bytes go to the owner */
+};
+
+typedef struct {
+    rbuf_t *rb;
+    uint32_t off, len;
+} net_chunk;
+
+/* Output queue; exists only while output is pending. */
+typedef struct {
+    uv_write_t req;
+    net_chunk *chunks;
+    uint32_t head, count, cap;
+    uint32_t inflight;   /* chunks [head, head+inflight) belong to req */
+    size_t bytes;
+} net_outq;
+
+/* HTTP state; exists only while a request is being read or answered. */
+enum { NET_H_UPGRADE, NET_H_CONNECTION, NET_H_WS_KEY, NET_H_WS_VERSION, NET_H_ORIGIN,
+       NET_H_CONTENT_TYPE, NET_H_FORWARDED_FOR, NET_H_HOST, NET_H_COUNT };
+
+typedef struct {
+    http_parser parser;
+    net_request req;
+    buf_t url;
+    buf_t field;
+    buf_t hv[NET_H_COUNT];
+    uint8_t seen[NET_H_COUNT];
+    int cur;              /* index into hv of the header being read, or -1 */
+    int last_was_value;
+    size_t header_bytes;
+    int complete;         /* a request awaits its response */
+    int too_large;        /* header or body over the limit */
+    buf_t pending_in;     /* input not parsed yet (pipelined, or after an upgrade) */
+} net_http;
+
+struct net_conn {
+    uv_tcp_t tcp;
+    net_server *srv;
+    net_conn *dirty_next;
+    net_outq *out;
+    net_http *http;
+    const net_owner_ops *ops;
+    void *owner;
+    uint32_t flags;
+};
+
+struct net_server {
+    uv_tcp_t listener;
+    uv_prepare_t flusher;
+    uv_loop_t *loop;
+    net_config cfg;
+    const net_handler *handler;
+    void *ud;
+    net_conn *dirty;
+    struct {
+        void (*fn)(void *ud);
+        void *ud;
+    } hooks[NET_MAX_FLUSH_HOOKS];
+    size_t nconns;
+    int port;
+    int closing;
+    int handles_open;
+    uint8_t readbuf[NET_READ_BUF_SIZE];
+};
+
+/* net_conn.c */
+void net__mark_dirty(net_conn *c);
+
+/* net_http.c */
+void net__http_feed(net_conn *c, const uint8_t *data, size_t len);
+void net__http_resume(net_conn *c);
+void net__http_free(net_conn *c);
+
+#endif

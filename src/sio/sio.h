@@ -1,0 +1,127 @@
+/* sio.h - Socket.IO protocol 5 server: namespaces, sockets, events, acks,
+ * rooms and broadcasts, on top of Engine.IO sessions.
+ *
+ * The layer above (the chat contract, or the conformance test server) sees
+ * sockets and events: it registers namespaces with handlers, answers acks,
+ * emits to one socket, to rooms or to everyone. Every emit is encoded once:
+ * a broadcast to a thousand sockets is one JSON encoding and one buffer.
+ *
+ * Binary: attachments arrive as a list beside the JSON, whose placeholders
+ * ({"_placeholder":true,"num":N}) stay in place; emits take attachments the
+ * same way (see sio_packet.h).
+ *
+ * Lifetime: sockets are reference counted. A handler may keep a socket past
+ * its callback (for an asynchronous store operation) with sio_socket_ref and
+ * later check sio_socket_connected before emitting; emitting to a
+ * disconnected socket does nothing. on_disconnect runs once per socket. */
+#ifndef PARLEY_SIO_H
+#define PARLEY_SIO_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "eio/eio.h"
+
+typedef struct sio_server sio_server;
+typedef struct sio_nsp sio_nsp;
+typedef struct sio_socket sio_socket;
+
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+} sio_bin;
+
+typedef struct {
+    uint32_t connect_timeout_ms; /* close a session that joins no namespace (45000) */
+    /* Connection state recovery: 0 disables; otherwise how long a socket
+     * lost without a goodbye is kept, with every packet sent to it. */
+    uint32_t recovery_window_ms;
+} sio_config;
+
+typedef struct {
+    /* A client asks to connect. auth is the CONNECT payload (an object, or
+     * NULL). Return NULL to accept, or an object for the CONNECT_ERROR data
+     * (ownership passes to sio), e.g. {"message":"unauthorized"}. */
+    json_t *(*on_connect)(void *ud, sio_socket *s, json_t *auth);
+    /* The socket is connected: the CONNECT reply has been sent. */
+    void (*on_connection)(void *ud, sio_socket *s);
+    /* A connection state recovery restored this socket (same id, rooms and
+     * data as before); missed packets are replayed right after. */
+    void (*on_recovered)(void *ud, sio_socket *s);
+    /* An event: args (borrowed) holds the arguments after the name.
+     * ack_id >= 0 when the client waits for an answer (sio_ack). */
+    void (*on_event)(void *ud, sio_socket *s, const char *event, json_t *args,
+                     const sio_bin *bins, unsigned nbins, int64_t ack_id);
+    /* The socket left ("client namespace disconnect", "server namespace
+     * disconnect", "transport close", "ping timeout", "parse error",
+     * "transport error", "server shutting down"). `recoverable` is 1 when
+     * the socket is kept for recovery: the handler keeps its state until
+     * on_expired or on_recovered. */
+    void (*on_disconnect)(void *ud, sio_socket *s, const char *reason, int recoverable);
+    /* A socket kept for recovery was not reclaimed in time. */
+    void (*on_expired)(void *ud, sio_socket *s);
+} sio_handlers;
+
+/* Creates the server and the Engine.IO server under it (on `net`).
+ * ecfg's and cfg's strings must outlive it. */
+sio_server *sio_server_new(uv_loop_t *loop, net_server *net, const eio_config *ecfg,
+                           const sio_config *cfg);
+/* Closes every socket ("server shutting down") and frees the server. */
+void sio_server_free(sio_server *srv);
+eio_server *sio_server_eio(sio_server *srv);
+
+/* Registers namespace `name` ("/", "/custom"). Connects to unregistered
+ * namespaces are refused with {"message":"Invalid namespace"}. */
+sio_nsp *sio_namespace(sio_server *srv, const char *name, const sio_handlers *h, void *ud);
+const char *sio_nsp_name(const sio_nsp *nsp);
+
+/* ---- sockets ---- */
+const char *sio_socket_id(const sio_socket *s);
+int sio_socket_connected(const sio_socket *s);
+sio_nsp *sio_socket_nsp(const sio_socket *s);
+void sio_socket_set_data(sio_socket *s, void *data);
+void *sio_socket_data(const sio_socket *s);
+sio_socket *sio_socket_ref(sio_socket *s);
+void sio_socket_unref(sio_socket *s);
+/* Engine.IO transport name ("polling"/"websocket"), "" when disconnected. */
+const char *sio_socket_transport(const sio_socket *s);
+
+/* Emits event with args (a JSON array, borrowed; NULL for none) to one
+ * socket. Returns 0, or -1 when the socket is gone or args can't be encoded. */
+int sio_emit(sio_socket *s, const char *event, const json_t *args);
+int sio_emit_bin(sio_socket *s, const char *event, const json_t *args, const sio_bin *bins,
+                 unsigned nbins);
+/* Answers the client's ack ack_id with args (a JSON array, borrowed). */
+int sio_ack(sio_socket *s, int64_t ack_id, const json_t *args);
+int sio_ack_bin(sio_socket *s, int64_t ack_id, const json_t *args, const sio_bin *bins,
+                unsigned nbins);
+
+/* Emits and waits for the client's ack: cb runs once with the ack's args
+ * (borrowed), or with args NULL when the socket disconnects or timeout_ms
+ * passes first. */
+typedef void (*sio_ack_cb)(void *ud, sio_socket *s, json_t *args);
+int sio_emit_with_ack(sio_socket *s, const char *event, const json_t *args,
+                      uint32_t timeout_ms, sio_ack_cb cb, void *ud);
+
+/* Server-side disconnect ("server namespace disconnect"). */
+void sio_disconnect(sio_socket *s);
+
+/* ---- rooms and broadcasts ---- */
+/* Join/leave are idempotent. Returns 0. */
+int sio_join(sio_socket *s, const char *room);
+int sio_leave(sio_socket *s, const char *room);
+int sio_in_room(const sio_socket *s, const char *room);
+/* Sockets in the room of this node (0 when it does not exist). */
+size_t sio_room_size(const sio_nsp *nsp, const char *room);
+/* Calls fn for each room the socket is in. */
+void sio_socket_rooms(const sio_socket *s, void (*fn)(void *ud, const char *room), void *ud);
+
+/* Emits to every socket in any of `rooms` (each socket once), or to every
+ * socket of the namespace when nrooms is 0, except `except` (may be NULL).
+ * Encoded once. Returns the number of recipients. */
+size_t sio_broadcast(sio_nsp *nsp, const char *const *rooms, size_t nrooms,
+                     const sio_socket *except, const char *event, const json_t *args);
+
+#endif

@@ -1,0 +1,509 @@
+/* sio_server.c - Socket.IO clients and sockets: one client per Engine.IO
+ * session, one socket per namespace it joins; packet dispatch (CONNECT,
+ * DISCONNECT, EVENT, ACK and their binary forms), emits and acks.
+ *
+ * A client that breaks the protocol (a packet that does not parse, an event
+ * for a namespace it did not join, a binary attachment nobody announced) is
+ * closed as the reference server does; nothing it sends reaches the layer
+ * above in a malformed state. */
+#include "sio/sio_internal.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#include <string.h>
+
+/* ---- encoding ----------------------------------------------------------- */
+
+static int sio__encode(eio_msg *m, sio_ptype type, const char *nsp, int64_t ack_id,
+                       unsigned nbins, const json_t *data)
+{
+    buf_t b = {0};
+    if (sio_packet_encode(&b, type, nsp, ack_id, nbins, data) != 0) {
+        buf_free(&b);
+        return -1;
+    }
+    eio_msg_init(m, b.data, b.len, 0);
+    buf_free(&b);
+    return 0;
+}
+
+/* [event, ...args] as a new array (references to args' elements). */
+static json_t *sio__event_array(const char *event, const json_t *args)
+{
+    json_t *arr = json_array();
+    if (arr == NULL || json_array_append_new(arr, json_string(event)) != 0)
+        goto fail;
+    if (args && json_is_array(args) && json_array_extend(arr, (json_t *)args) != 0)
+        goto fail;
+    return arr;
+fail:
+    json_decref(arr);
+    return NULL;
+}
+
+int sio__encode_event(eio_msg *m, const sio_nsp *nsp, const char *event, const json_t *args)
+{
+    json_t *arr = sio__event_array(event, args);
+    if (arr == NULL)
+        return -1;
+    int r = sio__encode(m, SIO_EVENT, nsp->name, -1, 0, arr);
+    json_decref(arr);
+    return r;
+}
+
+static void sio__send_bins(eio_session *es, const sio_bin *bins, unsigned nbins)
+{
+    for (unsigned i = 0; i < nbins; i++) {
+        eio_msg b;
+        eio_msg_init(&b, bins[i].data, bins[i].len, 1);
+        eio_send(es, &b);
+        eio_msg_release(&b);
+    }
+}
+
+int sio__send_packet(sio_socket *s, sio_ptype type, int64_t ack_id, const json_t *data,
+                     const sio_bin *bins, unsigned nbins)
+{
+    if (!s->connected)
+        return -1;
+    if (nbins > 0)
+        type = type == SIO_ACK ? SIO_BINARY_ACK : type == SIO_EVENT ? SIO_BINARY_EVENT : type;
+    eio_msg m;
+    if (sio__encode(&m, type, s->nsp->name, ack_id, nbins, data) != 0)
+        return -1;
+    int r = eio_send(s->client->es, &m);
+    eio_msg_release(&m);
+    if (r == 0 && nbins)
+        sio__send_bins(s->client->es, bins, nbins);
+    return r;
+}
+
+/* ---- socket API --------------------------------------------------------- */
+
+const char *sio_socket_id(const sio_socket *s) { return s->id; }
+int sio_socket_connected(const sio_socket *s) { return s->connected; }
+sio_nsp *sio_socket_nsp(const sio_socket *s) { return s->nsp; }
+void sio_socket_set_data(sio_socket *s, void *data) { s->data = data; }
+void *sio_socket_data(const sio_socket *s) { return s->data; }
+const char *sio_nsp_name(const sio_nsp *nsp) { return nsp->name; }
+eio_server *sio_server_eio(sio_server *srv) { return srv->eio; }
+
+sio_socket *sio_socket_ref(sio_socket *s)
+{
+    s->refs++;
+    return s;
+}
+
+void sio_socket_unref(sio_socket *s)
+{
+    if (--s->refs == 0)
+        mem_free(s);
+}
+
+const char *sio_socket_transport(const sio_socket *s)
+{
+    return s->connected ? eio_session_transport(s->client->es) : "";
+}
+
+int sio_emit(sio_socket *s, const char *event, const json_t *args)
+{
+    return sio_emit_bin(s, event, args, NULL, 0);
+}
+
+int sio_emit_bin(sio_socket *s, const char *event, const json_t *args, const sio_bin *bins,
+                 unsigned nbins)
+{
+    if (!s->connected)
+        return -1;
+    json_t *arr = sio__event_array(event, args);
+    if (arr == NULL)
+        return -1;
+    int r = sio__send_packet(s, SIO_EVENT, -1, arr, bins, nbins);
+    json_decref(arr);
+    return r;
+}
+
+int sio_ack(sio_socket *s, int64_t ack_id, const json_t *args)
+{
+    return sio_ack_bin(s, ack_id, args, NULL, 0);
+}
+
+int sio_ack_bin(sio_socket *s, int64_t ack_id, const json_t *args, const sio_bin *bins,
+                unsigned nbins)
+{
+    if (ack_id < 0)
+        return -1;
+    json_t *empty = NULL;
+    if (args == NULL)
+        args = empty = json_array();
+    int r = sio__send_packet(s, SIO_ACK, ack_id, args, bins, nbins);
+    json_decref(empty);
+    return r;
+}
+
+/* ---- acks we wait for ---------------------------------------------------- */
+
+static sio_wait_ack *sio__take_ack(sio_socket *s, int64_t id)
+{
+    for (sio_wait_ack **pp = &s->acks; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            sio_wait_ack *a = *pp;
+            *pp = a->next;
+            tq_remove(&a->timeout);
+            return a;
+        }
+    }
+    return NULL;
+}
+
+static void sio__ack_expired(tq_queue *q, tq_node *n)
+{
+    sio_wait_ack *a = mem_container_of(n, sio_wait_ack, timeout);
+    sio_socket *s = a->sock;
+    sio__take_ack(s, a->id);
+    a->cb(a->ud, s, NULL);
+    mem_free(a);
+}
+
+int sio_emit_with_ack(sio_socket *s, const char *event, const json_t *args,
+                      uint32_t timeout_ms, sio_ack_cb cb, void *ud)
+{
+    if (!s->connected)
+        return -1;
+    json_t *arr = sio__event_array(event, args);
+    if (arr == NULL)
+        return -1;
+    int64_t id = s->next_ack++;
+    int r = sio__send_packet(s, SIO_EVENT, id, arr, NULL, 0);
+    json_decref(arr);
+    if (r != 0)
+        return -1;
+    sio_wait_ack *a = mem_calloc(1, sizeof(*a));
+    a->id = id;
+    a->cb = cb;
+    a->ud = ud;
+    a->sock = s;
+    a->next = s->acks;
+    s->acks = a;
+    sio_server *srv = s->nsp->srv;
+    tq_push(&srv->ack_q, &a->timeout, uv_now(srv->loop) + timeout_ms);
+    return 0;
+}
+
+static void sio__fail_acks(sio_socket *s)
+{
+    while (s->acks) {
+        sio_wait_ack *a = s->acks;
+        s->acks = a->next;
+        tq_remove(&a->timeout);
+        a->cb(a->ud, s, NULL);
+        mem_free(a);
+    }
+}
+
+/* ---- socket lifetime ----------------------------------------------------- */
+
+static void sio__client_unlink(sio_client *c, sio_socket *s)
+{
+    for (sio_socket **pp = &c->sockets; *pp; pp = &(*pp)->client_next) {
+        if (*pp == s) {
+            *pp = s->client_next;
+            return;
+        }
+    }
+}
+
+static void sio__socket_close(sio_socket *s, const char *reason)
+{
+    if (!s->connected)
+        return;
+    sio_nsp *nsp = s->nsp;
+    s->connected = 0;
+    if (s->nsp_prev)
+        s->nsp_prev->nsp_next = s->nsp_next;
+    else
+        nsp->sockets = s->nsp_next;
+    if (s->nsp_next)
+        s->nsp_next->nsp_prev = s->nsp_prev;
+    nsp->count--;
+    sio__client_unlink(s->client, s);
+    sio__fail_acks(s);
+    if (nsp->h->on_disconnect)
+        nsp->h->on_disconnect(nsp->ud, s, reason, 0);
+    sio__leave_all(s);
+    sio_socket_unref(s);
+}
+
+void sio_disconnect(sio_socket *s)
+{
+    if (!s->connected)
+        return;
+    sio__send_packet(s, SIO_DISCONNECT, -1, NULL, NULL, 0);
+    sio__socket_close(s, "server namespace disconnect");
+}
+
+/* ---- inbound packets ----------------------------------------------------- */
+
+static sio_socket *sio__client_socket(sio_client *c, const char *nsp)
+{
+    for (sio_socket *s = c->sockets; s; s = s->client_next)
+        if (strcmp(s->nsp->name, nsp) == 0)
+            return s;
+    return NULL;
+}
+
+static void sio__connect_error(sio_client *c, const char *nsp, json_t *data)
+{
+    eio_msg m;
+    if (sio__encode(&m, SIO_CONNECT_ERROR, nsp, -1, 0, data) == 0) {
+        eio_send(c->es, &m);
+        eio_msg_release(&m);
+    }
+}
+
+static void sio__on_connect(sio_client *c, sio_packet *p)
+{
+    sio_server *srv = c->srv;
+    sio_nsp *nsp = NULL;
+    HASH_FIND_STR(srv->nsps, p->nsp, nsp);
+    if (nsp == NULL) {
+        json_t *err = json_pack("{s:s}", "message", "Invalid namespace");
+        sio__connect_error(c, p->nsp, err);
+        json_decref(err);
+        return;
+    }
+    if (sio__client_socket(c, p->nsp))
+        return; /* already connected there: the reference ignores it */
+    sio_socket *s = mem_calloc(1, sizeof(*s));
+    s->refs = 1;
+    s->client = c;
+    s->nsp = nsp;
+    rand_id(s->id);
+    json_t *refusal = nsp->h->on_connect ? nsp->h->on_connect(nsp->ud, s, p->data) : NULL;
+    if (refusal) {
+        sio__connect_error(c, p->nsp, refusal);
+        json_decref(refusal);
+        sio_socket_unref(s);
+        return;
+    }
+    s->connected = 1;
+    s->client_next = c->sockets;
+    c->sockets = s;
+    s->nsp_next = nsp->sockets;
+    if (nsp->sockets)
+        nsp->sockets->nsp_prev = s;
+    nsp->sockets = s;
+    nsp->count++;
+    tq_remove(&c->connect_timeout);
+    json_t *reply = json_pack("{s:s}", "sid", s->id);
+    sio__send_packet(s, SIO_CONNECT, -1, reply, NULL, 0);
+    json_decref(reply);
+    if (nsp->h->on_connection)
+        nsp->h->on_connection(nsp->ud, s);
+}
+
+static void sio__on_event(sio_socket *s, sio_packet *p, const sio_bin *bins, unsigned nbins)
+{
+    json_t *name = json_array_get(p->data, 0);
+    json_t *args = json_array();
+    size_t n = json_array_size(p->data);
+    for (size_t i = 1; i < n; i++)
+        json_array_append(args, json_array_get(p->data, i));
+    sio_socket_ref(s);
+    if (s->nsp->h->on_event)
+        s->nsp->h->on_event(s->nsp->ud, s, json_string_value(name), args, bins, nbins, p->ack_id);
+    sio_socket_unref(s);
+    json_decref(args);
+}
+
+static void sio__on_ack(sio_socket *s, sio_packet *p)
+{
+    sio_wait_ack *a = sio__take_ack(s, p->ack_id);
+    if (a == NULL)
+        return;
+    a->cb(a->ud, s, p->data);
+    mem_free(a);
+}
+
+/* Handles one complete packet; returns -1 when the client must be closed. */
+static int sio__dispatch(sio_client *c, sio_packet *p, const sio_bin *bins, unsigned nbins)
+{
+    if (p->type == SIO_CONNECT) {
+        sio__on_connect(c, p);
+        return 0;
+    }
+    sio_socket *s = sio__client_socket(c, p->nsp);
+    if (s == NULL)
+        return -1;
+    switch (p->type) {
+    case SIO_DISCONNECT:
+        sio__socket_close(s, "client namespace disconnect");
+        return 0;
+    case SIO_EVENT:
+    case SIO_BINARY_EVENT:
+        sio__on_event(s, p, bins, nbins);
+        return 0;
+    case SIO_ACK:
+    case SIO_BINARY_ACK:
+        sio__on_ack(s, p);
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+static void sio__binwait_free(sio_client *c)
+{
+    sio_binwait *w = c->bin;
+    if (w == NULL)
+        return;
+    for (unsigned i = 0; i < w->got; i++)
+        mem_free((void *)w->bins[i].data);
+    sio_packet_clear(&w->pkt);
+    mem_free(w);
+    c->bin = NULL;
+}
+
+static void sio__on_text(sio_client *c, const uint8_t *data, size_t len)
+{
+    sio_packet p;
+    if (c->bin || sio_packet_decode((const char *)data, len, &p) != 0) {
+        eio_session_close(c->es, "parse error");
+        return;
+    }
+    if ((p.type == SIO_BINARY_EVENT || p.type == SIO_BINARY_ACK) && p.attachments > 0) {
+        if (sio_placeholders_check(p.data, p.attachments) != 0) {
+            sio_packet_clear(&p);
+            eio_session_close(c->es, "parse error");
+            return;
+        }
+        c->bin = mem_calloc(1, sizeof(sio_binwait));
+        c->bin->pkt = p;
+        return;
+    }
+    if (sio__dispatch(c, &p, NULL, 0) != 0)
+        eio_session_close(c->es, "parse error");
+    sio_packet_clear(&p);
+}
+
+static void sio__on_binary(sio_client *c, const uint8_t *data, size_t len)
+{
+    sio_binwait *w = c->bin;
+    if (w == NULL) {
+        eio_session_close(c->es, "parse error");
+        return;
+    }
+    uint8_t *copy = mem_alloc(len ? len : 1);
+    memcpy(copy, data, len);
+    w->bins[w->got].data = copy;
+    w->bins[w->got].len = len;
+    w->got++;
+    if (w->got < w->pkt.attachments)
+        return;
+    c->bin = NULL;
+    int r = sio__dispatch(c, &w->pkt, w->bins, w->got);
+    c->bin = w;
+    sio__binwait_free(c);
+    if (r != 0)
+        eio_session_close(c->es, "parse error");
+}
+
+/* ---- Engine.IO handlers --------------------------------------------------- */
+
+static void sio__eio_open(void *ud, eio_session *es)
+{
+    sio_server *srv = ud;
+    sio_client *c = mem_calloc(1, sizeof(*c));
+    c->es = es;
+    c->srv = srv;
+    eio_session_set_data(es, c);
+    if (srv->cfg.connect_timeout_ms)
+        tq_push(&srv->connect_q, &c->connect_timeout,
+                uv_now(srv->loop) + srv->cfg.connect_timeout_ms);
+}
+
+static void sio__eio_message(void *ud, eio_session *es, uint8_t *data, size_t len, int binary)
+{
+    sio_client *c = eio_session_data(es);
+    if (c == NULL)
+        return;
+    if (binary)
+        sio__on_binary(c, data, len);
+    else
+        sio__on_text(c, data, len);
+}
+
+static void sio__eio_close(void *ud, eio_session *es, const char *reason)
+{
+    sio_client *c = eio_session_data(es);
+    if (c == NULL)
+        return;
+    eio_session_set_data(es, NULL);
+    tq_remove(&c->connect_timeout);
+    while (c->sockets)
+        sio__socket_close(c->sockets, reason);
+    sio__binwait_free(c);
+    mem_free(c);
+}
+
+static const eio_handlers sio__eio_handlers = {
+    .on_open = sio__eio_open,
+    .on_message = sio__eio_message,
+    .on_close = sio__eio_close,
+};
+
+static void sio__connect_expired(tq_queue *q, tq_node *n)
+{
+    sio_client *c = mem_container_of(n, sio_client, connect_timeout);
+    if (c->sockets == NULL)
+        eio_session_close(c->es, "connect timeout");
+}
+
+/* ---- server --------------------------------------------------------------- */
+
+sio_server *sio_server_new(uv_loop_t *loop, net_server *net, const eio_config *ecfg,
+                           const sio_config *cfg)
+{
+    sio_server *srv = mem_calloc(1, sizeof(*srv));
+    srv->loop = loop;
+    srv->cfg = *cfg;
+    tq_init(&srv->connect_q, loop, sio__connect_expired, srv);
+    tq_init(&srv->ack_q, loop, sio__ack_expired, srv);
+    srv->eio = eio_server_new(loop, net, ecfg, &sio__eio_handlers, srv);
+    return srv;
+}
+
+sio_nsp *sio_namespace(sio_server *srv, const char *name, const sio_handlers *h, void *ud)
+{
+    sio_nsp *nsp = mem_calloc(1, sizeof(*nsp));
+    nsp->name = mem_strdup(name);
+    nsp->srv = srv;
+    nsp->h = h;
+    nsp->ud = ud;
+    HASH_ADD_KEYPTR(hh, srv->nsps, nsp->name, strlen(nsp->name), nsp);
+    return nsp;
+}
+
+static void sio__timer_closed(uv_handle_t *h)
+{
+    sio_server *srv = ((tq_queue *)h->data)->data;
+    if (--srv->timers_open == 0)
+        mem_free(srv);
+}
+
+void sio_server_free(sio_server *srv)
+{
+    eio_server_free(srv->eio); /* closes every session, hence every socket */
+    sio_nsp *nsp, *tmp;
+    HASH_ITER(hh, srv->nsps, nsp, tmp) {
+        HASH_DEL(srv->nsps, nsp);
+        sio__rooms_free(nsp);
+        mem_free(nsp->name);
+        mem_free(nsp);
+    }
+    srv->timers_open = 2;
+    uv_timer_stop(&srv->connect_q.timer);
+    uv_timer_stop(&srv->ack_q.timer);
+    uv_close((uv_handle_t *)&srv->connect_q.timer, sio__timer_closed);
+    uv_close((uv_handle_t *)&srv->ack_q.timer, sio__timer_closed);
+}

@@ -1,0 +1,143 @@
+/* server.c - the test server the official Engine.IO and Socket.IO protocol
+ * suites expect (socketio/engine.io-protocol and socketio/socket.io-protocol,
+ * folder test-suite/), built on Parley's own layers. Not part of the
+ * production binary.
+ *
+ *   /engine.io/  Engine.IO only: every message is echoed back.
+ *   /socket.io/  Socket.IO: namespaces "/" and "/custom"; on connect emits
+ *                "auth" with the handshake's auth; echoes "message" as
+ *                "message-back"; answers "message-with-ack" with its args.
+ * pingInterval 300 ms, pingTimeout 200 ms, connectTimeout 1000 ms, as the
+ * suites require. Usage: conformance-server [--port N] (default 3000). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "eio/eio.h"
+#include "net/net.h"
+#include "sio/sio.h"
+
+typedef struct {
+    net_server *net;
+    eio_server *echo;
+    sio_server *sio;
+} conf_server;
+
+/* ---- Engine.IO echo ------------------------------------------------------ */
+
+static void conf_echo_message(void *ud, eio_session *s, uint8_t *data, size_t len, int binary)
+{
+    eio_msg m;
+    eio_msg_init(&m, data, len, binary);
+    eio_send(s, &m);
+    eio_msg_release(&m);
+}
+
+static const eio_handlers conf_echo_handlers = {.on_message = conf_echo_message};
+
+/* ---- Socket.IO ----------------------------------------------------------- */
+
+static json_t *conf_on_connect(void *ud, sio_socket *s, json_t *auth)
+{
+    sio_socket_set_data(s, auth ? json_incref(auth) : json_object());
+    return NULL;
+}
+
+static void conf_on_connection(void *ud, sio_socket *s)
+{
+    json_t *args = json_pack("[O]", (json_t *)sio_socket_data(s));
+    sio_emit(s, "auth", args);
+    json_decref(args);
+}
+
+static void conf_on_event(void *ud, sio_socket *s, const char *event, json_t *args,
+                          const sio_bin *bins, unsigned nbins, int64_t ack_id)
+{
+    if (strcmp(event, "message") == 0)
+        sio_emit_bin(s, "message-back", args, bins, nbins);
+    else if (strcmp(event, "message-with-ack") == 0)
+        sio_ack_bin(s, ack_id, args, bins, nbins);
+}
+
+static void conf_on_disconnect(void *ud, sio_socket *s, const char *reason, int recoverable)
+{
+    json_decref(sio_socket_data(s));
+    sio_socket_set_data(s, NULL);
+}
+
+static const sio_handlers conf_sio_handlers = {
+    .on_connect = conf_on_connect,
+    .on_connection = conf_on_connection,
+    .on_event = conf_on_event,
+    .on_disconnect = conf_on_disconnect,
+};
+
+/* ---- HTTP routing -------------------------------------------------------- */
+
+static int conf_prefix(const net_request *req, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return req->path_len >= n && strncmp(req->url, prefix, n) == 0;
+}
+
+static void conf_on_request(void *ud, net_conn *c, net_request *req)
+{
+    conf_server *cs = ud;
+    if (conf_prefix(req, "/engine.io/"))
+        eio_handle_request(cs->echo, c, req);
+    else if (conf_prefix(req, "/socket.io/"))
+        eio_handle_request(sio_server_eio(cs->sio), c, req);
+    else
+        net_respond(c, 404, "text/plain", NULL, "Not Found\n", 10);
+}
+
+static const net_handler conf_handler = {.on_request = conf_on_request};
+
+static void conf_on_signal(uv_signal_t *h, int signum)
+{
+    uv_stop(h->loop);
+}
+
+int main(int argc, char **argv)
+{
+    int port = 3000;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
+            port = atoi(argv[++i]);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_t *loop = uv_default_loop();
+    conf_server cs = {0};
+    net_config ncfg = {.host = "127.0.0.1", .port = port, .max_header_bytes = 16384,
+                       .max_body_bytes = 1000000, .max_output_bytes = 64 << 20};
+    if (net_server_start(loop, &ncfg, &conf_handler, &cs, &cs.net) != 0) {
+        fprintf(stderr, "conformance-server: cannot listen on %d\n", port);
+        return 1;
+    }
+    static const char *const any[] = {"*"};
+    eio_config ecfg = {.ping_interval_ms = 300, .ping_timeout_ms = 200,
+                       .upgrade_timeout_ms = 10000, .max_payload = 1000000,
+                       .cors_origins = any, .cors_count = 1, .allow_upgrades = 1};
+    sio_config scfg = {.connect_timeout_ms = 1000};
+    cs.echo = eio_server_new(loop, cs.net, &ecfg, &conf_echo_handlers, &cs);
+    cs.sio = sio_server_new(loop, cs.net, &ecfg, &scfg);
+    sio_namespace(cs.sio, "/", &conf_sio_handlers, &cs);
+    sio_namespace(cs.sio, "/custom", &conf_sio_handlers, &cs);
+    uv_signal_t sigint, sigterm;
+    uv_signal_init(loop, &sigint);
+    uv_signal_init(loop, &sigterm);
+    uv_signal_start(&sigint, conf_on_signal, SIGINT);
+    uv_signal_start(&sigterm, conf_on_signal, SIGTERM);
+    fprintf(stderr, "conformance-server listening on 127.0.0.1:%d\n", net_server_port(cs.net));
+    uv_run(loop, UV_RUN_DEFAULT);
+    eio_server_free(cs.echo);
+    sio_server_free(cs.sio);
+    net_server_close(cs.net);
+    uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    return 0;
+}

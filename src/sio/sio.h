@@ -118,10 +118,17 @@ size_t sio_room_size(const sio_nsp *nsp, const char *room);
 /* Calls fn for each room the socket is in. */
 void sio_socket_rooms(const sio_socket *s, void (*fn)(void *ud, const char *room), void *ud);
 
+/* Who a broadcast skips: one socket and/or every socket of one room (for
+ * instance all connections of the sender). Both may be NULL. */
+typedef struct {
+    const sio_socket *socket;
+    const char *room;
+} sio_except;
+
 /* Emits to every socket in any of `rooms` (each socket once), or to every
- * socket of the namespace when nrooms is 0, except `except` (may be NULL).
+ * socket of the namespace when nrooms is 0, minus `except` (may be NULL).
  * Encoded once. Returns the number of recipients. */
 size_t sio_broadcast(sio_nsp *nsp, const char *const *rooms, size_t nrooms,
-                     const sio_socket *except, const char *event, const json_t *args);
+                     const sio_except *except, const char *event, const json_t *args);
 
 #endif

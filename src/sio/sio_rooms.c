@@ -120,34 +120,39 @@ void sio_socket_rooms(const sio_socket *s, void (*fn)(void *ud, const char *room
         fn(ud, m->room->name);
 }
 
-static size_t sio__deliver(sio_socket *s, const sio_socket *except, uint32_t gen,
-                           const eio_msg *msg)
+static size_t sio__deliver(sio_socket *s, uint32_t gen, const eio_msg *msg)
 {
-    if (s == except || s->bcast_gen == gen || !s->connected)
+    if (s->bcast_gen == gen || !s->connected)
         return 0;
     s->bcast_gen = gen;
     return eio_send(s->client->es, msg) == 0 ? 1 : 0;
 }
 
 size_t sio_broadcast(sio_nsp *nsp, const char *const *rooms, size_t nrooms,
-                     const sio_socket *except, const char *event, const json_t *args)
+                     const sio_except *except, const char *event, const json_t *args)
 {
     eio_msg msg;
     if (sio__encode_event(&msg, nsp, event, args) != 0)
         return 0;
     uint32_t gen = ++nsp->srv->bcast_gen;
     size_t sent = 0;
+    /* Stamping the excluded sockets first makes sio__deliver skip them. */
+    if (except && except->socket)
+        ((sio_socket *)except->socket)->bcast_gen = gen;
+    sio_room *ex = except && except->room ? sio__room_get(nsp, except->room, 0) : NULL;
+    for (sio_member *m = ex ? ex->members : NULL; m; m = m->room_next)
+        m->sock->bcast_gen = gen;
     if (nrooms == 0) {
         for (sio_socket *s = nsp->sockets, *next; s; s = next) {
             next = s->nsp_next; /* a slow consumer may be closed on the way */
-            sent += sio__deliver(s, except, gen, &msg);
+            sent += sio__deliver(s, gen, &msg);
         }
     }
     for (size_t i = 0; i < nrooms; i++) {
         sio_room *r = sio__room_get(nsp, rooms[i], 0);
         for (sio_member *m = r ? r->members : NULL, *next; m; m = next) {
             next = m->room_next;
-            sent += sio__deliver(m->sock, except, gen, &msg);
+            sent += sio__deliver(m->sock, gen, &msg);
         }
     }
     eio_msg_release(&msg);

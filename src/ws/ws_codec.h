@@ -47,20 +47,27 @@ typedef struct ws_parser {
 } ws_parser;
 
 typedef struct {
-    uint64_t max_message; /* largest message (all fragments) accepted */
-    int require_mask;     /* 1 in the server role */
+    /* Largest data message (all fragments) accepted; control frames are held
+     * to 125 bytes by the RFC instead. */
+    uint64_t max_message;
+    /* 1 in the server role; 0 accepts masked and unmasked frames alike. */
+    int require_mask;
 } ws_limits;
 
 /* Callbacks return 0 to go on, nonzero to stop: ws_parser_feed then returns
  * WS_STOPPED at once and the rest of the input is dropped (the caller is
  * closing the connection). `data` may be modified by the callee and is valid
- * only during the call. */
+ * only during the call; it is never NULL, even when len is 0. A NULL
+ * callback drops that kind of event. A callback must not feed or free the
+ * parser it is called from (returning nonzero is the way to stop). */
 typedef struct {
     /* A complete text (UTF-8 already validated) or binary message. */
     int (*on_message)(void *ud, int opcode, uint8_t *data, size_t len);
     int (*on_ping)(void *ud, uint8_t *data, size_t len);
     int (*on_pong)(void *ud, uint8_t *data, size_t len);
-    /* code is WS_CLOSE_NO_STATUS when the frame had no body. */
+    /* code is WS_CLOSE_NO_STATUS (and reason "") when the frame had no body.
+     * Otherwise the code is one RFC 6455 7.4 allows and the reason, not
+     * NUL-terminated, is valid UTF-8. */
     int (*on_close)(void *ud, uint16_t code, const char *reason, size_t len);
 } ws_callbacks;
 
@@ -71,19 +78,25 @@ typedef struct {
  * kept in the parser), WS_STOPPED when a callback asked to stop, or a
  * positive close code (WS_CLOSE_PROTOCOL, WS_CLOSE_INVALID_DATA,
  * WS_CLOSE_TOO_BIG) when the peer broke the protocol: the caller sends a close
- * frame with that code and closes; the parser must not be fed again. */
+ * frame with that code and closes; the parser must not be fed again. After
+ * any nonzero return the parser has already been reset (it owns no memory);
+ * calling ws_parser_reset again is harmless. Events delivered before an error
+ * stand. A frame whose header breaks a limit is refused as soon as the header
+ * is in, before its payload arrives. */
 int ws_parser_feed(ws_parser *p, uint8_t *data, size_t n, const ws_limits *lim,
                    const ws_callbacks *cb, void *ud);
 
 /* Frees whatever the parser holds; it is idle (and reusable) afterwards. */
 void ws_parser_reset(ws_parser *p);
 
-/* Writes an unmasked (server) frame header for a payload of len bytes into
- * out and returns its length (2, 4 or 10). */
+/* Writes an unmasked (server) frame header for a payload of len (< 2^63)
+ * bytes into out, with the shortest length encoding, and returns its length
+ * (2, 4 or 10). */
 size_t ws_encode_header(uint8_t out[WS_MAX_HEADER], int opcode, int fin, uint64_t len);
 
 /* Client role: writes a masked frame header (with the 4 mask bytes) and
- * returns its length; the caller masks the payload with ws_mask. */
+ * returns its length (6, 8 or 14); the caller masks the payload with
+ * ws_mask(payload, len, mask, 0). */
 size_t ws_encode_header_masked(uint8_t out[WS_MAX_HEADER], int opcode, int fin,
                                uint64_t len, const uint8_t mask[4]);
 
@@ -91,8 +104,9 @@ size_t ws_encode_header_masked(uint8_t out[WS_MAX_HEADER], int opcode, int fin,
 void ws_mask(uint8_t *data, size_t len, const uint8_t mask[4], size_t offset);
 
 /* Writes a whole close frame (server role) with code and an optional reason
- * (truncated to 123 bytes) into out, which holds at least 2 + 125 bytes;
- * returns its length. code WS_CLOSE_NO_STATUS writes an empty body. */
+ * (NUL-terminated or NULL; truncated to 123 bytes, at a UTF-8 character
+ * boundary) into out, which holds at least 2 + 125 bytes; returns its length.
+ * code WS_CLOSE_NO_STATUS writes an empty body and ignores the reason. */
 size_t ws_encode_close(uint8_t *out, uint16_t code, const char *reason);
 
 /* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */

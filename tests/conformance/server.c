@@ -8,7 +8,17 @@
  *                "auth" with the handshake's auth; echoes "message" as
  *                "message-back"; answers "message-with-ack" with its args.
  * pingInterval 300 ms, pingTimeout 200 ms, connectTimeout 1000 ms, as the
- * suites require. Usage: conformance-server [--port N] (default 3000). */
+ * suites require.
+ *
+ * Parley's own integration tests of the core (tests/integration/core.test.mjs)
+ * use three more events, beyond what the suites need:
+ *   "join" room            joins the room, acks [true]
+ *   "to-room" room, ...a   broadcasts "room-message" ...a to the room, sender excluded
+ *   "server-ack" ...a      emits "ask" ...a with an ack; the client's answer
+ *                          comes back as the event "answer" with its args
+ *
+ * Usage: conformance-server [--port N] [--ping-interval MS] [--ping-timeout MS]
+ *                           [--max-payload BYTES]    (defaults 3000, 300, 200, 1e6) */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,13 +62,36 @@ static void conf_on_connection(void *ud, sio_socket *s)
     json_decref(args);
 }
 
+static void conf_on_answer(void *ud, sio_socket *s, json_t *args)
+{
+    json_t *none = json_pack("[s]", "timeout");
+    sio_emit(s, "answer", args ? args : none);
+    json_decref(none);
+}
+
 static void conf_on_event(void *ud, sio_socket *s, const char *event, json_t *args,
                           const sio_bin *bins, unsigned nbins, int64_t ack_id)
 {
-    if (strcmp(event, "message") == 0)
+    const char *room = json_string_value(json_array_get(args, 0));
+    if (strcmp(event, "message") == 0) {
         sio_emit_bin(s, "message-back", args, bins, nbins);
-    else if (strcmp(event, "message-with-ack") == 0)
+    } else if (strcmp(event, "message-with-ack") == 0) {
         sio_ack_bin(s, ack_id, args, bins, nbins);
+    } else if (strcmp(event, "join") == 0 && room) {
+        sio_join(s, room);
+        json_t *ok = json_pack("[b]", 1);
+        sio_ack(s, ack_id, ok);
+        json_decref(ok);
+    } else if (strcmp(event, "to-room") == 0 && room) {
+        json_t *rest = json_array();
+        for (size_t i = 1; i < json_array_size(args); i++)
+            json_array_append(rest, json_array_get(args, i));
+        sio_except except = {.socket = s};
+        sio_broadcast(sio_socket_nsp(s), &room, 1, &except, "room-message", rest);
+        json_decref(rest);
+    } else if (strcmp(event, "server-ack") == 0) {
+        sio_emit_with_ack(s, "ask", args, 5000, conf_on_answer, NULL);
+    }
 }
 
 static void conf_on_disconnect(void *ud, sio_socket *s, const char *reason, int recoverable)
@@ -103,22 +136,30 @@ static void conf_on_signal(uv_signal_t *h, int signum)
 int main(int argc, char **argv)
 {
     int port = 3000;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
-            port = atoi(argv[++i]);
+    unsigned ping_interval = 300, ping_timeout = 200;
+    size_t max_payload = 1000000;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--port") == 0)
+            port = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--ping-interval") == 0)
+            ping_interval = (unsigned)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--ping-timeout") == 0)
+            ping_timeout = (unsigned)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--max-payload") == 0)
+            max_payload = (size_t)atol(argv[i + 1]);
     }
     signal(SIGPIPE, SIG_IGN);
     uv_loop_t *loop = uv_default_loop();
     conf_server cs = {0};
     net_config ncfg = {.host = "127.0.0.1", .port = port, .max_header_bytes = 16384,
-                       .max_body_bytes = 1000000, .max_output_bytes = 64 << 20};
+                       .max_body_bytes = max_payload, .max_output_bytes = 64 << 20};
     if (net_server_start(loop, &ncfg, &conf_handler, &cs, &cs.net) != 0) {
         fprintf(stderr, "conformance-server: cannot listen on %d\n", port);
         return 1;
     }
     static const char *const any[] = {"*"};
-    eio_config ecfg = {.ping_interval_ms = 300, .ping_timeout_ms = 200,
-                       .upgrade_timeout_ms = 10000, .max_payload = 1000000,
+    eio_config ecfg = {.ping_interval_ms = ping_interval, .ping_timeout_ms = ping_timeout,
+                       .upgrade_timeout_ms = 10000, .max_payload = max_payload,
                        .cors_origins = any, .cors_count = 1, .allow_upgrades = 1};
     sio_config scfg = {.connect_timeout_ms = 1000};
     cs.echo = eio_server_new(loop, cs.net, &ecfg, &conf_echo_handlers, &cs);
@@ -131,6 +172,7 @@ int main(int argc, char **argv)
     uv_signal_start(&sigint, conf_on_signal, SIGINT);
     uv_signal_start(&sigterm, conf_on_signal, SIGTERM);
     fprintf(stderr, "conformance-server listening on 127.0.0.1:%d\n", net_server_port(cs.net));
+    fflush(stderr);
     uv_run(loop, UV_RUN_DEFAULT);
     eio_server_free(cs.echo);
     sio_server_free(cs.sio);

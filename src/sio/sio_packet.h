@@ -38,11 +38,13 @@ typedef struct {
 } sio_packet;
 
 /* Decodes s[0..n). Returns 0 and fills out (the caller owns out->data and
- * releases it with sio_packet_clear), or -1 when the packet is malformed as
- * the reference parser judges it:
+ * releases it with sio_packet_clear), or -1 with out reset (nsp "/", no ack
+ * id, data NULL: nothing to release) when the packet is malformed as the
+ * reference parser judges it:
  *   - unknown type, or (binary types) missing/non-numeric attachment count,
  *     or more than SIO_MAX_ATTACHMENTS;
- *   - a namespace not starting with '/', or longer than nsp allows;
+ *   - a namespace not starting with '/', or longer than nsp allows, or
+ *     holding a NUL byte or invalid UTF-8;
  *   - an ack id that is not all digits or exceeds 2^53;
  *   - JSON that does not parse, or trailing garbage;
  *   - payload of the wrong shape: CONNECT takes an object or nothing;
@@ -51,24 +53,31 @@ typedef struct {
  *     CONNECT_ERROR an object or a string;
  *   - an ack id on a packet type that cannot carry one (CONNECT,
  *     DISCONNECT, CONNECT_ERROR).
- * JSON strings may contain U+0000 (decoded with JSON_ALLOW_NUL). */
+ * JSON strings may contain U+0000 (decoded with JSON_ALLOW_NUL), object keys
+ * may not (a jansson limit). Duplicate keys are accepted, the last wins (as
+ * JSON.parse). Integers beyond int64 and reals beyond double are refused
+ * (jansson), where JSON.parse would round them. */
 int sio_packet_decode(const char *s, size_t n, sio_packet *out);
 
 /* Releases out->data; out may be decoded into again. */
 void sio_packet_clear(sio_packet *p);
 
-/* Appends the text form to out. nsp NULL or "/" is omitted; ack_id < 0 is
- * omitted; attachments are written for binary types only; data NULL is
+/* Appends the text form to out. nsp NULL, "" or "/" is omitted; ack_id < 0
+ * is omitted; attachments are written for binary types only; data NULL is
  * omitted. JSON is compact, as JSON.stringify writes it (no spaces, UTF-8
- * kept, '/' not escaped). Returns 0, or -1 when data cannot be encoded (for
- * instance a real that is NaN); out is left as it was in that case. */
+ * kept, '/' not escaped, reals in the fewest digits that read back exactly).
+ * Returns 0, or -1 when the packet cannot be encoded: type out of range, nsp
+ * not starting with '/' or holding a ',', or data jansson cannot write
+ * (invalid UTF-8, a cycle); out is left as it was in that case. */
 int sio_packet_encode(buf_t *out, sio_ptype type, const char *nsp, int64_t ack_id,
                       unsigned attachments, const json_t *data);
 
 /* Checks the {"_placeholder":true,"num":N} objects in data (recursively):
  * returns 0 when there are exactly `expected` of them numbered
  * 0..expected-1, each once; -1 when one is malformed, missing, duplicated or
- * out of range. */
+ * out of range. Any object whose "_placeholder" is true is a placeholder,
+ * well formed only with exactly those two keys and an integer num. data may
+ * be NULL (no placeholders). */
 int sio_placeholders_check(const json_t *data, unsigned expected);
 
 #endif

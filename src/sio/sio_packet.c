@@ -1,0 +1,377 @@
+/* sio_packet.c - Socket.IO v5 packet codec (see sio_packet.h).
+ *
+ * Owns the text form of one Socket.IO packet: the header fields (type,
+ * attachment count, namespace, ack id) and the JSON payload, plus the check
+ * that a binary packet's placeholders match its attachment count. Decoding
+ * follows the reference socket.io-parser (decodeString + isPayloadValid),
+ * made stricter where the reference relies on JavaScript number coercion:
+ * counts and ack ids are plain decimal digits. What a packet means (joining a
+ * namespace, calling an ack) belongs to the layer above.
+ *
+ * Memory: jansson reports OOM itself; a failed json_loadb is treated as a
+ * malformed packet and a failed dump as data that cannot be encoded. */
+#include "sio/sio_packet.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/mem.h"
+
+/* Largest ack id accepted: 2^53, beyond which a JavaScript peer could not
+ * hold the number exactly. */
+#define SIO__MAX_ACK_ID 9007199254740992LL
+
+/* Recursion bound for the tree walks below. Decoded data is never deeper
+ * than jansson's parser allows (JSON_PARSER_MAX_DEPTH); the margin covers
+ * trees the layer above builds around decoded data. */
+#define SIO__MAX_DEPTH (2 * JSON_PARSER_MAX_DEPTH)
+
+static int sio__is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int sio__is_binary(sio_ptype t)
+{
+    return t == SIO_BINARY_EVENT || t == SIO_BINARY_ACK;
+}
+
+/* Strict UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF); 1 when s[0..n) is valid. The namespace is the one header field
+ * that is text, and the layer above echoes it into JSON. */
+static int sio__utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t more;
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            more = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            more = 2;
+            if (c == 0xe0)
+                lo = 0xa0;
+            else if (c == 0xed)
+                hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            more = 3;
+            if (c == 0xf0)
+                lo = 0x90;
+            else if (c == 0xf4)
+                hi = 0x8f;
+        } else {
+            return 0;
+        }
+        if (n - i - 1 < more)
+            return 0;
+        for (size_t k = 1; k <= more; k++) {
+            unsigned char d = s[i + k];
+            if (k == 1 ? (d < lo || d > hi) : (d < 0x80 || d > 0xbf))
+                return 0;
+        }
+        i += more + 1;
+    }
+    return 1;
+}
+
+static void sio__reset(sio_packet *p)
+{
+    p->type = SIO_CONNECT;
+    p->nsp[0] = '/';
+    p->nsp[1] = '\0';
+    p->ack_id = -1;
+    p->attachments = 0;
+    p->data = NULL;
+}
+
+/* The reference isPayloadValid, plus the ack-id rule of the header. */
+static int sio__shape_ok(const sio_packet *p, const json_t *data)
+{
+    switch (p->type) {
+    case SIO_CONNECT:
+        return p->ack_id < 0 && (data == NULL || json_is_object(data));
+    case SIO_DISCONNECT:
+        return p->ack_id < 0 && data == NULL;
+    case SIO_CONNECT_ERROR:
+        return p->ack_id < 0 && (json_is_object(data) || json_is_string(data));
+    case SIO_EVENT:
+    case SIO_BINARY_EVENT:
+        return json_is_array(data) && json_is_string(json_array_get(data, 0));
+    case SIO_ACK:
+    case SIO_BINARY_ACK:
+        return json_is_array(data);
+    }
+    return 0;
+}
+
+int sio_packet_decode(const char *s, size_t n, sio_packet *out)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    json_t *data = NULL;
+    json_error_t err;
+    size_t i;
+
+    sio__reset(out);
+    if (n == 0 || p[0] < '0' || p[0] > '6')
+        goto fail;
+    out->type = (sio_ptype)(p[0] - '0');
+    i = 1;
+
+    /* <attachments>- : at least one digit, then '-'. */
+    if (sio__is_binary(out->type)) {
+        size_t start = i;
+        unsigned count = 0;
+        while (i < n && sio__is_digit(p[i])) {
+            count = count * 10 + (unsigned)(p[i] - '0');
+            if (count > SIO_MAX_ATTACHMENTS)
+                goto fail;
+            i++;
+        }
+        if (i == start || i == n || p[i] != '-')
+            goto fail;
+        out->attachments = count;
+        i++;
+    }
+
+    /* <nsp>, : from '/' to the first ',' or to the end of the packet. */
+    if (i < n && p[i] == '/') {
+        const unsigned char *comma = memchr(p + i, ',', n - i);
+        size_t end = comma ? (size_t)(comma - p) : n;
+        size_t len = end - i;
+        if (len >= sizeof(out->nsp) || memchr(p + i, '\0', len) != NULL ||
+            !sio__utf8_valid(p + i, len))
+            goto fail;
+        memcpy(out->nsp, p + i, len);
+        out->nsp[len] = '\0';
+        i = comma ? end + 1 : n;
+    }
+
+    /* <ack id> : the run of digits that follows. Anything else that is not
+     * JSON fails below, as in the reference. */
+    if (i < n && sio__is_digit(p[i])) {
+        int64_t id = 0;
+        while (i < n && sio__is_digit(p[i])) {
+            id = id * 10 + (p[i] - '0');
+            if (id > SIO__MAX_ACK_ID)
+                goto fail;
+            i++;
+        }
+        out->ack_id = id;
+    }
+
+    /* <data> : one JSON value up to the end, duplicate keys allowed (the
+     * last one wins, as in JSON.parse). */
+    if (i < n) {
+        data = json_loadb(s + i, n - i, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+        if (data == NULL)
+            goto fail;
+    }
+    if (!sio__shape_ok(out, data))
+        goto fail;
+    out->data = data;
+    return 0;
+
+fail:
+    json_decref(data);
+    sio__reset(out);
+    return -1;
+}
+
+void sio_packet_clear(sio_packet *p)
+{
+    json_decref(p->data);
+    p->data = NULL;
+}
+
+/* --- encoding ------------------------------------------------------------ */
+
+static int sio__real_roundtrips(double v, int digits)
+{
+    char tmp[48];
+    snprintf(tmp, sizeof(tmp), "%.*g", digits, v);
+    return strtod(tmp, NULL) == v;
+}
+
+/* Significant digits jansson must print v with (at least `cur`): the fewest
+ * that read back as v, as JavaScript prints numbers, and enough to write a
+ * whole number without an exponent while it fits in 17 digits (100.0 as
+ * "100.0", not "1e2"). Round-tripping is monotonic in the digit count, so a
+ * binary search finds the fewest. */
+static int sio__real_digits(double v, int cur)
+{
+    double a = v < 0 ? -v : v;
+    int whole = 1;
+    if (a < 1e17) {
+        while (a >= 10) {
+            a /= 10;
+            whole++;
+        }
+    }
+    if (whole > cur)
+        cur = whole;
+    if (sio__real_roundtrips(v, cur))
+        return cur;
+    int lo = cur + 1, hi = 17;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (sio__real_roundtrips(v, mid))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* Precision for every real in j: jansson has one setting per dump, so the
+ * widest real decides (narrower ones lose nothing: %g drops trailing
+ * zeros). Stops early at the 17-digit maximum. */
+static int sio__precision(const json_t *j, int cur, int depth)
+{
+    if (cur >= 17 || depth > SIO__MAX_DEPTH)
+        return 17;
+    if (json_is_real(j))
+        return sio__real_digits(json_real_value(j), cur);
+    if (json_is_array(j)) {
+        for (size_t k = 0; k < json_array_size(j) && cur < 17; k++)
+            cur = sio__precision(json_array_get(j, k), cur, depth + 1);
+    } else if (json_is_object(j)) {
+        /* jansson's iterators take a non-const object but do not modify it */
+        void *it = json_object_iter((json_t *)j);
+        for (; it != NULL && cur < 17; it = json_object_iter_next((json_t *)j, it))
+            cur = sio__precision(json_object_iter_value(it), cur, depth + 1);
+    }
+    return cur;
+}
+
+static int sio__dump_cb(const char *chunk, size_t size, void *ud)
+{
+    buf_append(ud, chunk, size);
+    return 0;
+}
+
+int sio_packet_encode(buf_t *out, sio_ptype type, const char *nsp, int64_t ack_id,
+                      unsigned attachments, const json_t *data)
+{
+    size_t mark = out->len;
+
+    if ((int)type < SIO_CONNECT || (int)type > SIO_BINARY_ACK)
+        return -1;
+    if (nsp != NULL && (nsp[0] == '\0' || strcmp(nsp, "/") == 0))
+        nsp = NULL;
+    /* A namespace this packet could not be decoded back into. */
+    if (nsp != NULL && (nsp[0] != '/' || strchr(nsp, ',') != NULL))
+        return -1;
+
+    buf_append_char(out, (char)('0' + (int)type));
+    if (sio__is_binary(type))
+        buf_appendf(out, "%u-", attachments);
+    if (nsp != NULL) {
+        buf_append_str(out, nsp);
+        buf_append_char(out, ',');
+    }
+    if (ack_id >= 0)
+        buf_appendf(out, "%" PRId64, ack_id);
+    if (data != NULL) {
+        size_t flags = JSON_COMPACT | JSON_ENCODE_ANY |
+                       (size_t)JSON_REAL_PRECISION(sio__precision(data, 1, 0));
+        if (json_dump_callback(data, sio__dump_cb, out, flags) != 0)
+            goto fail;
+    }
+    return 0;
+
+fail:
+    out->len = mark;
+    out->data[mark] = '\0';
+    return -1;
+}
+
+/* --- placeholders -------------------------------------------------------- */
+
+/* Returns 1 when j is a placeholder ({"_placeholder":true,...}), 0 when it
+ * is not; *num gets its index, or -1 when the placeholder is malformed
+ * (other keys, or num not an integer). */
+static int sio__placeholder(const json_t *j, json_int_t *num)
+{
+    if (!json_is_object(j) || !json_is_true(json_object_get(j, "_placeholder")))
+        return 0;
+    const json_t *n = json_object_get(j, "num");
+    *num = (json_object_size(j) == 2 && json_is_integer(n)) ? json_integer_value(n) : -1;
+    return 1;
+}
+
+/* Counts the placeholders in j into *count and, when seen is not NULL,
+ * marks them in the bitmap seen. Returns -1 on a malformed, out of range
+ * (>= expected) or (with seen) duplicated one, or a tree too deep. */
+static int sio__ph_walk(const json_t *j, unsigned expected, unsigned char *seen,
+                        unsigned *count, int depth)
+{
+    json_int_t num;
+
+    if (depth > SIO__MAX_DEPTH)
+        return -1;
+    if (sio__placeholder(j, &num)) {
+        if (num < 0 || num >= (json_int_t)expected)
+            return -1;
+        if (seen != NULL) {
+            unsigned char bit = (unsigned char)(1u << (num % 8));
+            if (seen[num / 8] & bit)
+                return -1;
+            seen[num / 8] |= bit;
+        }
+        ++*count;
+        return 0;
+    }
+    if (json_is_array(j)) {
+        for (size_t k = 0; k < json_array_size(j); k++)
+            if (sio__ph_walk(json_array_get(j, k), expected, seen, count, depth + 1) != 0)
+                return -1;
+    } else if (json_is_object(j)) {
+        void *it = json_object_iter((json_t *)j);
+        for (; it != NULL; it = json_object_iter_next((json_t *)j, it))
+            if (sio__ph_walk(json_object_iter_value(it), expected, seen, count,
+                             depth + 1) != 0)
+                return -1;
+    }
+    return 0;
+}
+
+int sio_placeholders_check(const json_t *data, unsigned expected)
+{
+    unsigned char small[64];
+    unsigned char *seen = small;
+    unsigned count = 0;
+    int rc = -1;
+
+    /* First count: a wrong total needs no bitmap, and a right one bounds
+     * the bitmap by the size of the tree, not by `expected`. */
+    if (data != NULL && sio__ph_walk(data, expected, NULL, &count, 0) != 0)
+        return -1;
+    if (count != expected)
+        return -1;
+    if (expected == 0)
+        return 0;
+
+    /* Then look for duplicates; `expected` distinct indexes below
+     * `expected` are all of 0..expected-1. */
+    size_t bytes = (expected + 7) / 8;
+    if (bytes > sizeof(small))
+        seen = mem_calloc(bytes, 1);
+    else
+        memset(small, 0, sizeof(small));
+    count = 0;
+    if (sio__ph_walk(data, expected, seen, &count, 0) != 0)
+        goto cleanup;
+    rc = 0;
+
+cleanup:
+    if (seen != small)
+        mem_free(seen);
+    return rc;
+}

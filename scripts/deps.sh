@@ -10,7 +10,7 @@ what=${1:-build}
 build_pkgs=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-dev
             libhiredis-dev libsqlite3-dev libssl-dev uthash-dev libutf8proc-dev
             nodejs npm)
-test_pkgs=(libcmocka-dev python3 python3-socketio python3-websocket redis-server
+test_pkgs=(libcmocka-dev python3 python3-socketio python3-websocket python3-requests redis-server
            nginx-light chromium clang libclang-rt-14-dev curl procps)
 
 pkgs=("${build_pkgs[@]}")

@@ -410,7 +410,10 @@ static int eio__post_packet(void *ud, const eio_packet *p)
 static void eio__poll_post(eio_server *srv, eio_session *s, net_conn *c, net_request *req)
 {
     if (req->too_large) {
-        eio__respond_error(srv, c, req, 3);
+        /* As the reference: 413, and the session is closed. */
+        char headers[512];
+        eio__cors_headers(srv, req, headers, sizeof(headers));
+        net_respond(c, 413, "text/plain", headers, "Payload Too Large\n", 18);
         eio__close(s, "transport error", 0);
         return;
     }

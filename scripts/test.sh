@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Runs Parley's tests against what `make` built; `make test` calls it after
+# building. Parts, in order:
+#   unit         every cmocka binary in $BUILD/tests/
+#   integration  node --test tests/integration/ (the real binaries on free ports)
+#   e2e          node --test tests/e2e/, when it has tests and web/dist exists
+#
+#   scripts/test.sh              all parts
+#   scripts/test.sh unit         one part (also: integration, e2e)
+#
+# BUILD picks the build folder (default build; build-asan when SANITIZE=1);
+# the integration helper gets it as PARLEY_BUILD_DIR. Prints a summary and
+# ends with "N passed, N failed" over all parts; exits 1 if anything failed
+# or a part could not run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${BUILD:-}" ]; then
+    if [ "${SANITIZE:-}" = 1 ]; then BUILD=build-asan; else BUILD=build; fi
+fi
+export PARLEY_BUILD_DIR="$BUILD"
+
+what=${1:-all}
+case "$what" in
+    all | unit | integration | e2e) ;;
+    *) echo "usage: scripts/test.sh [unit|integration|e2e]" >&2; exit 2 ;;
+esac
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+total_pass=0
+total_fail=0
+summary=()   # one line per part
+
+# note PART PASS FAIL [DETAIL]
+note() {
+    total_pass=$((total_pass + $2))
+    total_fail=$((total_fail + $3))
+    summary+=("$(printf '%-12s %5d passed %5d failed%s' "$1" "$2" "$3" "${4:+  ($4)}")")
+}
+
+# Lines a sanitizer prints when it finds something (see tests/integration/lib/server.mjs).
+sanitizer_re='AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:'
+
+run_unit() {
+    echo "== unit tests ($BUILD/tests)"
+    local pass=0 fail=0 bins=() bin
+    for bin in "$BUILD"/tests/test_*; do
+        [ -f "$bin" ] && [ -x "$bin" ] && bins+=("$bin")
+    done
+    if [ ${#bins[@]} -eq 0 ]; then
+        echo "no unit test binaries in $BUILD/tests (build them with make)"
+        note unit 0 1 "no binaries"
+        return
+    fi
+    for bin in "${bins[@]}"; do
+        local out="$tmp/$(basename "$bin").out" rc=0 p f
+        "$bin" >"$out" 2>&1 || rc=$?
+        # cmocka: "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s), listed below:"
+        # (summed: a binary may run several groups).
+        p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test(s)\..*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+        f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test(s), listed below:.*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+        local why=""
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+            f=1; why="exit $rc"      # crashed or aborted outside a counted test
+        fi
+        if grep -Eq "$sanitizer_re" "$out"; then
+            [ "$f" -eq 0 ] && f=1
+            why="${why:+$why, }sanitizer report"
+        fi
+        if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+            p=1                      # ran and exited 0 without a cmocka summary
+        fi
+        pass=$((pass + p)); fail=$((fail + f))
+        if [ "$f" -gt 0 ]; then
+            printf '  FAIL %-28s %3d passed %3d failed%s\n' "$(basename "$bin")" "$p" "$f" "${why:+ ($why)}"
+            sed 's/^/    | /' "$out"
+        else
+            printf '  ok   %-28s %3d passed\n' "$(basename "$bin")" "$p"
+        fi
+    done
+    note unit "$pass" "$fail" "${#bins[@]} binaries"
+}
+
+# run_node PART DIR: node's test runner on DIR, spec output for people, TAP
+# to a file for the counts ("# pass N", "# fail N", "# cancelled N").
+run_node() {
+    local part=$1 dir=$2 tap="$tmp/$1.tap" rc=0
+    echo "== $part tests ($dir, PARLEY_BUILD_DIR=$BUILD)"
+    if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules" ]; then
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+    # The bound only stops a hung run from holding CI; a healthy run takes seconds.
+    timeout --kill-after=10 900 node --test \
+        --test-reporter=spec --test-reporter-destination=stdout \
+        --test-reporter=tap --test-reporter-destination="$tap" \
+        "$dir/" || rc=$?
+    local p f c
+    p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
+    f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
+    c=$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
+    p=${p:-0}; f=$(( ${f:-0} + ${c:-0} ))
+    local why=""
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1; why="node exited $rc without a failed test"
+    fi
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+        f=1; why="no test ran"
+    fi
+    note "$part" "$p" "$f" "$why"
+}
+
+has_node_tests() {
+    [ -d "$1" ] && [ -n "$(find "$1" -path '*/node_modules' -prune -o -type f \
+        \( -name '*.test.mjs' -o -name '*.test.js' -o -name '*.test.cjs' -o -name 'test-*.mjs' -o -name 'test-*.js' \) -print -quit)" ]
+}
+
+if [ "$what" = all ] || [ "$what" = unit ]; then
+    run_unit
+fi
+if [ "$what" = all ] || [ "$what" = integration ]; then
+    run_node integration tests/integration
+fi
+if [ "$what" = all ] || [ "$what" = e2e ]; then
+    if ! has_node_tests tests/e2e; then
+        echo "== e2e tests: none in tests/e2e, skipped"
+    elif [ ! -d web/dist ]; then
+        echo "== e2e tests: web/dist does not exist (make web), skipped"
+        [ "$what" = e2e ] && note e2e 0 1 "web/dist missing"
+    else
+        run_node e2e tests/e2e
+    fi
+fi
+
+echo
+echo "== summary ($BUILD)"
+for line in "${summary[@]}"; do echo "  $line"; done
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

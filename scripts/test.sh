@@ -3,6 +3,7 @@
 # building. Parts, in order:
 #   unit         every cmocka binary in $BUILD/tests/
 #   integration  node --test tests/integration/ (the real binaries on free ports)
+#   web          the web client's Vitest tests (npm test in web/)
 #   e2e          node --test tests/e2e/, when it has tests and web/dist exists
 #
 #   scripts/test.sh              all parts
@@ -22,8 +23,8 @@ export PARLEY_BUILD_DIR="$BUILD"
 
 what=${1:-all}
 case "$what" in
-    all | unit | integration | e2e) ;;
-    *) echo "usage: scripts/test.sh [unit|integration|e2e]" >&2; exit 2 ;;
+    all | unit | integration | web | e2e) ;;
+    *) echo "usage: scripts/test.sh [unit|integration|web|e2e]" >&2; exit 2 ;;
 esac
 
 tmp=$(mktemp -d)
@@ -111,6 +112,22 @@ run_node() {
     note "$part" "$p" "$f" "$why"
 }
 
+# The web client's component tests (Vitest): "Tests  N passed | M failed (T)".
+run_web() {
+    echo "== web tests (web/, vitest)"
+    local out="$tmp/web.out" rc=0
+    (cd web && NO_COLOR=1 FORCE_COLOR=0 npx vitest run) 2>&1 | tee "$out" || rc=$?
+    local line p f
+    line=$(grep -E '^ *Tests +' "$out" | tail -n 1)
+    p=$(echo "$line" | sed -n 's/.* \([0-9][0-9]*\) passed.*/\1/p')
+    f=$(echo "$line" | sed -n 's/.* \([0-9][0-9]*\) failed.*/\1/p')
+    p=${p:-0}; f=${f:-0}
+    local why=""
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; why="vitest exited $rc"; fi
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; why="no test ran"; fi
+    note web "$p" "$f" "$why"
+}
+
 has_node_tests() {
     [ -d "$1" ] && [ -n "$(find "$1" -path '*/node_modules' -prune -o -type f \
         \( -name '*.test.mjs' -o -name '*.test.js' -o -name '*.test.cjs' -o -name 'test-*.mjs' -o -name 'test-*.js' \) -print -quit)" ]
@@ -121,6 +138,9 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 fi
 if [ "$what" = all ] || [ "$what" = integration ]; then
     run_node integration tests/integration
+fi
+if [ "$what" = all ] || [ "$what" = web ]; then
+    run_web
 fi
 if [ "$what" = all ] || [ "$what" = e2e ]; then
     if ! has_node_tests tests/e2e; then

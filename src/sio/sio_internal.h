@@ -79,6 +79,46 @@ struct sio_client {
     tq_node connect_timeout;
 };
 
+/* Connection state recovery (sio_recovery.c). Every replayable packet (an
+ * event to one socket or a broadcast) gets an offset "<boot>-<seq>" as its
+ * last argument and stays in a log, shared bytes and all, for the recovery
+ * window; a socket lost without a goodbye is kept (id, rooms, the layer
+ * above's data) under its pid until it comes back or the window ends. */
+typedef struct sio_logged {
+    struct sio_logged *next;
+    uint64_t seq;
+    uint64_t at;                       /* uv_now when sent */
+    eio_msg msg;
+    sio_nsp *nsp;
+    char target[RAND_ID_LEN + 1];      /* a direct emit's socket id, or "" */
+    char except_sid[RAND_ID_LEN + 1];
+    char *except_room;
+    char **rooms;                      /* broadcast targets; none: everyone */
+    uint32_t nrooms;
+} sio_logged;
+
+typedef struct sio_kept {
+    char pid[RAND_ID_LEN + 1];
+    sio_socket *sock;                  /* disconnected, holding its data */
+    char **rooms;
+    size_t nrooms;
+    tq_node expiry;
+    UT_hash_handle hh;
+} sio_kept;
+
+typedef struct {
+    int enabled;
+    char boot[9];                      /* offset prefix, new every start */
+    uint8_t key[32];                   /* pid = HMAC(key, socket id) */
+    uint64_t next_seq;
+    uint64_t retention_ms;
+    size_t max_packets;
+    sio_logged *head, *tail;
+    size_t count;
+    sio_kept *kept;                    /* by pid */
+    tq_queue kept_q;
+} sio_recovery;
+
 struct sio_server {
     uv_loop_t *loop;
     eio_server *eio;
@@ -87,17 +127,50 @@ struct sio_server {
     tq_queue connect_q, ack_q;
     uint32_t bcast_gen;
     int timers_open;
+    sio_recovery rec;
 };
 
 /* sio_rooms.c */
 void sio__leave_all(sio_socket *s);
 void sio__rooms_free(sio_nsp *nsp);
 
+/* sio_recovery.c */
+void sio__rec_init(sio_server *srv, const eio_config *ecfg);
+void sio__rec_free(sio_server *srv);
+/* The pid of socket s (its recovery handle). */
+void sio__rec_pid(const sio_server *srv, const sio_socket *s, char out[RAND_ID_LEN + 1]);
+/* Reserves the next offset and writes it as text; returns its seq. */
+uint64_t sio__rec_next_offset(sio_server *srv, char out[32]);
+/* Logs a sent packet (a reference to msg is taken). target: one socket id
+ * or NULL; rooms/nrooms: broadcast targets (nrooms 0 and no target: all). */
+void sio__rec_log(sio_server *srv, sio_nsp *nsp, uint64_t seq, const eio_msg *msg,
+                  const char *target, const char *const *rooms, size_t nrooms,
+                  const sio_except *except);
+/* s is disconnecting for a recoverable reason: keep it (takes the
+ * client's reference). Call before leaving its rooms. */
+void sio__rec_keep(sio_server *srv, sio_socket *s);
+/* A CONNECT with auth {pid, offset}: returns the kept socket, removed from
+ * the kept set, with *from_seq set to the client's last offset and its room
+ * names in *rooms (the caller frees them with sio__rec_rooms_free), or NULL when
+ * there is nothing to recover (unknown pid, expired, wrong namespace, or
+ * packets missing from the log). */
+sio_socket *sio__rec_take(sio_server *srv, sio_nsp *nsp, const json_t *auth, uint64_t *from_seq,
+                          char ***rooms, size_t *nrooms);
+void sio__rec_rooms_free(char **rooms, size_t nrooms);
+/* Sends s every logged packet after from_seq that was meant for it. */
+void sio__rec_replay(sio_server *srv, sio_socket *s, char **rooms, size_t nrooms,
+                     uint64_t from_seq);
+/* Reason strings after which a socket may be recovered. */
+int sio__rec_reason_recoverable(const char *reason);
+
 /* sio_server.c */
 int sio__send_packet(sio_socket *s, sio_ptype type, int64_t ack_id, const json_t *data,
                      const sio_bin *bins, unsigned nbins);
 /* Encodes an event packet for nsp into an Engine.IO message (the caller
- * releases it). Returns 0 or -1. */
-int sio__encode_event(eio_msg *m, const sio_nsp *nsp, const char *event, const json_t *args);
+ * releases it). With recovery on, the packet gets the next offset as its
+ * last argument and *seq is set (else 0): log it with sio__rec_log once
+ * sent. Returns 0 or -1. */
+int sio__encode_event(eio_msg *m, const sio_nsp *nsp, const char *event, const json_t *args,
+                      uint64_t *seq);
 
 #endif

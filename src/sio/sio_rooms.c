@@ -132,7 +132,8 @@ size_t sio_broadcast(sio_nsp *nsp, const char *const *rooms, size_t nrooms,
                      const sio_except *except, const char *event, const json_t *args)
 {
     eio_msg msg;
-    if (sio__encode_event(&msg, nsp, event, args) != 0)
+    uint64_t seq;
+    if (sio__encode_event(&msg, nsp, event, args, &seq) != 0)
         return 0;
     uint32_t gen = ++nsp->srv->bcast_gen;
     size_t sent = 0;
@@ -155,6 +156,8 @@ size_t sio_broadcast(sio_nsp *nsp, const char *const *rooms, size_t nrooms,
             sent += sio__deliver(m->sock, gen, &msg);
         }
     }
+    if (seq)
+        sio__rec_log(nsp->srv, nsp, seq, &msg, NULL, rooms, nrooms, except);
     eio_msg_release(&msg);
     return sent;
 }

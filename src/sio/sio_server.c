@@ -41,11 +41,19 @@ fail:
     return NULL;
 }
 
-int sio__encode_event(eio_msg *m, const sio_nsp *nsp, const char *event, const json_t *args)
+int sio__encode_event(eio_msg *m, const sio_nsp *nsp, const char *event, const json_t *args,
+                      uint64_t *seq)
 {
     json_t *arr = sio__event_array(event, args);
     if (arr == NULL)
         return -1;
+    *seq = 0;
+    if (nsp->srv->rec.enabled) {
+        /* Replayable: the offset goes last, as Socket.IO's recovery wants. */
+        char offset[32];
+        *seq = sio__rec_next_offset(nsp->srv, offset);
+        json_array_append_new(arr, json_string(offset));
+    }
     int r = sio__encode(m, SIO_EVENT, nsp->name, -1, 0, arr);
     json_decref(arr);
     return r;
@@ -115,6 +123,18 @@ int sio_emit_bin(sio_socket *s, const char *event, const json_t *args, const sio
 {
     if (!s->connected)
         return -1;
+    if (nbins == 0) {
+        /* Plain events go through the shared path: offset and log. */
+        eio_msg m;
+        uint64_t seq;
+        if (sio__encode_event(&m, s->nsp, event, args, &seq) != 0)
+            return -1;
+        int r = eio_send(s->client->es, &m);
+        if (seq)
+            sio__rec_log(s->nsp->srv, s->nsp, seq, &m, s->id, NULL, 0, NULL);
+        eio_msg_release(&m);
+        return r;
+    }
     json_t *arr = sio__event_array(event, args);
     if (arr == NULL)
         return -1;
@@ -218,6 +238,7 @@ static void sio__socket_close(sio_socket *s, const char *reason)
     if (!s->connected)
         return;
     sio_nsp *nsp = s->nsp;
+    int keep = nsp->srv->rec.enabled && sio__rec_reason_recoverable(reason);
     s->connected = 0;
     if (s->nsp_prev)
         s->nsp_prev->nsp_next = s->nsp_next;
@@ -227,11 +248,15 @@ static void sio__socket_close(sio_socket *s, const char *reason)
         s->nsp_next->nsp_prev = s->nsp_prev;
     nsp->count--;
     sio__client_unlink(s->client, s);
+    s->client = NULL;
     sio__fail_acks(s);
+    if (keep)
+        sio__rec_keep(nsp->srv, s); /* takes the client's reference */
     if (nsp->h->on_disconnect)
-        nsp->h->on_disconnect(nsp->ud, s, reason, 0);
+        nsp->h->on_disconnect(nsp->ud, s, reason, keep);
     sio__leave_all(s);
-    sio_socket_unref(s);
+    if (!keep)
+        sio_socket_unref(s);
 }
 
 void sio_disconnect(sio_socket *s)
@@ -261,6 +286,37 @@ static void sio__connect_error(sio_client *c, const char *nsp, json_t *data)
     }
 }
 
+/* Links a socket into its client and namespace: it is connected. */
+static void sio__attach(sio_client *c, sio_socket *s)
+{
+    sio_nsp *nsp = s->nsp;
+    s->client = c;
+    s->connected = 1;
+    s->nsp_prev = NULL;
+    s->client_next = c->sockets;
+    c->sockets = s;
+    s->nsp_next = nsp->sockets;
+    if (nsp->sockets)
+        nsp->sockets->nsp_prev = s;
+    nsp->sockets = s;
+    nsp->count++;
+    tq_remove(&c->connect_timeout);
+}
+
+/* The CONNECT reply: {sid}, plus {pid} when recovery is on. */
+static void sio__connect_reply(sio_socket *s)
+{
+    sio_server *srv = s->nsp->srv;
+    json_t *reply = json_pack("{s:s}", "sid", s->id);
+    if (srv->rec.enabled) {
+        char pid[RAND_ID_LEN + 1];
+        sio__rec_pid(srv, s, pid);
+        json_object_set_new(reply, "pid", json_string(pid));
+    }
+    sio__send_packet(s, SIO_CONNECT, -1, reply, NULL, 0);
+    json_decref(reply);
+}
+
 static void sio__on_connect(sio_client *c, sio_packet *p)
 {
     sio_server *srv = c->srv;
@@ -274,7 +330,24 @@ static void sio__on_connect(sio_client *c, sio_packet *p)
     }
     if (sio__client_socket(c, p->nsp))
         return; /* already connected there: the reference ignores it */
-    sio_socket *s = mem_calloc(1, sizeof(*s));
+    uint64_t from_seq;
+    char **rooms;
+    size_t nrooms;
+    sio_socket *s = srv->rec.enabled && json_is_object(p->data)
+                        ? sio__rec_take(srv, nsp, p->data, &from_seq, &rooms, &nrooms)
+                        : NULL;
+    if (s) {
+        sio__attach(c, s);
+        for (size_t i = 0; i < nrooms; i++)
+            sio_join(s, rooms[i]);
+        sio__connect_reply(s);
+        if (nsp->h->on_recovered)
+            nsp->h->on_recovered(nsp->ud, s);
+        sio__rec_replay(srv, s, rooms, nrooms, from_seq);
+        sio__rec_rooms_free(rooms, nrooms);
+        return;
+    }
+    s = mem_calloc(1, sizeof(*s));
     s->refs = 1;
     s->client = c;
     s->nsp = nsp;
@@ -286,18 +359,8 @@ static void sio__on_connect(sio_client *c, sio_packet *p)
         sio_socket_unref(s);
         return;
     }
-    s->connected = 1;
-    s->client_next = c->sockets;
-    c->sockets = s;
-    s->nsp_next = nsp->sockets;
-    if (nsp->sockets)
-        nsp->sockets->nsp_prev = s;
-    nsp->sockets = s;
-    nsp->count++;
-    tq_remove(&c->connect_timeout);
-    json_t *reply = json_pack("{s:s}", "sid", s->id);
-    sio__send_packet(s, SIO_CONNECT, -1, reply, NULL, 0);
-    json_decref(reply);
+    sio__attach(c, s);
+    sio__connect_reply(s);
     if (nsp->h->on_connection)
         nsp->h->on_connection(nsp->ud, s);
 }
@@ -469,6 +532,7 @@ sio_server *sio_server_new(uv_loop_t *loop, net_server *net, const eio_config *e
     srv->cfg = *cfg;
     tq_init(&srv->connect_q, loop, sio__connect_expired, srv);
     tq_init(&srv->ack_q, loop, sio__ack_expired, srv);
+    sio__rec_init(srv, ecfg);
     srv->eio = eio_server_new(loop, net, ecfg, &sio__eio_handlers, srv);
     return srv;
 }
@@ -494,6 +558,7 @@ static void sio__timer_closed(uv_handle_t *h)
 void sio_server_free(sio_server *srv)
 {
     eio_server_free(srv->eio); /* closes every session, hence every socket */
+    sio__rec_free(srv);
     sio_nsp *nsp, *tmp;
     HASH_ITER(hh, srv->nsps, nsp, tmp) {
         HASH_DEL(srv->nsps, nsp);
@@ -501,9 +566,10 @@ void sio_server_free(sio_server *srv)
         mem_free(nsp->name);
         mem_free(nsp);
     }
-    srv->timers_open = 2;
-    uv_timer_stop(&srv->connect_q.timer);
-    uv_timer_stop(&srv->ack_q.timer);
-    uv_close((uv_handle_t *)&srv->connect_q.timer, sio__timer_closed);
-    uv_close((uv_handle_t *)&srv->ack_q.timer, sio__timer_closed);
+    tq_queue *qs[] = {&srv->connect_q, &srv->ack_q, &srv->rec.kept_q};
+    srv->timers_open = 3;
+    for (int i = 0; i < 3; i++) {
+        uv_timer_stop(&qs[i]->timer);
+        uv_close((uv_handle_t *)&qs[i]->timer, sio__timer_closed);
+    }
 }

@@ -1,0 +1,83 @@
+// One open conversation, a room or a private chat: header, messages,
+// typing indicator and the message box.
+
+import { useCallback, useState } from 'react';
+import type { ChatMessage } from '../protocol.ts';
+import type { ChatState, Conversation } from '../state/chat.ts';
+import { isOnline, isOwn, memberCount } from '../state/chat.ts';
+import { visiblePending } from '../state/pending.ts';
+import { describeTyping, typingNames } from '../state/typing.ts';
+import { Composer } from './Composer.tsx';
+import { MessageList } from './MessageList.tsx';
+
+export interface ConversationProps {
+  state: ChatState;
+  conv: Conversation;
+  onBack: () => void;
+  onLeave: (room: string) => Promise<string | null>;
+  onSend: (content: string) => void;
+  onTyping: (isTyping: boolean) => void;
+  onLoadOlder: () => void;
+  onRetry: (clientId: string) => void;
+  onDiscard: (clientId: string) => void;
+}
+
+export function ConversationView(p: ConversationProps) {
+  const { state, conv } = p;
+  const [error, setError] = useState<string | null>(null);
+  // Expired notices are pruned by the reducer's once-a-second tick.
+  const typingText = describeTyping(typingNames(state.typing, conv.key, 0));
+
+  const own = useCallback((m: ChatMessage) => isOwn(state, m), [state]);
+  const title = conv.kind === 'room' ? `# ${conv.name}` : conv.name;
+  const count = conv.kind === 'room' ? memberCount(state, conv.name) : null;
+  const meta =
+    conv.kind === 'room'
+      ? count === null
+        ? ''
+        : count === 1
+          ? '1 member'
+          : `${count} members`
+      : isOnline(state, conv.name)
+        ? 'online'
+        : 'offline';
+  const placeholder = conv.kind === 'room' ? `Message # ${conv.name}` : `Message ${conv.name}`;
+
+  return (
+    <section className="conversation" aria-labelledby="conversation-title" data-conv={conv.key}>
+      <header className="conversation-header">
+        <button type="button" className="back icon-button" onClick={p.onBack} aria-label="Back to conversations">
+          ←
+        </button>
+        <h2 id="conversation-title">{title}</h2>
+        <span className="conversation-meta">{meta}</span>
+        {conv.kind === 'room' && (
+          <button type="button" onClick={() => void p.onLeave(conv.name).then(setError)}>
+            Leave
+          </button>
+        )}
+      </header>
+      {error && (
+        <p className="field-error" role="alert">
+          {error}
+        </p>
+      )}
+      <MessageList
+        label={conv.kind === 'room' ? `Messages in ${conv.name}` : `Private chat with ${conv.name}`}
+        messages={conv.messages}
+        pending={visiblePending(state.pending, conv.key)}
+        isOwn={own}
+        hasMore={conv.hasMore}
+        loadingOlder={conv.loadingOlder}
+        historyLoaded={conv.historyLoaded}
+        onLoadOlder={p.onLoadOlder}
+        onRetry={p.onRetry}
+        onDiscard={p.onDiscard}
+      />
+      <div className="typing" aria-live="polite">
+        {typingText}
+      </div>
+      <Composer label={placeholder} onSend={p.onSend} onTyping={p.onTyping} autoFocus />
+    </section>
+  );
+}

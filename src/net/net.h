@@ -73,6 +73,17 @@ typedef struct {
     size_t max_header_bytes;  /* URL + headers of one request */
     size_t max_body_bytes;    /* a larger body closes the connection (413) */
     size_t max_output_bytes;  /* queued output above this closes the connection */
+    uint32_t max_connections; /* open connections in all; 0: no limit */
+    uint32_t max_per_ip;      /* open connections from one address; 0: no limit.
+                               * Trusted proxies are exempt (their clients are
+                               * told apart by X-Forwarded-For, a layer up). */
+    uint32_t http_timeout_ms; /* a connection in HTTP mode must complete each
+                               * request within this from its last response (or
+                               * from accept); idle keep-alive ends then too.
+                               * Not counted while a request awaits its answer
+                               * (a long-poll) nor after an upgrade. 0: none */
+    const char *const *trusted_proxies; /* peer addresses ("127.0.0.1") */
+    size_t trusted_count;
 } net_config;
 
 /* Binds and listens. Returns 0 or a negative libuv error; *out is set only on
@@ -121,6 +132,11 @@ void net_conn_close(net_conn *c, int graceful);
 int net_conn_is_closed(const net_conn *c);
 /* The peer's address as text ("127.0.0.1"), "" when unknown. */
 void net_conn_peer(const net_conn *c, char *out, size_t size);
+/* The client's address: the peer's, or when the peer is a trusted proxy,
+ * the last address of X-Forwarded-For in req (the one the proxy saw). */
+void net_conn_client_ip(const net_conn *c, const net_request *req, char *out, size_t size);
+/* Connections refused by max_connections / max_per_ip so far. */
+uint64_t net_server_refused(const net_server *s);
 net_server *net_conn_server(const net_conn *c);
 
 /* Writes a complete response to the current request and moves on to the

@@ -99,6 +99,18 @@ static void net__server_maybe_free(net_server *s)
         mem_free(s);
 }
 
+static void net__ip_release(net_conn *c)
+{
+    net_ip_count *e = c->ip;
+    if (e == NULL)
+        return;
+    c->ip = NULL;
+    if (--e->count == 0) {
+        HASH_DEL(c->srv->ips, e);
+        mem_free(e);
+    }
+}
+
 static void net__conn_free(net_conn *c)
 {
     net_server *s = c->srv;
@@ -128,6 +140,8 @@ void net_conn_close(net_conn *c, int graceful)
     }
     c->flags |= NET_F_CLOSED;
     uv_read_stop((uv_stream_t *)&c->tcp);
+    tq_remove(&c->http_deadline);
+    net__ip_release(c);
     const net_owner_ops *ops = c->ops;
     void *owner = c->owner;
     c->ops = NULL;
@@ -316,6 +330,7 @@ void net_conn_upgrade(net_conn *c, const net_owner_ops *ops, void *owner)
     c->ops = ops;
     c->owner = owner;
     c->flags |= NET_F_RAW;
+    tq_remove(&c->http_deadline);
     net_http *h = c->http;
     c->http = NULL;
     if (h) {
@@ -360,6 +375,108 @@ void net_conn_peer(const net_conn *c, char *out, size_t size)
 
 /* ---- listener ---------------------------------------------------------- */
 
+/* The peer address as 16 bytes (IPv4 mapped into IPv6); -1 if unknown. */
+static int net__peer_bytes(const net_conn *c, uint8_t out[16])
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    memset(out, 0, 16);
+    if (ss.ss_family == AF_INET) {
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    } else if (ss.ss_family == AF_INET6) {
+        memcpy(out, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static int net__is_trusted(const net_server *s, const char *peer)
+{
+    for (size_t i = 0; i < s->cfg.trusted_count; i++)
+        if (strcmp(s->cfg.trusted_proxies[i], peer) == 0)
+            return 1;
+    return 0;
+}
+
+/* Applies max_connections and max_per_ip to a new connection. */
+static int net__admit(net_server *s, net_conn *c)
+{
+    if (s->cfg.max_connections && s->nconns > s->cfg.max_connections) {
+        log_debug("connection refused", "reason=max_connections open=%zu", s->nconns - 1);
+        return -1;
+    }
+    if (s->cfg.max_per_ip == 0)
+        return 0;
+    char peer[64];
+    uint8_t addr[16];
+    net_conn_peer(c, peer, sizeof(peer));
+    if (net__is_trusted(s, peer) || net__peer_bytes(c, addr) != 0)
+        return 0;
+    net_ip_count *e = NULL;
+    HASH_FIND(hh, s->ips, addr, 16, e);
+    if (e && e->count >= s->cfg.max_per_ip) {
+        log_debug("connection refused", "reason=max_per_ip peer=%s", peer);
+        return -1;
+    }
+    if (e == NULL) {
+        e = mem_calloc(1, sizeof(*e));
+        memcpy(e->addr, addr, 16);
+        HASH_ADD(hh, s->ips, addr, 16, e);
+    }
+    e->count++;
+    c->ip = e;
+    return 0;
+}
+
+void net_conn_client_ip(const net_conn *c, const net_request *req, char *out, size_t size)
+{
+    net_conn_peer(c, out, size);
+    if (!req || !req->forwarded_for || !net__is_trusted(c->srv, out))
+        return;
+    /* The last entry is the one the trusted proxy appended. */
+    const char *last = strrchr(req->forwarded_for, ',');
+    last = last ? last + 1 : req->forwarded_for;
+    while (*last == ' ')
+        last++;
+    size_t n = strcspn(last, " ");
+    if (n > 0 && n < size) {
+        memcpy(out, last, n);
+        out[n] = '\0';
+    }
+}
+
+uint64_t net_server_refused(const net_server *s)
+{
+    return s->refused;
+}
+
+/* ---- HTTP deadlines (slowloris, idle keep-alive) ------------------------- */
+
+static void net__http_expired(tq_queue *q, tq_node *n)
+{
+    net_conn *c = mem_container_of(n, net_conn, http_deadline);
+    char peer[64];
+    net_conn_peer(c, peer, sizeof(peer));
+    log_debug("http connection timed out", "peer=%s", peer);
+    net_conn_close(c, 0);
+}
+
+void net__http_deadline_start(net_conn *c)
+{
+    net_server *s = c->srv;
+    if (s->cfg.http_timeout_ms && !(c->flags & (NET_F_CLOSED | NET_F_RAW)))
+        tq_push(&s->http_q, &c->http_deadline, uv_now(s->loop) + s->cfg.http_timeout_ms);
+}
+
+void net__http_deadline_stop(net_conn *c)
+{
+    tq_remove(&c->http_deadline);
+}
+
 static void net__on_connection(uv_stream_t *ls, int status)
 {
     net_server *s = ls->data;
@@ -377,7 +494,14 @@ static void net__on_connection(uv_stream_t *ls, int status)
         net__handle_close(c);
         return;
     }
+    if (net__admit(s, c) != 0) {
+        s->refused++;
+        c->flags |= NET_F_CLOSED;
+        net__handle_close(c);
+        return;
+    }
     uv_tcp_nodelay(&c->tcp, 1);
+    net__http_deadline_start(c);
     uv_read_start((uv_stream_t *)&c->tcp, net__alloc_cb, net__read_cb);
 }
 
@@ -412,6 +536,8 @@ int net_server_start(uv_loop_t *loop, const net_config *cfg, const net_handler *
     s->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
     uv_prepare_init(loop, &s->flusher);
     s->flusher.data = s;
+    tq_init(&s->http_q, loop, net__http_expired, s);
+    s->handles_open++;
     uv_prepare_start(&s->flusher, net__prepare_cb);
     *out = s;
     return 0;
@@ -482,5 +608,8 @@ void net_server_close(net_server *s)
     uv_prepare_stop(&s->flusher);
     s->handles_open++;
     uv_close((uv_handle_t *)&s->flusher, net__server_handle_closed);
+    uv_timer_stop(&s->http_q.timer);
+    s->http_q.timer.data = s;
+    uv_close((uv_handle_t *)&s->http_q.timer, net__server_handle_closed);
     net_server_stop_accepting(s);
 }

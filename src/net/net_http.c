@@ -188,6 +188,7 @@ void net__http_free(net_conn *c)
 static void net__dispatch(net_conn *c)
 {
     net_http *h = c->http;
+    net__http_deadline_stop(c); /* answering may take long (a long-poll) */
     if (h->too_large == 431) {
         net_respond_close(c, 431, "text/plain", NULL, "Request Header Fields Too Large\n", 32);
         return;
@@ -268,6 +269,7 @@ net_request *net_conn_request(net_conn *c)
 static void net__request_done(net_conn *c, int close_after)
 {
     net_http *h = c->http;
+    net__http_deadline_start(c); /* the next request, or idle keep-alive */
     if (close_after || h == NULL || h->req.is_upgrade || !h->req.keep_alive ||
         h->req.too_large) {
         net_conn_close(c, 1);

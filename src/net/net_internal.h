@@ -5,7 +5,10 @@
 
 #include <http_parser.h>
 
+#include <uthash.h>
+
 #include "net/net.h"
+#include "util/tq.h"
 
 #define NET_READ_BUF_SIZE (64 * 1024)
 #define NET_IOV_MAX 256
@@ -53,6 +56,13 @@ typedef struct {
     buf_t pending_in;     /* input not parsed yet (pipelined, or after an upgrade) */
 } net_http;
 
+/* Open connections from one address (for max_per_ip). */
+typedef struct net_ip_count {
+    uint8_t addr[16];
+    uint32_t count;
+    UT_hash_handle hh;
+} net_ip_count;
+
 struct net_conn {
     uv_tcp_t tcp;
     net_server *srv;
@@ -61,6 +71,8 @@ struct net_conn {
     net_http *http;
     const net_owner_ops *ops;
     void *owner;
+    net_ip_count *ip;     /* counted against max_per_ip, or NULL */
+    tq_node http_deadline; /* queued while an HTTP request is due */
     uint32_t flags;
 };
 
@@ -72,6 +84,9 @@ struct net_server {
     const net_handler *handler;
     void *ud;
     net_conn *dirty;
+    net_ip_count *ips;
+    tq_queue http_q;
+    uint64_t refused;
     struct {
         void (*fn)(void *ud);
         void *ud;
@@ -85,6 +100,9 @@ struct net_server {
 
 /* net_conn.c */
 void net__mark_dirty(net_conn *c);
+/* Starts (or restarts) the time the peer has to send a whole request. */
+void net__http_deadline_start(net_conn *c);
+void net__http_deadline_stop(net_conn *c);
 
 /* net_http.c */
 void net__http_feed(net_conn *c, const uint8_t *data, size_t len);

@@ -94,9 +94,12 @@ int net_server_start(uv_loop_t *loop, const net_config *cfg, const net_handler *
 int net_server_port(const net_server *s);
 /* Stops accepting; existing connections stay. */
 void net_server_stop_accepting(net_server *s);
-/* Closes every connection (their owners' on_close run) and the listener;
- * frees the server once the loop has run the close callbacks. */
-void net_server_close(net_server *s);
+/* Stops accepting and closes every connection gracefully (owners' on_close
+ * run now; output already queued, such as WebSocket close frames, is still
+ * written). Connections not done after grace_ms are cut. The server frees
+ * itself once the loop has run the last close callback; run the loop until
+ * it has no more work. */
+void net_server_close(net_server *s, uint32_t grace_ms);
 /* Adds a function called at the start of every flush step (just before
  * the loop sleeps), before queued output is written: a layer above batches
  * its own work of the turn there (for instance answering long-polls). It may

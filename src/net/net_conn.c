@@ -93,9 +93,26 @@ static void net__handle_close(net_conn *c)
     uv_close((uv_handle_t *)&c->tcp, net__close_cb);
 }
 
+static void net__server_handle_closed(uv_handle_t *h);
+
+/* While closing: once the last connection is gone, close the server's own
+ * handles; once those are closed too, free it. */
 static void net__server_maybe_free(net_server *s)
 {
-    if (s->closing && s->handles_open == 0 && s->nconns == 0)
+    if (!s->closing || s->nconns > 0)
+        return;
+    if (!s->finishing) {
+        s->finishing = 1;
+        uv_prepare_stop(&s->flusher);
+        uv_close((uv_handle_t *)&s->flusher, net__server_handle_closed);
+        uv_timer_stop(&s->http_q.timer);
+        s->http_q.timer.data = s;
+        uv_close((uv_handle_t *)&s->http_q.timer, net__server_handle_closed);
+        uv_timer_stop(&s->grace);
+        uv_close((uv_handle_t *)&s->grace, net__server_handle_closed);
+        return;
+    }
+    if (s->handles_open == 0)
         mem_free(s);
 }
 
@@ -537,7 +554,7 @@ int net_server_start(uv_loop_t *loop, const net_config *cfg, const net_handler *
     uv_prepare_init(loop, &s->flusher);
     s->flusher.data = s;
     tq_init(&s->http_q, loop, net__http_expired, s);
-    s->handles_open++;
+    s->handles_open += 2; /* the flusher and the HTTP deadline timer */
     uv_prepare_start(&s->flusher, net__prepare_cb);
     *out = s;
     return 0;
@@ -588,28 +605,38 @@ void net_server_stop_accepting(net_server *s)
         uv_close((uv_handle_t *)&s->listener, net__server_handle_closed);
 }
 
+typedef struct {
+    net_server *s;
+    int graceful;
+} net__walk_arg;
+
 static void net__close_walk(uv_handle_t *h, void *arg)
 {
-    net_server *s = arg;
-    if (h->type != UV_TCP || uv_is_closing(h) || h == (uv_handle_t *)&s->listener)
+    net__walk_arg *a = arg;
+    if (h->type != UV_TCP || uv_is_closing(h) || h == (uv_handle_t *)&a->s->listener)
         return;
-    if (h->data == s)
-        net_conn_close(mem_container_of(h, net_conn, tcp), 0);
+    if (h->data == a->s)
+        net_conn_close(mem_container_of(h, net_conn, tcp), a->graceful);
 }
 
-void net_server_close(net_server *s)
+static void net__grace_expired(uv_timer_t *t)
+{
+    net__walk_arg a = {t->data, 0};
+    uv_walk(t->loop, net__close_walk, &a);
+}
+
+void net_server_close(net_server *s, uint32_t grace_ms)
 {
     if (s->closing)
         return;
     s->closing = 1;
-    uv_walk(s->loop, net__close_walk, s);
-    /* Flush what the close handlers queued, then let the flusher go. */
-    net__prepare_cb(&s->flusher);
-    uv_prepare_stop(&s->flusher);
-    s->handles_open++;
-    uv_close((uv_handle_t *)&s->flusher, net__server_handle_closed);
-    uv_timer_stop(&s->http_q.timer);
-    s->http_q.timer.data = s;
-    uv_close((uv_handle_t *)&s->http_q.timer, net__server_handle_closed);
     net_server_stop_accepting(s);
+    uv_timer_init(s->loop, &s->grace);
+    s->grace.data = s;
+    s->handles_open++;
+    uv_timer_start(&s->grace, net__grace_expired, grace_ms, 0);
+    net__walk_arg a = {s, 1};
+    uv_walk(s->loop, net__close_walk, &a);
+    net__prepare_cb(&s->flusher); /* write what the close handlers queued */
+    net__server_maybe_free(s);
 }

@@ -94,7 +94,9 @@ struct net_server {
     size_t nconns;
     int port;
     int closing;
+    int finishing;
     int handles_open;
+    uv_timer_t grace;
     uint8_t readbuf[NET_READ_BUF_SIZE];
 };
 

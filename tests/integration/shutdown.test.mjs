@@ -1,0 +1,61 @@
+// Graceful shutdown: on SIGTERM parley stops accepting, closes every client's
+// transport in a way socket.io clients answer by reconnecting ("transport
+// close", not a server-side namespace disconnect, which would stop them),
+// exits cleanly, and no message it acknowledged is lost across the restart.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { io } from 'socket.io-client';
+import { startServer, waitFor, emitAck } from './lib/server.mjs';
+
+const T = /asan/.test(process.env.PARLEY_BUILD_DIR || '') ? 15000 : 5000;
+
+function connect(url, transports) {
+  return io(url, { transports, reconnection: false, forceNew: true });
+}
+
+test('SIGTERM: clients see "transport close", the server exits 0, acked messages survive', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-shutdown-'));
+  const args = ['--data', dir, '--static', '/nonexistent', '--rate-limit', '0'];
+  const first = await startServer({ bin: 'parley', args });
+  const ws = connect(first.url, ['websocket']);
+  const poll = connect(first.url, ['polling']);
+  try {
+    await Promise.all([waitFor(ws, 'connect', T), waitFor(poll, 'connect', T)]);
+    assert.equal((await emitAck(ws, 'user:join', ['Sender'], T))[0].ok, true);
+    assert.equal((await emitAck(poll, 'user:join', ['Poller'], T))[0].ok, true);
+    assert.equal((await emitAck(ws, 'room:create', ['Lobby'], T))[0].ok, true);
+    const acked = [];
+    for (let i = 0; i < 20; i++) {
+      const [reply] = await emitAck(ws, 'message:room', [{ room: 'Lobby', content: `m${i}` }], T);
+      assert.equal(reply.ok, true);
+      acked.push(reply.id);
+    }
+    const wsGone = waitFor(ws, 'disconnect', T);
+    const pollGone = waitFor(poll, 'disconnect', T);
+    await first.stop(); // SIGTERM; throws on a crash, a non-zero exit or a sanitizer report
+    assert.equal((await wsGone)[0], 'transport close');
+    assert.equal((await pollGone)[0], 'transport close');
+  } finally {
+    ws.close();
+    poll.close();
+  }
+
+  const second = await startServer({ bin: 'parley', args });
+  const again = connect(second.url, ['websocket']);
+  try {
+    await waitFor(again, 'connect', T);
+    await emitAck(again, 'user:join', ['Sender'], T);
+    const [joined] = await emitAck(again, 'room:join', ['Lobby'], T);
+    assert.equal(joined.ok, true);
+    const [page] = await emitAck(again, 'history:fetch', [{ room: 'Lobby', limit: 100 }], T);
+    assert.equal(page.ok, true);
+    assert.deepEqual(page.messages.map((m) => m.content), Array.from({ length: 20 }, (_, i) => `m${i}`));
+  } finally {
+    again.close();
+    await second.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "chat/chat.h"
@@ -20,6 +21,7 @@
 #include "store/store.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/metrics.h"
 
 #define PARLEY_VERSION "0.1.0"
 #define PARLEY_MAX_ORIGINS 32
@@ -236,7 +238,81 @@ typedef struct {
     chat_server *chat;
     store_t *store;
     uv_signal_t sigint, sigterm;
+    uv_timer_t lag_timer;   /* measures event-loop lag */
+    uint64_t lag_expected;  /* uv_hrtime when the timer should fire */
+    metrics_hist lag;
 } parley_server;
+
+#define PARLEY_LAG_PERIOD_MS 250
+
+/* The loop is late by however long the timer fired after its due time. */
+static void parley_on_lag_timer(uv_timer_t *t)
+{
+    parley_server *ps = t->data;
+    uint64_t now = uv_hrtime();
+    double late_us = now > ps->lag_expected ? (double)(now - ps->lag_expected) / 1e3 : 0;
+    metrics_hist_observe(&ps->lag, late_us);
+    ps->lag_expected = now + (uint64_t)PARLEY_LAG_PERIOD_MS * 1000000;
+}
+
+static double parley_rss_bytes(void)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+        rss = 0;
+    fclose(f);
+    return (double)rss * (double)sysconf(_SC_PAGESIZE);
+}
+
+/* GET /metrics: Prometheus text from each layer's stats. */
+static void parley_metrics(parley_server *ps, net_conn *c)
+{
+    buf_t b = {0};
+    net_stats ns;
+    eio_stats es;
+    sio_stats ss;
+    net_server_stats(ps->net, &ns);
+    eio_server_stats(sio_server_eio(ps->sio), &es);
+    sio_server_stats(ps->sio, &ss);
+
+    metrics_header(&b, "parley_connections", "gauge", "Engine.IO sessions open, by transport.");
+    metrics_sample(&b, "parley_connections", "transport=\"websocket\"", (double)es.open_websocket);
+    metrics_sample(&b, "parley_connections", "transport=\"polling\"", (double)es.open_polling);
+    const struct { const char *name, *type, *help; double v; } rows[] = {
+        {"parley_handshakes_total", "counter", "Engine.IO sessions opened.", (double)es.handshakes},
+        {"parley_upgrades_total", "counter", "Polling sessions upgraded to WebSocket.", (double)es.upgrades},
+        {"parley_ping_timeouts_total", "counter", "Sessions closed for a missing pong.", (double)es.ping_timeouts},
+        {"parley_tcp_open", "gauge", "TCP connections open.", (double)ns.open},
+        {"parley_tcp_accepted_total", "counter", "TCP connections accepted.", (double)ns.accepted},
+        {"parley_tcp_refused_total", "counter", "Connections refused by --max-connections or --max-per-ip.", (double)ns.refused},
+        {"parley_slow_consumer_disconnects_total", "counter", "Connections cut off by --max-output.", (double)ns.slow_consumers},
+        {"parley_http_timeouts_total", "counter", "HTTP connections closed by --http-timeout.", (double)ns.http_timeouts},
+        {"parley_sockets", "gauge", "Socket.IO sockets connected.", (double)ss.connected},
+        {"parley_packets_in_total", "counter", "Socket.IO packets received.", (double)ss.packets_in},
+        {"parley_events_out_total", "counter", "Socket.IO events emitted to one socket.", (double)ss.events_out},
+        {"parley_broadcasts_total", "counter", "Broadcasts encoded (once each).", (double)ss.broadcasts},
+        {"parley_broadcast_recipients_total", "counter", "Deliveries of broadcasts.", (double)ss.recipients},
+        {"parley_recovered_total", "counter", "Sockets restored by connection state recovery.", (double)ss.recovered},
+        {"parley_recovery_kept", "gauge", "Sockets kept for recovery now.", (double)ss.kept},
+        {"parley_recovery_log_packets", "gauge", "Packets held for recovery now.", (double)ss.replay_log},
+        {"process_resident_memory_bytes", "gauge", "Resident memory.", parley_rss_bytes()},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        metrics_header(&b, rows[i].name, rows[i].type, rows[i].help);
+        metrics_sample(&b, rows[i].name, NULL, rows[i].v);
+    }
+    if (ps->chat)
+        chat_server_metrics(ps->chat, &b);
+    metrics_header(&b, "parley_event_loop_lag_seconds", "histogram",
+                   "How late a periodic timer fires: time the loop was busy.");
+    metrics_histogram(&b, "parley_event_loop_lag_seconds", NULL, &ps->lag);
+    net_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", "Cache-Control: no-store\r\n",
+                b.data, b.len);
+    buf_free(&b);
+}
 
 static int parley_prefix(const net_request *req, const char *prefix)
 {
@@ -251,6 +327,8 @@ static void parley_on_request(void *ud, net_conn *c, net_request *req)
         eio_handle_request(sio_server_eio(ps->sio), c, req);
     } else if (req->path_len == 8 && strncmp(req->url, "/healthz", 8) == 0) {
         net_respond(c, 200, "text/plain", "Cache-Control: no-store\r\n", "ok\n", 3);
+    } else if (req->path_len == 8 && strncmp(req->url, "/metrics", 8) == 0) {
+        parley_metrics(ps, c);
     } else {
         net_static_serve(ps->files, c, req);
     }
@@ -322,7 +400,8 @@ int main(int argc, char **argv)
         .cors_count = cfg.norigins,
         .allow_upgrades = 1,
     };
-    sio_config scfg = {.connect_timeout_ms = (uint32_t)cfg.connect_timeout};
+    sio_config scfg = {.connect_timeout_ms = (uint32_t)cfg.connect_timeout,
+                       .recovery_window_ms = (uint32_t)cfg.recovery_window};
     ps.sio = sio_server_new(ps.loop, ps.net, &ecfg, &scfg);
     chat_config ccfg = {
         .max_content = (size_t)cfg.max_content,
@@ -340,6 +419,10 @@ int main(int argc, char **argv)
     uv_signal_init(ps.loop, &ps.sigint);
     uv_signal_init(ps.loop, &ps.sigterm);
     ps.sigint.data = ps.sigterm.data = &ps;
+    uv_timer_init(ps.loop, &ps.lag_timer);
+    ps.lag_timer.data = &ps;
+    ps.lag_expected = uv_hrtime() + (uint64_t)PARLEY_LAG_PERIOD_MS * 1000000;
+    uv_timer_start(&ps.lag_timer, parley_on_lag_timer, PARLEY_LAG_PERIOD_MS, PARLEY_LAG_PERIOD_MS);
     uv_signal_start(&ps.sigint, parley_on_signal, SIGINT);
     uv_signal_start(&ps.sigterm, parley_on_signal, SIGTERM);
     log_info("listening", "version=%s host=%s port=%d mode=%s data=%s static=%s", PARLEY_VERSION,
@@ -350,6 +433,7 @@ int main(int argc, char **argv)
 
     uv_close((uv_handle_t *)&ps.sigint, NULL);
     uv_close((uv_handle_t *)&ps.sigterm, NULL);
+    uv_close((uv_handle_t *)&ps.lag_timer, NULL);
 out:
     /* Clients get their transport closed (a WebSocket close frame, or the
      * close packet on a pending long-poll), which tells socket.io clients to

@@ -71,6 +71,16 @@ eio_server *eio_server_new(uv_loop_t *loop, net_server *net, const eio_config *c
 void eio_server_free(eio_server *srv);
 size_t eio_server_session_count(const eio_server *srv);
 
+typedef struct {
+    uint64_t handshakes;      /* sessions opened since start */
+    uint64_t upgrades;        /* polling -> websocket upgrades completed */
+    uint64_t open_polling;    /* open sessions on each transport */
+    uint64_t open_websocket;
+    uint64_t ping_timeouts;
+} eio_stats;
+
+void eio_server_stats(const eio_server *srv, eio_stats *out);
+
 /* Handles one HTTP request whose path belongs to Engine.IO (the caller
  * routes by path). Always answers or takes over the connection. */
 void eio_handle_request(eio_server *srv, net_conn *c, net_request *req);

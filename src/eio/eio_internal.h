@@ -58,6 +58,7 @@ struct eio_server {
     eio_session *dead;     /* closed, freed at the next flush */
     eio_msg msg_ping, msg_noop, msg_pong_probe, msg_close;
     int timers_open;       /* while closing */
+    eio_stats stats;
 };
 
 /* eio_server.c */

@@ -103,6 +103,11 @@ eio_session *eio__session_new(eio_server *srv, int transport)
     } while (dup);
     HASH_ADD_STR(srv->sessions, sid, s);
     srv->count++;
+    srv->stats.handshakes++;
+    if (transport == EIO_T_WEBSOCKET)
+        srv->stats.open_websocket++;
+    else
+        srv->stats.open_polling++;
     tq_push(&srv->ping_q, &s->hb, uv_now(srv->loop) + srv->cfg.ping_interval_ms);
     return s;
 }
@@ -126,6 +131,10 @@ static void eio__close(eio_session *s, const char *reason, int client_initiated)
     tq_remove(&s->hb);
     HASH_DEL(srv->sessions, s);
     srv->count--;
+    if (s->transport == EIO_T_WEBSOCKET)
+        srv->stats.open_websocket--;
+    else
+        srv->stats.open_polling--;
     eio__upgrade_abort(s);
     if (s->poll)
         eio__answer_poll_with(s, client_initiated ? &srv->msg_noop : &srv->msg_close);
@@ -163,6 +172,7 @@ void *eio_session_data(const eio_session *s) { return s->data; }
 eio_server *eio_session_server(const eio_session *s) { return s->srv; }
 uv_loop_t *eio_server_loop(const eio_server *srv) { return srv->loop; }
 size_t eio_server_session_count(const eio_server *srv) { return srv->count; }
+void eio_server_stats(const eio_server *srv, eio_stats *out) { *out = srv->stats; }
 
 const char *eio_session_transport(const eio_session *s)
 {
@@ -204,6 +214,7 @@ static void eio__ping_due(tq_queue *q, tq_node *n)
 static void eio__pong_late(tq_queue *q, tq_node *n)
 {
     eio_session *s = mem_container_of(n, eio_session, hb);
+    ((eio_server *)q->data)->stats.ping_timeouts++;
     eio__close(s, "ping timeout", 0);
 }
 

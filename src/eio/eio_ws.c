@@ -153,6 +153,9 @@ static void eio__upgrade_complete(eio__probe *pr)
     tq_remove(&u->timeout);
     s->upgrade = NULL;
     s->transport = EIO_T_WEBSOCKET;
+    srv->stats.upgrades++;
+    srv->stats.open_polling--;
+    srv->stats.open_websocket++;
     s->ws = u->conn;
     u->conn = NULL;
     net_conn_set_owner(s->ws, &eio__ws_ops, s);

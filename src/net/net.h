@@ -138,8 +138,15 @@ void net_conn_peer(const net_conn *c, char *out, size_t size);
 /* The client's address: the peer's, or when the peer is a trusted proxy,
  * the last address of X-Forwarded-For in req (the one the proxy saw). */
 void net_conn_client_ip(const net_conn *c, const net_request *req, char *out, size_t size);
-/* Connections refused by max_connections / max_per_ip so far. */
-uint64_t net_server_refused(const net_server *s);
+typedef struct {
+    uint64_t accepted;        /* connections accepted since start */
+    uint64_t refused;         /* refused by max_connections / max_per_ip */
+    uint64_t slow_consumers;  /* cut off by max_output_bytes */
+    uint64_t http_timeouts;   /* closed by http_timeout_ms */
+    uint64_t open;            /* open now */
+} net_stats;
+
+void net_server_stats(const net_server *s, net_stats *out);
 net_server *net_conn_server(const net_conn *c);
 
 /* Writes a complete response to the current request and moves on to the

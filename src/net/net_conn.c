@@ -202,6 +202,7 @@ int net_conn_write(net_conn *c, rbuf_t *b, size_t off, size_t len)
         net_conn_peer(c, peer, sizeof(peer));
         log_warn("slow consumer disconnected", "peer=%s queued=%zu limit=%zu", peer,
                  c->out->bytes, c->srv->cfg.max_output_bytes);
+        c->srv->slow_consumers++;
         net_conn_close(c, 0);
         return -1;
     }
@@ -466,9 +467,13 @@ void net_conn_client_ip(const net_conn *c, const net_request *req, char *out, si
     }
 }
 
-uint64_t net_server_refused(const net_server *s)
+void net_server_stats(const net_server *s, net_stats *out)
 {
-    return s->refused;
+    out->accepted = s->accepted;
+    out->refused = s->refused;
+    out->slow_consumers = s->slow_consumers;
+    out->http_timeouts = s->http_timeouts;
+    out->open = s->nconns;
 }
 
 /* ---- HTTP deadlines (slowloris, idle keep-alive) ------------------------- */
@@ -479,6 +484,7 @@ static void net__http_expired(tq_queue *q, tq_node *n)
     char peer[64];
     net_conn_peer(c, peer, sizeof(peer));
     log_debug("http connection timed out", "peer=%s", peer);
+    c->srv->http_timeouts++;
     net_conn_close(c, 0);
 }
 
@@ -517,6 +523,7 @@ static void net__on_connection(uv_stream_t *ls, int status)
         net__handle_close(c);
         return;
     }
+    s->accepted++;
     uv_tcp_nodelay(&c->tcp, 1);
     net__http_deadline_start(c);
     uv_read_start((uv_stream_t *)&c->tcp, net__alloc_cb, net__read_cb);

@@ -86,7 +86,7 @@ struct net_server {
     net_conn *dirty;
     net_ip_count *ips;
     tq_queue http_q;
-    uint64_t refused;
+    uint64_t refused, accepted, slow_consumers, http_timeouts;
     struct {
         void (*fn)(void *ud);
         void *ud;

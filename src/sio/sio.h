@@ -77,6 +77,19 @@ eio_server *sio_server_eio(sio_server *srv);
 sio_nsp *sio_namespace(sio_server *srv, const char *name, const sio_handlers *h, void *ud);
 const char *sio_nsp_name(const sio_nsp *nsp);
 
+typedef struct {
+    uint64_t connected;         /* sockets connected now (all namespaces) */
+    uint64_t packets_in;        /* packets received */
+    uint64_t events_out;        /* events emitted to one socket */
+    uint64_t broadcasts;        /* broadcasts encoded */
+    uint64_t recipients;        /* deliveries of those broadcasts */
+    uint64_t recovered;         /* sockets restored by connection state recovery */
+    uint64_t kept;              /* sockets kept now for recovery */
+    uint64_t replay_log;        /* packets held now for recovery */
+} sio_stats;
+
+void sio_server_stats(const sio_server *srv, sio_stats *out);
+
 /* ---- sockets ---- */
 const char *sio_socket_id(const sio_socket *s);
 int sio_socket_connected(const sio_socket *s);

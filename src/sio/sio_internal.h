@@ -128,6 +128,7 @@ struct sio_server {
     uint32_t bcast_gen;
     int timers_open;
     sio_recovery rec;
+    sio_stats stats;
 };
 
 /* sio_rooms.c */

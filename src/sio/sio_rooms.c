@@ -156,6 +156,8 @@ size_t sio_broadcast(sio_nsp *nsp, const char *const *rooms, size_t nrooms,
             sent += sio__deliver(m->sock, gen, &msg);
         }
     }
+    nsp->srv->stats.broadcasts++;
+    nsp->srv->stats.recipients += sent;
     if (seq)
         sio__rec_log(nsp->srv, nsp, seq, &msg, NULL, rooms, nrooms, except);
     eio_msg_release(&msg);

@@ -96,6 +96,16 @@ void *sio_socket_data(const sio_socket *s) { return s->data; }
 const char *sio_nsp_name(const sio_nsp *nsp) { return nsp->name; }
 eio_server *sio_server_eio(sio_server *srv) { return srv->eio; }
 
+void sio_server_stats(const sio_server *srv, sio_stats *out)
+{
+    *out = srv->stats;
+    out->connected = 0;
+    for (const sio_nsp *nsp = srv->nsps; nsp; nsp = nsp->hh.next)
+        out->connected += nsp->count;
+    out->kept = HASH_COUNT(srv->rec.kept);
+    out->replay_log = srv->rec.count;
+}
+
 sio_socket *sio_socket_ref(sio_socket *s)
 {
     s->refs++;
@@ -130,6 +140,7 @@ int sio_emit_bin(sio_socket *s, const char *event, const json_t *args, const sio
         if (sio__encode_event(&m, s->nsp, event, args, &seq) != 0)
             return -1;
         int r = eio_send(s->client->es, &m);
+        s->nsp->srv->stats.events_out++;
         if (seq)
             sio__rec_log(s->nsp->srv, s->nsp, seq, &m, s->id, NULL, 0, NULL);
         eio_msg_release(&m);
@@ -343,6 +354,7 @@ static void sio__on_connect(sio_client *c, sio_packet *p)
         sio__connect_reply(s);
         if (nsp->h->on_recovered)
             nsp->h->on_recovered(nsp->ud, s);
+        srv->stats.recovered++;
         sio__rec_replay(srv, s, rooms, nrooms, from_seq);
         sio__rec_rooms_free(rooms, nrooms);
         return;
@@ -430,6 +442,7 @@ static void sio__binwait_free(sio_client *c)
 static void sio__on_text(sio_client *c, const uint8_t *data, size_t len)
 {
     sio_packet p;
+    c->srv->stats.packets_in++;
     if (c->bin || sio_packet_decode((const char *)data, len, &p) != 0) {
         eio_session_close(c->es, "parse error");
         return;

@@ -214,10 +214,20 @@ export function waitFor(emitter, event, timeoutMs = 5000, { filter } = {}) {
  * where items holds each event's first argument (or all of them as an array
  * when the event has several), and until(n) resolves once n have arrived.
  */
+// parley's connection state recovery appends an offset ("<8 chars>-<seq>")
+// as the last argument of every replayable event, as Socket.IO does; the
+// payload is what precedes it.
+export const RECOVERY_OFFSET = /^[A-Za-z0-9_-]{8}-\d+$/;
+export function withoutOffset(args) {
+  const last = args[args.length - 1];
+  return typeof last === 'string' && RECOVERY_OFFSET.test(last) ? args.slice(0, -1) : args;
+}
+
 export function collect(emitter, event) {
   const items = [];
   const waiters = [];
-  const onEvent = (...args) => {
+  const onEvent = (...all) => {
+    const args = withoutOffset(all);
     items.push(args.length === 1 ? args[0] : args);
     for (let i = waiters.length - 1; i >= 0; i--) {
       if (items.length >= waiters[i].n) {

@@ -1,0 +1,54 @@
+/* chat.h - the chat layer: the events of the chat contract
+ * (/work/shared/spec/chat-protocol.md) on top of a Socket.IO namespace and a
+ * store.
+ *
+ * A chat_server owns namespace "/" of a sio_server: identity (anonymous
+ * user:join or token mode), presence (users:update, rooms:update, coalesced
+ * by one timer), rooms, room and private messages (stored before they are
+ * delivered), history, typing, replies and errors, and the per-connection
+ * rate limit. It keeps the sio_server and the store borrowed: both must
+ * outlive it. Everything runs on the loop's thread. */
+#ifndef PARLEY_CHAT_CHAT_H
+#define PARLEY_CHAT_CHAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "sio/sio.h"
+#include "store/store.h"
+#include "util/buf.h"
+
+typedef struct chat_server chat_server;
+
+typedef struct {
+    size_t max_content;          /* longest content in code points; 0: 4000 */
+    double rate;                 /* events/s per connection; 0 disables */
+    uint32_t burst;              /* token bucket size (ignored when rate is 0) */
+    const char *auth_secret;     /* HS256 secret: token mode; NULL: anonymous */
+    uint32_t recovery_window_ms; /* kept for connection state recovery (not
+                                    used yet: see chat_users.c) */
+    uint32_t presence_delay_ms;  /* coalescing window of users:update and
+                                    rooms:update (e.g. 30); 0: one per loop turn */
+} chat_config;
+
+/* Creates the chat server and registers namespace "/" on sio with its
+ * handlers. cfg is copied (auth_secret included), so it need not outlive the
+ * call. Returns NULL, after logging why, when cfg's rate or burst is out of
+ * range for ratelimit_config_init. Aborts on out-of-memory. */
+chat_server *chat_server_new(uv_loop_t *loop, sio_server *sio, store_t *store,
+                             const chat_config *cfg);
+
+/* Appends the chat's metrics (Prometheus text: events in by name, refusals
+ * by code, events out, store latency) to out. */
+void chat_server_metrics(const chat_server *c, buf_t *out);
+
+/* Releases every chat state and closes the chat's timers. Sockets still
+ * connected are detached from the chat (their later disconnect, when the
+ * caller frees sio, does nothing here) but not disconnected. The caller then
+ * frees sio (before running the loop for anything but close callbacks) and
+ * the store, and runs the loop once so the timers' close callbacks finish
+ * the job. c may be NULL. */
+void chat_server_free(chat_server *c);
+
+#endif

@@ -1,0 +1,152 @@
+// Connection state recovery, single node, as a stock socket.io-client sees
+// it: a connection lost without a goodbye comes back within the window with
+// its identity, its rooms and every packet it missed, in order, and
+// socket.recovered === true; meanwhile its name is reserved, it is not
+// listed, and private messages to it are accepted. A client's own
+// disconnect frees the name at once; the window's end frees it too.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { io } from 'socket.io-client';
+import { startServer, waitFor, emitAck, collect, RECOVERY_OFFSET } from './lib/server.mjs';
+
+const T = /asan/.test(process.env.PARLEY_BUILD_DIR || '') ? 15000 : 5000;
+
+async function client(url, name) {
+  const s = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  await waitFor(s, 'connect', T);
+  if (name) {
+    const [r] = await emitAck(s, 'user:join', [name], T);
+    assert.equal(r.ok, true, JSON.stringify(r));
+  }
+  return s;
+}
+
+async function ok(s, event, payload) {
+  const [r] = await emitAck(s, event, [payload], T);
+  assert.equal(r.ok, true, `${event}: ${JSON.stringify(r)}`);
+  return r;
+}
+
+// Waits until `s` receives a users:update whose names satisfy pred.
+function usersWhere(s, pred) {
+  return waitFor(s, 'users:update', T, { filter: (list) => pred(list.map((u) => u.username)) });
+}
+
+describe('connection state recovery', () => {
+  let srv;
+  let dir;
+  const sockets = [];
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-recovery-'));
+    srv = await startServer({
+      bin: 'parley',
+      args: ['--data', dir, '--static', '/nonexistent', '--rate-limit', '0', '--recovery-window', '60000'],
+    });
+  });
+  after(async () => {
+    for (const s of sockets) s.close();
+    await srv.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a lost connection comes back with its name, rooms and every missed packet, in order', async () => {
+    const alice = await client(srv.url, 'Alice');
+    const bob = await client(srv.url, 'Bob');
+    const carol = await client(srv.url);
+    sockets.push(alice, bob, carol);
+    await ok(alice, 'room:create', 'Garden');
+    await ok(bob, 'room:join', 'Garden');
+    // Events carry their recovery offset as a last argument.
+    const [, offset] = await Promise.all([
+      ok(bob, 'message:room', { room: 'Garden', content: 'before' }),
+      waitFor(alice, 'message:receive', T),
+    ]).then(([, args]) => args);
+    assert.match(offset, RECOVERY_OFFSET);
+
+    // The transport dies without a goodbye (no Socket.IO DISCONNECT).
+    const gone = waitFor(alice, 'disconnect', T);
+    const unlisted = usersWhere(bob, (names) => !names.includes('Alice'));
+    alice.io.engine.close(); // the server sees its WebSocket close: "transport close"
+    await gone;
+    await unlisted; // not listed during the window
+
+    // Name reserved; private messages accepted; the room goes on without her.
+    const [taken] = await emitAck(carol, 'user:join', ['alice'], T);
+    assert.equal(taken.error, 'username_taken');
+    const sent = [];
+    for (const content of ['one', 'two', 'three'])
+      sent.push((await ok(bob, 'message:room', { room: 'Garden', content })).id);
+    sent.push((await ok(bob, 'message:private', { to: 'Alice', content: 'psst' })).id);
+
+    // She comes back: recovered, and gets exactly what she missed, in order.
+    const received = collect(alice, 'message:receive');
+    const relisted = usersWhere(bob, (names) => names.includes('Alice'));
+    alice.connect();
+    await waitFor(alice, 'connect', T);
+    assert.equal(alice.recovered, true);
+    await received.until(4, T);
+    assert.deepEqual(received.items.map((m) => m.content), ['one', 'two', 'three', 'psst']);
+    assert.deepEqual(received.items.map((m) => m.id), sent);
+    await relisted;
+
+    // Still named and still in the room: no new user:join or room:join needed.
+    const echo = waitFor(bob, 'message:receive', T, { filter: (m) => m.content === 'back' });
+    await ok(alice, 'message:room', { room: 'Garden', content: 'back' });
+    assert.equal((await echo)[0].from, 'Alice');
+  });
+
+  test("a client's own disconnect frees its name at once", async () => {
+    const dave = await client(srv.url, 'Dave');
+    const other = await client(srv.url);
+    sockets.push(other);
+    dave.disconnect();
+    let r;
+    // The server handles the DISCONNECT before the next packet of another
+    // client only if it arrived first: retry on the rare race.
+    for (let i = 0; i < 20; i++) {
+      [r] = await emitAck(other, 'user:join', ['dave'], T);
+      if (r.ok) break;
+    }
+    assert.equal(r.ok, true);
+    other.close();
+  });
+});
+
+describe('recovery window end', () => {
+  let srv;
+  let dir;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-recovery-'));
+    srv = await startServer({
+      bin: 'parley',
+      args: ['--data', dir, '--static', '/nonexistent', '--rate-limit', '0', '--recovery-window', '300'],
+    });
+  });
+  after(async () => {
+    await srv.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('after the window the name is free and the old connection cannot recover', async () => {
+    const erin = await client(srv.url, 'Erin');
+    const frank = await client(srv.url, 'Frank');
+    await waitFor(erin, 'users:update', T); // an offset to come back with
+    const gone = waitFor(erin, 'disconnect', T);
+    erin.io.engine.close();
+    await gone;
+    let r;
+    const deadline = Date.now() + T;
+    do {
+      [r] = await emitAck(frank, 'user:join', ['Erin'], T); // refused while reserved
+    } while (!r.ok && Date.now() < deadline);
+    assert.equal(r.ok, true, 'the name is free once the window has passed');
+    erin.connect();
+    await waitFor(erin, 'connect', T);
+    assert.equal(erin.recovered, false);
+    erin.close();
+    frank.close();
+  });
+});

@@ -30,6 +30,8 @@ typedef struct {
                                     used yet: see chat_users.c) */
     uint32_t presence_delay_ms;  /* coalescing window of users:update and
                                     rooms:update (e.g. 30); 0: one per loop turn */
+    uint32_t max_rooms;          /* rooms one connection may be in; 0: no limit */
+    uint32_t max_members;        /* connections in one room; 0: no limit */
 } chat_config;
 
 /* Creates the chat server and registers namespace "/" on sio with its

@@ -30,7 +30,7 @@
 
 #include "chat/chat.h"
 #include "chat/chat_validate.h"
-#include "chat/ratelimit.h"
+#include "util/ratelimit.h"
 #include "util/metrics.h"
 
 /* Hex digits of a user id: the first 16 bytes of SHA-256(key). */

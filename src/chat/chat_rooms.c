@@ -95,12 +95,35 @@ int chat__rooms_json(chat_server *c, json_t **out)
     return list ? 0 : -CHAT_ERR_INTERNAL;
 }
 
+static void chat_count_room(void *ud, const char *room)
+{
+    if (strncmp(room, "r:", 2) == 0)
+        ++*(size_t *)ud;
+}
+
+/* --max-rooms: refuses a connection already in that many rooms. */
+static int chat_room_quota(chat_req *r, const char *conv)
+{
+    size_t in = 0;
+    if (r->c->cfg.max_rooms == 0 || (conv && sio_in_room(r->sock, conv)))
+        return 0;
+    sio_socket_rooms(r->sock, chat_count_room, &in);
+    return in >= r->c->cfg.max_rooms ? -CHAT_ERR_FORBIDDEN : 0;
+}
+
 /* Joins r's connection to room (again is fine): room:history to it, the
- * ack's room:{name, users}, rooms:update to all. */
+ * ack's room:{name, users}, rooms:update to all. --max-rooms and
+ * --max-members refuse with `forbidden`. */
 static int chat_room_enter(chat_req *r, chat_room *room)
 {
     json_t *history = NULL;
-    int rc = chat__room_history(r->c, room, &history);
+    int rc = chat_room_quota(r, room->conv);
+    if (rc != 0)
+        return rc;
+    if (r->c->cfg.max_members && !sio_in_room(r->sock, room->conv) &&
+        sio_room_size(r->c->nsp, room->conv) >= r->c->cfg.max_members)
+        return -CHAT_ERR_FORBIDDEN;
+    rc = chat__room_history(r->c, room, &history);
     if (rc != 0)
         return rc;
     sio_join(r->sock, room->conv);
@@ -128,6 +151,12 @@ int chat__on_room_create(chat_req *r, json_t *payload)
     chat_name_t n = {0};
     char *name = NULL;
     int rc = chat_room_name(r, payload, &n);
+    if (rc != 0)
+        goto cleanup;
+    /* Before creating anything: a connection at its quota creates no room. */
+    char *conv = store_conv_room(n.key);
+    rc = chat_room_quota(r, conv);
+    mem_free(conv);
     if (rc != 0)
         goto cleanup;
     uint64_t t0 = uv_hrtime();

@@ -36,6 +36,11 @@ typedef struct {
     const char *const *cors_origins;
     size_t cors_count;
     int allow_upgrades;          /* advertise and accept polling -> websocket */
+    /* New sessions per second from one client address (its X-Forwarded-For
+     * one behind a trusted proxy), with a burst; rate 0: no limit. Over it
+     * a handshake gets HTTP 429. */
+    double handshake_rate;
+    uint32_t handshake_burst;
 } eio_config;
 
 typedef struct {
@@ -77,6 +82,7 @@ typedef struct {
     uint64_t open_polling;    /* open sessions on each transport */
     uint64_t open_websocket;
     uint64_t ping_timeouts;
+    uint64_t handshakes_refused; /* over the per-address handshake rate */
 } eio_stats;
 
 void eio_server_stats(const eio_server *srv, eio_stats *out);

@@ -7,6 +7,7 @@
 #include "eio/eio.h"
 #include "eio/eio_packet.h"
 #include "util/rand.h"
+#include "util/ratelimit.h"
 #include "util/tq.h"
 #include "ws/ws_codec.h"
 
@@ -45,6 +46,14 @@ struct eio_session {
     UT_hash_handle hh;
 };
 
+/* Handshake bucket of one client address. */
+typedef struct eio_addr_bucket {
+    char addr[64];
+    ratelimit_t rl;
+    uint64_t last_ms;
+    UT_hash_handle hh;
+} eio_addr_bucket;
+
 struct eio_server {
     uv_loop_t *loop;
     net_server *net;
@@ -59,6 +68,9 @@ struct eio_server {
     eio_msg msg_ping, msg_noop, msg_pong_probe, msg_close;
     int timers_open;       /* while closing */
     eio_stats stats;
+    ratelimit_config_t handshake_rl;
+    eio_addr_bucket *buckets;  /* by address; idle full buckets are pruned */
+    size_t buckets_pruned_at;  /* bucket count after the last prune */
 };
 
 /* eio_server.c */

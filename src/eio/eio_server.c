@@ -440,6 +440,59 @@ static void eio__poll_post(eio_server *srv, eio_session *s, net_conn *c, net_req
     buf_free(&body);
 }
 
+/* ---- handshake rate per client address ----------------------------------- */
+
+/* Drops buckets that have refilled completely: they hold no information. */
+static void eio__buckets_prune(eio_server *srv, uint64_t now)
+{
+    uint64_t full_after = srv->handshake_rl.refill_per_ms
+                              ? srv->handshake_rl.capacity / srv->handshake_rl.refill_per_ms + 1
+                              : 0;
+    eio_addr_bucket *b, *tmp;
+    HASH_ITER(hh, srv->buckets, b, tmp) {
+        if (now - b->last_ms > full_after) {
+            HASH_DEL(srv->buckets, b);
+            mem_free(b);
+        }
+    }
+    srv->buckets_pruned_at = HASH_COUNT(srv->buckets);
+}
+
+/* 0 when a new session from this request's client may open, else -1. */
+static int eio__handshake_allowed(eio_server *srv, net_conn *c, net_request *req)
+{
+    if (srv->handshake_rl.refill_per_ms == 0)
+        return 0;
+    char addr[64];
+    net_conn_client_ip(c, req, addr, sizeof(addr));
+    uint64_t now = uv_now(srv->loop);
+    eio_addr_bucket *b = NULL;
+    HASH_FIND_STR(srv->buckets, addr, b);
+    if (b == NULL) {
+        if (HASH_COUNT(srv->buckets) >= 2 * srv->buckets_pruned_at + 1024)
+            eio__buckets_prune(srv, now);
+        b = mem_calloc(1, sizeof(*b));
+        snprintf(b->addr, sizeof(b->addr), "%s", addr);
+        ratelimit_init(&b->rl, &srv->handshake_rl, now);
+        HASH_ADD_STR(srv->buckets, addr, b);
+    }
+    b->last_ms = now;
+    if (ratelimit_take(&b->rl, &srv->handshake_rl, now) == 0)
+        return 0;
+    srv->stats.handshakes_refused++;
+    log_debug("handshake refused", "client=%s reason=rate", addr);
+    return -1;
+}
+
+static void eio__respond_too_many(eio_server *srv, net_conn *c, net_request *req)
+{
+    static const char body[] = "{\"code\":3,\"message\":\"Too many handshakes\"}";
+    char headers[512];
+    eio__cors_headers(srv, req, headers, sizeof(headers) - 32);
+    strcat(headers, "Retry-After: 1\r\n");
+    net_respond(c, 429, "application/json", headers, body, sizeof(body) - 1);
+}
+
 /* ---- request routing ---------------------------------------------------- */
 
 static void eio__preflight(eio_server *srv, net_conn *c, net_request *req)
@@ -479,6 +532,10 @@ void eio_handle_request(eio_server *srv, net_conn *c, net_request *req)
         return;
     }
     if (!has_sid) {
+        if (eio__handshake_allowed(srv, c, req) != 0) {
+            eio__respond_too_many(srv, c, req);
+            return;
+        }
         if (websocket) {
             eio__ws_accept(srv, c, req, NULL, 0);
             return;
@@ -557,6 +614,12 @@ eio_server *eio_server_new(uv_loop_t *loop, net_server *net, const eio_config *c
     srv->cfg = *cfg;
     srv->h = h;
     srv->ud = ud;
+    if (ratelimit_config_init(&srv->handshake_rl, cfg->handshake_rate,
+                              cfg->handshake_burst ? cfg->handshake_burst : 1) != 0) {
+        log_warn("invalid handshake rate, not limited", "rate=%g burst=%u", cfg->handshake_rate,
+                 cfg->handshake_burst);
+        ratelimit_config_init(&srv->handshake_rl, 0, 1);
+    }
     tq_init(&srv->ping_q, loop, eio__ping_due, srv);
     tq_init(&srv->pong_q, loop, eio__pong_late, srv);
     tq_init(&srv->upgrade_q, loop, eio__upgrade_expire, srv);
@@ -580,6 +643,11 @@ void eio_server_free(eio_server *srv)
     eio_session *s, *tmp;
     HASH_ITER(hh, srv->sessions, s, tmp) {
         eio__close(s, "server shutting down", 0);
+    }
+    eio_addr_bucket *b, *btmp;
+    HASH_ITER(hh, srv->buckets, b, btmp) {
+        HASH_DEL(srv->buckets, b);
+        mem_free(b);
     }
     eio__flush(srv);
     net_server_remove_flush_hook(srv->net, eio__flush, srv);

@@ -249,6 +249,8 @@ struct rc_cluster {
 };
 
 /* rc_cluster.c */
+/* "host:port", or "[host]:port" for IPv6; caller frees (mem_free). */
+char *rc__addr_name(const char *host, int port);
 rc__node *rc__node_get(rc_cluster *c, const char *host, int port, int create);
 /* Applies a parsed CLUSTER SLOTS: moves slots, places subscriptions again,
  * retires nodes that own no slot, sends waiting commands. source names the
@@ -274,8 +276,12 @@ int rc__conn_send(rc__node *n, rc__req *req);
 void rc__conn_close(rc__node *n);
 
 /* rc_command.c */
+/* A request for argv with its deadline armed; the caller sets cb and ud
+ * (and slot, raw) before the loop runs again, then dispatches or sends it. */
 rc__req *rc__req_new(rc_cluster *c, int argc, const char **argv, const size_t *argvlen);
-void rc__req_start(rc__req *req);
+/* Sends req to its master, or puts it in the wait list (failing it with
+ * RC_ERR_QUEUE_FULL when that is full). Runs no user callback. */
+void rc__req_dispatch(rc__req *req);
 void rc__req_complete(rc__req *req, const redisReply *reply, const char *err);
 void rc__req_fail_later(rc__req *req, const char *err);
 /* Sends every waiting command whose master is up now. */

@@ -1,6 +1,6 @@
 /* ratelimit.c - the per-connection token bucket (see ratelimit.h). No
  * allocation, no I/O; every sum is bounded so that none can overflow. */
-#include "chat/ratelimit.h"
+#include "util/ratelimit.h"
 
 #include <math.h>
 

@@ -1,4 +1,4 @@
-/* ratelimit.h - the contract's per-connection token bucket over all client
+/* ratelimit.h - a token bucket: the contract's per-connection limit over all client
  * events (default 20 events/s, burst 40).
  *
  * One ratelimit_config_t is shared by every connection (read-only once
@@ -9,8 +9,8 @@
  * Tokens are counted in millionths (fixed point) and the rate in millionths
  * of a token per millisecond, so rates down to 0.001 events/s are exact to
  * that resolution and fractional rates need no floating point per event. */
-#ifndef PARLEY_CHAT_RATELIMIT_H
-#define PARLEY_CHAT_RATELIMIT_H
+#ifndef PARLEY_UTIL_RATELIMIT_H
+#define PARLEY_UTIL_RATELIMIT_H
 
 #include <stdint.h>
 

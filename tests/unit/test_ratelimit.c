@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "chat/ratelimit.h"
+#include "util/ratelimit.h"
 
 /* Takes events at now_ms until one is refused; returns how many passed
  * (at most `cap`, so a broken bucket cannot loop forever). */

@@ -194,7 +194,9 @@ void sio_packet_clear(sio_packet *p)
 
 static int sio__real_roundtrips(double v, int digits)
 {
-    char tmp[48];
+    /* %.17g needs at most 24 bytes; the size quiets the compiler, which
+     * assumes any precision at -O1. */
+    char tmp[320];
     snprintf(tmp, sizeof(tmp), "%.*g", digits, v);
     return strtod(tmp, NULL) == v;
 }

@@ -79,18 +79,25 @@ static const ws_callbacks eio__ws_cbs = {
     .on_close = eio__ws_on_close,
 };
 
+/* The peer broke the WebSocket protocol: close with the codec's status. */
+static void eio__ws_broke_protocol(eio_session *s, uint16_t code)
+{
+    if (s->closed || s->ws == NULL)
+        return;
+    net_conn *c = s->ws;
+    s->ws = NULL;
+    net_conn_set_owner(c, NULL, NULL);
+    eio__ws_close(c, code);
+    eio__session_closed_by_transport(s, "transport error");
+}
+
 static void eio__ws_data(void *owner, net_conn *c, uint8_t *data, size_t len)
 {
     eio_session *s = owner;
     ws_limits lim = {.max_message = s->srv->cfg.max_payload, .require_mask = 1};
     int r = ws_parser_feed(&s->wsp, data, len, &lim, &eio__ws_cbs, s);
-    if (r > 0 && !s->closed) {
-        /* The peer broke the protocol: close with the codec's status. */
-        s->ws = NULL;
-        net_conn_set_owner(c, NULL, NULL);
-        eio__ws_close(c, (uint16_t)r);
-        eio__session_closed_by_transport(s, "transport error");
-    }
+    if (r > 0)
+        eio__ws_broke_protocol(s, (uint16_t)r);
 }
 
 static void eio__ws_closed(void *owner, net_conn *c)
@@ -251,13 +258,8 @@ static void eio__probe_data(void *owner, net_conn *c, uint8_t *data, size_t len)
         s->wsp = pr->u.parser;
         pr->u.parser.pending = NULL;
         eio__probe_free(&pr->u);
-        if (r > 0 && !s->closed) {
-            net_conn *ws = s->ws;
-            s->ws = NULL;
-            net_conn_set_owner(ws, NULL, NULL);
-            eio__ws_close(ws, (uint16_t)r);
-            eio__session_closed_by_transport(s, "transport error");
-        }
+        if (r > 0)
+            eio__ws_broke_protocol(s, (uint16_t)r);
         return;
     }
     if (r > 0) {

@@ -37,7 +37,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 CONF_BIN := $(BUILD)/conformance-server
 
 .PHONY: all deps deps-test web run test test-unit test-integration test-python \
-        conformance conformance-server clean fuzz fuzz-build help
+        conformance conformance-server clean fuzz fuzz-build help install uninstall
 
 all: $(BUILD)/parley
 
@@ -120,6 +120,40 @@ fuzz-build: deps-test $(FUZZ_BIN)
 
 fuzz: fuzz-build
 	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the web UI built
+# by `make web` (skipped with a note when web/dist is missing), the man page
+# printed by the binary itself from its option table, and the example
+# config. The installed server does not look for the web UI by itself: the
+# config file (deploy/parley.conf.example) names it with `static = ...`.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+INSTALL_BIN  = $(DESTDIR)$(PREFIX)/bin
+INSTALL_WEB  = $(DESTDIR)$(PREFIX)/share/parley/web
+INSTALL_MAN1 = $(DESTDIR)$(PREFIX)/share/man/man1
+INSTALL_DOC  = $(DESTDIR)$(PREFIX)/share/doc/parley
+
+install: $(BUILD)/parley
+	install -d "$(INSTALL_BIN)" "$(INSTALL_MAN1)" "$(INSTALL_DOC)"
+	install -m 0755 $(BUILD)/parley "$(INSTALL_BIN)/parley"
+	$(BUILD)/parley --print-man > "$(INSTALL_MAN1)/parley.1.tmp"
+	mv -f "$(INSTALL_MAN1)/parley.1.tmp" "$(INSTALL_MAN1)/parley.1"
+	chmod 0644 "$(INSTALL_MAN1)/parley.1"
+	install -m 0644 deploy/parley.conf.example "$(INSTALL_DOC)/parley.conf.example"
+	@if [ -d web/dist ]; then \
+	    rm -rf "$(INSTALL_WEB)" && install -d "$(INSTALL_WEB)" && \
+	    cp -R web/dist/. "$(INSTALL_WEB)/" && \
+	    find "$(INSTALL_WEB)" -type d -exec chmod 0755 {} + && \
+	    find "$(INSTALL_WEB)" -type f -exec chmod 0644 {} + && \
+	    echo "installed the web UI in $(INSTALL_WEB)"; \
+	else \
+	    echo "note: web/dist does not exist (run make web first); web UI not installed" >&2; \
+	fi
+
+uninstall:
+	rm -f "$(INSTALL_BIN)/parley" "$(INSTALL_MAN1)/parley.1" "$(INSTALL_DOC)/parley.conf.example"
+	rm -rf "$(INSTALL_WEB)"
+	rmdir "$(INSTALL_DOC)" "$(DESTDIR)$(PREFIX)/share/parley" 2>/dev/null || true
 
 clean:
 	rm -rf build build-asan build-fuzz

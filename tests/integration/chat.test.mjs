@@ -20,10 +20,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { clientPool, collect, emitAck, rawSocket, startServer, waitFor } from './lib/server.mjs';
+import { clientPool, collect, connected, emitAck, rawSocket, startServer, waitFor } from './lib/server.mjs';
 
 const SANITIZED = /asan/.test(process.env.PARLEY_BUILD_DIR || '');
-const T = SANITIZED ? 15000 : 5000; // bound of every wait
+const T = (SANITIZED ? 15000 : 5000) * Math.max(1, Number(process.env.PARLEY_SLOW) || 1); // bound of every wait (PARLEY_SLOW: lib/server.mjs)
 const WS = { transports: ['websocket'] };
 const NOARG = Symbol('no argument');
 
@@ -791,8 +791,11 @@ describe('token mode', () => {
   test('several connections per user: one users:update entry, all get its private messages, typing skips them all', async () => {
     const tab1 = await pool.connect(srv.url, withToken('Erin'), T);
     const tab2 = await pool.connect(srv.url, withToken('erin'), T);
-    const frank = await pool.connect(srv.url, withToken('Frank'), T);
-    const list = await usersUpdate(frank, (l) => hasUser('Erin')(l) && hasUser('Frank')(l));
+    // Listen before the connect completes: the list may come in the same read.
+    const frank = pool.open(srv.url, withToken('Frank'));
+    const listed = usersUpdate(frank, (l) => hasUser('Erin')(l) && hasUser('Frank')(l));
+    await connected(frank, T);
+    const list = await listed;
     assert.equal(list.filter((u) => u.username.toLowerCase() === 'erin').length, 1);
     // Private message to Erin: both tabs; Frank's own connection too.
     const t1 = received(tab1);
@@ -933,6 +936,92 @@ describe('slow consumers', () => {
     const got = received(watcher, (m) => m.content === 'still here');
     await expectOk(watcher, 'message:room', { room: 'flood', content: 'still here' });
     await got;
+  });
+});
+
+// ---- order of one connection's events -------------------------------------------
+// The store completes asynchronously: a connection's events that arrive while
+// one of them waits for it are queued and run in order, so what a client sends
+// back to back takes effect, is answered and is delivered in the order sent.
+
+describe('order of a connection\'s events', () => {
+  let srv;
+  const pool = clientPool();
+  before(async () => { srv = await parley(['--rate-limit', '0']); });
+  after(async () => { pool.closeAll(); await srv.stop(); });
+
+  test('200 messages sent back to back: acked, delivered and stored in order', async () => {
+    const N = 200;
+    const a = await joined(pool, srv, uniq('Fast'));
+    const b = await joined(pool, srv, uniq('Watch'));
+    const room = uniq('Order');
+    await expectOk(a, 'room:create', room);
+    await expectOk(b, 'room:join', room);
+    const toA = collect(a, 'message:receive');
+    const toB = collect(b, 'message:receive');
+    const acks = [];
+    const all = [];
+    for (let i = 0; i < N; i++) {
+      all.push(ack(a, 'message:room', { room, content: `m${i}` }).then((r) => { acks.push([i, r]); return r; }));
+    }
+    const replies = await Promise.all(all);
+    replies.forEach((r, i) => assert.equal(r.ok, true, `message ${i}: ${JSON.stringify(r)}`));
+    assert.deepEqual(acks.map(([i]) => i), Array.from({ length: N }, (_, i) => i)); // acks in order
+    const want = Array.from({ length: N }, (_, i) => `m${i}`);
+    await toB.until(N, T);
+    await toA.until(N, T);
+    assert.deepEqual(toB.items.map((m) => m.content), want);
+    assert.deepEqual(toA.items.map((m) => m.content), want);
+    assert.deepEqual(toB.items.map((m) => m.id), replies.map((r) => r.id));
+    // Stored in the same order: the history, oldest first, is the sending order.
+    const newer = await expectOk(b, 'history:fetch', { room, limit: 100 });
+    const older = await expectOk(b, 'history:fetch', { room, limit: 100, before: newer.messages[0].id });
+    assert.deepEqual([...older.messages, ...newer.messages].map((m) => m.content), want);
+    assert.equal(older.hasMore, false);
+  });
+
+  test('an event that depends on the one before it waits for it: create, then send at once', async () => {
+    const a = await joined(pool, srv, uniq('Eager'));
+    const room = uniq('Fresh');
+    const history = waitFor(a, 'room:history', T);
+    const created = ack(a, 'room:create', room);
+    const sent = ack(a, 'message:room', { room, content: 'right after' });
+    const left = ack(a, 'room:leave', room);
+    const refused = ack(a, 'message:room', { room, content: 'after leaving' });
+    assert.equal((await created).ok, true);
+    assert.deepEqual((await history)[0].messages, []); // the message came after the join
+    assert.equal((await sent).ok, true);
+    assert.equal((await left).ok, true);
+    assertRefusal(await refused, 'not_in_room');
+    // And a rename followed by a message is sent under the new name.
+    const other = await joined(pool, srv, uniq('Peer'));
+    const got = received(other);
+    const newName = uniq('Renamed');
+    a.emit('user:join', newName);
+    a.emit('message:private', { to: other.username, content: 'who am I' });
+    assert.equal((await got).from, newName);
+  });
+
+  test('messages sent right before a disconnect are still stored and delivered', async () => {
+    const watcher = await joined(pool, srv, uniq('Stay'));
+    const room = uniq('Last');
+    await expectOk(watcher, 'room:create', room);
+    const quitterName = uniq('Quit');
+    const present = usersUpdate(watcher, hasUser(quitterName));
+    const quitter = await joined(pool, srv, quitterName);
+    await expectOk(quitter, 'room:join', room);
+    await present;
+    const N = 20;
+    const got = collect(watcher, 'message:receive');
+    const gone = usersUpdate(watcher, (l) => !hasUser(quitterName)(l));
+    for (let i = 0; i < N; i++) quitter.emit('message:room', { room, content: `bye${i}` });
+    quitter.disconnect();
+    await got.until(N, T);
+    const want = Array.from({ length: N }, (_, i) => `bye${i}`);
+    assert.deepEqual(got.items.map((m) => m.content), want);
+    const h = await expectOk(watcher, 'history:fetch', { room });
+    assert.deepEqual(h.messages.map((m) => m.content), want);
+    await gone; // and the quitter is offline afterwards
   });
 });
 

@@ -331,6 +331,9 @@ describe('ping timeout', { timeout: 30000 }, () => {
 
   test('a client that never answers pings is closed; one that answers stays', async () => {
     const silent = await rawSocket(ctx.server.url, { namespace: '/' });
+    // Listen at once: the next ping may come while the second socket opens.
+    const silentPing = waitFor(silent.ws, 'message', 3000, { filter: (m) => m.toString() === '2' });
+    const silentClosed = waitFor(silent.ws, 'close', 5000);
     const polite = await rawSocket(ctx.server.url, { namespace: '/' });
     assert.equal(silent.open.pingInterval, 150);
     assert.equal(silent.open.pingTimeout, 150);
@@ -338,8 +341,6 @@ describe('ping timeout', { timeout: 30000 }, () => {
     polite.ws.on('message', (m) => {
       if (m.toString() === '2') { politePings.push(m); polite.ws.send('3'); }
     });
-    const silentPing = waitFor(silent.ws, 'message', 3000, { filter: (m) => m.toString() === '2' });
-    const silentClosed = waitFor(silent.ws, 'close', 5000);
     await silentPing;
     await silentClosed;
 

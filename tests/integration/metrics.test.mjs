@@ -7,7 +7,7 @@ import path from 'node:path';
 import { io } from 'socket.io-client';
 import { startServer, waitFor, emitAck, httpRequest } from './lib/server.mjs';
 
-const T = /asan/.test(process.env.PARLEY_BUILD_DIR || '') ? 15000 : 5000;
+const T = (/asan/.test(process.env.PARLEY_BUILD_DIR || '') ? 15000 : 5000) * Math.max(1, Number(process.env.PARLEY_SLOW) || 1);
 
 // name{labels} -> value, from the exposition text.
 function parse(text) {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { io } from 'socket.io-client';
 import { startServer, waitFor, emitAck } from './lib/server.mjs';
 
-const T = /asan/.test(process.env.PARLEY_BUILD_DIR || '') ? 15000 : 5000;
+const T = (/asan/.test(process.env.PARLEY_BUILD_DIR || '') ? 15000 : 5000) * Math.max(1, Number(process.env.PARLEY_SLOW) || 1);
 
 function connect(url, transports) {
   return io(url, { transports, reconnection: false, forceNew: true });

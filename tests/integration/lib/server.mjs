@@ -7,6 +7,20 @@
 //
 // The build folder comes from PARLEY_BUILD_DIR (default "build"; scripts/test.sh
 // sets build-asan for SANITIZE=1), relative to the repository root.
+//
+// Two hooks for running the servers under a tool (scripts/valgrind.sh):
+//   PARLEY_WRAP  a command the binary is started through, words separated by
+//                spaces (no quoting): "valgrind --error-exitcode=99 -q" runs
+//                `valgrind --error-exitcode=99 -q build/parley --port 0 ...`.
+//                The wrapper must exec the binary in its own process (valgrind
+//                does), so the pid and SIGTERM are the server's, and its exit
+//                status is the one stop() checks: a tool that reports through
+//                a non-zero exit fails the test.
+//   PARLEY_SLOW  a factor (a number >= 1, default 1) for how much slower than
+//                a normal build the server runs: the helpers' default waits,
+//                the socket.io-client connect timeout and the start and stop
+//                bounds of startServer are multiplied by it; the tests scale
+//                their own bound T with it (see SLOW).
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -17,6 +31,17 @@ import { io } from 'socket.io-client';
 import { WebSocket } from 'ws';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** The PARLEY_SLOW factor (1 when unset or not a number >= 1). */
+export const SLOW = Math.max(1, Number(process.env.PARLEY_SLOW) || 1);
+
+// Default bound of one wait in the helpers below.
+const WAIT_MS = 5000 * SLOW;
+
+/** The PARLEY_WRAP command as [program, ...args], or [] when unset. */
+export function wrapCommand() {
+  return (process.env.PARLEY_WRAP || '').split(/\s+/).filter(Boolean);
+}
 
 /** The folder holding the built binaries, absolute. */
 export function buildDir() {
@@ -93,7 +118,11 @@ export async function startServer({
   stopTimeoutMs = 5000,
 } = {}) {
   const file = binPath(bin);
-  const child = spawn(file, ['--port', '0', ...args], {
+  readyTimeoutMs *= SLOW;
+  stopTimeoutMs *= SLOW;
+  const [wrapper, ...wrapArgs] = wrapCommand();
+  const argv = ['--port', '0', ...args];
+  const child = spawn(wrapper ?? file, wrapper ? [...wrapArgs, file, ...argv] : argv, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
@@ -141,7 +170,7 @@ export async function startServer({
     child.stderr.on('data', onData);
     child.on('error', (e) => {
       clearTimeout(timer);
-      reject(new Error(`cannot start ${file}: ${e.message}`));
+      reject(new Error(`cannot start ${wrapper ? `${wrapper} (PARLEY_WRAP) for ` : ''}${file}: ${e.message}`));
     });
     exited.then(({ code, signal }) => {
       clearTimeout(timer);
@@ -192,7 +221,7 @@ export async function startServer({
  * (Node EventEmitter, socket.io-client Socket/Manager/engine, ws WebSocket),
  * or rejects after timeoutMs. `filter(...args)` may skip events.
  */
-export function waitFor(emitter, event, timeoutMs = 5000, { filter } = {}) {
+export function waitFor(emitter, event, timeoutMs = WAIT_MS, { filter } = {}) {
   return new Promise((resolve, reject) => {
     const onEvent = (...args) => {
       if (filter && !filter(...args)) return;
@@ -239,7 +268,7 @@ export function collect(emitter, event) {
   emitter.on(event, onEvent);
   return {
     items,
-    until(n, timeoutMs = 5000) {
+    until(n, timeoutMs = WAIT_MS) {
       if (items.length >= n) return Promise.resolve(items);
       return new Promise((resolve, reject) => {
         const w = {
@@ -258,7 +287,7 @@ export function collect(emitter, event) {
 }
 
 /** One HTTP request; resolves {status, headers, body (string)}. */
-export function httpRequest(url, { method = 'GET', headers = {}, body, timeoutMs = 5000 } = {}) {
+export function httpRequest(url, { method = 'GET', headers = {}, body, timeoutMs = WAIT_MS } = {}) {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers, agent: false }, (res) => {
       const chunks = [];
@@ -291,9 +320,12 @@ export async function pollingHandshake(url, headers = {}) {
  * A raw WebSocket on /socket.io/ that has done the Engine.IO handshake (and,
  * with `namespace`, the Socket.IO CONNECT to it). Resolves
  *   { ws, open (handshake data), messages: collect(ws, 'message') }
- * Incoming frames are not answered: the caller decides about pings.
+ * Incoming frames are not answered once it resolves: the caller decides about
+ * pings. Engine.IO pings that come before it resolves (a slow server, e.g.
+ * under valgrind, with a short --ping-interval) are answered here and left
+ * out of next(), since the caller has no socket yet to answer them with.
  */
-export async function rawSocket(url, { namespace = null, timeoutMs = 5000 } = {}) {
+export async function rawSocket(url, { namespace = null, timeoutMs = WAIT_MS } = {}) {
   // No permessage-deflate: tests of raw framing need frames sent as written.
   const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`,
     { perMessageDeflate: false });
@@ -306,15 +338,21 @@ export async function rawSocket(url, { namespace = null, timeoutMs = 5000 } = {}
   const open = JSON.parse(first.slice(1));
   if (namespace !== null) {
     ws.send(namespace === '/' ? '40' : `40${namespace},`);
-    const [connect] = await arrived.next(timeoutMs);
+    let [connect] = await arrived.next(timeoutMs);
+    while (connect === '2') {
+      ws.send('3');
+      [connect] = await arrived.next(timeoutMs);
+    }
     const prefix = namespace === '/' ? '40' : `40${namespace},`;
     if (!connect.startsWith(prefix)) throw new Error(`expected a Socket.IO CONNECT reply, got ${connect}`);
   }
+  for (let n = arrived.drop((m) => m === '2'); n > 0; n--) ws.send('3');
   return { ws, open, next: arrived.next, texts };
 }
 
 // Queue of incoming frames (as strings) on a raw socket, consumed in order.
-// next(timeoutMs, match) skips frames for which match(frame) is false.
+// next(timeoutMs, match) skips frames for which match(frame) is false;
+// drop(match) removes the queued frames that match and returns how many.
 function collectText(ws, texts) {
   const queue = [];
   const waiters = [];
@@ -326,7 +364,12 @@ function collectText(ws, texts) {
     else queue.push(msg);
   });
   return {
-    next(timeoutMs = 5000, match = () => true) {
+    drop(match) {
+      const before = queue.length;
+      queue.splice(0, queue.length, ...queue.filter((m) => !match(m)));
+      return before - queue.length;
+    },
+    next(timeoutMs = WAIT_MS, match = () => true) {
       while (queue.length) {
         const msg = queue.shift();
         if (match(msg)) return Promise.resolve([msg]);
@@ -356,11 +399,11 @@ export function clientPool() {
   const sockets = new Set();
   return {
     open(url, opts = {}) {
-      const s = io(url, { forceNew: true, reconnection: false, timeout: 5000, ...opts });
+      const s = io(url, { forceNew: true, reconnection: false, timeout: WAIT_MS, ...opts });
       sockets.add(s);
       return s;
     },
-    async connect(url, opts = {}, timeoutMs = 5000) {
+    async connect(url, opts = {}, timeoutMs = WAIT_MS) {
       const s = this.open(url, opts);
       await connected(s, timeoutMs);
       return s;
@@ -374,7 +417,7 @@ export function clientPool() {
 }
 
 /** Resolves when `socket` connects; rejects with its connect_error. */
-export function connected(socket, timeoutMs = 5000) {
+export function connected(socket, timeoutMs = WAIT_MS) {
   if (socket.connected) return Promise.resolve(socket);
   return new Promise((resolve, reject) => {
     const done = (fn, v) => {
@@ -392,7 +435,7 @@ export function connected(socket, timeoutMs = 5000) {
 }
 
 /** emit with a callback, as a promise of the ack's arguments (all of them). */
-export function emitAck(socket, event, args, timeoutMs = 5000) {
+export function emitAck(socket, event, args, timeoutMs = WAIT_MS) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ack for "${event}" within ${timeoutMs} ms`)), timeoutMs);
     socket.emit(event, ...args, (...ackArgs) => { clearTimeout(timer); resolve(ackArgs); });

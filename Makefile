@@ -36,6 +36,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 CONF_BIN := $(BUILD)/conformance-server
 
+.PHONY: bench bench-scale bench-smoke
 .PHONY: all deps deps-test web run test test-unit test-integration test-python \
         conformance conformance-server clean fuzz fuzz-build help install uninstall
 
@@ -47,6 +48,7 @@ help:
 	@echo "make test       install test needs, run every test (SANITIZE=1 for ASan+UBSan)"
 	@echo "make conformance CONFORMANCE_DIR=..   run the official protocol suites"
 	@echo "make fuzz       run every libFuzzer target FUZZ_SECONDS (20) each"
+	@echo "make bench      parley vs the Node.js socket.io peer (about 15 minutes)"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -81,6 +83,7 @@ run: deps
 
 test: deps-test
 	$(MAKE) all web $(CONF_BIN) $(UNIT_BIN)
+	@scripts/bench.sh --smoke
 	@scripts/test.sh
 
 test-unit: $(UNIT_BIN)
@@ -154,6 +157,16 @@ uninstall:
 	rm -f "$(INSTALL_BIN)/parley" "$(INSTALL_MAN1)/parley.1" "$(INSTALL_DOC)/parley.conf.example"
 	rm -rf "$(INSTALL_WEB)"
 	rmdir "$(INSTALL_DOC)" "$(DESTDIR)$(PREFIX)/share/parley" 2>/dev/null || true
+
+# Benchmarks (docs/BENCHMARKS.md): parley against the Node.js socket.io peer.
+bench: deps-test
+	@scripts/bench.sh
+
+bench-scale: deps-test
+	@scripts/bench-scale.sh
+
+bench-smoke: all
+	@scripts/bench.sh --smoke
 
 clean:
 	rm -rf build build-asan build-fuzz

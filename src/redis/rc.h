@@ -64,8 +64,8 @@ typedef struct {
     uint32_t timeout_ms;     /* 2000: every command, from rc_command to its
                                 callback, redirections and retries included */
     uint32_t max_queued;     /* 10000: commands waiting for a reachable master */
-    uint32_t backoff_min_ms; /* 50: first reconnect delay; also the delay
-                                before retrying -TRYAGAIN/-CLUSTERDOWN */
+    uint32_t backoff_min_ms; /* 50: first reconnect delay; also the first
+                                delay before retrying -TRYAGAIN/-CLUSTERDOWN */
     uint32_t backoff_max_ms; /* 2000: reconnect delays double up to this */
     uint32_t refresh_ms;     /* 500: how often the slot map is re-read while
                                 some slot has no reachable master */
@@ -108,9 +108,14 @@ typedef void (*rc_reply_cb)(void *ud, const redisReply *reply, const char *err);
  * rc_command; or RC_EINVAL (argc < 1, cb NULL, or a (p|s)subscribe /
  * unsubscribe / monitor command, which would break the connection) or
  * RC_ECLOSED, and then cb never runs.
- * A command that timed out may still run on the server. A command is sent
- * again after -MOVED/-ASK/-TRYAGAIN/-CLUSTERDOWN/-LOADING (never after a
- * lost connection: that is RC_ERR_DISCONNECTED). */
+ * A command that timed out may still run on the server; when nothing at
+ * all came back on its connection during its timeout, that connection is
+ * considered hung and reconnected (the other commands on it fail with
+ * RC_ERR_DISCONNECTED). A command is sent again after -MOVED/-ASK (at most
+ * 5 hops) and after -TRYAGAIN/-CLUSTERDOWN/-LOADING (with backoff from
+ * backoff_min_ms, until its deadline), never after a lost connection:
+ * that is RC_ERR_DISCONNECTED. Commands to one slot are sent in order;
+ * a redirected or retried one may be overtaken by later ones. */
 int rc_command(rc_cluster *c, const char *key, int argc, const char **argv,
                const size_t *argvlen, rc_reply_cb cb, void *ud);
 

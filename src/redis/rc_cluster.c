@@ -296,14 +296,24 @@ static void rc__refresh_done(void *ud, const redisReply *reply, const char *err)
         return;
     rc__slotmap m;
     if (err || reply->type != REDIS_REPLY_ARRAY) {
-        log_debug("redis cluster slots failed", "node=%s err=\"%s\"", c->refresh_from,
-                  err ? err : reply->str ? reply->str : "?");
+        /* An error reply (cluster support disabled...) is a configuration
+         * problem worth a warning; a lost link or a timeout is routine. */
+        const char *why = err ? err : reply->str ? reply->str : "unexpected reply";
+        if (!err && c->refresh_fails == 0)
+            log_warn("redis cluster slots failed", "node=%s err=\"%.100s\"", c->refresh_from,
+                     why);
+        else
+            log_debug("redis cluster slots failed", "node=%s err=\"%.100s\"", c->refresh_from,
+                      why);
+        c->refresh_fails++;
         rc__refresh_later(c);
     } else if (rc__slots_parse(reply, c->refresh_from, &m) != 0 || m.n == 0) {
-        log_warn("redis cluster slots unusable", "node=%s ranges=%zu", c->refresh_from, m.n);
+        if (c->refresh_fails++ == 0)
+            log_warn("redis cluster slots unusable", "node=%s ranges=%zu", c->refresh_from, m.n);
         rc__slotmap_free(&m);
         rc__refresh_later(c);
     } else {
+        c->refresh_fails = 0;
         rc__map_apply(c, &m, c->refresh_from);
         rc__slotmap_free(&m);
         if (rc__degraded(c))
@@ -355,6 +365,7 @@ static void rc__refresh_start(rc_cluster *c)
     c->last_refresh = uv_now(c->loop);
     mem_free(c->refresh_from);
     c->refresh_from = mem_strdup(pick->host);
+    log_debug("redis cluster slots asked", "node=%s", pick->name);
 
     static const char *const argv[] = {"CLUSTER", "SLOTS"};
     rc__req *req = rc__req_new(c, 2, (const char **)argv, NULL);

@@ -3,13 +3,23 @@
  * 0.14 has none for async connects) and reconnects with backoff.
  *
  * States (n->cmd): DOWN -> CONNECTING -> UP; any failure -> BACKOFF, whose
- * timer starts the next attempt. Commands are only handed to hiredis when
+ * timer starts the next attempt. The same timer is the connect timeout,
+ * and while UP the hung-link check (rc__conn_suspect). Commands are only handed to hiredis when
  * the link is UP (rc_command.c keeps the others waiting), so a command
  * never sits in hiredis' buffer of a connection that may never come up:
  * hiredis only holds commands that were written, or are about to be, to a
  * live connection. When that connection dies, hiredis calls each of their
  * callbacks with a NULL reply (they fail with RC_ERR_DISCONNECTED, since
  * they may have run) and then onDisconnect.
+ *
+ * Events: hiredis' libuv adapter attaches the context and closes its poll
+ * handle on cleanup, but its poll callback drops errors: libuv reports
+ * POLLERR (a refused connect, a reset connection) as a status and stops
+ * the handle, the adapter returns, and hiredis never learns that the link
+ * is dead (a connect would hang until our timeout, an established link
+ * would swallow commands until each times out). So its four event hooks
+ * are replaced by ours, which start the poll handle with a callback that
+ * turns an error into a failed link.
  *
  * hiredis rules (0.14): the context is freed by hiredis itself after a
  * failed connect (onConnect(REDIS_ERR)) and after a connection error
@@ -23,6 +33,8 @@
 
 #include <hiredis/adapters/libuv.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
 
 static void rc__conn_start(rc__node *n);
 static void rc__conn_timer_cb(uv_timer_t *t);
@@ -45,7 +57,10 @@ static void rc__conn_failed(rc__node *n, const char *why)
     n->cmd_fails++;
     if (!n->retired && !c->closing)
         uv_timer_start(&n->cmd_timer, rc__conn_timer_cb, delay, 0);
-    rc__refresh_soon(c);
+    /* A link lost may mean a failover: look now. Failed reconnects do not
+     * ask again; the degraded map is re-read every refresh_ms anyway. */
+    if (was_up)
+        rc__refresh_soon(c);
 }
 
 /* hiredis' messages may hold quotes; logfmt values here are quoted. */
@@ -76,6 +91,7 @@ static void rc__on_connect(const redisAsyncContext *cac, int status)
     }
     n->cmd = RC__UP;
     n->cmd_fails = 0;
+    n->last_reply = uv_now(n->c->loop);
     log_debug("redis node connected", "node=%s", n->name);
     rc__node_up(n);
 }
@@ -106,7 +122,90 @@ static void rc__conn_timer_cb(uv_timer_t *t)
     } else if (n->cmd == RC__BACKOFF) {
         n->cmd = RC__DOWN;
         rc__conn_start(n);
+    } else if (n->cmd == RC__UP) {
+        /* rc__conn_suspect: still commands waiting, still nothing heard. */
+        redisAsyncContext *ac = n->ac;
+        if (ac && ac->replies.head &&
+            uv_now(n->c->loop) - n->last_reply >= n->c->cfg.timeout_ms) {
+            n->ac = NULL;
+            ac->data = NULL;
+            redisAsyncFree(ac); /* what it holds fails: RC_ERR_DISCONNECTED */
+            rc__conn_failed(n, "no reply within the command timeout");
+        }
     }
+}
+
+/* The socket's pending error, for the log. */
+static const char *rc__sock_error(const redisAsyncContext *ac)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (ac->c.fd >= 0 && getsockopt(ac->c.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
+        return strerror(err);
+    return "socket error";
+}
+
+static void rc__poll_cb(uv_poll_t *h, int status, int events)
+{
+    redisLibuvEvents *p = h->data;
+    redisAsyncContext *ac = p->context;
+    if (ac == NULL)
+        return;
+    if (status < 0) {
+        /* libuv stopped the handle. Not inside any hiredis callback here,
+         * so the context can be freed at once. */
+        rc__node *n = ac->data;
+        if (n == NULL)
+            return;
+        char why[128];
+        snprintf(why, sizeof(why), "%s", rc__sock_error(ac));
+        n->ac = NULL;
+        ac->data = NULL;
+        redisAsyncFree(ac);
+        uv_timer_stop(&n->cmd_timer);
+        rc__conn_failed(n, why);
+        return;
+    }
+    if (events & UV_READABLE)
+        redisAsyncHandleRead(ac);
+    if (p->context != NULL && (events & UV_WRITABLE))
+        redisAsyncHandleWrite(p->context);
+}
+
+static void rc__ev_update(redisLibuvEvents *p)
+{
+    if (p->events)
+        uv_poll_start(&p->handle, p->events, rc__poll_cb);
+    else
+        uv_poll_stop(&p->handle);
+}
+
+static void rc__ev_add_read(void *privdata)
+{
+    redisLibuvEvents *p = privdata;
+    p->events |= UV_READABLE;
+    rc__ev_update(p);
+}
+
+static void rc__ev_del_read(void *privdata)
+{
+    redisLibuvEvents *p = privdata;
+    p->events &= ~UV_READABLE;
+    rc__ev_update(p);
+}
+
+static void rc__ev_add_write(void *privdata)
+{
+    redisLibuvEvents *p = privdata;
+    p->events |= UV_WRITABLE;
+    rc__ev_update(p);
+}
+
+static void rc__ev_del_write(void *privdata)
+{
+    redisLibuvEvents *p = privdata;
+    p->events &= ~UV_WRITABLE;
+    rc__ev_update(p);
 }
 
 static void rc__conn_start(rc__node *n)
@@ -134,6 +233,10 @@ static void rc__conn_start(rc__node *n)
         rc__conn_failed(n, "libuv attach failed");
         return;
     }
+    ac->ev.addRead = rc__ev_add_read;
+    ac->ev.delRead = rc__ev_del_read;
+    ac->ev.addWrite = rc__ev_add_write;
+    ac->ev.delWrite = rc__ev_del_write;
     ac->data = n;
     n->ac = ac;
     n->cmd = RC__CONNECTING;
@@ -167,7 +270,14 @@ int rc__conn_send(rc__node *n, rc__req *req)
     if (redisAsyncFormattedCommand(ac, rc__hiredis_reply, req, req->cmd, req->cmdlen) != REDIS_OK)
         return -1;
     req->in_hiredis = 1;
+    req->ac = ac;
     return 0;
+}
+
+void rc__conn_suspect(rc__node *n)
+{
+    if (n->cmd == RC__UP && !uv_is_active((uv_handle_t *)&n->cmd_timer))
+        uv_timer_start(&n->cmd_timer, rc__conn_timer_cb, 10, 0);
 }
 
 void rc__conn_close(rc__node *n)

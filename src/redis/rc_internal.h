@@ -5,8 +5,9 @@
  *   rc_subproto.c  the subscriber protocol engine: a capped hiredis reader
  *                  and the matching of replies to the commands sent (no I/O)
  *   rc_cluster.c   the client: nodes, slot map, topology refresh, rc_free
- *   rc_conn.c      command connections (hiredis async + libuv adapter),
- *                  connect timeout, reconnect with backoff
+ *   rc_conn.c      command connections (hiredis async; the libuv adapter
+ *                  with our event hooks), connect timeout, hung-link check,
+ *                  reconnect with backoff
  *   rc_command.c   requests: routing, wait queue, timeouts, redirections
  *   rc_sub.c       subscriptions and subscriber connections (raw libuv TCP)
  *
@@ -22,8 +23,9 @@
  * pointer cleared first (our callbacks then ignore it), never from its own
  * onConnect/onDisconnect callbacks; inside one of its reply callbacks
  * redisAsyncFree is deferred by hiredis until the callback returns. User
- * callbacks run from reply callbacks and timers only; failures found in
- * other places are handed to a timer (rc__req_fail_later, the kick). */
+ * callbacks run only from hiredis reply callbacks, subscriber-link read
+ * callbacks and timers; failures found in other places are handed to a
+ * timer (rc__req_fail_later, the kick). */
 #ifndef PARLEY_REDIS_RC_INTERNAL_H
 #define PARLEY_REDIS_RC_INTERNAL_H
 
@@ -117,7 +119,8 @@ typedef struct {
 
 typedef enum {
     RC__EV_SUBSCRIBED,   /* our SSUBSCRIBE of `channel` is confirmed */
-    RC__EV_UNSUBSCRIBED, /* our SUNSUBSCRIBE of `channel` is answered */
+    RC__EV_UNSUBSCRIBED, /* our SUNSUBSCRIBE of `channel` is answered
+                            (data: the error text if it was refused) */
     RC__EV_KICKED,       /* the server dropped `channel` on its own (its
                             slot moved away) */
     RC__EV_MESSAGE,      /* data[0..len) published to `channel` */
@@ -175,6 +178,7 @@ typedef struct rc__node {
     redisAsyncContext *ac;
     rc__link cmd;
     unsigned cmd_fails;
+    uint64_t last_reply;   /* loop time of the last reply (or of connect) */
     uv_timer_t cmd_timer;
     /* subscriber link (rc_sub.c) */
     rc__sconn *sc;
@@ -197,6 +201,8 @@ typedef struct rc__req {
     size_t cmdlen;
     int slot;                 /* -1: any master */
     unsigned redirects;
+    unsigned retries;         /* -TRYAGAIN & co. so far: backoff */
+    redisAsyncContext *ac;    /* where it was sent (valid while in_hiredis) */
     char *ask;                /* one-shot target "host:port" of -ASK */
     const char *fail;         /* in q_later: fail with this instead of retry */
     unsigned in_hiredis : 1;  /* hiredis holds it: free when it calls back */
@@ -236,6 +242,7 @@ struct rc_cluster {
     uint64_t last_refresh;
     int refreshing;           /* a CLUSTER SLOTS is in flight */
     int refresh_blocked;      /* wanted, but no node was up to ask */
+    unsigned refresh_fails;   /* failed refreshes in a row (log once) */
     char *refresh_from;       /* host of the node asked */
     unsigned map_version;
     /* commands */
@@ -274,6 +281,13 @@ void rc__conn_ensure(rc__node *n);
  * when hiredis refuses it. */
 int rc__conn_send(rc__node *n, rc__req *req);
 void rc__conn_close(rc__node *n);
+/* A command on n's link timed out: unless a reply arrives within a few
+ * milliseconds (after the loop has read its sockets: timers run before
+ * I/O, and a loop stalled past the timeout would otherwise take every link
+ * for hung), a link that received nothing for a whole timeout while
+ * commands wait on it is dropped and reconnected. That frees what hiredis
+ * holds, which would pile up behind a hung server. */
+void rc__conn_suspect(rc__node *n);
 
 /* rc_command.c */
 /* A request for argv with its deadline armed; the caller sets cb and ud

@@ -87,6 +87,22 @@ static int rc__parse_uint(const char *s, size_t len, long min, long max, int *ou
     return 0;
 }
 
+/* A host is an IPv4/IPv6 literal or a DNS name: letters, digits and
+ * ".-_:%" (':' in IPv6, '%' before a zone). Anything else (spaces,
+ * brackets, control bytes) could not be written back as "host:port". */
+static int rc__host_ok(const char *h, size_t len)
+{
+    if (len >= RC__HOST_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = h[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '-' || ch == '_' || ch == ':' || ch == '%'))
+            return 0;
+    }
+    return 1;
+}
+
 int rc__split_addr(const char *s, size_t len, char host[RC__HOST_MAX], int *port)
 {
     const char *colon = NULL;
@@ -106,7 +122,7 @@ int rc__split_addr(const char *s, size_t len, char host[RC__HOST_MAX], int *port
         h++;
         hlen -= 2;
     }
-    if (hlen >= RC__HOST_MAX || memchr(h, '\0', hlen) || memchr(h, ' ', hlen))
+    if (!rc__host_ok(h, hlen))
         return -1;
     memcpy(host, h, hlen);
     host[hlen] = '\0';
@@ -185,9 +201,10 @@ static int rc__slots_node(const redisReply *e, const char *asked_host, const cha
     *port = (int)p->integer;
     if (h->type == REDIS_REPLY_NIL || (h->type == REDIS_REPLY_STRING && h->len == 0)) {
         *host = asked_host;
-    } else if (h->type == REDIS_REPLY_STRING && h->len < RC__HOST_MAX &&
-               strlen(h->str) == h->len) {
-        *host = (h->len == 1 && h->str[0] == '?') ? NULL : h->str;
+    } else if (h->type == REDIS_REPLY_STRING && h->len == 1 && h->str[0] == '?') {
+        *host = NULL; /* unknown endpoint */
+    } else if (h->type == REDIS_REPLY_STRING && rc__host_ok(h->str, h->len)) {
+        *host = h->str;
     } else {
         return -1;
     }

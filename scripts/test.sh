@@ -3,6 +3,8 @@
 # building. Parts, in order:
 #   unit         every cmocka binary in $BUILD/tests/
 #   integration  node --test tests/integration/ (the real binaries on free ports)
+#   redis        the Redis Cluster client against 6 real redis-server
+#                processes (tests/redis/run.sh starts and stops them)
 #   web          the web client's Vitest tests (npm test in web/)
 #   e2e          node --test tests/e2e/, when it has tests and web/dist exists
 #
@@ -23,8 +25,8 @@ export PARLEY_BUILD_DIR="$BUILD"
 
 what=${1:-all}
 case "$what" in
-    all | unit | integration | web | e2e) ;;
-    *) echo "usage: scripts/test.sh [unit|integration|web|e2e]" >&2; exit 2 ;;
+    all | unit | integration | redis | web | e2e) ;;
+    *) echo "usage: scripts/test.sh [unit|integration|redis|web|e2e]" >&2; exit 2 ;;
 esac
 
 tmp=$(mktemp -d)
@@ -112,6 +114,20 @@ run_node() {
     note "$part" "$p" "$f" "$why"
 }
 
+# The Redis Cluster client on a real local cluster: "N passed, N failed".
+run_redis() {
+    echo "== redis cluster tests (tests/redis/run.sh, BUILD=$BUILD)"
+    local out="$tmp/redis.out" rc=0 line p f
+    BUILD="$BUILD" tests/redis/run.sh 2>&1 | tee "$out" || rc=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+    p=${line%% passed*}; f=${line#*, }; f=${f%% failed}
+    p=${p:-0}; f=${f:-0}
+    local why=""
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; why="run.sh exited $rc"; fi
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; why="no test ran"; fi
+    note redis "$p" "$f" "$why"
+}
+
 # The web client's component tests (Vitest): "Tests  N passed | M failed (T)".
 run_web() {
     echo "== web tests (web/, vitest)"
@@ -138,6 +154,9 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 fi
 if [ "$what" = all ] || [ "$what" = integration ]; then
     run_node integration tests/integration
+fi
+if [ "$what" = all ] || [ "$what" = redis ]; then
+    run_redis
 fi
 if [ "$what" = all ] || [ "$what" = web ]; then
     run_web

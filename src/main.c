@@ -171,7 +171,7 @@ static int parley_run(const parley_config *cfg)
 
     parley_server ps = {.loop = uv_default_loop()};
     int status = 1;
-    r = store_sqlite_open(cfg->data_dir, &ps.store);
+    r = store_sqlite_open_loop(ps.loop, cfg->data_dir, &ps.store);
     if (r != 0) {
         log_error("cannot open the store", "dir=%s error=%d", cfg->data_dir, r);
         return 1;

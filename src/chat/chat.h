@@ -6,8 +6,10 @@
  * user:join or token mode), presence (users:update, rooms:update, coalesced
  * by one timer), rooms, room and private messages (stored before they are
  * delivered), history, typing, replies and errors, and the per-connection
- * rate limit. It keeps the sio_server and the store borrowed: both must
- * outlive it. Everything runs on the loop's thread. */
+ * rate limit and order of events (a connection's events run one after the
+ * other, whatever the store's latency). It keeps the sio_server and the
+ * store borrowed: both must outlive it (see chat_server_free). Everything
+ * runs on the loop's thread. */
 #ifndef PARLEY_CHAT_CHAT_H
 #define PARLEY_CHAT_CHAT_H
 
@@ -47,10 +49,15 @@ void chat_server_metrics(const chat_server *c, buf_t *out);
 
 /* Releases every chat state and closes the chat's timers. Sockets still
  * connected are detached from the chat (their later disconnect, when the
- * caller frees sio, does nothing here) but not disconnected. The caller then
- * frees sio (before running the loop for anything but close callbacks) and
- * the store, and runs the loop once so the timers' close callbacks finish
- * the job. c may be NULL. */
+ * caller frees sio, does nothing here) but not disconnected. Events that
+ * wait for their turn are dropped; those waiting for the store finish
+ * without a reply when the store completes them (they hold their sockets
+ * by reference, so sio may be freed first). The caller then frees sio
+ * (before running the loop for anything but close callbacks), runs the
+ * loop until idle (the timers' close callbacks and the store's completions
+ * finish the job; the memory goes with the last of them), and closes the
+ * store: a store_close before that completes the rest with STORE_ECLOSED,
+ * which is fine too. c may be NULL. */
 void chat_server_free(chat_server *c);
 
 #endif

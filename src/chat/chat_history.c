@@ -27,38 +27,28 @@ static json_t *chat_history_json(const store_history_t *h, const char *room)
     return list;
 }
 
-/* Reads a page of conv: 0 and *messages / *has_more, or a contract error. */
-static int chat_history_page(chat_server *c, const char *conv, const char *room,
-                             const char *before, size_t limit, json_t **messages, int *has_more)
+static void chat_history_read(void *ud, int rc, store_history_t *h)
 {
-    store_history_t h;
-    uint64_t t0 = uv_hrtime();
-    int rc = store_history(c->store, conv, before, limit, &h);
-    chat__store_timed(c, CHAT__LAT_HISTORY, t0);
-    *messages = NULL;
+    chat_req *r = ud;
+    if (chat__req_resume(r, CHAT__LAT_HISTORY))
+        return;
+    json_t *messages = NULL;
     if (rc == 0) {
-        *messages = chat_history_json(&h, room);
-        *has_more = h.has_more;
-        rc = *messages ? 0 : -CHAT_ERR_INTERNAL;
+        messages = chat_history_json(h, r->page_room);
+        rc = messages ? 0 : -CHAT_ERR_INTERNAL;
     } else {
         rc = rc == STORE_EBADID ? -CHAT_ERR_INVALID_PAYLOAD : -CHAT_ERR_INTERNAL;
     }
-    store_history_free(&h);
-    return rc;
+    r->page_fn(r, rc, messages, rc == 0 && h->has_more);
 }
 
-int chat__room_history(chat_server *c, const chat_room *room, json_t **out)
+void chat__history_page(chat_req *r, const char *conv, const char *room, const char *before,
+                        size_t limit, chat_page_fn fn)
 {
-    json_t *messages;
-    int has_more = 0;
-    *out = NULL;
-    int rc = chat_history_page(c, room->conv, room->name, NULL, CHAT__ROOM_HISTORY, &messages,
-                               &has_more);
-    if (rc != 0)
-        return rc;
-    *out = json_pack("{s:s,s:o,s:b}", "room", room->name, "messages", messages, "hasMore",
-                     has_more);
-    return *out ? 0 : -CHAT_ERR_INTERNAL;
+    r->page_fn = fn;
+    r->page_room = room;
+    chat__req_store(r);
+    store_history(r->c->store, conv, before, limit, chat_history_read, r);
 }
 
 /* Shape of {room} | {with}, before?, limit?: 0 or invalid_payload. */
@@ -93,44 +83,46 @@ static int chat_fetch_shape(json_t *p, json_t **room, json_t **with, const char 
     return 0;
 }
 
+static void chat_fetched(chat_req *r, int rc, json_t *messages, int has_more)
+{
+    if (rc == 0)
+        rc = chat__result_set(r, "messages", messages); /* stolen either way */
+    else
+        json_decref(messages);
+    if (rc == 0)
+        rc = chat__result_set(r, "hasMore", json_boolean(has_more));
+    chat__req_done(r, rc);
+}
+
+static void chat_fetch_room(chat_req *r, int rc, chat_room *room)
+{
+    if (rc != 0) {
+        chat__req_done(r, rc);
+        return;
+    }
+    chat__history_page(r, room->conv, room->name, r->before, r->limit, chat_fetched);
+}
+
 int chat__on_history_fetch(chat_req *r, json_t *payload)
 {
-    json_t *room_s, *with_s, *messages = NULL;
-    const char *before;
-    size_t limit;
-    chat_name_t n = {0};
-    chat_room *room = NULL;
-    char *conv = NULL;
-    int has_more = 0;
-    int rc = chat_fetch_shape(payload, &room_s, &with_s, &before, &limit);
+    json_t *room_s, *with_s;
+    int rc = chat_fetch_shape(payload, &room_s, &with_s, &r->before, &r->limit);
     if (rc == 0 && r->conn->user == NULL)
         rc = -CHAT_ERR_NOT_JOINED;
     if (rc != 0)
-        goto cleanup;
+        return rc;
     if (room_s) {
-        rc = chat__parse_name(room_s, chat_room_parse, CHAT_ERR_INVALID_ROOM, &n);
-        if (rc == 0)
-            rc = chat__room_of_member(r, n.key, &room);
-        if (rc == 0)
-            rc = chat_history_page(r->c, room->conv, room->name, before, limit, &messages,
-                                   &has_more);
-    } else {
-        /* A user never seen has an empty conversation: no existence check. */
-        rc = chat__parse_name(with_s, chat_username_parse, CHAT_ERR_INVALID_USERNAME, &n);
-        if (rc == 0) {
-            conv = store_conv_private(r->conn->user->key, n.key);
-            rc = chat_history_page(r->c, conv, NULL, before, limit, &messages, &has_more);
-        }
+        rc = chat__parse_name(room_s, chat_room_parse, CHAT_ERR_INVALID_ROOM, &r->name);
+        if (rc != 0)
+            return rc;
+        chat__room_lookup(r, 1, chat_fetch_room);
+        return CHAT__PENDING;
     }
-    if (rc == 0) {
-        rc = chat__result_set(r, "messages", messages); /* stolen either way */
-        messages = NULL;
-    }
-    if (rc == 0)
-        rc = chat__result_set(r, "hasMore", json_boolean(has_more));
-cleanup:
-    json_decref(messages);
-    mem_free(conv);
-    chat_name_free(&n);
-    return rc;
+    /* A user never seen has an empty conversation: no existence check. */
+    rc = chat__parse_name(with_s, chat_username_parse, CHAT_ERR_INVALID_USERNAME, &r->name);
+    if (rc != 0)
+        return rc;
+    r->conv = store_conv_private(r->conn->user->key, r->name.key);
+    chat__history_page(r, r->conv, NULL, r->before, r->limit, chat_fetched);
+    return CHAT__PENDING;
 }

@@ -18,9 +18,10 @@
  * of the sender" is one sio_except.
  *
  * Error convention: handlers return 0 or -CHAT_ERR_x (chat_validate.h), the
- * first error of the contract's precedence order they meet. Memory: our own
- * allocations abort on OOM (mem.h); jansson's failures (OOM, invalid UTF-8)
- * are checked and answered `internal`. */
+ * first error of the contract's precedence order they meet, or CHAT__PENDING
+ * when they wait for the store (chat_server.c has the ordering rule).
+ * Memory: our own allocations abort on OOM (mem.h); jansson's failures
+ * (OOM, invalid UTF-8) are checked and answered `internal`. */
 #ifndef PARLEY_CHAT_INTERNAL_H
 #define PARLEY_CHAT_INTERNAL_H
 
@@ -55,15 +56,33 @@ typedef struct chat_user {
     UT_hash_handle hh;
 } chat_user;
 
+typedef struct chat_req chat_req;
+
 /* Per-connection state, kept small: no timer, no buffer. */
 typedef struct chat_conn {
-    sio_socket *sock;
+    sio_socket *sock;              /* a reference of its own */
     chat_user *user;               /* NULL until named */
     struct chat_conn *prev, *next; /* chat_server.conns */
     ratelimit_t rl;
-    uint8_t gone;                  /* disconnected while its event ran */
+    chat_req *q;                   /* its events in arrival order: the first
+                                      one runs, the others wait for it */
     uint8_t kept;                  /* kept by sio for connection state recovery */
+    uint8_t disc;                  /* CHAT__DISC_*: a disconnect that came
+                                      while events were in q, applied once q
+                                      is empty */
+    uint8_t pumping;               /* chat_conn_pump is on the stack */
 } chat_conn;
+
+#define CHAT__DISC_KEEP 1 /* recoverable: keep it (chat__user_keep) */
+#define CHAT__DISC_DROP 2 /* gone: release it */
+
+/* Events that may wait behind a connection's running one. A burst a client
+ * sends back to back arrives in one loop turn, before any store op can
+ * complete, so this is sized for a burst, not for a backlog; with the rate
+ * limit on (the default) the bucket refuses far fewer events first, and a
+ * refused event waits without its payload. Beyond it, events are refused
+ * at once with rate_limited, out of order. */
+#define CHAT__QUEUE_MAX 256
 
 /* A room this process has seen. Rooms are never renamed nor deleted, so
  * the cache never goes stale; it holds at most every stored room. */
@@ -86,13 +105,18 @@ struct chat_server {
     size_t secret_len;
     ratelimit_config_t rl;
     chat_conn *conns;           /* every connection of namespace "/" */
-    chat_conn *busy;            /* the connection whose event is running */
+    chat_req *spare;            /* recycled requests */
+    unsigned nspare;
+    uint64_t pending;           /* store ops started and not completed: the
+                                   struct outlives them (chat_server_free) */
     chat_user *users;           /* online users by key */
     chat_room *rooms;           /* rooms seen, by key */
     uv_timer_t presence_timer;
     uv_timer_t purge_timer;
     uint64_t presence_last;     /* uv_now of the last presence broadcast */
     unsigned presence_dirty;    /* CHAT__USERS | CHAT__ROOMS */
+    int presence_listing;       /* a room list for rooms:update is in flight */
+    uint64_t presence_t0, purge_t0;
     int handles_open;
     int closing;
     /* Metrics (GET /metrics): events in by name (the contract's, then
@@ -107,15 +131,64 @@ enum { CHAT__LAT_APPEND, CHAT__LAT_HISTORY, CHAT__LAT_ROOM, CHAT__LAT_DEDUPE };
 /* Records the time since t0 (uv_hrtime) in store_latency[which]. */
 void chat__store_timed(chat_server *c, int which, uint64_t t0);
 
-/* One client event being handled. */
+/* The content and clientId of a message, pointing into its payload. */
 typedef struct {
+    const char *content;
+    size_t content_len;
+    const char *client_id; /* NULL when absent; may hold U+0000 */
+    size_t client_id_len;
+    int too_long;          /* content_too_long, reported after the name */
+} chat_body;
+
+/* A handler's return value when the event goes on asynchronously: a
+ * continuation finishes it with chat__req_done, exactly once, maybe even
+ * before the handler returns (a store that completes inline, a cached
+ * room). The handler touches r no more after starting that. */
+#define CHAT__PENDING 1
+
+/* Handles r with its payload (borrowed from r->args): 0 or -CHAT_ERR_x to
+ * reply now, or CHAT__PENDING. */
+typedef int (*chat_handler_fn)(chat_req *r, json_t *payload);
+typedef void (*chat_room_fn)(chat_req *r, int rc, chat_room *room);
+typedef void (*chat_page_fn)(chat_req *r, int rc, json_t *messages, int has_more);
+
+/* One client event, from its arrival to its reply. Lives in its
+ * connection's FIFO, holds its socket and its arguments, and carries the
+ * state a handler needs across store ops (released with it). */
+struct chat_req {
     chat_server *c;
     chat_conn *conn;
-    sio_socket *sock;
+    sio_socket *sock;           /* a reference of its own */
+    const char *event;          /* the contract's name (static) */
+    chat_handler_fn fn;
+    json_t *args;               /* the arguments (a reference); NULL when
+                                   refused on arrival */
     json_t *result;             /* the success ack, {"ok":true, ...} */
-} chat_req;
-
-typedef int (*chat_handler_fn)(chat_req *r, json_t *payload);
+    int64_t ack_id;
+    int verdict;                /* 0, or the refusal decided on arrival */
+    int started;
+    uint64_t t0;                /* uv_hrtime when its store op started */
+    chat_req *next;             /* the connection's FIFO; the spare list */
+    /* FIFO bookkeeping, kept in the first request of the FIFO only */
+    chat_req *qtail;
+    uint32_t qlen;
+    char **snap;                /* rooms of a disconnected socket (see
+                                   chat__in_room) */
+    size_t nsnap;
+    /* handler state */
+    chat_name_t name;           /* the parsed room or user name */
+    chat_room *room;
+    char *conv;                 /* owned conversation name */
+    char *peer_room;            /* owned: the recipient's "u:" room */
+    json_t *msg;                /* message:receive, built before storing */
+    chat_body body;
+    const char *before;         /* history:fetch, pointing into args */
+    size_t limit;
+    chat_room_fn room_fn;
+    int room_member;            /* chat__room_lookup's `member` */
+    chat_page_fn page_fn;
+    const char *page_room;      /* display name for history entries */
+};
 
 /* ---- chat_server.c ---- */
 /* Wall-clock milliseconds since the epoch (message timestamps). */
@@ -132,6 +205,27 @@ static inline json_t *chat__field(const json_t *obj, const char *key)
 /* Parses a name field (a string) with parse; maps failure to err. */
 int chat__parse_name(const json_t *s, int (*parse)(const char *, size_t, chat_name_t *),
                      chat_err_t err, chat_name_t *out);
+/* Finishes r (which must have been started and not finished): the reply
+ * for rc (see chat_server.c), then r is released and its connection's next
+ * event starts. r is invalid afterwards. */
+void chat__req_done(chat_req *r, int rc);
+/* Before a request starts a store op: counts it (the server outlives it)
+ * and stamps r->t0. */
+void chat__req_store(chat_req *r);
+/* First thing in every store callback of a request: uncounts the op; when
+ * the server is shutting down, finishes r quietly and returns 1 (touch
+ * nothing more), else returns 0 after recording the op's latency. */
+int chat__req_resume(chat_req *r, int which);
+/* Frees the server once it is closing and nothing references it. */
+void chat__server_maybe_free(chat_server *c);
+/* Socket rooms of conn as the chat sees them: sio's while the socket is
+ * connected; once it has disconnected with events still to run, the rooms
+ * it had then, which those events keep up to date (sio ignores joins of a
+ * disconnected socket), so that they run as they would have before. */
+int chat__in_room(const chat_conn *conn, const char *room);
+void chat__join(chat_conn *conn, const char *room);
+void chat__leave(chat_conn *conn, const char *room);
+void chat__conn_rooms(const chat_conn *conn, void (*fn)(void *ud, const char *room), void *ud);
 
 /* ---- chat_users.c ---- */
 /* Token mode: verifies auth.token; 0 and *out (the token's name) or -1. */
@@ -161,13 +255,13 @@ void chat__presence_init(chat_server *c);
 void chat__presence_changed(chat_server *c, unsigned what);
 
 /* ---- chat_rooms.c ---- */
-/* The room with that key: 0 and *out, -CHAT_ERR_ROOM_NOT_FOUND or
- * -CHAT_ERR_INTERNAL. */
-int chat__room_find(chat_server *c, const char *key, chat_room **out);
-/* chat__room_find, then -CHAT_ERR_NOT_IN_ROOM unless r's connection is in it. */
-int chat__room_of_member(chat_req *r, const char *key, chat_room **out);
-/* [{name, users}] of every stored room: 0 and *out, or -CHAT_ERR_INTERNAL. */
-int chat__rooms_json(chat_server *c, json_t **out);
+/* Finds room r->name.key, from the cache or the store, then calls fn with
+ * 0 and the room, -CHAT_ERR_ROOM_NOT_FOUND or -CHAT_ERR_INTERNAL; with
+ * `member` set, -CHAT_ERR_NOT_IN_ROOM unless r's connection is in it. fn
+ * runs inline when the room is cached. */
+void chat__room_lookup(chat_req *r, int member, chat_room_fn fn);
+/* [{name, users}] of the rooms of l (cached on the way), or NULL (jansson). */
+json_t *chat__rooms_json(chat_server *c, const store_room_list_t *l);
 void chat__rooms_free(chat_server *c);
 int chat__on_room_create(chat_req *r, json_t *payload);
 int chat__on_room_join(chat_req *r, json_t *payload);
@@ -183,9 +277,14 @@ int chat__on_message_room(chat_req *r, json_t *payload);
 int chat__on_message_private(chat_req *r, json_t *payload);
 
 /* ---- chat_history.c ---- */
-/* {room, messages, hasMore} of the last CHAT__ROOM_HISTORY messages of
- * room: 0 and *out, or -CHAT_ERR_INTERNAL. */
-int chat__room_history(chat_server *c, const chat_room *room, json_t **out);
+/* Reads a page of conv for r (before may be NULL; room is the display name
+ * for room conversations, NULL for private ones), then calls fn with 0, the
+ * messages (JSON, oldest first, owned by fn) and has_more, or with
+ * -CHAT_ERR_INVALID_PAYLOAD (a bad `before`) / -CHAT_ERR_INTERNAL and NULL.
+ * conv and before need only live until the call returns; room is kept
+ * until fn runs (a cached room's name, which outlives r). */
+void chat__history_page(chat_req *r, const char *conv, const char *room, const char *before,
+                        size_t limit, chat_page_fn fn);
 int chat__on_history_fetch(chat_req *r, json_t *payload);
 
 /* ---- chat_typing.c ---- */

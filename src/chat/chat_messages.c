@@ -1,12 +1,14 @@
 /* chat_messages.c - message:room and message:private.
  *
  * Both take {<target>, content, clientId?} and share one path once the
- * target is checked: a clientId seen before from the same user answers with
- * the first message's id and timestamp (nothing stored, nothing delivered);
- * otherwise the message and its clientId are written in one batch, and only
- * once the batch is committed is message:receive broadcast (one encoding)
- * to the room, or to the "u:" rooms of both users, so each connection of
- * the sender and of the recipient gets it once.
+ * target is checked: one store_msg_append with the clientId, after which
+ * either the clientId was seen before from the same user (the ack carries
+ * the first message's id and timestamp; nothing stored, nothing delivered)
+ * or the message is durable, and only then is message:receive broadcast
+ * (one encoding) to the room, or to the "u:" rooms of both users, so each
+ * connection of the sender and of the recipient gets it once. The
+ * message:receive is built before the store op (with the names as they are
+ * when it is stored) and gets its id when the store answers.
  *
  * Checks follow the contract's order: shape (content empty or with a
  * refused control, a bad clientId: invalid_payload), not_joined, the
@@ -15,23 +17,6 @@
 
 #include "util/log.h"
 #include "util/mem.h"
-
-typedef struct {
-    const char *content;
-    size_t content_len;
-    const char *client_id; /* NULL when absent; may hold U+0000 */
-    size_t client_id_len;
-    int too_long;          /* content_too_long, reported after the name */
-} chat_body;
-
-/* Where a checked message goes. */
-typedef struct {
-    const char *conv;
-    const char *room;      /* room display name, or NULL */
-    const chat_user *to;   /* recipient, or NULL */
-    const char *rooms[2];  /* sio rooms to deliver to */
-    size_t nrooms;
-} chat_dest;
 
 json_t *chat__msg_json(const char *id, const char *room, const char *to, const char *from,
                        const char *content, size_t content_len, int64_t ts_ms)
@@ -84,121 +69,114 @@ static int chat_ack_sent(chat_req *r, const char *id, int64_t ts_ms)
     return rc ? rc : chat__result_set(r, "timestamp", json_integer(ts_ms));
 }
 
-/* Stores (message, then clientId) in one batch; 0 or -CHAT_ERR_INTERNAL. */
-static int chat_store(chat_server *c, const chat_user *from, const chat_body *b,
-                      const chat_dest *d, int64_t ts, char id[STORE_ID_MAX])
+static void chat_sent(void *ud, int rc, const store_appended_t *res)
 {
+    chat_req *r = ud;
+    if (chat__req_resume(r, CHAT__LAT_APPEND))
+        return;
+    chat_server *c = r->c;
+    if (rc != 0) {
+        log_error("message not stored", "error=%d", rc);
+        chat__req_done(r, -CHAT_ERR_INTERNAL);
+        return;
+    }
+    if (res->duplicate) { /* a retry: already stored and delivered */
+        chat__req_done(r, chat_ack_sent(r, res->id, res->ts_ms));
+        return;
+    }
+    /* Stored: from here on the message exists, whatever happens. */
+    json_t *args = NULL;
+    if (json_object_set_new(r->msg, "id", json_string(res->id)) == 0)
+        args = json_pack("[O]", r->msg);
+    if (args) {
+        const char *rooms[2] = {r->room ? r->room->conv : r->conn->user->room, r->peer_room};
+        c->out_messages +=
+            sio_broadcast(c->nsp, rooms, r->room ? 1 : 2, NULL, "message:receive", args);
+    } else {
+        log_error("stored message not delivered", "id=%s", res->id);
+    }
+    json_decref(args);
+    chat__req_done(r, chat_ack_sent(r, res->id, res->ts_ms));
+}
+
+/* Stores r's message in conv (room: r->room; private: to, whose "u:" room
+ * is r->peer_room), then chat_sent delivers it. */
+static int chat_send(chat_req *r, const char *conv, const char *to)
+{
+    const chat_user *from = r->conn->user;
+    const chat_body *b = &r->body;
+    int64_t ts = chat__now_ms();
+    /* "id" first, as in history entries; its value comes with the store's. */
+    r->msg = chat__msg_json("", r->room ? r->room->name : NULL, to, from->name, b->content,
+                            b->content_len, ts);
+    if (r->msg == NULL)
+        return -CHAT_ERR_INTERNAL;
     store_msg_in_t m = {
-        .conv = d->conv,
+        .conv = conv,
         .from = from->name,
-        .to = d->to ? d->to->name : NULL,
+        .to = to,
         .content = b->content,
         .content_len = b->content_len,
         .ts_ms = ts,
     };
-    uint64_t t0 = uv_hrtime();
-    int rc = store_begin(c->store);
-    if (rc != 0)
-        goto fail;
-    rc = store_msg_append(c->store, &m, id);
-    if (rc == 0 && b->client_id)
-        rc = store_dedupe_put(c->store, from->key, b->client_id, b->client_id_len, id, ts,
-                              d->conv, ts + STORE_DEDUPE_TTL_MS);
-    if (rc == 0)
-        rc = store_commit(c->store);
-    chat__store_timed(c, CHAT__LAT_APPEND, t0);
-    if (rc == 0)
-        return 0;
-    store_rollback(c->store);
-fail:
-    log_error("message not stored", "error=%d", rc);
-    return -CHAT_ERR_INTERNAL;
+    store_dedupe_in_t d = {
+        .user_key = from->key,
+        .client_id = b->client_id,
+        .client_id_len = b->client_id_len,
+        .expires_ms = ts + STORE_DEDUPE_TTL_MS,
+    };
+    chat__req_store(r);
+    store_msg_append(r->c->store, &m, b->client_id ? &d : NULL, chat_sent, r);
+    return CHAT__PENDING;
 }
 
-static int chat_send(chat_req *r, const chat_body *b, const chat_dest *d)
+static void chat_room_target(chat_req *r, int rc, chat_room *room)
 {
-    chat_server *c = r->c;
-    const chat_user *from = r->conn->user;
-    char id[STORE_ID_MAX];
-    int64_t ts = chat__now_ms();
-    if (b->client_id) {
-        store_dedupe_t seen = {0};
-        uint64_t t0 = uv_hrtime();
-        int rc = store_dedupe_get(c->store, from->key, b->client_id, b->client_id_len, ts, &seen);
-        chat__store_timed(c, CHAT__LAT_DEDUPE, t0);
-        if (rc == 0) {
-            rc = chat_ack_sent(r, seen.id, seen.ts_ms);
-            store_dedupe_free(&seen);
-            return rc; /* a retry: already stored and delivered */
-        }
-        if (rc != STORE_ENOTFOUND)
-            return -CHAT_ERR_INTERNAL;
+    if (rc == 0) {
+        r->room = room;
+        rc = chat_send(r, room->conv, NULL);
     }
-    int rc = chat_store(c, from, b, d, ts, id);
-    if (rc != 0)
-        return rc;
-    /* Stored: from here on the message exists, whatever happens. */
-    json_t *msg = chat__msg_json(id, d->room, d->to ? d->to->name : NULL, from->name, b->content,
-                                 b->content_len, ts);
-    json_t *args = msg ? json_pack("[o]", msg) : NULL;
-    if (args)
-        c->out_messages += sio_broadcast(c->nsp, d->rooms, d->nrooms, NULL, "message:receive", args);
-    else
-        log_error("stored message not delivered", "id=%s", id);
-    json_decref(args);
-    return chat_ack_sent(r, id, ts);
+    if (rc != CHAT__PENDING)
+        chat__req_done(r, rc);
 }
 
 int chat__on_message_room(chat_req *r, json_t *payload)
 {
-    chat_body b = {0};
-    chat_name_t n = {0};
-    chat_room *room;
     json_t *name = json_object_get(payload, "room");
     if (!json_is_object(payload) || !json_is_string(name))
         return -CHAT_ERR_INVALID_PAYLOAD;
-    int rc = chat_body_parse(r->c, payload, &b);
+    int rc = chat_body_parse(r->c, payload, &r->body);
     if (rc == 0 && r->conn->user == NULL)
         rc = -CHAT_ERR_NOT_JOINED;
     if (rc == 0)
-        rc = chat__parse_name(name, chat_room_parse, CHAT_ERR_INVALID_ROOM, &n);
-    if (rc == 0 && b.too_long)
+        rc = chat__parse_name(name, chat_room_parse, CHAT_ERR_INVALID_ROOM, &r->name);
+    if (rc == 0 && r->body.too_long)
         rc = -CHAT_ERR_CONTENT_TOO_LONG;
-    if (rc == 0)
-        rc = chat__room_of_member(r, n.key, &room);
-    if (rc == 0) {
-        chat_dest d = {.conv = room->conv, .room = room->name, .rooms = {room->conv}, .nrooms = 1};
-        rc = chat_send(r, &b, &d);
-    }
-    chat_name_free(&n);
-    return rc;
+    if (rc != 0)
+        return rc;
+    chat__room_lookup(r, 1, chat_room_target);
+    return CHAT__PENDING;
 }
 
 int chat__on_message_private(chat_req *r, json_t *payload)
 {
-    chat_body b = {0};
-    chat_name_t n = {0};
-    char *conv = NULL;
     json_t *to = json_object_get(payload, "to");
     if (!json_is_object(payload) || !json_is_string(to))
         return -CHAT_ERR_INVALID_PAYLOAD;
-    int rc = chat_body_parse(r->c, payload, &b);
+    int rc = chat_body_parse(r->c, payload, &r->body);
     if (rc == 0 && r->conn->user == NULL)
         rc = -CHAT_ERR_NOT_JOINED;
     if (rc == 0)
-        rc = chat__parse_name(to, chat_username_parse, CHAT_ERR_INVALID_USERNAME, &n);
-    if (rc == 0 && b.too_long)
+        rc = chat__parse_name(to, chat_username_parse, CHAT_ERR_INVALID_USERNAME, &r->name);
+    if (rc == 0 && r->body.too_long)
         rc = -CHAT_ERR_CONTENT_TOO_LONG;
-    chat_user *peer = rc == 0 ? chat__user_find(r->c, n.key) : NULL;
+    chat_user *peer = rc == 0 ? chat__user_find(r->c, r->name.key) : NULL;
     if (rc == 0 && peer == NULL)
         rc = -CHAT_ERR_USER_NOT_FOUND;
-    if (rc == 0) {
-        const chat_user *me = r->conn->user;
-        conv = store_conv_private(me->key, peer->key);
-        chat_dest d = {.conv = conv, .to = peer, .rooms = {me->room, peer->room}, .nrooms = 2};
-        rc = chat_send(r, &b, &d);
-    }
-    mem_free(conv);
-    chat_name_free(&n);
-    return rc;
+    if (rc != 0)
+        return rc;
+    /* The peer may go offline before the store answers: keep what we need. */
+    r->conv = store_conv_private(r->conn->user->key, peer->key);
+    r->peer_room = mem_strdup(peer->room);
+    return chat_send(r, r->conv, peer->name);
 }

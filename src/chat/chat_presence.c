@@ -8,7 +8,13 @@
  * a million packets), and since every change re-arms an idle timer, the
  * last state always goes out. Never sending from inside a change also means
  * a list is built after sio has finished the change (a disconnecting socket
- * has left its rooms by then, so the counts are right). */
+ * has left its rooms by then, so the counts are right).
+ *
+ * rooms:update needs the store's room list: the timer starts that read and
+ * its completion sends the list, with the counts of that moment. One read
+ * at a time: a window that ends while one is in flight leaves the rooms
+ * stale, and the completion re-arms the timer, so the final state still
+ * goes out and the lists still come at most one per window. */
 #include "chat/chat_internal.h"
 
 #include "util/log.h"
@@ -28,21 +34,44 @@ static void chat_presence_send(chat_server *c, const char *event, json_t *list)
     json_decref(args);
 }
 
+/* The room list came: the counts are taken now, so they are current. */
+static void chat_presence_listed(void *ud, int rc, store_room_list_t *l)
+{
+    chat_server *c = ud;
+    c->pending--;
+    c->presence_listing = 0;
+    if (c->closing) {
+        chat__server_maybe_free(c);
+        return;
+    }
+    chat__store_timed(c, CHAT__LAT_ROOM, c->presence_t0);
+    json_t *list = rc == 0 ? chat__rooms_json(c, l) : NULL;
+    if (list)
+        chat_presence_send(c, "rooms:update", list);
+    else
+        log_warn("rooms:update not sent", "reason=%s", rc == 0 ? "json" : "store");
+    if (c->presence_dirty & CHAT__ROOMS) /* changed meanwhile: one more */
+        chat__presence_changed(c, 0);
+}
+
 static void chat_presence_fire(uv_timer_t *t)
 {
     chat_server *c = t->data;
     unsigned what = c->presence_dirty;
+    if (c->presence_listing) /* one list at a time; its completion re-arms */
+        what &= ~CHAT__ROOMS;
     /* Cleared first: a recipient cut off during the broadcast is a change. */
-    c->presence_dirty = 0;
+    c->presence_dirty &= ~what;
+    if (what == 0)
+        return;
     c->presence_last = uv_now(c->loop);
     if (what & CHAT__USERS)
         chat_presence_send(c, "users:update", chat__users_json(c));
     if (what & CHAT__ROOMS) {
-        json_t *list = NULL;
-        if (chat__rooms_json(c, &list) == 0)
-            chat_presence_send(c, "rooms:update", list);
-        else
-            log_warn("rooms:update not sent", "reason=%s", "store");
+        c->presence_listing = 1;
+        c->pending++;
+        c->presence_t0 = uv_hrtime();
+        store_room_list(c->store, chat_presence_listed, c);
     }
 }
 

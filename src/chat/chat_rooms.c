@@ -3,9 +3,13 @@
  *
  * The store holds the rooms (they survive restarts); this file keeps a cache
  * of the ones seen (key -> display name and conversation) so the hot paths
- * (every message:room, typing) do not read the store. Membership is the sio
- * room named by the room's conversation, so a room's count is
- * sio_room_size of it. */
+ * (every message:room, typing) do not wait for the store. Membership is the
+ * sio room named by the room's conversation, so a room's count is
+ * sio_room_size of it.
+ *
+ * Entering a room reads its last messages, then joins it (in the history
+ * read's completion): the store completes a room's ops in order, so each of
+ * its messages is either in that page or delivered after the join. */
 #include "chat/chat_internal.h"
 
 #include <string.h>
@@ -38,32 +42,32 @@ void chat__rooms_free(chat_server *c)
     }
 }
 
-int chat__room_find(chat_server *c, const char *key, chat_room **out)
+static void chat_room_got(void *ud, int rc, const char *name, int created)
 {
+    chat_req *r = ud;
+    if (chat__req_resume(r, CHAT__LAT_ROOM))
+        return;
     chat_room *room = NULL;
-    HASH_FIND_STR(c->rooms, key, room);
-    if (room == NULL) {
-        char *name = NULL;
-        uint64_t t0 = uv_hrtime();
-        int rc = store_room_get(c->store, key, &name);
-        chat__store_timed(c, CHAT__LAT_ROOM, t0);
-        if (rc == STORE_ENOTFOUND)
-            return -CHAT_ERR_ROOM_NOT_FOUND;
-        if (rc != 0)
-            return -CHAT_ERR_INTERNAL;
-        room = chat_room_cache(c, key, name);
-        mem_free(name);
-    }
-    *out = room;
-    return 0;
+    if (rc == 0)
+        room = chat_room_cache(r->c, r->name.key, name);
+    rc = rc == 0 ? 0 : rc == STORE_ENOTFOUND ? -CHAT_ERR_ROOM_NOT_FOUND : -CHAT_ERR_INTERNAL;
+    if (rc == 0 && r->room_member && !chat__in_room(r->conn, room->conv))
+        rc = -CHAT_ERR_NOT_IN_ROOM;
+    r->room_fn(r, rc, room);
 }
 
-int chat__room_of_member(chat_req *r, const char *key, chat_room **out)
+void chat__room_lookup(chat_req *r, int member, chat_room_fn fn)
 {
-    int rc = chat__room_find(r->c, key, out);
-    if (rc == 0 && !sio_in_room(r->sock, (*out)->conv))
-        rc = -CHAT_ERR_NOT_IN_ROOM;
-    return rc;
+    chat_room *room = NULL;
+    HASH_FIND_STR(r->c->rooms, r->name.key, room);
+    if (room) {
+        fn(r, member && !chat__in_room(r->conn, room->conv) ? -CHAT_ERR_NOT_IN_ROOM : 0, room);
+        return;
+    }
+    r->room_fn = fn;
+    r->room_member = member;
+    chat__req_store(r);
+    store_room_get(r->c->store, r->name.key, chat_room_got, r);
 }
 
 static json_t *chat_room_json(chat_server *c, const chat_room *room)
@@ -72,27 +76,17 @@ static json_t *chat_room_json(chat_server *c, const chat_room *room)
                      (json_int_t)sio_room_size(c->nsp, room->conv));
 }
 
-int chat__rooms_json(chat_server *c, json_t **out)
+json_t *chat__rooms_json(chat_server *c, const store_room_list_t *l)
 {
-    store_room_t *rooms = NULL;
-    size_t n = 0;
-    *out = NULL;
-    uint64_t t0 = uv_hrtime();
-    int lrc = store_room_list(c->store, &rooms, &n);
-    chat__store_timed(c, CHAT__LAT_ROOM, t0);
-    if (lrc != 0)
-        return -CHAT_ERR_INTERNAL;
     json_t *list = json_array();
-    for (size_t i = 0; i < n && list; i++) {
-        chat_room *room = chat_room_cache(c, rooms[i].key, rooms[i].name);
+    for (size_t i = 0; i < l->n && list; i++) {
+        chat_room *room = chat_room_cache(c, l->rooms[i].key, l->rooms[i].name);
         if (json_array_append_new(list, chat_room_json(c, room)) != 0) {
             json_decref(list);
             list = NULL;
         }
     }
-    store_rooms_free(rooms, n);
-    *out = list;
-    return list ? 0 : -CHAT_ERR_INTERNAL;
+    return list;
 }
 
 static void chat_count_room(void *ud, const char *room)
@@ -105,34 +99,63 @@ static void chat_count_room(void *ud, const char *room)
 static int chat_room_quota(chat_req *r, const char *conv)
 {
     size_t in = 0;
-    if (r->c->cfg.max_rooms == 0 || (conv && sio_in_room(r->sock, conv)))
+    if (r->c->cfg.max_rooms == 0 || (conv && chat__in_room(r->conn, conv)))
         return 0;
-    sio_socket_rooms(r->sock, chat_count_room, &in);
+    chat__conn_rooms(r->conn, chat_count_room, &in);
     return in >= r->c->cfg.max_rooms ? -CHAT_ERR_FORBIDDEN : 0;
 }
 
-/* Joins r's connection to room (again is fine): room:history to it, the
- * ack's room:{name, users}, rooms:update to all. --max-rooms and
- * --max-members refuse with `forbidden`. */
-static int chat_room_enter(chat_req *r, chat_room *room)
+/* --max-members: refuses a newcomer to a full room. */
+static int chat_room_full(chat_req *r, const chat_room *room)
 {
-    json_t *history = NULL;
-    int rc = chat_room_quota(r, room->conv);
-    if (rc != 0)
-        return rc;
-    if (r->c->cfg.max_members && !sio_in_room(r->sock, room->conv) &&
+    if (r->c->cfg.max_members && !chat__in_room(r->conn, room->conv) &&
         sio_room_size(r->c->nsp, room->conv) >= r->c->cfg.max_members)
         return -CHAT_ERR_FORBIDDEN;
-    rc = chat__room_history(r->c, room, &history);
-    if (rc != 0)
-        return rc;
-    sio_join(r->sock, room->conv);
+    return 0;
+}
+
+/* The history page came: join (the room may have filled up meanwhile),
+ * room:history to the joiner, the ack's room:{name, users}, rooms:update
+ * to all. */
+static void chat_room_entered(chat_req *r, int rc, json_t *messages, int has_more)
+{
+    chat_room *room = r->room;
+    json_t *history = NULL;
+    if (rc == 0)
+        rc = chat_room_full(r, room);
+    if (rc == 0) {
+        history = json_pack("{s:s,s:o,s:b}", "room", room->name, "messages", messages,
+                            "hasMore", has_more);
+        messages = NULL; /* stolen */
+        rc = history ? 0 : -CHAT_ERR_INTERNAL;
+    }
+    json_decref(messages);
+    if (rc != 0) {
+        chat__req_done(r, rc);
+        return;
+    }
+    chat__join(r->conn, room->conv);
     chat__presence_changed(r->c, CHAT__ROOMS);
-    json_t *args = json_pack("[o]", history);
+    json_t *args = sio_socket_connected(r->sock) ? json_pack("[O]", history) : NULL;
     if (args)
         sio_emit(r->sock, "room:history", args);
     json_decref(args);
-    return chat__result_set(r, "room", chat_room_json(r->c, room));
+    json_decref(history);
+    chat__req_done(r, chat__result_set(r, "room", chat_room_json(r->c, room)));
+}
+
+/* Joins r's connection to room (again is fine), after reading its last
+ * messages. --max-rooms and --max-members refuse with `forbidden`. */
+static int chat_room_enter(chat_req *r, chat_room *room)
+{
+    int rc = chat_room_quota(r, room->conv);
+    if (rc == 0)
+        rc = chat_room_full(r, room);
+    if (rc != 0)
+        return rc;
+    r->room = room;
+    chat__history_page(r, room->conv, room->name, NULL, CHAT__ROOM_HISTORY, chat_room_entered);
+    return CHAT__PENDING;
 }
 
 /* The shared start of room:create/join/leave: a string payload, a named
@@ -146,72 +169,90 @@ static int chat_room_name(chat_req *r, json_t *payload, chat_name_t *n)
     return chat__parse_name(payload, chat_room_parse, CHAT_ERR_INVALID_ROOM, n);
 }
 
+static void chat_room_created(void *ud, int rc, const char *name, int created)
+{
+    chat_req *r = ud;
+    if (chat__req_resume(r, CHAT__LAT_ROOM))
+        return;
+    rc = rc == 0 ? chat_room_enter(r, chat_room_cache(r->c, r->name.key, name))
+                 : -CHAT_ERR_INTERNAL;
+    if (rc != CHAT__PENDING)
+        chat__req_done(r, rc);
+}
+
 int chat__on_room_create(chat_req *r, json_t *payload)
 {
-    chat_name_t n = {0};
-    char *name = NULL;
-    int rc = chat_room_name(r, payload, &n);
+    int rc = chat_room_name(r, payload, &r->name);
     if (rc != 0)
-        goto cleanup;
+        return rc;
     /* Before creating anything: a connection at its quota creates no room. */
-    char *conv = store_conv_room(n.key);
+    char *conv = store_conv_room(r->name.key);
     rc = chat_room_quota(r, conv);
     mem_free(conv);
     if (rc != 0)
-        goto cleanup;
-    uint64_t t0 = uv_hrtime();
-    int crc = store_room_create(r->c->store, n.key, n.display, &name, NULL);
-    chat__store_timed(r->c, CHAT__LAT_ROOM, t0);
-    if (crc != 0) {
-        rc = -CHAT_ERR_INTERNAL;
-        goto cleanup;
-    }
-    rc = chat_room_enter(r, chat_room_cache(r->c, n.key, name));
-cleanup:
-    mem_free(name);
-    chat_name_free(&n);
-    return rc;
+        return rc;
+    chat__req_store(r);
+    store_room_create(r->c->store, r->name.key, r->name.display, chat_room_created, r);
+    return CHAT__PENDING;
+}
+
+static void chat_room_join_found(chat_req *r, int rc, chat_room *room)
+{
+    if (rc == 0)
+        rc = chat_room_enter(r, room);
+    if (rc != CHAT__PENDING)
+        chat__req_done(r, rc);
 }
 
 int chat__on_room_join(chat_req *r, json_t *payload)
 {
-    chat_name_t n = {0};
-    chat_room *room;
-    int rc = chat_room_name(r, payload, &n);
-    if (rc == 0)
-        rc = chat__room_find(r->c, n.key, &room);
-    if (rc == 0)
-        rc = chat_room_enter(r, room);
-    chat_name_free(&n);
-    return rc;
+    int rc = chat_room_name(r, payload, &r->name);
+    if (rc != 0)
+        return rc;
+    chat__room_lookup(r, 0, chat_room_join_found);
+    return CHAT__PENDING;
+}
+
+static void chat_room_leave_found(chat_req *r, int rc, chat_room *room)
+{
+    if (rc == 0) {
+        chat__leave(r->conn, room->conv);
+        chat__presence_changed(r->c, CHAT__ROOMS);
+    }
+    chat__req_done(r, rc);
 }
 
 int chat__on_room_leave(chat_req *r, json_t *payload)
 {
-    chat_name_t n = {0};
-    chat_room *room;
-    int rc = chat_room_name(r, payload, &n);
-    if (rc == 0)
-        rc = chat__room_of_member(r, n.key, &room);
-    if (rc == 0) {
-        sio_leave(r->sock, room->conv);
-        chat__presence_changed(r->c, CHAT__ROOMS);
+    int rc = chat_room_name(r, payload, &r->name);
+    if (rc != 0)
+        return rc;
+    chat__room_lookup(r, 1, chat_room_leave_found);
+    return CHAT__PENDING;
+}
+
+static void chat_rooms_listed(void *ud, int rc, store_room_list_t *l)
+{
+    chat_req *r = ud;
+    if (chat__req_resume(r, CHAT__LAT_ROOM))
+        return;
+    json_t *list = rc == 0 ? chat__rooms_json(r->c, l) : NULL;
+    if (list == NULL) {
+        chat__req_done(r, -CHAT_ERR_INTERNAL);
+        return;
     }
-    chat_name_free(&n);
-    return rc;
+    json_t *args = sio_socket_connected(r->sock) ? json_pack("[O]", list) : NULL;
+    if (args)
+        sio_emit(r->sock, "rooms:update", args);
+    json_decref(args);
+    chat__req_done(r, chat__result_set(r, "rooms", list));
 }
 
 /* rooms:list: the only event an unnamed connection may send; any payload
  * is ignored. */
 int chat__on_rooms_list(chat_req *r, json_t *payload)
 {
-    json_t *list = NULL;
-    int rc = chat__rooms_json(r->c, &list);
-    if (rc != 0)
-        return rc;
-    json_t *args = json_pack("[O]", list);
-    if (args)
-        sio_emit(r->sock, "rooms:update", args);
-    json_decref(args);
-    return chat__result_set(r, "rooms", list);
+    chat__req_store(r);
+    store_room_list(r->c->store, chat_rooms_listed, r);
+    return CHAT__PENDING;
 }

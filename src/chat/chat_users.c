@@ -75,7 +75,7 @@ void chat__user_attach(chat_server *c, chat_conn *conn, const chat_name_t *n)
     }
     u->nconns++;
     conn->user = u;
-    sio_join(conn->sock, u->room); /* no-op before the CONNECT reply */
+    chat__join(conn, u->room); /* no-op before the CONNECT reply */
     chat__presence_changed(c, CHAT__USERS);
 }
 
@@ -91,7 +91,7 @@ void chat__user_detach(chat_server *c, chat_conn *conn)
 {
     chat_user *u = conn->user;
     conn->user = NULL;
-    sio_leave(conn->sock, u->room);
+    chat__leave(conn, u->room);
     u->nconns--;
     chat_user_maybe_free(c, u);
     chat__presence_changed(c, CHAT__USERS);

@@ -6,19 +6,42 @@
  * today, a Redis Cluster store later. A backend embeds `struct store` as the
  * first member of its own struct and fills in a store_ops_t.
  *
- * Calls are synchronous in every backend so far: when a call returns, its
- * work is done. To let an asynchronous backend implement the same contract
- * later (each call becoming a request with a completion callback), callers
- * keep to this discipline now:
- *   - everything a call produces comes back through its out-parameters, as
- *     copies the caller owns and frees with the matching store_*_free;
- *   - no call keeps a pointer to its arguments after it returns;
- *   - a message is delivered to clients only after store_msg_append (or the
- *     store_commit of its batch) has returned 0: that is the durability
- *     point of the contract ("stored before they are delivered").
+ * Asynchronous. Every operation takes a completion callback and returns
+ * nothing; the callback runs exactly once, with 0 or a negative STORE_E*
+ * code and the operation's result. When it runs depends on the backend:
+ *   - later, from the store's loop (never inside the call): the SQLite store
+ *     opened with a loop, and the Redis store;
+ *   - inline, before the call returns: the SQLite store opened without a
+ *     loop (tools and tests), and any operation started from inside a
+ *     callback that store_close is running (STORE_ECLOSED).
+ * A caller must be correct either way: after starting an operation it
+ * touches nothing that the callback may have freed or changed already.
+ * Errors always arrive through the callback, never as a return value.
  *
- * Errors: every call returns 0 (or a count, where said) or one of the
- * negative STORE_E* codes. Memory: the store's own allocations abort on OOM
+ * Arguments are copied or used before the call returns: nothing the caller
+ * passes is kept. Results are lent to the callback: they are valid during
+ * the call only and the store frees them after it returns, except where a
+ * callback is allowed to take them (the history page and the room list:
+ * move the contents out and zero the struct).
+ *
+ * Order. Operations on the same conversation (or room key, or sending
+ * user's clientIds) take effect one at a time, and their callbacks run in
+ * the order they took effect; a read sees exactly the writes whose
+ * callbacks run before its own. An operation started after another one's
+ * callback ran takes effect after it. The chat layer relies on both: a
+ * joiner reads a room's history, then joins it, so each message of that
+ * room is either in the page or delivered after the join, never both and
+ * never neither; and one connection's events, run one after the other,
+ * take effect in the order they were sent. Operations on different keys
+ * may complete in any order. The SQLite store does more: every operation
+ * takes effect when it is started, and callbacks run in start order.
+ *
+ * Durability. A message is delivered to clients only after the callback of
+ * its store_msg_append got 0: that is the durability point of the contract
+ * ("stored before they are delivered"). Writes that fail are not visible:
+ * an operation is atomic on its own.
+ *
+ * Errors: STORE_E* below. Memory: the store's own allocations abort on OOM
  * (mem.h); a backend library's reported failures, OOM included, become
  * STORE_EIO.
  *
@@ -34,16 +57,21 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <uv.h>
 
 #include "util/mem.h"
 
-#define STORE_EIO       (-1) /* the backend failed: answer `internal` */
-#define STORE_ENOTFOUND (-2) /* no such room / no such dedupe entry */
+#define STORE_EIO       (-1) /* the backend failed: answer `internal`. For a
+                                write, a backend that cannot know (a Redis
+                                timeout) may have applied it: see
+                                store_msg_append */
+#define STORE_ENOTFOUND (-2) /* no such room */
 #define STORE_EBADID    (-3) /* `before` is malformed or not an id of that
                                 conversation: answer `invalid_payload` */
-#define STORE_EINVAL    (-4) /* a bad argument or a transaction misuse (a
-                                bug in the caller) */
+#define STORE_EINVAL    (-4) /* a bad argument (a bug in the caller) */
 #define STORE_ESCHEMA   (-5) /* open: the data was written by a newer schema */
+#define STORE_ECLOSED   (-6) /* store_close ran before the operation finished:
+                                see store_close */
 
 /* Bytes that hold any message id, its NUL included. */
 #define STORE_ID_MAX 48
@@ -59,6 +87,12 @@ typedef struct {
     char *name; /* display name, as first created */
 } store_room_t;
 
+/* Every room, in creation order. */
+typedef struct {
+    store_room_t *rooms; /* NULL when n is 0 */
+    size_t n;
+} store_room_list_t;
+
 /* A message to append; nothing in it is kept after the call. */
 typedef struct {
     const char *conv;    /* store_conv_room / store_conv_private */
@@ -66,8 +100,28 @@ typedef struct {
     const char *to;      /* recipient's display name (private), or NULL */
     const char *content; /* content[0..content_len), validated content */
     size_t content_len;
-    int64_t ts_ms;       /* ms since the epoch, set by the server */
+    int64_t ts_ms;       /* ms since the epoch, set by the server; also the
+                            "now" at which a clientId entry is looked up */
 } store_msg_in_t;
+
+/* The clientId of a message to append, per sending user across every
+ * conversation; nothing in it is kept after the call. */
+typedef struct {
+    const char *user_key;  /* the sender's comparison key */
+    const char *client_id; /* client_id[0..client_id_len): exact bytes, may
+                              hold U+0000 */
+    size_t client_id_len;
+    int64_t expires_ms;    /* remembered until then (ts_ms +
+                              STORE_DEDUPE_TTL_MS) */
+} store_dedupe_in_t;
+
+/* What store_msg_append did. */
+typedef struct {
+    char id[STORE_ID_MAX]; /* the message's id, NUL-terminated */
+    int64_t ts_ms;         /* its timestamp */
+    int duplicate;         /* 1: the clientId was seen; id and ts_ms are the
+                              first message's and nothing was stored */
+} store_appended_t;
 
 /* A stored message, owned by the store_history_t that holds it. */
 typedef struct {
@@ -85,31 +139,26 @@ typedef struct {
     int has_more;        /* older messages exist before msgs[0] */
 } store_history_t;
 
-/* What a clientId was first used for. */
-typedef struct {
-    char id[STORE_ID_MAX]; /* the message id */
-    int64_t ts_ms;         /* its timestamp */
-    char *conv;            /* its conversation (owned; store_dedupe_free) */
-} store_dedupe_t;
+/* Completion callbacks. ud is the caller's; rc is 0 or a STORE_E* code; the
+ * result is lent for the duration of the call (see the top of this file).
+ * On an error the result is empty (zeroed, name NULL). */
+typedef void (*store_room_cb)(void *ud, int rc, const char *name, int created);
+typedef void (*store_room_list_cb)(void *ud, int rc, store_room_list_t *list);
+typedef void (*store_append_cb)(void *ud, int rc, const store_appended_t *res);
+typedef void (*store_history_cb)(void *ud, int rc, store_history_t *page);
+typedef void (*store_count_cb)(void *ud, int rc, uint64_t n);
 
 typedef struct {
     void (*close)(store_t *s);
-    int (*begin)(store_t *s);
-    int (*commit)(store_t *s);
-    int (*rollback)(store_t *s);
-    int (*room_create)(store_t *s, const char *key, const char *name, char **name_out,
-                       int *created);
-    int (*room_get)(store_t *s, const char *key, char **name_out);
-    int (*room_list)(store_t *s, store_room_t **rooms, size_t *n);
-    int (*msg_append)(store_t *s, const store_msg_in_t *m, char id_out[STORE_ID_MAX]);
-    int (*history)(store_t *s, const char *conv, const char *before, size_t limit,
-                   store_history_t *out);
-    int (*dedupe_put)(store_t *s, const char *user_key, const char *client_id,
-                      size_t client_id_len, const char *msg_id, int64_t ts_ms,
-                      const char *conv, int64_t expires_ms);
-    int (*dedupe_get)(store_t *s, const char *user_key, const char *client_id,
-                      size_t client_id_len, int64_t now_ms, store_dedupe_t *out);
-    int (*dedupe_purge)(store_t *s, int64_t now_ms);
+    void (*room_create)(store_t *s, const char *key, const char *name, store_room_cb cb,
+                        void *ud);
+    void (*room_get)(store_t *s, const char *key, store_room_cb cb, void *ud);
+    void (*room_list)(store_t *s, store_room_list_cb cb, void *ud);
+    void (*msg_append)(store_t *s, const store_msg_in_t *m, const store_dedupe_in_t *d,
+                       store_append_cb cb, void *ud);
+    void (*history)(store_t *s, const char *conv, const char *before, size_t limit,
+                    store_history_cb cb, void *ud);
+    void (*dedupe_purge)(store_t *s, int64_t now_ms, store_count_cb cb, void *ud);
 } store_ops_t;
 
 /* The part every backend shares; backends put it first in their struct. */
@@ -124,7 +173,24 @@ struct store {
  * Returns 0 and sets *out (close it with store_close); STORE_EINVAL for an
  * empty dir; STORE_ESCHEMA when the file is from a newer version; STORE_EIO
  * for anything else (logged). On error *out is NULL. One store_t serves one
- * thread (the loop's). */
+ * thread (the loop's).
+ *
+ * Completion. The work of an operation is done inside the call, in a
+ * transaction that stays open for the rest of the loop turn: every write
+ * started in one turn is committed together (one WAL append instead of one
+ * per write), and only after that commit do the callbacks run, in start
+ * order, from a uv_check handle (right after the loop's I/O phase, where
+ * most operations start) or a uv_idle handle (which keeps the loop from
+ * blocking while operations wait; it covers those started from timers).
+ * Both handles exist only while operations wait: once the callbacks have
+ * run they are closed, so a loop that has run until idle holds nothing of
+ * the store's. With loop NULL every operation is its own transaction and
+ * its callback runs inline, before the call returns. */
+int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out);
+
+/* store_sqlite_open_loop on uv_default_loop(), the loop main.c runs (a
+ * build with -DSTORE_SQLITE_INLINE passes NULL instead, to test the chat
+ * layer against inline completion). */
 int store_sqlite_open(const char *dir, store_t **out);
 
 /* ---- conversation names ------------------------------------------------- */
@@ -162,82 +228,99 @@ static inline char *store_conv_private(const char *user_key_a, const char *user_
 
 /* ---- the interface ------------------------------------------------------ */
 
-/* Closes the store; s is invalid afterwards. A batch still open is rolled
- * back. s may be NULL. */
+/* Closes the store; s is invalid afterwards, and s may be NULL. Operations
+ * still pending have their callbacks run inside store_close, in start
+ * order, with STORE_ECLOSED and an empty result; an operation started from
+ * one of those callbacks completes inline with STORE_ECLOSED too. What
+ * STORE_ECLOSED means for a write: not applied (SQLite rolls back the
+ * turn's open transaction); a backend that had already sent it (Redis) may
+ * have applied it. store_close must not be called from inside a store
+ * callback. When nothing is pending (the loop has run until idle) the
+ * store's memory is gone when store_close returns; otherwise libuv close
+ * callbacks release it, so the loop must run once more (UV_RUN_NOWAIT is
+ * enough) before it is closed. */
 static inline void store_close(store_t *s)
 {
     if (s)
         s->ops->close(s);
 }
 
-/* Batches. Between store_begin and store_commit the writes of one loop turn
- * are grouped (one transaction in SQLite: far fewer syncs than one per
- * write). Nothing written in the batch is durable, nor may it be delivered
- * to clients, before store_commit returns 0. Batches do not nest: begin
- * inside a batch, and commit or rollback outside one, return STORE_EINVAL.
- * If any write in the batch fails, or the commit itself fails, call
- * store_rollback: every write of the batch is then undone. Reads inside a
- * batch see its writes. Without a batch each write is durable on its own
- * when its call returns 0. A backend without transactions may implement
- * these as plain write grouping, as long as the durability points hold. */
-static inline int store_begin(store_t *s) { return s->ops->begin(s); }
-static inline int store_commit(store_t *s) { return s->ops->commit(s); }
-static inline int store_rollback(store_t *s) { return s->ops->rollback(s); }
-
 /* Rooms. store_room_create creates the room `key` with display `name`
- * unless a room with that key exists. Either way it returns 0 and sets
- * *name_out to the room's display name (the first creator's: a caller-owned
- * copy) and *created to 1 if this call created it, else 0. name_out and
- * created may be NULL. */
-static inline int store_room_create(store_t *s, const char *key, const char *name,
-                                    char **name_out, int *created)
+ * unless a room with that key exists. Either way cb gets 0, the room's
+ * display name (the first creator's) and created = 1 if this call created
+ * it, else 0. */
+static inline void store_room_create(store_t *s, const char *key, const char *name,
+                                     store_room_cb cb, void *ud)
 {
-    return s->ops->room_create(s, key, name, name_out, created);
+    s->ops->room_create(s, key, name, cb, ud);
 }
 
-/* Returns 0 and sets *name_out (caller-owned; name_out may be NULL, making
- * this an existence test) when the room exists, or STORE_ENOTFOUND. */
-static inline int store_room_get(store_t *s, const char *key, char **name_out)
+/* cb gets 0 and the room's display name (created 0) when the room exists,
+ * or STORE_ENOTFOUND. */
+static inline void store_room_get(store_t *s, const char *key, store_room_cb cb, void *ud)
 {
-    return s->ops->room_get(s, key, name_out);
+    s->ops->room_get(s, key, cb, ud);
 }
 
-/* Every room, in creation order. Returns 0 and sets *rooms (free with
- * store_rooms_free; NULL when *n is 0) and *n. */
-static inline int store_room_list(store_t *s, store_room_t **rooms, size_t *n)
+/* cb gets 0 and every room, in creation order. The callback may take the
+ * array (copy *list, then zero it); whatever it leaves is freed with
+ * store_room_list_free after it returns. */
+static inline void store_room_list(store_t *s, store_room_list_cb cb, void *ud)
 {
-    return s->ops->room_list(s, rooms, n);
+    s->ops->room_list(s, cb, ud);
 }
 
-static inline void store_rooms_free(store_room_t *rooms, size_t n)
+/* Frees the rooms of l and empties it; an empty l is fine. */
+static inline void store_room_list_free(store_room_list_t *l)
 {
-    for (size_t i = 0; i < n; i++) {
-        mem_free(rooms[i].key);
-        mem_free(rooms[i].name);
+    for (size_t i = 0; i < l->n; i++) {
+        mem_free(l->rooms[i].key);
+        mem_free(l->rooms[i].name);
     }
-    mem_free(rooms);
+    mem_free(l->rooms);
+    l->rooms = NULL;
+    l->n = 0;
 }
 
 /* Messages. Appends m to its conversation (creating the conversation on
- * first use) and writes the new message's id, NUL-terminated, to id_out.
- * Returns 0 or STORE_EIO. */
-static inline int store_msg_append(store_t *s, const store_msg_in_t *m,
-                                   char id_out[STORE_ID_MAX])
+ * first use); cb gets 0 and the new message's id and timestamp once it is
+ * durable. With a clientId (d not NULL): when the same user already used
+ * the same clientId and its entry has not expired at m->ts_ms, nothing is
+ * stored and cb gets 0 with duplicate set and the first message's id and
+ * timestamp; otherwise the message is appended and the clientId remembered
+ * until d->expires_ms (replacing any expired entry).
+ *
+ * The guarantee, which a backend without multi-key transactions (Redis
+ * Cluster: the conversation and the clientId live in different slots) can
+ * give: the message is written first and the clientId entry only after it,
+ * so an entry never names a message that does not exist. An entry lost
+ * after its message was stored (a crash between the two, a failed second
+ * write) can make a retry with that clientId store a duplicate, never lose
+ * a message. The SQLite store writes both in one transaction.
+ *
+ * rc is 0, or STORE_EIO (or STORE_ECLOSED): then the caller must not
+ * deliver the message. The SQLite store then stored nothing; a backend
+ * that lost its answer (a timeout) may have stored it, and a retry with
+ * the same clientId is then recognised once the entry is written. */
+static inline void store_msg_append(store_t *s, const store_msg_in_t *m,
+                                    const store_dedupe_in_t *d, store_append_cb cb, void *ud)
 {
-    return s->ops->msg_append(s, m, id_out);
+    s->ops->msg_append(s, m, d, cb, ud);
 }
 
 /* Reads the newest `limit` (1..STORE_HISTORY_LIMIT_MAX, else STORE_EINVAL)
  * messages of conversation `conv` that are older than message `before`
- * (all of them when before is NULL), into *out oldest first, with has_more
- * set when older ones remain. A conversation with no message gives an empty
- * list. Returns 0, STORE_EBADID when before is not an id of a message of
- * this conversation (malformed, unknown or from another conversation), or
- * STORE_EIO. *out is always initialized; free it with store_history_free. */
-static inline int store_history(store_t *s, const char *conv, const char *before,
-                                size_t limit, store_history_t *out)
+ * (all of them when before is NULL), oldest first, with has_more set when
+ * older ones remain. A conversation with no message gives an empty page.
+ * cb gets 0, STORE_EBADID when before is not an id of a message of this
+ * conversation (malformed, unknown or from another conversation), or
+ * STORE_EIO. The callback may take the messages (copy *page, then zero
+ * it); whatever it leaves is freed with store_history_free after it
+ * returns. */
+static inline void store_history(store_t *s, const char *conv, const char *before,
+                                 size_t limit, store_history_cb cb, void *ud)
 {
-    return s->ops->history(s, conv, before, limit, out);
+    s->ops->history(s, conv, before, limit, cb, ud);
 }
 
 /* Frees the messages of h and empties it; an empty h is fine. */
@@ -254,45 +337,13 @@ static inline void store_history_free(store_history_t *h)
     h->has_more = 0;
 }
 
-/* clientId de-duplication, per sending user (user_key) across every
- * conversation. client_id[0..client_id_len) is compared as exact bytes (it
- * may hold U+0000). The usual flow for a send with a clientId:
- *   store_dedupe_get -> hit: ack with its id and ts_ms, store nothing;
- *                    -> miss: store_msg_append, then store_dedupe_put with
- *                       expires_ms = now + STORE_DEDUPE_TTL_MS (same batch).
- * store_dedupe_put remembers (replacing any earlier entry for that pair)
- * until expires_ms. Returns 0 or STORE_EIO. */
-static inline int store_dedupe_put(store_t *s, const char *user_key, const char *client_id,
-                                   size_t client_id_len, const char *msg_id, int64_t ts_ms,
-                                   const char *conv, int64_t expires_ms)
+/* Deletes the clientId entries expired at now_ms; call it from a periodic
+ * timer (a minute is plenty) to bound them. cb gets 0 and how many were
+ * deleted (a backend that expires entries by itself may say 0), or
+ * STORE_EIO. Expired entries never count as seen, purged or not. */
+static inline void store_dedupe_purge(store_t *s, int64_t now_ms, store_count_cb cb, void *ud)
 {
-    return s->ops->dedupe_put(s, user_key, client_id, client_id_len, msg_id, ts_ms, conv,
-                              expires_ms);
-}
-
-/* Looks up an entry that has not expired at now_ms (expires_ms > now_ms).
- * Returns 0 and fills *out (free with store_dedupe_free), STORE_ENOTFOUND
- * (out zeroed), or STORE_EIO. Expired entries are never returned, whether
- * or not they have been purged yet. */
-static inline int store_dedupe_get(store_t *s, const char *user_key, const char *client_id,
-                                   size_t client_id_len, int64_t now_ms, store_dedupe_t *out)
-{
-    return s->ops->dedupe_get(s, user_key, client_id, client_id_len, now_ms, out);
-}
-
-static inline void store_dedupe_free(store_dedupe_t *d)
-{
-    mem_free(d->conv);
-    d->conv = NULL;
-}
-
-/* Deletes the entries expired at now_ms; call it from a periodic timer (a
- * minute is plenty) to bound the table. Returns how many were deleted
- * (>= 0; a backend that expires entries by itself may return 0), or
- * STORE_EIO. */
-static inline int store_dedupe_purge(store_t *s, int64_t now_ms)
-{
-    return s->ops->dedupe_purge(s, now_ms);
+    s->ops->dedupe_purge(s, now_ms, cb, ud);
 }
 
 #endif

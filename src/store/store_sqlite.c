@@ -8,6 +8,25 @@
  * last commits (never corrupting the file). That is the contract's promise
  * for a server restart at a fraction of the cost of synchronous=FULL.
  *
+ * Completion. SQLite is fast enough to run on the loop thread, so an
+ * operation does its work inside the call and only its completion waits:
+ * the op record (result included) joins a FIFO, and the first write of a
+ * loop turn opens a transaction (BEGIN IMMEDIATE) that every later
+ * operation of the turn runs in. A uv_check handle (right after the I/O
+ * phase) or a uv_idle handle (which also keeps the loop from blocking while
+ * ops wait) then commits that transaction once and runs the callbacks in
+ * start order: nothing is reported, let alone delivered, before the commit
+ * that makes it durable. Each write runs inside a savepoint, so a failing
+ * one is undone alone and the rest of the turn still commits; if SQLite
+ * ends the whole transaction (an I/O error) or the commit fails, every op
+ * of that transaction fails with STORE_EIO, reads included (they may have
+ * seen its writes). Ops started by callbacks form the next batch, drained
+ * in the same pass. The two handles are closed as soon as the FIFO is
+ * empty: the store holds nothing in the loop between turns, which lets
+ * main.c close the store after the loop has run until idle, without
+ * another turn. Op records are recycled, so the hot path (an append) does
+ * not allocate.
+ *
  * Schema. Versioned in schema_migrations (one row per applied version);
  * open applies the missing versions in one transaction, so a half-migrated
  * file cannot exist. Messages of all conversations share one table, keyed
@@ -31,6 +50,11 @@
 #include "util/mem.h"
 
 #define STORE__BUSY_TIMEOUT_MS 5000
+/* Op records kept for reuse. */
+#define STORE__SPARE_MAX 256
+/* Batches drained per check/idle callback before the loop gets its turn
+ * back (ops that callbacks keep starting wait for the next one). */
+#define STORE__ROUNDS_MAX 1024
 
 /* ---- schema ------------------------------------------------------------- */
 
@@ -63,12 +87,16 @@ static const char *const store__migrations[] = {
 };
 #define STORE__SCHEMA_VERSION ((int)(sizeof(store__migrations) / sizeof(store__migrations[0])))
 
+
 /* ---- statements --------------------------------------------------------- */
 
 enum {
     STORE__BEGIN,
     STORE__COMMIT,
     STORE__ROLLBACK,
+    STORE__SAVEPOINT,
+    STORE__RELEASE,
+    STORE__ROLLBACK_TO,
     STORE__ROOM_ADD,
     STORE__ROOM_GET,
     STORE__ROOM_LIST,
@@ -89,6 +117,10 @@ static const char *const store__sql[STORE__NSTMT] = {
     [STORE__BEGIN] = "BEGIN IMMEDIATE",
     [STORE__COMMIT] = "COMMIT",
     [STORE__ROLLBACK] = "ROLLBACK",
+    /* One write op inside the turn's transaction. */
+    [STORE__SAVEPOINT] = "SAVEPOINT op",
+    [STORE__RELEASE] = "RELEASE op",
+    [STORE__ROLLBACK_TO] = "ROLLBACK TO op",
     [STORE__ROOM_ADD] = "INSERT INTO rooms(key, name) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
     [STORE__ROOM_GET] = "SELECT name FROM rooms WHERE key = ?1",
     [STORE__ROOM_LIST] = "SELECT key, name FROM rooms ORDER BY id",
@@ -108,16 +140,59 @@ static const char *const store__sql[STORE__NSTMT] = {
     [STORE__DEDUPE_PUT] = "INSERT OR REPLACE INTO dedupe"
                           "(user_key, client_id, msg_id, ts_ms, conv, expires_ms)"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [STORE__DEDUPE_GET] = "SELECT msg_id, ts_ms, conv FROM dedupe"
+    [STORE__DEDUPE_GET] = "SELECT msg_id, ts_ms FROM dedupe"
                           " WHERE user_key = ?1 AND client_id = ?2 AND expires_ms > ?3",
     [STORE__DEDUPE_PURGE] = "DELETE FROM dedupe WHERE expires_ms <= ?1",
 };
+
+/* ---- ops waiting for their completion ----------------------------------- */
+
+enum { STORE__OP_ROOM, STORE__OP_LIST, STORE__OP_APPEND, STORE__OP_HISTORY, STORE__OP_COUNT };
+
+/* One operation, done, waiting for its commit and callback. */
+typedef struct store__op {
+    struct store__op *next;
+    uint64_t batch; /* serial of the transaction it ran in; 0: none */
+    int kind;       /* STORE__OP_* */
+    int rc;
+    void *ud;
+    union {
+        store_room_cb room;
+        store_room_list_cb list;
+        store_append_cb append;
+        store_history_cb history;
+        store_count_cb count;
+    } cb;
+    union {
+        struct {
+            char *name;
+            int created;
+        } room;
+        store_room_list_t list;
+        store_appended_t append;
+        store_history_t history;
+        uint64_t count;
+    } res;
+} store__op;
+
+enum { STORE__H_CLOSED, STORE__H_RUNNING, STORE__H_CLOSING };
 
 typedef struct {
     struct store base; /* first: a store_t * is a store__sqlite_t * */
     sqlite3 *db;
     sqlite3_stmt *stmt[STORE__NSTMT];
-    int in_batch;
+    uv_loop_t *loop;        /* NULL: ops complete inline */
+    uv_check_t check;       /* drain right after the I/O phase */
+    uv_idle_t idle;         /* drain, and no blocking while ops wait */
+    int handles;            /* STORE__H_*: the two handles' state */
+    int nclosing;           /* close callbacks still to come */
+    int closed;             /* store_close has run */
+    int free_on_close;      /* store_close ran while the handles closed */
+    uint64_t batch;         /* serial of the open transaction; 0: none */
+    uint64_t batches;       /* serials given so far */
+    store__op *head, *tail; /* done, waiting (start order) */
+    store__op *spare;       /* recycled records */
+    unsigned nspare;
 } store__sqlite_t;
 
 static store__sqlite_t *store__self(store_t *s)
@@ -339,21 +414,282 @@ cleanup:
     return rc;
 }
 
+
+/* ---- the turn's transaction and the completion FIFO ---------------------- */
+
+static store__op *store__op_new(store__sqlite_t *st, int kind, void *ud)
+{
+    store__op *op = st->spare;
+    if (op) {
+        st->spare = op->next;
+        st->nspare--;
+    } else {
+        op = mem_alloc(sizeof(*op));
+    }
+    memset(op, 0, sizeof(*op));
+    op->kind = kind;
+    op->ud = ud;
+    return op;
+}
+
+static void store__op_recycle(store__sqlite_t *st, store__op *op)
+{
+    if (st->nspare >= STORE__SPARE_MAX || st->closed) {
+        mem_free(op);
+        return;
+    }
+    op->next = st->spare;
+    st->spare = op;
+    st->nspare++;
+}
+
+/* Empties op's result: what a callback gets with an error. */
+static void store__op_clear(store__op *op)
+{
+    switch (op->kind) {
+    case STORE__OP_ROOM:
+        mem_free(op->res.room.name);
+        op->res.room.name = NULL;
+        op->res.room.created = 0;
+        break;
+    case STORE__OP_LIST:
+        store_room_list_free(&op->res.list);
+        break;
+    case STORE__OP_HISTORY:
+        store_history_free(&op->res.history);
+        break;
+    default:
+        memset(&op->res, 0, sizeof(op->res));
+        break;
+    }
+}
+
+static void store__op_fail(store__op *op, int rc)
+{
+    op->rc = rc;
+    store__op_clear(op);
+}
+
+/* Runs op's callback, then frees what the callback left and recycles op. */
+static void store__op_complete(store__sqlite_t *st, store__op *op)
+{
+    switch (op->kind) {
+    case STORE__OP_ROOM:
+        op->cb.room(op->ud, op->rc, op->res.room.name, op->res.room.created);
+        break;
+    case STORE__OP_LIST:
+        op->cb.list(op->ud, op->rc, &op->res.list);
+        break;
+    case STORE__OP_APPEND:
+        op->cb.append(op->ud, op->rc, &op->res.append);
+        break;
+    case STORE__OP_HISTORY:
+        op->cb.history(op->ud, op->rc, &op->res.history);
+        break;
+    case STORE__OP_COUNT:
+        op->cb.count(op->ud, op->rc, op->res.count);
+        break;
+    }
+    store__op_clear(op);
+    store__op_recycle(st, op);
+}
+
+/* The transaction `batch` is gone (rolled back by SQLite or by us): every
+ * waiting op that ran in it fails, since its writes are lost and a read in
+ * it may have seen them. */
+static void store__batch_lost(store__sqlite_t *st, uint64_t batch)
+{
+    for (store__op *op = st->head; op; op = op->next)
+        if (op->batch == batch && op->rc == 0)
+            store__op_fail(op, STORE_EIO);
+}
+
+/* After a failed statement: some errors (I/O, a full disk, OOM) make
+ * SQLite roll back the whole transaction, not just the statement. */
+static void store__batch_check(store__sqlite_t *st)
+{
+    if (st->batch && sqlite3_get_autocommit(st->db)) {
+        log_error("store transaction rolled back", "batch=%" PRIu64, st->batch);
+        uint64_t b = st->batch;
+        st->batch = 0;
+        store__batch_lost(st, b);
+    }
+}
+
+/* Opens the turn's transaction unless one is open. Returns 0 or STORE_EIO. */
+static int store__batch_begin(store__sqlite_t *st)
+{
+    if (st->batch)
+        return 0;
+    int rc = store__exec(st, store__stmt(st, STORE__BEGIN), "begin");
+    if (rc == 0)
+        st->batch = ++st->batches;
+    return rc;
+}
+
+/* Commits the open transaction, if any; on failure every op that ran in it
+ * fails. */
+static void store__batch_commit(store__sqlite_t *st)
+{
+    uint64_t b = st->batch;
+    if (b == 0)
+        return;
+    st->batch = 0;
+    if (store__exec(st, store__stmt(st, STORE__COMMIT), "commit") == 0)
+        return;
+    if (!sqlite3_get_autocommit(st->db)) /* a failed COMMIT leaves it open */
+        store__exec(st, store__stmt(st, STORE__ROLLBACK), "rollback");
+    store__batch_lost(st, b);
+}
+
+/* A write op: inside the turn's transaction, in a savepoint of its own.
+ * Returns 0 or STORE_EIO; either way store__write_end follows. */
+static int store__write_begin(store__sqlite_t *st)
+{
+    int rc = store__batch_begin(st);
+    return rc ? rc : store__exec(st, store__stmt(st, STORE__SAVEPOINT), "savepoint");
+}
+
+/* Keeps the op's writes (rc 0) or undoes them alone. Returns rc, or
+ * STORE_EIO when keeping them failed. */
+static int store__write_end(store__sqlite_t *st, int rc)
+{
+    if (rc == 0) {
+        rc = store__exec(st, store__stmt(st, STORE__RELEASE), "release");
+        if (rc == 0)
+            return 0;
+    }
+    if (!sqlite3_get_autocommit(st->db)) {
+        store__exec(st, store__stmt(st, STORE__ROLLBACK_TO), "rollback to");
+        store__exec(st, store__stmt(st, STORE__RELEASE), "release");
+    }
+    return rc;
+}
+
+static void store__drain(store__sqlite_t *st);
+static void store__arm(store__sqlite_t *st);
+
+/* op is done: it waits for the turn's commit and its callback (inline: both
+ * happen now). */
+static void store__submit(store__sqlite_t *st, store__op *op)
+{
+    if (op->rc != 0)
+        store__batch_check(st);
+    op->batch = op->rc == 0 ? st->batch : 0;
+    op->next = NULL;
+    if (st->tail)
+        st->tail->next = op;
+    else
+        st->head = op;
+    st->tail = op;
+    if (st->loop == NULL)
+        store__drain(st);
+    else
+        store__arm(st);
+}
+
+static void store__on_closed(uv_handle_t *h)
+{
+    store__sqlite_t *st = h->data;
+    if (--st->nclosing > 0)
+        return;
+    st->handles = STORE__H_CLOSED;
+    if (st->free_on_close)
+        mem_free(st);
+    else if (st->head) /* ops started while the handles closed */
+        store__arm(st);
+}
+
+static void store__disarm(store__sqlite_t *st)
+{
+    if (st->handles != STORE__H_RUNNING)
+        return;
+    st->handles = STORE__H_CLOSING;
+    st->nclosing = 2;
+    uv_close((uv_handle_t *)&st->check, store__on_closed);
+    uv_close((uv_handle_t *)&st->idle, store__on_closed);
+}
+
+/* Commits and completes, batch after batch, until no op waits (or the
+ * round limit: the idle handle then brings us back next turn). */
+static void store__drain(store__sqlite_t *st)
+{
+    for (int round = 0; st->head && round < STORE__ROUNDS_MAX; round++) {
+        store__batch_commit(st);
+        store__op *list = st->head;
+        st->head = st->tail = NULL;
+        while (list) {
+            store__op *op = list;
+            list = op->next;
+            store__op_complete(st, op);
+        }
+    }
+    if (st->head == NULL)
+        store__disarm(st);
+}
+
+static void store__on_check(uv_check_t *h)
+{
+    store__drain(h->data);
+}
+
+static void store__on_idle(uv_idle_t *h)
+{
+    store__drain(h->data);
+}
+
+/* Makes sure a drain comes: the handles exist only while ops wait. */
+static void store__arm(store__sqlite_t *st)
+{
+    if (st->handles != STORE__H_CLOSED) /* closing: store__on_closed re-arms */
+        return;
+    uv_check_init(st->loop, &st->check);
+    uv_idle_init(st->loop, &st->idle);
+    st->check.data = st->idle.data = st;
+    uv_check_start(&st->check, store__on_check);
+    uv_idle_start(&st->idle, store__on_idle);
+    st->handles = STORE__H_RUNNING;
+}
+
+/* ---- close and open ------------------------------------------------------ */
+
 static void store__close(store_t *s)
 {
     store__sqlite_t *st = store__self(s);
-    if (st->in_batch)
+    st->closed = 1;
+    if (st->batch) { /* not committed: its ops fail, their writes are undone */
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        st->batch = 0;
+    }
+    while (st->head) { /* ops started by these callbacks complete inline */
+        store__op *op = st->head;
+        st->head = op->next;
+        if (st->head == NULL)
+            st->tail = NULL;
+        store__op_fail(op, STORE_ECLOSED);
+        store__op_complete(st, op);
+    }
+    while (st->spare) {
+        store__op *op = st->spare;
+        st->spare = op->next;
+        mem_free(op);
+    }
+    st->nspare = 0;
     for (int i = 0; i < STORE__NSTMT; i++)
         sqlite3_finalize(st->stmt[i]);
     if (sqlite3_close(st->db) != SQLITE_OK)
         store__fail(st->db, "close");
-    mem_free(st);
+    st->db = NULL;
+    store__disarm(st);
+    if (st->handles == STORE__H_CLOSING)
+        st->free_on_close = 1;
+    else
+        mem_free(st);
 }
 
 static const store_ops_t store__sqlite_ops;
 
-int store_sqlite_open(const char *dir, store_t **out)
+int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out)
 {
     store__sqlite_t *st = NULL;
     char *path = NULL;
@@ -373,6 +709,7 @@ int store_sqlite_open(const char *dir, store_t **out)
 
     st = mem_calloc(1, sizeof(*st));
     st->base.ops = &store__sqlite_ops;
+    st->loop = loop;
     /* NOMUTEX: one store per thread (the loop's), so SQLite's own locks
      * would only cost time. */
     if (sqlite3_open_v2(path, &st->db,
@@ -427,47 +764,21 @@ cleanup:
     return rc;
 }
 
-/* ---- batches ------------------------------------------------------------ */
-
-static int store__begin(store_t *s)
+int store_sqlite_open(const char *dir, store_t **out)
 {
-    store__sqlite_t *st = store__self(s);
-    if (st->in_batch)
-        return STORE_EINVAL;
-    int rc = store__exec(st, store__stmt(st, STORE__BEGIN), "begin");
-    if (rc == 0)
-        st->in_batch = 1;
-    return rc;
-}
-
-static int store__commit(store_t *s)
-{
-    store__sqlite_t *st = store__self(s);
-    if (!st->in_batch)
-        return STORE_EINVAL;
-    int rc = store__exec(st, store__stmt(st, STORE__COMMIT), "commit");
-    /* A failed COMMIT leaves the transaction open: the caller rolls back. */
-    if (rc == 0 || sqlite3_get_autocommit(st->db))
-        st->in_batch = 0;
-    return rc;
-}
-
-static int store__rollback(store_t *s)
-{
-    store__sqlite_t *st = store__self(s);
-    if (!st->in_batch)
-        return STORE_EINVAL;
-    st->in_batch = 0;
-    if (sqlite3_get_autocommit(st->db)) /* SQLite already rolled it back */
-        return 0;
-    return store__exec(st, store__stmt(st, STORE__ROLLBACK), "rollback");
+#ifdef STORE_SQLITE_INLINE /* a test build: the chat layer on inline completion */
+    return store_sqlite_open_loop(NULL, dir, out);
+#else
+    return store_sqlite_open_loop(uv_default_loop(), dir, out);
+#endif
 }
 
 /* ---- rooms -------------------------------------------------------------- */
 
-static int store__room_get(store_t *s, const char *key, char **name_out)
+/* The display name of room `key` into *name_out (caller-owned; name_out may
+ * be NULL): 0, STORE_ENOTFOUND or STORE_EIO. */
+static int store__room_read(store__sqlite_t *st, const char *key, char **name_out)
 {
-    store__sqlite_t *st = store__self(s);
     sqlite3_stmt *stmt = store__stmt(st, STORE__ROOM_GET);
     int rc;
 
@@ -492,42 +803,67 @@ cleanup:
     return rc;
 }
 
-static int store__room_create(store_t *s, const char *key, const char *name, char **name_out,
-                              int *created)
+static void store__room_get(store_t *s, const char *key, store_room_cb cb, void *ud)
 {
     store__sqlite_t *st = store__self(s);
-    sqlite3_stmt *stmt = store__stmt(st, STORE__ROOM_ADD);
-    int rc;
+    if (st->closed) {
+        cb(ud, STORE_ECLOSED, NULL, 0);
+        return;
+    }
+    store__op *op = store__op_new(st, STORE__OP_ROOM, ud);
+    op->cb.room = cb;
+    op->rc = store__room_read(st, key, &op->res.room.name);
+    store__submit(st, op);
+}
 
-    if (name_out)
-        *name_out = NULL;
-    if (created)
-        *created = 0;
+/* Inserts the room unless its key exists; *created says which. */
+static int store__room_insert(store__sqlite_t *st, const char *key, const char *name,
+                              int *created)
+{
+    sqlite3_stmt *stmt = store__stmt(st, STORE__ROOM_ADD);
     if (store__bind_text(stmt, 1, key, strlen(key)) != SQLITE_OK ||
         store__bind_text(stmt, 2, name, strlen(name)) != SQLITE_OK) {
         store__done(stmt);
         return store__fail(st->db, "room create bind");
     }
-    rc = store__exec(st, stmt, "room create");
-    if (rc < 0)
-        return rc;
-    if (created)
+    int rc = store__exec(st, stmt, "room create");
+    if (rc == 0)
         *created = sqlite3_changes(st->db) == 1;
-    /* Read the name back: on a conflict it is the first creator's. */
-    rc = store__room_get(s, key, name_out);
-    return rc == STORE_ENOTFOUND ? STORE_EIO : rc;
+    return rc;
 }
 
-static int store__room_list(store_t *s, store_room_t **rooms, size_t *n)
+static void store__room_create(store_t *s, const char *key, const char *name, store_room_cb cb,
+                               void *ud)
 {
     store__sqlite_t *st = store__self(s);
+    if (st->closed) {
+        cb(ud, STORE_ECLOSED, NULL, 0);
+        return;
+    }
+    store__op *op = store__op_new(st, STORE__OP_ROOM, ud);
+    op->cb.room = cb;
+    int rc = store__write_begin(st);
+    if (rc == 0)
+        rc = store__room_insert(st, key, name, &op->res.room.created);
+    if (rc == 0) {
+        /* Read the name back: on a conflict it is the first creator's. */
+        rc = store__room_read(st, key, &op->res.room.name);
+        if (rc == STORE_ENOTFOUND)
+            rc = STORE_EIO;
+    }
+    op->rc = store__write_end(st, rc);
+    if (op->rc != 0)
+        store__op_clear(op);
+    store__submit(st, op);
+}
+
+static int store__room_rows(store__sqlite_t *st, store_room_list_t *out)
+{
     sqlite3_stmt *stmt = store__stmt(st, STORE__ROOM_LIST);
     store_room_t *v = NULL;
     size_t len = 0, cap = 0;
     int rc, step;
 
-    *rooms = NULL;
-    *n = 0;
     while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
         if (len == cap) {
             cap = cap ? cap * 2 : 16;
@@ -546,17 +882,33 @@ static int store__room_list(store_t *s, store_room_t **rooms, size_t *n)
         rc = store__fail(st->db, "room list");
         goto cleanup;
     }
-    *rooms = len ? v : NULL;
-    *n = len;
+    out->rooms = len ? v : NULL;
+    out->n = len;
     if (!len)
         mem_free(v);
     v = NULL;
     rc = 0;
 cleanup:
     store__done(stmt);
-    if (v)
-        store_rooms_free(v, len);
+    if (v) {
+        store_room_list_t partial = {v, len};
+        store_room_list_free(&partial);
+    }
     return rc;
+}
+
+static void store__room_list(store_t *s, store_room_list_cb cb, void *ud)
+{
+    store__sqlite_t *st = store__self(s);
+    if (st->closed) {
+        store_room_list_t none = {NULL, 0};
+        cb(ud, STORE_ECLOSED, &none);
+        return;
+    }
+    store__op *op = store__op_new(st, STORE__OP_LIST, ud);
+    op->cb.list = cb;
+    op->rc = store__room_rows(st, &op->res.list);
+    store__submit(st, op);
 }
 
 /* ---- messages ----------------------------------------------------------- */
@@ -583,15 +935,13 @@ cleanup:
     return rc;
 }
 
-static int store__msg_append(store_t *s, const store_msg_in_t *m, char id_out[STORE_ID_MAX])
+/* Inserts the message row; its id into id_out. Returns 0 or STORE_EIO. */
+static int store__msg_insert(store__sqlite_t *st, const store_msg_in_t *m,
+                             char id_out[STORE_ID_MAX])
 {
-    store__sqlite_t *st = store__self(s);
     sqlite3_stmt *stmt;
     int64_t conv_id = 0;
-    int rc;
-
-    id_out[0] = '\0';
-    rc = store__conv_get(st, m->conv, &conv_id);
+    int rc = store__conv_get(st, m->conv, &conv_id);
     if (rc == STORE_ENOTFOUND) {
         stmt = store__stmt(st, STORE__CONV_ADD);
         if (store__bind_text(stmt, 1, m->conv, strlen(m->conv)) != SQLITE_OK) {
@@ -622,10 +972,95 @@ static int store__msg_append(store_t *s, const store_msg_in_t *m, char id_out[ST
     return 0;
 }
 
-static int store__history(store_t *s, const char *conv, const char *before, size_t limit,
-                          store_history_t *out)
+/* The live entry of d at now_ms into *out (duplicate set): 0,
+ * STORE_ENOTFOUND or STORE_EIO. */
+static int store__dedupe_find(store__sqlite_t *st, const store_dedupe_in_t *d, int64_t now_ms,
+                              store_appended_t *out)
+{
+    sqlite3_stmt *stmt = store__stmt(st, STORE__DEDUPE_GET);
+    int rc;
+    if (d->client_id_len > INT32_MAX ||
+        store__bind_text(stmt, 1, d->user_key, strlen(d->user_key)) != SQLITE_OK ||
+        sqlite3_bind_blob(stmt, 2, d->client_id, (int)d->client_id_len, SQLITE_TRANSIENT) !=
+            SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 3, now_ms) != SQLITE_OK) {
+        rc = store__fail(st->db, "dedupe get bind");
+        goto cleanup;
+    }
+    int step = sqlite3_step(stmt);
+    if (step == SQLITE_DONE) {
+        rc = STORE_ENOTFOUND;
+        goto cleanup;
+    }
+    const unsigned char *id = step == SQLITE_ROW ? sqlite3_column_text(stmt, 0) : NULL;
+    size_t id_len = id ? (size_t)sqlite3_column_bytes(stmt, 0) : 0;
+    if (id == NULL || id_len == 0 || id_len >= STORE_ID_MAX) {
+        rc = store__fail(st->db, "dedupe get");
+        goto cleanup;
+    }
+    memcpy(out->id, id, id_len + 1);
+    out->ts_ms = sqlite3_column_int64(stmt, 1);
+    out->duplicate = 1;
+    rc = 0;
+cleanup:
+    store__done(stmt);
+    return rc;
+}
+
+static int store__dedupe_put(store__sqlite_t *st, const store_dedupe_in_t *d, const char *msg_id,
+                             int64_t ts_ms, const char *conv)
+{
+    sqlite3_stmt *stmt = store__stmt(st, STORE__DEDUPE_PUT);
+    if (d->client_id_len > INT32_MAX ||
+        store__bind_text(stmt, 1, d->user_key, strlen(d->user_key)) != SQLITE_OK ||
+        sqlite3_bind_blob(stmt, 2, d->client_id, (int)d->client_id_len, SQLITE_TRANSIENT) !=
+            SQLITE_OK ||
+        store__bind_text(stmt, 3, msg_id, strlen(msg_id)) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 4, ts_ms) != SQLITE_OK ||
+        store__bind_text(stmt, 5, conv, strlen(conv)) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 6, d->expires_ms) != SQLITE_OK) {
+        store__done(stmt);
+        return store__fail(st->db, "dedupe put bind");
+    }
+    return store__exec(st, stmt, "dedupe put");
+}
+
+/* The hot path: no allocation once op records are recycled. The clientId
+ * lookup, the message and the clientId entry are one savepoint. */
+static void store__msg_append(store_t *s, const store_msg_in_t *m, const store_dedupe_in_t *d,
+                              store_append_cb cb, void *ud)
 {
     store__sqlite_t *st = store__self(s);
+    if (st->closed) {
+        store_appended_t none = {{0}, 0, 0};
+        cb(ud, STORE_ECLOSED, &none);
+        return;
+    }
+    store__op *op = store__op_new(st, STORE__OP_APPEND, ud);
+    store_appended_t *res = &op->res.append;
+    op->cb.append = cb;
+    int rc = store__write_begin(st);
+    if (rc == 0 && d) {
+        rc = store__dedupe_find(st, d, m->ts_ms, res);
+        if (rc == STORE_ENOTFOUND)
+            rc = 0;
+    }
+    if (rc == 0 && !res->duplicate) {
+        res->ts_ms = m->ts_ms;
+        rc = store__msg_insert(st, m, res->id);
+        if (rc == 0 && d)
+            rc = store__dedupe_put(st, d, res->id, m->ts_ms, m->conv);
+    }
+    op->rc = store__write_end(st, rc);
+    if (op->rc != 0)
+        store__op_clear(op);
+    store__submit(st, op);
+}
+
+/* A page of conv into *out (see store_history). */
+static int store__history_read(store__sqlite_t *st, const char *conv, const char *before,
+                               size_t limit, store_history_t *out)
+{
     sqlite3_stmt *stmt = NULL;
     int64_t conv_id = 0, before_id = INT64_MAX;
     store_msg_t *v = NULL;
@@ -711,94 +1146,58 @@ cleanup:
     return rc;
 }
 
-/* ---- clientId de-duplication -------------------------------------------- */
-
-static int store__dedupe_put(store_t *s, const char *user_key, const char *client_id,
-                             size_t client_id_len, const char *msg_id, int64_t ts_ms,
-                             const char *conv, int64_t expires_ms)
+static void store__history(store_t *s, const char *conv, const char *before, size_t limit,
+                           store_history_cb cb, void *ud)
 {
     store__sqlite_t *st = store__self(s);
-    sqlite3_stmt *stmt = store__stmt(st, STORE__DEDUPE_PUT);
-    if (client_id_len > INT32_MAX ||
-        store__bind_text(stmt, 1, user_key, strlen(user_key)) != SQLITE_OK ||
-        sqlite3_bind_blob(stmt, 2, client_id, (int)client_id_len, SQLITE_TRANSIENT) != SQLITE_OK ||
-        store__bind_text(stmt, 3, msg_id, strlen(msg_id)) != SQLITE_OK ||
-        sqlite3_bind_int64(stmt, 4, ts_ms) != SQLITE_OK ||
-        store__bind_text(stmt, 5, conv, strlen(conv)) != SQLITE_OK ||
-        sqlite3_bind_int64(stmt, 6, expires_ms) != SQLITE_OK) {
-        store__done(stmt);
-        return store__fail(st->db, "dedupe put bind");
+    if (st->closed) {
+        store_history_t none = {NULL, 0, 0};
+        cb(ud, STORE_ECLOSED, &none);
+        return;
     }
-    return store__exec(st, stmt, "dedupe put");
+    store__op *op = store__op_new(st, STORE__OP_HISTORY, ud);
+    op->cb.history = cb;
+    op->rc = store__history_read(st, conv, before, limit, &op->res.history);
+    store__submit(st, op);
 }
 
-static int store__dedupe_get(store_t *s, const char *user_key, const char *client_id,
-                             size_t client_id_len, int64_t now_ms, store_dedupe_t *out)
+/* ---- clientId purge ----------------------------------------------------- */
+
+static void store__dedupe_purge(store_t *s, int64_t now_ms, store_count_cb cb, void *ud)
 {
     store__sqlite_t *st = store__self(s);
-    sqlite3_stmt *stmt = store__stmt(st, STORE__DEDUPE_GET);
-    char *msg_id = NULL;
-    size_t id_len = 0;
-    int rc;
-
-    memset(out, 0, sizeof(*out));
-    if (client_id_len > INT32_MAX ||
-        store__bind_text(stmt, 1, user_key, strlen(user_key)) != SQLITE_OK ||
-        sqlite3_bind_blob(stmt, 2, client_id, (int)client_id_len, SQLITE_TRANSIENT) != SQLITE_OK ||
-        sqlite3_bind_int64(stmt, 3, now_ms) != SQLITE_OK) {
-        rc = store__fail(st->db, "dedupe get bind");
-        goto cleanup;
+    if (st->closed) {
+        cb(ud, STORE_ECLOSED, 0);
+        return;
     }
-    int step = sqlite3_step(stmt);
-    if (step == SQLITE_DONE) {
-        rc = STORE_ENOTFOUND;
-        goto cleanup;
+    store__op *op = store__op_new(st, STORE__OP_COUNT, ud);
+    op->cb.count = cb;
+    int rc = store__write_begin(st);
+    if (rc == 0) {
+        sqlite3_stmt *stmt = store__stmt(st, STORE__DEDUPE_PURGE);
+        if (sqlite3_bind_int64(stmt, 1, now_ms) != SQLITE_OK) {
+            store__done(stmt);
+            rc = store__fail(st->db, "dedupe purge bind");
+        } else {
+            rc = store__exec(st, stmt, "dedupe purge");
+        }
+        if (rc == 0) {
+            int n = sqlite3_changes(st->db);
+            op->res.count = n < 0 ? 0 : (uint64_t)n;
+        }
     }
-    if (step != SQLITE_ROW || store__column_text(stmt, 0, &msg_id, &id_len) < 0 ||
-        store__column_text(stmt, 2, &out->conv, NULL) < 0 || !msg_id || !out->conv ||
-        id_len >= STORE_ID_MAX) {
-        rc = store__fail(st->db, "dedupe get");
-        goto cleanup;
-    }
-    memcpy(out->id, msg_id, id_len + 1);
-    out->ts_ms = sqlite3_column_int64(stmt, 1);
-    rc = 0;
-cleanup:
-    store__done(stmt);
-    mem_free(msg_id);
-    if (rc < 0) {
-        store_dedupe_free(out);
-        memset(out, 0, sizeof(*out));
-    }
-    return rc;
-}
-
-static int store__dedupe_purge(store_t *s, int64_t now_ms)
-{
-    store__sqlite_t *st = store__self(s);
-    sqlite3_stmt *stmt = store__stmt(st, STORE__DEDUPE_PURGE);
-    if (sqlite3_bind_int64(stmt, 1, now_ms) != SQLITE_OK) {
-        store__done(stmt);
-        return store__fail(st->db, "dedupe purge bind");
-    }
-    int rc = store__exec(st, stmt, "dedupe purge");
-    if (rc < 0)
-        return rc;
-    int n = sqlite3_changes(st->db);
-    return n < 0 ? 0 : n;
+    op->rc = store__write_end(st, rc);
+    if (op->rc != 0)
+        store__op_clear(op);
+    store__submit(st, op);
 }
 
 static const store_ops_t store__sqlite_ops = {
     .close = store__close,
-    .begin = store__begin,
-    .commit = store__commit,
-    .rollback = store__rollback,
     .room_create = store__room_create,
     .room_get = store__room_get,
     .room_list = store__room_list,
     .msg_append = store__msg_append,
     .history = store__history,
-    .dedupe_put = store__dedupe_put,
-    .dedupe_get = store__dedupe_get,
     .dedupe_purge = store__dedupe_purge,
 };

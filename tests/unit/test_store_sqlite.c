@@ -1,6 +1,13 @@
 /* test_store_sqlite.c - the embedded store (src/store/store_sqlite.c) through
- * the store.h interface, plus what only SQLite can show: the migration
- * table, WAL mode and the query plans. Each test gets a fresh directory.
+ * the asynchronous store.h interface, driven by a libuv loop of the test's
+ * own, plus what only SQLite can show: the migration table, WAL mode, the
+ * query plans, and when writes become visible to another connection.
+ *
+ * Most tests go through small wrappers that start one op, check that its
+ * callback did not run inline, run the loop until it is idle, and check
+ * that the callback ran exactly once. Teardown closes the store and then
+ * the loop, which fails if the store left a handle behind. Each test gets a
+ * fresh directory.
  *
  * The .c is included to reach its statement table (house style allows it);
  * libparley.a's copy is then never linked in. */
@@ -23,6 +30,7 @@
 typedef struct {
     char root[64]; /* mkdtemp result, removed at teardown */
     char dir[128]; /* root/data/db: open must create it */
+    uv_loop_t loop;
     store_t *s;
 } fixture_t;
 
@@ -41,7 +49,9 @@ static int setup(void **state)
     if (mkdtemp(f->root) == NULL)
         return -1;
     snprintf(f->dir, sizeof(f->dir), "%s/data/db", f->root);
-    if (store_sqlite_open(f->dir, &f->s) != 0)
+    if (uv_loop_init(&f->loop) != 0)
+        return -1;
+    if (store_sqlite_open_loop(&f->loop, f->dir, &f->s) != 0)
         return -1;
     *state = f;
     return 0;
@@ -51,6 +61,8 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     store_close(f->s);
+    uv_run(&f->loop, UV_RUN_NOWAIT); /* close callbacks, if ops were pending */
+    assert_int_equal(uv_loop_close(&f->loop), 0); /* no handle left behind */
     nftw(f->root, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     mem_free(f);
     return 0;
@@ -60,7 +72,171 @@ static void reopen(fixture_t *f)
 {
     store_close(f->s);
     f->s = NULL;
-    assert_int_equal(store_sqlite_open(f->dir, &f->s), 0);
+    assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &f->s), 0);
+}
+
+/* ---- callbacks that record, and synchronous wrappers ---------------------- */
+
+typedef struct {
+    int calls;
+    int rc;
+    int order;                /* value of *seq when it ran */
+    int *seq;                 /* shared counter, may be NULL */
+    char *name;
+    int created;
+    store_room_list_t list;   /* taken from the callback */
+    store_appended_t app;
+    store_history_t h;        /* taken from the callback */
+    uint64_t count;
+    void (*then)(void *arg);  /* run inside the callback, may be NULL */
+    void *then_arg;
+} result_t;
+
+static void got(result_t *r, int rc)
+{
+    r->calls++;
+    r->rc = rc;
+    if (r->seq)
+        r->order = (*r->seq)++;
+    if (r->then)
+        r->then(r->then_arg);
+}
+
+static void on_room(void *ud, int rc, const char *name, int created)
+{
+    result_t *r = ud;
+    if (rc != 0)
+        assert_null(name);
+    r->name = name ? mem_strdup(name) : NULL;
+    r->created = created;
+    got(r, rc);
+}
+
+static void on_list(void *ud, int rc, store_room_list_t *l)
+{
+    result_t *r = ud;
+    r->list = *l; /* take it: the store frees what we leave */
+    memset(l, 0, sizeof(*l));
+    got(r, rc);
+}
+
+static void on_append(void *ud, int rc, const store_appended_t *res)
+{
+    result_t *r = ud;
+    r->app = *res;
+    got(r, rc);
+}
+
+static void on_history(void *ud, int rc, store_history_t *h)
+{
+    result_t *r = ud;
+    r->h = *h;
+    memset(h, 0, sizeof(*h));
+    got(r, rc);
+}
+
+static void on_count(void *ud, int rc, uint64_t n)
+{
+    result_t *r = ud;
+    r->count = n;
+    got(r, rc);
+}
+
+/* The op was started: its callback must not have run yet; it runs once when
+ * the loop turns, and the store's handles are gone by the time the loop is
+ * idle again. */
+static void wait_for(fixture_t *f, result_t *r)
+{
+    assert_int_equal(r->calls, 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(r->calls, 1);
+    assert_false(uv_loop_alive(&f->loop));
+}
+
+static int room_create(fixture_t *f, const char *key, const char *name, char **name_out,
+                       int *created)
+{
+    result_t r = {0};
+    store_room_create(f->s, key, name, on_room, &r);
+    wait_for(f, &r);
+    if (name_out)
+        *name_out = r.name;
+    else
+        mem_free(r.name);
+    if (created)
+        *created = r.created;
+    return r.rc;
+}
+
+static int room_get(fixture_t *f, const char *key, char **name_out)
+{
+    result_t r = {0};
+    store_room_get(f->s, key, on_room, &r);
+    wait_for(f, &r);
+    assert_int_equal(r.created, 0);
+    if (name_out)
+        *name_out = r.name;
+    else
+        mem_free(r.name);
+    return r.rc;
+}
+
+static int room_list(fixture_t *f, store_room_list_t *out)
+{
+    result_t r = {0};
+    store_room_list(f->s, on_list, &r);
+    wait_for(f, &r);
+    *out = r.list;
+    return r.rc;
+}
+
+static int history(fixture_t *f, const char *conv, const char *before, size_t limit,
+                   store_history_t *out)
+{
+    result_t r = {0};
+    store_history(f->s, conv, before, limit, on_history, &r);
+    wait_for(f, &r);
+    *out = r.h;
+    if (r.rc != 0) { /* an error gives an empty page */
+        assert_null(out->msgs);
+        assert_int_equal(out->n, 0);
+        assert_false(out->has_more);
+    }
+    return r.rc;
+}
+
+/* Appends with an optional clientId (cid NULL: none; expiry ts + TTL). */
+static int append_cid(fixture_t *f, const char *conv, const char *from, const char *to,
+                      const char *content, int64_t ts, const char *user, const char *cid,
+                      size_t cid_len, store_appended_t *out)
+{
+    result_t r = {0};
+    store_msg_in_t m = {conv, from, to, content, strlen(content), ts};
+    store_dedupe_in_t d = {user, cid, cid_len, ts + STORE_DEDUPE_TTL_MS};
+    store_msg_append(f->s, &m, cid ? &d : NULL, on_append, &r);
+    wait_for(f, &r);
+    *out = r.app;
+    return r.rc;
+}
+
+static void append(fixture_t *f, const char *conv, const char *from, const char *to,
+                   const char *content, int64_t ts, char id[STORE_ID_MAX])
+{
+    store_appended_t a;
+    assert_int_equal(append_cid(f, conv, from, to, content, ts, NULL, NULL, 0, &a), 0);
+    assert_false(a.duplicate);
+    assert_int_equal(a.ts_ms, ts);
+    assert_true(a.id[0] != '\0');
+    memcpy(id, a.id, STORE_ID_MAX);
+}
+
+static int purge(fixture_t *f, int64_t now, uint64_t *n)
+{
+    result_t r = {0};
+    store_dedupe_purge(f->s, now, on_count, &r);
+    wait_for(f, &r);
+    *n = r.count;
+    return r.rc;
 }
 
 /* The key of a room name, through the real validator. Caller frees. */
@@ -75,12 +251,24 @@ static char *room_key(const char *name, char **display)
     return n.key;
 }
 
-static void append(store_t *s, const char *conv, const char *from, const char *to,
-                   const char *content, int64_t ts, char id[STORE_ID_MAX])
+/* Opens the fixture's file directly with SQLite: another connection, which
+ * sees only what the store has committed. */
+static sqlite3 *raw_open(fixture_t *f)
 {
-    store_msg_in_t m = {conv, from, to, content, strlen(content), ts};
-    assert_int_equal(store_msg_append(s, &m, id), 0);
-    assert_true(id[0] != '\0');
+    char path[256];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof(path), "%s/parley.db", f->dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    return db;
+}
+
+static int64_t raw_count(sqlite3 *db, const char *table)
+{
+    char sql[128];
+    int64_t n = -1;
+    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", table);
+    assert_int_equal(store__query_int(db, sql, &n), 0);
+    return n;
 }
 
 /* ---- rooms -------------------------------------------------------------- */
@@ -92,7 +280,7 @@ static void test_rooms(void **state)
     int created = -1;
 
     char *k1 = room_key("  General ", &display);
-    assert_int_equal(store_room_create(f->s, k1, display, &name, &created), 0);
+    assert_int_equal(room_create(f, k1, display, &name, &created), 0);
     assert_int_equal(created, 1);
     assert_string_equal(name, "General");
     mem_free(name);
@@ -101,7 +289,7 @@ static void test_rooms(void **state)
     /* the same room by another spelling: not created, first name kept */
     char *k2 = room_key("ＧＥＮＥＲＡＬ", &display);
     assert_string_equal(k1, k2);
-    assert_int_equal(store_room_create(f->s, k2, display, &name, &created), 0);
+    assert_int_equal(room_create(f, k2, display, &name, &created), 0);
     assert_int_equal(created, 0);
     assert_string_equal(name, "General");
     mem_free(name);
@@ -109,28 +297,28 @@ static void test_rooms(void **state)
     mem_free(k2);
 
     char *k3 = room_key("Random", &display);
-    assert_int_equal(store_room_create(f->s, k3, display, NULL, NULL), 0);
+    assert_int_equal(room_create(f, k3, display, NULL, NULL), 0);
     mem_free(display);
 
     /* exists */
-    assert_int_equal(store_room_get(f->s, k1, NULL), 0);
-    assert_int_equal(store_room_get(f->s, "random", &name), 0);
+    assert_int_equal(room_get(f, k1, NULL), 0);
+    assert_int_equal(room_get(f, "random", &name), 0);
     assert_string_equal(name, "Random");
     mem_free(name);
-    name = (char *)"untouched";
-    assert_int_equal(store_room_get(f->s, "nope", &name), STORE_ENOTFOUND);
+    assert_int_equal(room_get(f, "nope", &name), STORE_ENOTFOUND);
     assert_null(name);
 
     /* list, in creation order */
-    store_room_t *rooms;
-    size_t n;
-    assert_int_equal(store_room_list(f->s, &rooms, &n), 0);
-    assert_int_equal(n, 2);
-    assert_string_equal(rooms[0].key, "general");
-    assert_string_equal(rooms[0].name, "General");
-    assert_string_equal(rooms[1].key, "random");
-    assert_string_equal(rooms[1].name, "Random");
-    store_rooms_free(rooms, n);
+    store_room_list_t l;
+    assert_int_equal(room_list(f, &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.rooms[0].key, "general");
+    assert_string_equal(l.rooms[0].name, "General");
+    assert_string_equal(l.rooms[1].key, "random");
+    assert_string_equal(l.rooms[1].name, "Random");
+    store_room_list_free(&l);
+    assert_null(l.rooms);
+    assert_int_equal(l.n, 0);
     mem_free(k1);
     mem_free(k3);
 }
@@ -138,12 +326,11 @@ static void test_rooms(void **state)
 static void test_room_list_empty(void **state)
 {
     fixture_t *f = *state;
-    store_room_t *rooms = (store_room_t *)1;
-    size_t n = 99;
-    assert_int_equal(store_room_list(f->s, &rooms, &n), 0);
-    assert_null(rooms);
-    assert_int_equal(n, 0);
-    store_rooms_free(rooms, n);
+    store_room_list_t l;
+    assert_int_equal(room_list(f, &l), 0);
+    assert_null(l.rooms);
+    assert_int_equal(l.n, 0);
+    store_room_list_free(&l);
 }
 
 /* ---- messages ----------------------------------------------------------- */
@@ -154,17 +341,17 @@ static void test_append_and_history(void **state)
     char *a = store_conv_room("general"), *b = store_conv_room("random");
     char ids[5][STORE_ID_MAX];
 
-    append(f->s, a, "Alice", NULL, "hello", 1000, ids[0]);
-    append(f->s, b, "Bob", NULL, "elsewhere", 1001, ids[1]);
-    append(f->s, a, "Bob", NULL, "h\xc3\xa9llo\tthere\nsecond line", 1002, ids[2]);
-    append(f->s, a, "Alice", NULL, "\xf0\x9f\x98\x80", 1003, ids[3]);
-    append(f->s, b, "Bob", NULL, "again", 1004, ids[4]);
+    append(f, a, "Alice", NULL, "hello", 1000, ids[0]);
+    append(f, b, "Bob", NULL, "elsewhere", 1001, ids[1]);
+    append(f, a, "Bob", NULL, "h\xc3\xa9llo\tthere\nsecond line", 1002, ids[2]);
+    append(f, a, "Alice", NULL, "\xf0\x9f\x98\x80", 1003, ids[3]);
+    append(f, b, "Bob", NULL, "again", 1004, ids[4]);
     for (int i = 0; i < 5; i++)
         for (int j = i + 1; j < 5; j++)
             assert_string_not_equal(ids[i], ids[j]);
 
     store_history_t h;
-    assert_int_equal(store_history(f->s, a, NULL, 50, &h), 0);
+    assert_int_equal(history(f, a, NULL, 50, &h), 0);
     assert_int_equal(h.n, 3);
     assert_false(h.has_more);
     assert_string_equal(h.msgs[0].id, ids[0]);
@@ -182,7 +369,7 @@ static void test_append_and_history(void **state)
     assert_null(h.msgs);
     assert_int_equal(h.n, 0);
 
-    assert_int_equal(store_history(f->s, b, NULL, 1, &h), 0);
+    assert_int_equal(history(f, b, NULL, 1, &h), 0);
     assert_int_equal(h.n, 1);
     assert_true(h.has_more);
     assert_string_equal(h.msgs[0].id, ids[4]);
@@ -190,7 +377,7 @@ static void test_append_and_history(void **state)
 
     /* a conversation nobody wrote to */
     char *c = store_conv_room("empty");
-    assert_int_equal(store_history(f->s, c, NULL, 50, &h), 0);
+    assert_int_equal(history(f, c, NULL, 50, &h), 0);
     assert_int_equal(h.n, 0);
     assert_false(h.has_more);
     store_history_free(&h);
@@ -207,14 +394,14 @@ static void test_paging_250(void **state)
 
     for (int i = 0; i < 250; i++) {
         snprintf(text, sizeof(text), "m%d", i);
-        append(f->s, conv, "Alice", NULL, text, 10000 + i, ids[i]);
+        append(f, conv, "Alice", NULL, text, 10000 + i, ids[i]);
         if (i % 7 == 0) /* interleave another conversation */
-            append(f->s, other, "Bob", NULL, "noise", 10000 + i, scratch);
+            append(f, other, "Bob", NULL, "noise", 10000 + i, scratch);
     }
 
     /* newest 100, then the 100 before, then the last 50 */
     store_history_t h;
-    assert_int_equal(store_history(f->s, conv, NULL, 100, &h), 0);
+    assert_int_equal(history(f, conv, NULL, 100, &h), 0);
     assert_int_equal(h.n, 100);
     assert_true(h.has_more);
     for (int i = 0; i < 100; i++) {
@@ -226,7 +413,7 @@ static void test_paging_250(void **state)
     strcpy(before, h.msgs[0].id);
     store_history_free(&h);
 
-    assert_int_equal(store_history(f->s, conv, before, 100, &h), 0);
+    assert_int_equal(history(f, conv, before, 100, &h), 0);
     assert_int_equal(h.n, 100);
     assert_true(h.has_more);
     assert_string_equal(h.msgs[0].id, ids[50]);
@@ -234,7 +421,7 @@ static void test_paging_250(void **state)
     strcpy(before, h.msgs[0].id);
     store_history_free(&h);
 
-    assert_int_equal(store_history(f->s, conv, before, 100, &h), 0);
+    assert_int_equal(history(f, conv, before, 100, &h), 0);
     assert_int_equal(h.n, 50);
     assert_false(h.has_more);
     assert_string_equal(h.msgs[0].id, ids[0]);
@@ -242,29 +429,29 @@ static void test_paging_250(void **state)
     store_history_free(&h);
 
     /* exactly all of them: no more */
-    assert_int_equal(store_history(f->s, conv, NULL, 250, &h), 0);
+    assert_int_equal(history(f, conv, NULL, 250, &h), 0);
     assert_int_equal(h.n, 250);
     assert_false(h.has_more);
     store_history_free(&h);
     /* one short of all: more */
-    assert_int_equal(store_history(f->s, conv, NULL, 249, &h), 0);
+    assert_int_equal(history(f, conv, NULL, 249, &h), 0);
     assert_int_equal(h.n, 249);
     assert_true(h.has_more);
     assert_string_equal(h.msgs[0].id, ids[1]);
     store_history_free(&h);
     /* before the oldest: empty page */
-    assert_int_equal(store_history(f->s, conv, ids[0], 10, &h), 0);
+    assert_int_equal(history(f, conv, ids[0], 10, &h), 0);
     assert_int_equal(h.n, 0);
     assert_false(h.has_more);
     store_history_free(&h);
     /* before the second: just the first */
-    assert_int_equal(store_history(f->s, conv, ids[1], 10, &h), 0);
+    assert_int_equal(history(f, conv, ids[1], 10, &h), 0);
     assert_int_equal(h.n, 1);
     assert_false(h.has_more);
     assert_string_equal(h.msgs[0].content, "m0");
     store_history_free(&h);
     /* the default page of the contract */
-    assert_int_equal(store_history(f->s, conv, NULL, 50, &h), 0);
+    assert_int_equal(history(f, conv, NULL, 50, &h), 0);
     assert_int_equal(h.n, 50);
     assert_true(h.has_more);
     assert_string_equal(h.msgs[49].content, "m249");
@@ -281,31 +468,29 @@ static void test_bad_before_ids(void **state)
     char ida[STORE_ID_MAX], idb[STORE_ID_MAX], big[STORE_ID_MAX + 1];
     store_history_t h;
 
-    append(f->s, a, "x", NULL, "in a", 1, ida);
-    append(f->s, b, "x", NULL, "in b", 2, idb);
+    append(f, a, "x", NULL, "in a", 1, ida);
+    append(f, b, "x", NULL, "in b", 2, idb);
 
     /* an id of another conversation */
-    assert_int_equal(store_history(f->s, a, idb, 10, &h), STORE_EBADID);
-    assert_int_equal(h.n, 0);
-    assert_null(h.msgs);
-    assert_int_equal(store_history(f->s, b, ida, 10, &h), STORE_EBADID);
+    assert_int_equal(history(f, a, idb, 10, &h), STORE_EBADID);
+    assert_int_equal(history(f, b, ida, 10, &h), STORE_EBADID);
     /* any id, for a conversation that does not exist */
-    assert_int_equal(store_history(f->s, none, ida, 10, &h), STORE_EBADID);
+    assert_int_equal(history(f, none, ida, 10, &h), STORE_EBADID);
     /* well-formed but unknown */
     snprintf(big, sizeof(big), "%s0", idb);
-    assert_int_equal(store_history(f->s, a, big, 10, &h), STORE_EBADID);
-    assert_int_equal(store_history(f->s, a, "9223372036854775807", 10, &h), STORE_EBADID);
+    assert_int_equal(history(f, a, big, 10, &h), STORE_EBADID);
+    assert_int_equal(history(f, a, "9223372036854775807", 10, &h), STORE_EBADID);
     /* malformed */
     const char *bad[] = {"", "0", "01", "-1", "+1", " 1", "1 ", "1.0", "1e3", "abc", "0x1",
                          "9223372036854775808", "99999999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(store_history(f->s, a, bad[i], 10, &h), STORE_EBADID);
+        assert_int_equal(history(f, a, bad[i], 10, &h), STORE_EBADID);
     /* its own id is fine */
-    assert_int_equal(store_history(f->s, a, ida, 10, &h), 0);
+    assert_int_equal(history(f, a, ida, 10, &h), 0);
     store_history_free(&h);
     /* limits */
-    assert_int_equal(store_history(f->s, a, NULL, 0, &h), STORE_EINVAL);
-    assert_int_equal(store_history(f->s, a, NULL, STORE_HISTORY_LIMIT_MAX + 1, &h), STORE_EINVAL);
+    assert_int_equal(history(f, a, NULL, 0, &h), STORE_EINVAL);
+    assert_int_equal(history(f, a, NULL, STORE_HISTORY_LIMIT_MAX + 1, &h), STORE_EINVAL);
     mem_free(a);
     mem_free(b);
     mem_free(none);
@@ -328,11 +513,11 @@ static void test_private_conversations(void **state)
     assert_string_equal(self, "p:alice\x1f" "alice");
 
     char id[STORE_ID_MAX];
-    append(f->s, ab, alice.display, bob.display, "hi bob", 5, id);
-    append(f->s, ba, bob.display, alice.display, "hi alice", 6, id);
+    append(f, ab, alice.display, bob.display, "hi bob", 5, id);
+    append(f, ba, bob.display, alice.display, "hi alice", 6, id);
 
     store_history_t h;
-    assert_int_equal(store_history(f->s, ba, NULL, 50, &h), 0);
+    assert_int_equal(history(f, ba, NULL, 50, &h), 0);
     assert_int_equal(h.n, 2);
     assert_string_equal(h.msgs[0].from, "ALICE");
     assert_string_equal(h.msgs[0].to, "bob");
@@ -340,7 +525,7 @@ static void test_private_conversations(void **state)
     assert_string_equal(h.msgs[1].to, "ALICE");
     store_history_free(&h);
     /* the room whose name looks alike sees nothing */
-    assert_int_equal(store_history(f->s, room, NULL, 50, &h), 0);
+    assert_int_equal(history(f, room, NULL, 50, &h), 0);
     assert_int_equal(h.n, 0);
     store_history_free(&h);
 
@@ -352,105 +537,297 @@ static void test_private_conversations(void **state)
     chat_name_free(&bob);
 }
 
-/* ---- dedupe ------------------------------------------------------------- */
+/* ---- clientId de-duplication -------------------------------------------- */
 
 static void test_dedupe(void **state)
 {
     fixture_t *f = *state;
     const int64_t now = 1700000000000;
     const int64_t exp = now + STORE_DEDUPE_TTL_MS;
-    store_dedupe_t d;
+    char *conv = store_conv_room("general"), *pm = store_conv_private("a", "b");
+    store_appended_t first, a;
+    store_history_t h;
+    uint64_t n = 99;
 
-    assert_int_equal(store_dedupe_get(f->s, "alice", "c1", 2, now, &d), STORE_ENOTFOUND);
-    assert_null(d.conv);
-    assert_int_equal(store_dedupe_put(f->s, "alice", "c1", 2, "17", now, "r:general", exp), 0);
+    assert_int_equal(append_cid(f, conv, "Alice", NULL, "one", now, "alice", "c1", 2, &first), 0);
+    assert_false(first.duplicate);
     /* clientIds are bytes: with a NUL inside, a different id */
-    assert_int_equal(store_dedupe_put(f->s, "alice", "c1\0x", 4, "18", now + 1, "p:a\x1f" "b",
-                                      exp + 1), 0);
+    assert_int_equal(append_cid(f, pm, "Alice", "B", "two", now + 1, "alice", "c1\0x", 4, &a), 0);
+    assert_false(a.duplicate);
 
-    assert_int_equal(store_dedupe_get(f->s, "alice", "c1", 2, now, &d), 0);
-    assert_string_equal(d.id, "17");
-    assert_int_equal(d.ts_ms, now);
-    assert_string_equal(d.conv, "r:general");
-    store_dedupe_free(&d);
-    assert_int_equal(store_dedupe_get(f->s, "alice", "c1\0x", 4, now, &d), 0);
-    assert_string_equal(d.id, "18");
-    store_dedupe_free(&d);
+    /* the retry, in any conversation: the first's id and time, nothing stored */
+    assert_int_equal(append_cid(f, pm, "Alice", "B", "one again", now + 5, "alice", "c1", 2, &a),
+                     0);
+    assert_true(a.duplicate);
+    assert_string_equal(a.id, first.id);
+    assert_int_equal(a.ts_ms, now);
+    assert_int_equal(history(f, pm, NULL, 50, &h), 0);
+    assert_int_equal(h.n, 1);
+    assert_string_equal(h.msgs[0].content, "two");
+    store_history_free(&h);
 
     /* per user, per exact clientId */
-    assert_int_equal(store_dedupe_get(f->s, "bob", "c1", 2, now, &d), STORE_ENOTFOUND);
-    assert_int_equal(store_dedupe_get(f->s, "alice", "c2", 2, now, &d), STORE_ENOTFOUND);
-    assert_int_equal(store_dedupe_get(f->s, "alice", "c1\0", 3, now, &d), STORE_ENOTFOUND);
+    assert_int_equal(append_cid(f, conv, "Bob", NULL, "b", now, "bob", "c1", 2, &a), 0);
+    assert_false(a.duplicate);
+    assert_int_equal(append_cid(f, conv, "Alice", NULL, "c", now, "alice", "c1\0", 3, &a), 0);
+    assert_false(a.duplicate);
 
     /* still there just before 10 minutes, gone at expiry even unpurged */
-    assert_int_equal(store_dedupe_get(f->s, "alice", "c1", 2, exp - 1, &d), 0);
-    store_dedupe_free(&d);
-    assert_int_equal(store_dedupe_get(f->s, "alice", "c1", 2, exp, &d), STORE_ENOTFOUND);
+    assert_int_equal(append_cid(f, conv, "Alice", NULL, "x", exp - 1, "alice", "c1", 2, &a), 0);
+    assert_true(a.duplicate);
+    assert_int_equal(purge(f, now, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(append_cid(f, conv, "Alice", NULL, "late", exp, "alice", "c1", 2, &a), 0);
+    assert_false(a.duplicate); /* stored anew, and remembered anew */
+    assert_string_not_equal(a.id, first.id);
+    char renewed[STORE_ID_MAX];
+    strcpy(renewed, a.id);
+    assert_int_equal(append_cid(f, conv, "Alice", NULL, "y", exp + 1, "alice", "c1", 2, &a), 0);
+    assert_true(a.duplicate);
+    assert_string_equal(a.id, renewed);
 
-    /* purging removes what expired, and only that */
-    assert_int_equal(store_dedupe_purge(f->s, now), 0);
-    assert_int_equal(store_dedupe_purge(f->s, exp), 1);
-    assert_int_equal(store_dedupe_get(f->s, "alice", "c1\0x", 4, exp, &d), 0);
-    store_dedupe_free(&d);
-    assert_int_equal(store_dedupe_purge(f->s, exp + 1), 1);
-    assert_int_equal(store_dedupe_get(f->s, "alice", "c1\0x", 4, now, &d), STORE_ENOTFOUND);
-
-    /* a new put replaces an old entry */
-    assert_int_equal(store_dedupe_put(f->s, "alice", "c1", 2, "20", now, "r:x", exp), 0);
-    assert_int_equal(store_dedupe_put(f->s, "alice", "c1", 2, "21", now, "r:y", exp), 0);
-    assert_int_equal(store_dedupe_get(f->s, "alice", "c1", 2, now, &d), 0);
-    assert_string_equal(d.id, "21");
-    assert_string_equal(d.conv, "r:y");
-    store_dedupe_free(&d);
+    /* purging removes what expired, and only that: "c1\0x" (exp + 1) and
+     * bob's and alice's "c1\0" (exp) expire at exp + 1 */
+    assert_int_equal(purge(f, exp + 1, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(append_cid(f, conv, "Alice", NULL, "z", exp + 2, "alice", "c1", 2, &a), 0);
+    assert_true(a.duplicate); /* the renewed entry lives on */
+    assert_int_equal(purge(f, exp + STORE_DEDUPE_TTL_MS, &n), 0);
+    assert_int_equal(n, 1);
+    mem_free(conv);
+    mem_free(pm);
 }
 
-/* ---- batches ------------------------------------------------------------ */
+/* ---- completion: batches, order, close, failures ------------------------ */
 
-static void test_batches(void **state)
+static void test_turn_is_one_commit(void **state)
 {
     fixture_t *f = *state;
-    char *conv = store_conv_room("batch");
-    char id[STORE_ID_MAX];
+    char *conv = store_conv_room("turn");
+    int seq = 0;
+    result_t w[3] = {{0}}, rd = {0}, rm = {0};
+    sqlite3 *raw = raw_open(f);
+
+    /* One turn: three appends, a room, then a read of the conversation. */
+    for (int i = 0; i < 3; i++) {
+        w[i].seq = &seq;
+        store_msg_in_t m = {conv, "a", NULL, "x", 1, i};
+        store_msg_append(f->s, &m, NULL, on_append, &w[i]);
+    }
+    rm.seq = &seq;
+    store_room_create(f->s, "turn", "Turn", on_room, &rm);
+    rd.seq = &seq;
+    store_history(f->s, conv, NULL, 10, on_history, &rd);
+    /* Nothing reported, nothing committed yet: another connection sees none. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(w[i].calls, 0);
+    assert_int_equal(rd.calls, 0);
+    assert_int_equal(raw_count(raw, "messages"), 0);
+    assert_true(uv_loop_alive(&f->loop));
+
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    /* One commit, then every callback in start order. */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(w[i].calls, 1);
+        assert_int_equal(w[i].rc, 0);
+        assert_int_equal(w[i].order, i);
+    }
+    assert_int_equal(rm.order, 3);
+    assert_int_equal(rm.created, 1);
+    mem_free(rm.name);
+    assert_int_equal(rd.order, 4);
+    assert_int_equal(rd.rc, 0);
+    assert_int_equal(rd.h.n, 3); /* the read saw the turn's writes */
+    assert_string_equal(rd.h.msgs[2].id, w[2].app.id);
+    store_history_free(&rd.h);
+    assert_int_equal(raw_count(raw, "messages"), 3);
+    assert_int_equal(raw_count(raw, "rooms"), 1);
+    assert_false(uv_loop_alive(&f->loop)); /* the store's handles are closed */
+    assert_int_equal(sqlite3_close(raw), SQLITE_OK);
+    mem_free(conv);
+}
+
+typedef struct {
+    fixture_t *f;
+    result_t *next; /* the op to start */
+    const char *conv;
+} chain_t;
+
+static void start_append(void *arg)
+{
+    chain_t *c = arg;
+    store_msg_in_t m = {c->conv, "a", NULL, "chained", 7, 2};
+    store_msg_append(c->f->s, &m, NULL, on_append, c->next);
+}
+
+static void test_callback_starts_op(void **state)
+{
+    fixture_t *f = *state;
+    char *conv = store_conv_room("chain");
+    int seq = 0;
+    result_t first = {.seq = &seq}, second = {.seq = &seq}, other = {.seq = &seq};
+    chain_t chain = {f, &second, conv};
+    first.then = start_append;
+    first.then_arg = &chain;
+
+    store_msg_in_t m = {conv, "a", NULL, "first", 5, 1};
+    store_msg_append(f->s, &m, NULL, on_append, &first);
+    store_room_get(f->s, "nope", on_room, &other);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    /* the op started from a callback completes in the same run, after the
+     * ops started before it */
+    assert_int_equal(first.order, 0);
+    assert_int_equal(other.order, 1);
+    assert_int_equal(other.rc, STORE_ENOTFOUND);
+    assert_int_equal(second.calls, 1);
+    assert_int_equal(second.order, 2);
+    assert_int_equal(second.rc, 0);
     store_history_t h;
+    assert_int_equal(history(f, conv, NULL, 10, &h), 0);
+    assert_int_equal(h.n, 2);
+    assert_string_equal(h.msgs[1].content, "chained");
+    store_history_free(&h);
+    mem_free(conv);
+}
 
-    assert_int_equal(store_commit(f->s), STORE_EINVAL);
-    assert_int_equal(store_rollback(f->s), STORE_EINVAL);
+static void test_close_with_ops_pending(void **state)
+{
+    fixture_t *f = *state;
+    char *conv = store_conv_room("closing");
+    char id[STORE_ID_MAX];
+    int seq = 0;
+    append(f, conv, "a", NULL, "kept", 1, id);
 
-    /* rolled back: nothing stays, rooms and dedupe included */
-    assert_int_equal(store_begin(f->s), 0);
-    assert_int_equal(store_begin(f->s), STORE_EINVAL);
-    append(f->s, conv, "a", NULL, "one", 1, id);
-    assert_int_equal(store_room_create(f->s, "batch", "Batch", NULL, NULL), 0);
-    assert_int_equal(store_dedupe_put(f->s, "a", "c", 1, id, 1, conv, 100), 0);
-    assert_int_equal(store_history(f->s, conv, NULL, 10, &h), 0); /* reads see the batch */
+    result_t w = {.seq = &seq}, rd = {.seq = &seq}, late = {0};
+    chain_t chain = {f, &late, conv};
+    w.then = start_append; /* from inside store_close: completes inline */
+    w.then_arg = &chain;
+    store_msg_in_t m = {conv, "a", NULL, "lost", 4, 2};
+    store_msg_append(f->s, &m, NULL, on_append, &w);
+    store_history(f->s, conv, NULL, 10, on_history, &rd);
+
+    store_close(f->s); /* callbacks run inside, in order */
+    f->s = NULL;
+    assert_int_equal(w.calls, 1);
+    assert_int_equal(w.rc, STORE_ECLOSED);
+    assert_string_equal(w.app.id, "");
+    assert_int_equal(rd.calls, 1);
+    assert_int_equal(rd.rc, STORE_ECLOSED);
+    assert_int_equal(rd.h.n, 0);
+    assert_true(w.order < rd.order);
+    assert_int_equal(late.calls, 1);
+    assert_int_equal(late.rc, STORE_ECLOSED);
+    uv_run(&f->loop, UV_RUN_NOWAIT); /* the handles' close callbacks free it */
+    assert_false(uv_loop_alive(&f->loop));
+
+    /* the pending write was rolled back */
+    assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &f->s), 0);
+    store_history_t h;
+    assert_int_equal(history(f, conv, NULL, 10, &h), 0);
     assert_int_equal(h.n, 1);
+    assert_string_equal(h.msgs[0].content, "kept");
     store_history_free(&h);
-    assert_int_equal(store_rollback(f->s), 0);
-    assert_int_equal(store_history(f->s, conv, NULL, 10, &h), 0);
-    assert_int_equal(h.n, 0);
-    store_history_free(&h);
-    assert_int_equal(store_room_get(f->s, "batch", NULL), STORE_ENOTFOUND);
-    store_dedupe_t d;
-    assert_int_equal(store_dedupe_get(f->s, "a", "c", 1, 0, &d), STORE_ENOTFOUND);
+    mem_free(conv);
+}
 
-    /* committed: all of it stays, across a reopen */
-    assert_int_equal(store_begin(f->s), 0);
-    for (int i = 0; i < 10; i++)
-        append(f->s, conv, "a", NULL, "many", i, id);
-    assert_int_equal(store_commit(f->s), 0);
-    assert_int_equal(store_commit(f->s), STORE_EINVAL);
-    reopen(f);
-    assert_int_equal(store_history(f->s, conv, NULL, 100, &h), 0);
-    assert_int_equal(h.n, 10);
-    store_history_free(&h);
+typedef struct {
+    fixture_t *f;
+    result_t *r;
+} timer_ctx_t;
 
-    /* closing with a batch open rolls it back */
-    assert_int_equal(store_begin(f->s), 0);
-    append(f->s, conv, "a", NULL, "lost", 99, id);
-    reopen(f);
-    assert_int_equal(store_history(f->s, conv, NULL, 100, &h), 0);
-    assert_int_equal(h.n, 10);
+static void start_from_timer(uv_timer_t *t)
+{
+    timer_ctx_t *ctx = t->data;
+    store_room_get(ctx->f->s, "nope", on_room, ctx->r);
+}
+
+/* An op started from a timer (before the loop's poll) completes in the same
+ * turn: the store does not wait for I/O that may take seconds to come. */
+static void test_op_from_timer_does_not_wait_for_io(void **state)
+{
+    fixture_t *f = *state;
+    result_t r = {0};
+    timer_ctx_t ctx = {f, &r};
+    uv_timer_t now, later;
+    uv_timer_init(&f->loop, &now);
+    uv_timer_init(&f->loop, &later);
+    now.data = &ctx;
+    uv_timer_start(&now, start_from_timer, 0, 0);
+    uv_timer_start(&later, start_from_timer, 10000, 0); /* keeps the loop alive */
+    uint64_t t0 = uv_hrtime();
+    uv_run(&f->loop, UV_RUN_ONCE);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.rc, STORE_ENOTFOUND);
+    assert_true(uv_hrtime() - t0 < (uint64_t)2000000000);
+    uv_close((uv_handle_t *)&now, NULL);
+    uv_close((uv_handle_t *)&later, NULL);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_false(uv_loop_alive(&f->loop));
+}
+
+/* A failing op is undone alone: the others of its turn commit. */
+static void test_failure_stays_in_its_op(void **state)
+{
+    fixture_t *f = *state;
+    char *conv = store_conv_room("fragile");
+    sqlite3 *raw = raw_open(f);
+    assert_int_equal(sqlite3_exec(raw, "DROP TABLE dedupe", NULL, NULL, NULL), SQLITE_OK);
+
+    result_t r[3] = {{0}};
+    store_msg_in_t m1 = {conv, "a", NULL, "before", 6, 1};
+    store_msg_in_t m2 = {conv, "a", NULL, "with clientId", 13, 2};
+    store_msg_in_t m3 = {conv, "a", NULL, "after", 5, 3};
+    store_dedupe_in_t d = {"a", "c1", 2, 1000};
+    store_msg_append(f->s, &m1, NULL, on_append, &r[0]);
+    store_msg_append(f->s, &m2, &d, on_append, &r[1]);
+    store_msg_append(f->s, &m3, NULL, on_append, &r[2]);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(r[0].rc, 0);
+    assert_int_equal(r[1].rc, STORE_EIO);
+    assert_string_equal(r[1].app.id, "");
+    assert_int_equal(r[2].rc, 0);
+
+    store_history_t h;
+    assert_int_equal(history(f, conv, NULL, 10, &h), 0);
+    assert_int_equal(h.n, 2);
+    assert_string_equal(h.msgs[0].content, "before");
+    assert_string_equal(h.msgs[1].content, "after");
     store_history_free(&h);
+    assert_int_equal(raw_count(raw, "messages"), 2);
+    assert_int_equal(sqlite3_close(raw), SQLITE_OK);
+    mem_free(conv);
+}
+
+/* Without a loop, every op is its own transaction and completes inline. */
+static void test_inline_without_loop(void **state)
+{
+    fixture_t *f = *state;
+    store_close(f->s);
+    assert_int_equal(store_sqlite_open_loop(NULL, f->dir, &f->s), 0);
+    char *conv = store_conv_room("inline");
+    sqlite3 *raw = raw_open(f);
+
+    result_t w = {0}, dup = {0}, rd = {0}, rm = {0};
+    store_msg_in_t m = {conv, "a", NULL, "now", 3, 1};
+    store_dedupe_in_t d = {"a", "c", 1, 1000};
+    store_msg_append(f->s, &m, &d, on_append, &w);
+    assert_int_equal(w.calls, 1);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(raw_count(raw, "messages"), 1); /* committed already */
+    store_msg_append(f->s, &m, &d, on_append, &dup);
+    assert_int_equal(dup.calls, 1);
+    assert_true(dup.app.duplicate);
+    assert_string_equal(dup.app.id, w.app.id);
+    store_history(f->s, conv, NULL, 10, on_history, &rd);
+    assert_int_equal(rd.calls, 1);
+    assert_int_equal(rd.h.n, 1);
+    store_history_free(&rd.h);
+    store_room_create(f->s, "inline", "Inline", on_room, &rm);
+    assert_int_equal(rm.calls, 1);
+    assert_string_equal(rm.name, "Inline");
+    mem_free(rm.name);
+    assert_false(uv_loop_alive(&f->loop));
+    assert_int_equal(sqlite3_close(raw), SQLITE_OK);
     mem_free(conv);
 }
 
@@ -460,53 +837,45 @@ static void test_reopen_keeps_everything(void **state)
 {
     fixture_t *f = *state;
     char *conv = store_conv_room("general"), *pm = store_conv_private("alice", "bob");
-    char id1[STORE_ID_MAX], id2[STORE_ID_MAX], id3[STORE_ID_MAX];
+    char id2[STORE_ID_MAX], id3[STORE_ID_MAX];
+    store_appended_t a1, a;
 
-    assert_int_equal(store_room_create(f->s, "general", "General", NULL, NULL), 0);
-    append(f->s, conv, "Alice", NULL, "persisted", 42, id1);
-    append(f->s, pm, "Alice", "Bob", "secret", 43, id2);
-    assert_int_equal(store_dedupe_put(f->s, "alice", "cid", 3, id1, 42, conv, 1000), 0);
+    assert_int_equal(room_create(f, "general", "General", NULL, NULL), 0);
+    assert_int_equal(append_cid(f, conv, "Alice", NULL, "persisted", 42, "alice", "cid", 3, &a1),
+                     0);
+    append(f, pm, "Alice", "Bob", "secret", 43, id2);
 
     reopen(f);
 
     char *name = NULL;
-    assert_int_equal(store_room_get(f->s, "general", &name), 0);
+    assert_int_equal(room_get(f, "general", &name), 0);
     assert_string_equal(name, "General");
     mem_free(name);
     store_history_t h;
-    assert_int_equal(store_history(f->s, conv, NULL, 50, &h), 0);
+    assert_int_equal(history(f, conv, NULL, 50, &h), 0);
     assert_int_equal(h.n, 1);
-    assert_string_equal(h.msgs[0].id, id1);
+    assert_string_equal(h.msgs[0].id, a1.id);
     assert_string_equal(h.msgs[0].content, "persisted");
     assert_int_equal(h.msgs[0].ts_ms, 42);
     store_history_free(&h);
-    assert_int_equal(store_history(f->s, pm, NULL, 50, &h), 0);
+    assert_int_equal(history(f, pm, NULL, 50, &h), 0);
     assert_int_equal(h.n, 1);
     assert_string_equal(h.msgs[0].to, "Bob");
     store_history_free(&h);
-    store_dedupe_t d;
-    assert_int_equal(store_dedupe_get(f->s, "alice", "cid", 3, 999, &d), 0);
-    assert_string_equal(d.id, id1);
-    store_dedupe_free(&d);
+    /* the clientId too */
+    assert_int_equal(append_cid(f, conv, "Alice", NULL, "again", 99, "alice", "cid", 3, &a), 0);
+    assert_true(a.duplicate);
+    assert_string_equal(a.id, a1.id);
+    assert_int_equal(a.ts_ms, 42);
 
     /* ids keep growing after a restart: the new message pages after the old */
-    append(f->s, conv, "Bob", NULL, "after restart", 44, id3);
-    assert_int_equal(store_history(f->s, conv, id3, 50, &h), 0);
+    append(f, conv, "Bob", NULL, "after restart", 44, id3);
+    assert_int_equal(history(f, conv, id3, 50, &h), 0);
     assert_int_equal(h.n, 1);
-    assert_string_equal(h.msgs[0].id, id1);
+    assert_string_equal(h.msgs[0].id, a1.id);
     store_history_free(&h);
     mem_free(conv);
     mem_free(pm);
-}
-
-/* Opens the fixture's file directly with SQLite. */
-static sqlite3 *raw_open(fixture_t *f)
-{
-    char path[256];
-    sqlite3 *db = NULL;
-    snprintf(path, sizeof(path), "%s/parley.db", f->dir);
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    return db;
 }
 
 static void test_schema_migrations(void **state)
@@ -534,12 +903,12 @@ static void test_schema_migrations(void **state)
     assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (2, 0)", NULL, NULL,
                                   NULL), SQLITE_OK);
     store_t *s = (store_t *)1;
-    assert_int_equal(store_sqlite_open(f->dir, &s), STORE_ESCHEMA);
+    assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &s), STORE_ESCHEMA);
     assert_null(s);
     assert_int_equal(sqlite3_exec(db, "DELETE FROM schema_migrations WHERE version = 2", NULL,
                                   NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
-    assert_int_equal(store_sqlite_open(f->dir, &f->s), 0);
+    assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &f->s), 0);
 }
 
 static void test_open_errors(void **state)
@@ -547,11 +916,11 @@ static void test_open_errors(void **state)
     fixture_t *f = *state;
     store_t *s = (store_t *)1;
     char path[256];
-    assert_int_equal(store_sqlite_open("", &s), STORE_EINVAL);
+    assert_int_equal(store_sqlite_open_loop(&f->loop, "", &s), STORE_EINVAL);
     assert_null(s);
     /* a directory where a file is in the way */
     snprintf(path, sizeof(path), "%s/parley.db/sub", f->dir);
-    assert_int_equal(store_sqlite_open(path, &s), STORE_EIO);
+    assert_int_equal(store_sqlite_open_loop(&f->loop, path, &s), STORE_EIO);
     assert_null(s);
 }
 
@@ -586,7 +955,7 @@ static void test_query_plans(void **state)
      * the history plan must not change with them */
     char *conv = store_conv_room("r"), id[STORE_ID_MAX];
     for (int i = 0; i < 50; i++)
-        append(f->s, conv, "a", NULL, "x", i, id);
+        append(f, conv, "a", NULL, "x", i, id);
     mem_free(conv);
     assert_int_equal(sqlite3_exec(store__self(f->s)->db, "ANALYZE", NULL, NULL, NULL), SQLITE_OK);
 
@@ -612,7 +981,8 @@ static void test_query_plans(void **state)
 
 int main(void)
 {
-    log_set_level(LOG_WARN); /* keep the migration notices out of the output */
+    log_set_level(LOG_ERROR); /* keep the migration notices and the expected
+                                 failure of test_failure_stays_in_its_op out */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rooms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_room_list_empty, setup, teardown),
@@ -621,7 +991,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_before_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_private_conversations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedupe, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_turn_is_one_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_callback_starts_op, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_with_ops_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_op_from_timer_does_not_wait_for_io, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_stays_in_its_op, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inline_without_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),

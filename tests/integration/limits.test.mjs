@@ -8,7 +8,11 @@ import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, waitFor, httpRequest } from './lib/server.mjs';
+import { io } from 'socket.io-client';
+import { startServer, waitFor, httpRequest, emitAck } from './lib/server.mjs';
+
+// Bound of every wait: longer under sanitizers and valgrind (PARLEY_SLOW).
+const T = (/asan/.test(process.env.PARLEY_BUILD_DIR || '') ? 15000 : 5000) * Math.max(1, Number(process.env.PARLEY_SLOW) || 1);
 
 // A fresh data directory per server, removed when the file's tests end.
 const dirs = [];
@@ -103,7 +107,7 @@ describe('http-timeout (slowloris)', () => {
     const slow = await tcp(srv.port);
     slow.on('error', () => {});
     slow.write('GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ');
-    const closed = waitFor(slow, 'close', 5000);
+    const closed = waitFor(slow, 'close', T);
     const res = await httpRequest(`${srv.url}/healthz`);
     assert.equal(res.status, 200);
     await closed;
@@ -112,7 +116,7 @@ describe('http-timeout (slowloris)', () => {
   test('an idle connection that sends nothing is closed', async () => {
     const idle = await tcp(srv.port);
     idle.on('error', () => {});
-    await waitFor(idle, 'close', 5000);
+    await waitFor(idle, 'close', T);
   });
 
   test('a long-poll waiting for data is not cut by the HTTP timeout', async () => {
@@ -121,12 +125,112 @@ describe('http-timeout (slowloris)', () => {
     // The GET is answered with the server's ping after pingInterval (25 s
     // by default) or earlier with data; send a CONNECT so data comes back,
     // after the timeout has passed once.
-    const poll = httpRequest(`${srv.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { timeoutMs: 5000 });
+    const poll = httpRequest(`${srv.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { timeoutMs: T });
     await new Promise((r) => setTimeout(r, 600)); // longer than --http-timeout
     const post = await httpRequest(`${srv.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '40' });
     assert.equal(post.status, 200);
     const res = await poll;
     assert.equal(res.status, 200);
     assert.match(res.body, /^40\{"sid"/);
+  });
+});
+
+describe('max-header', () => {
+  let srv;
+  before(async () => {
+    srv = await startServer({ bin: 'parley', args: ['--max-header', '1024', '--static', '/nonexistent', '--data', dataDir()] });
+  });
+  after(async () => srv && srv.stop());
+
+  test('a request whose headers exceed the limit gets 431 and is closed; others are served', async () => {
+    const big = await tcp(srv.port);
+    const status = await statusOf(big, `GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(2000)}\r\n\r\n`);
+    assert.equal(status, 'HTTP/1.1 431 Request Header Fields Too Large');
+    await waitFor(big, 'close', T);
+    const res = await httpRequest(`${srv.url}/healthz`);
+    assert.equal(res.status, 200);
+  });
+});
+
+describe('handshake-rate', () => {
+  let srv;
+  before(async () => {
+    srv = await startServer({
+      bin: 'parley',
+      args: ['--handshake-rate', '0.5', '--handshake-burst', '3', '--trusted-proxy', '127.0.0.1',
+        '--static', '/nonexistent', '--data', dataDir()],
+    });
+  });
+  after(async () => srv && srv.stop());
+
+  const handshake = (xff) => httpRequest(`${srv.url}/socket.io/?EIO=4&transport=polling`,
+    { headers: xff ? { 'X-Forwarded-For': xff } : {} });
+
+  test('over the burst, a client address gets 429; another address still connects', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await handshake('203.0.113.7')).status, 200);
+    const refused = await handshake('203.0.113.7');
+    assert.equal(refused.status, 429);
+    assert.deepEqual(JSON.parse(refused.body), { code: 3, message: 'Too many handshakes' });
+    // Behind the trusted proxy, the forwarded address is the one limited.
+    assert.equal((await handshake('198.51.100.9')).status, 200);
+  });
+
+  test('requests of an open session are not handshakes and are never limited', async () => {
+    const open = await handshake('192.0.2.44');
+    const sid = JSON.parse(open.body.slice(1)).sid;
+    for (let i = 0; i < 6; i++) {
+      const post = await httpRequest(`${srv.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`,
+        { method: 'POST', body: '3', headers: { 'X-Forwarded-For': '192.0.2.44' } });
+      assert.equal(post.status, 200);
+    }
+  });
+});
+
+describe('max-rooms and max-members', () => {
+  let srv;
+  const sockets = [];
+  before(async () => {
+    srv = await startServer({
+      bin: 'parley',
+      args: ['--max-rooms', '2', '--max-members', '2', '--rate-limit', '0', '--static', '/nonexistent', '--data', dataDir()],
+    });
+  });
+  after(async () => {
+    for (const s of sockets) s.close();
+    await srv.stop();
+  });
+
+  async function user(name) {
+    const s = io(srv.url, { transports: ['websocket'], forceNew: true, reconnection: false });
+    sockets.push(s);
+    await waitFor(s, 'connect', T);
+    assert.equal((await emitAck(s, 'user:join', [name], T))[0].ok, true);
+    return s;
+  }
+  const reply = async (s, ev, arg) => (await emitAck(s, ev, [arg], T))[0];
+
+  test('a connection in --max-rooms rooms cannot enter a third; leaving one makes room', async () => {
+    const a = await user('Roomy');
+    assert.equal((await reply(a, 'room:create', 'one')).ok, true);
+    assert.equal((await reply(a, 'room:create', 'two')).ok, true);
+    const third = await reply(a, 'room:create', 'three');
+    assert.equal(third.error, 'forbidden');
+    const list = await reply(a, 'rooms:list');
+    assert.ok(!list.rooms.some((r) => r.name === 'three'), 'the refused room was not created');
+    assert.equal((await reply(a, 'room:create', 'one')).ok, true, 'a room it is in is fine');
+    assert.equal((await reply(a, 'room:leave', 'two')).ok, true);
+    assert.equal((await reply(a, 'room:create', 'three')).ok, true);
+  });
+
+  test('a room with --max-members connections refuses the next; its members keep chatting', async () => {
+    const a = await user('First');
+    const b = await user('Second');
+    const c = await user('Third');
+    assert.equal((await reply(a, 'room:create', 'small')).ok, true);
+    assert.equal((await reply(b, 'room:join', 'small')).ok, true);
+    assert.equal((await reply(c, 'room:join', 'small')).error, 'forbidden');
+    const got = waitFor(b, 'message:receive', T);
+    assert.equal((await reply(a, 'message:room', { room: 'small', content: 'still here' })).ok, true);
+    assert.equal((await got)[0].content, 'still here');
   });
 });

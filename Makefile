@@ -168,6 +168,15 @@ bench-scale: deps-test
 bench-smoke: all
 	@scripts/bench.sh --smoke
 
+# The local cluster (docs/OPERATIONS.md, "Cluster"): 6 Redis nodes, two
+# backends and NGINX on loopback; ports and CLUSTER_DIR from the environment.
+.PHONY: cluster-up cluster-down
+cluster-up: all
+	@scripts/cluster-up.sh
+
+cluster-down:
+	@scripts/cluster-down.sh
+
 clean:
 	rm -rf build build-asan build-fuzz
 

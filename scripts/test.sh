@@ -5,6 +5,8 @@
 #   integration  node --test tests/integration/ (the real binaries on free ports)
 #   redis        the Redis Cluster client against 6 real redis-server
 #                processes (tests/redis/run.sh starts and stops them)
+#   cluster      NGINX in front of two backends and a Redis cluster
+#                (tests/cluster/, via scripts/cluster-up.sh; plain build only)
 #   web          the web client's Vitest tests (npm test in web/)
 #   e2e          node --test tests/e2e/, when it has tests and web/dist exists
 #
@@ -25,8 +27,8 @@ export PARLEY_BUILD_DIR="$BUILD"
 
 what=${1:-all}
 case "$what" in
-    all | unit | integration | redis | web | e2e) ;;
-    *) echo "usage: scripts/test.sh [unit|integration|redis|web|e2e]" >&2; exit 2 ;;
+    all | unit | integration | redis | cluster | web | e2e) ;;
+    *) echo "usage: scripts/test.sh [unit|integration|redis|cluster|web|e2e]" >&2; exit 2 ;;
 esac
 
 tmp=$(mktemp -d)
@@ -157,6 +159,9 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 fi
 if [ "$what" = all ] || [ "$what" = redis ]; then
     run_redis
+fi
+if [ "$what" = cluster ] || { [ "$what" = all ] && [ "$BUILD" = build ]; }; then
+    run_node cluster tests/cluster
 fi
 if [ "$what" = all ] || [ "$what" = web ]; then
     run_web

@@ -116,14 +116,18 @@ run_node() {
     note "$part" "$p" "$f" "$why"
 }
 
-# The Redis Cluster client on a real local cluster: "N passed, N failed".
+# The Redis Cluster client and the Redis store on a real local cluster
+# (each script starts and stops its own): "N passed, N failed".
 run_redis() {
-    echo "== redis cluster tests (tests/redis/run.sh, BUILD=$BUILD)"
-    local out="$tmp/redis.out" rc=0 line p f
-    BUILD="$BUILD" tests/redis/run.sh 2>&1 | tee "$out" || rc=$?
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
-    p=${line%% passed*}; f=${line#*, }; f=${f%% failed}
-    p=${p:-0}; f=${f:-0}
+    echo "== redis cluster tests (tests/redis/*run.sh, BUILD=$BUILD)"
+    local out="$tmp/redis.out" rc=0 line
+    local script p=0 f=0 lp lf
+    for script in tests/redis/run.sh tests/redis/store_run.sh; do
+        BUILD="$BUILD" "$script" 2>&1 | tee "$out" || rc=$?
+        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+        lp=${line%% passed*}; lf=${line#*, }; lf=${lf%% failed}
+        p=$((p + ${lp:-0})); f=$((f + ${lf:-0}))
+    done
     local why=""
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; why="run.sh exited $rc"; fi
     if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; why="no test ran"; fi

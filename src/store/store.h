@@ -193,6 +193,20 @@ int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out);
  * layer against inline completion). */
 int store_sqlite_open(const char *dir, store_t **out);
 
+/* Opens the Redis Cluster store (store_redis.c) on loop: an rc client for
+ * the cluster reachable at `seeds` ("host:port,host:port", see rc_create),
+ * every command bounded by timeout_ms (0: rc's 2000), each conversation's
+ * stream trimmed to about maxlen messages (0: 10000). It connects in the
+ * background: operations started meanwhile wait (within their timeout).
+ * Returns 0 and sets *out (close it with store_close), or STORE_EINVAL for
+ * a NULL loop or an empty or malformed seed list (*out is then NULL).
+ * Callbacks always run later, from the loop; order and durability are
+ * described at the top of store_redis.c. store_close always leaves memory
+ * to libuv close callbacks (the store's timer, rc's connections): run the
+ * loop once more before closing it. */
+int store_redis_open(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint32_t maxlen,
+                     store_t **out);
+
 /* ---- conversation names ------------------------------------------------- */
 
 /* The conversation of a room: "r:" + its key. Caller frees (mem_free). */

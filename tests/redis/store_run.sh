@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Integration tests of the Redis Cluster store (tests/redis/store_test.c,
+# src/store/store_redis.c)
+# against a real 6-node cluster.
+#
+#   tests/redis/store_run.sh                   against build/libparley.a
+#   BUILD=build-asan tests/redis/store_run.sh  against the ASan+UBSan library
+#                                       (make SANITIZE=1 build-asan/libparley.a)
+#
+# Builds store_test with the Makefile's flags, starts a cluster in a temporary
+# directory with scripts/redis-cluster.sh on a random base port in
+# 20000-28999 (below the ephemeral port range minus 10000 when that is
+# lower: bus ports there collide with outgoing connections) whose 6 ports
+# and bus ports are free (another base if it fails), runs the tests, and always stops the cluster (trap), also on
+# Ctrl-C. Fails on a failed test, a crash, or a sanitizer report. Ends with
+# "N passed, N failed". STORE_TEST_LOG=debug shows the debug log.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+BUILD=${BUILD:-build}
+PKGS=(libuv jansson hiredis libutf8proc sqlite3 libcrypto)
+if [ ! -f "$BUILD/libparley.a" ]; then
+    echo "store_run.sh: $BUILD/libparley.a is missing (make $BUILD/libparley.a)" >&2
+    exit 2
+fi
+command -v redis-server >/dev/null || { echo "store_run.sh: redis-server missing (scripts/deps.sh test)" >&2; exit 2; }
+
+tmp=$(mktemp -d)
+cleanup() {
+    scripts/redis-cluster.sh down "$tmp/cluster" || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+san=()
+if [[ $BUILD == *asan* ]]; then
+    san=("-fsanitize=address,undefined" -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+fi
+werror=()
+if [ "${CI:-}" = true ] || [ "${WERROR:-}" = 1 ]; then
+    werror=(-Werror)
+fi
+# shellcheck disable=SC2046
+cc -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
+    "${werror[@]}" "${san[@]}" $(pkg-config --cflags "${PKGS[@]}") -Isrc \
+    tests/redis/store_test.c "$BUILD/libparley.a" $(pkg-config --libs "${PKGS[@]}") -lhttp_parser -lm \
+    -o "$tmp/store_test"
+
+port_free() {
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Bus ports (+10000) inside the kernel's ephemeral range collide with the
+# local ports of outgoing connections: keep them below it when it allows.
+hi=29000
+eph_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+if [ $((eph_low - 10006)) -lt $hi ] && [ $((eph_low - 10006)) -gt 20500 ]; then
+    hi=$((eph_low - 10006))
+fi
+base=""
+for attempt in 1 2 3 4 5; do
+    try=$((20000 + RANDOM % (hi - 20000)))
+    free=1
+    for i in 0 1 2 3 4 5; do
+        if ! port_free $((try + i)) || ! port_free $((try + i + 10000)); then
+            free=0
+            break
+        fi
+    done
+    [ "$free" = 1 ] || continue
+    echo "== starting a Redis Cluster on 127.0.0.1:$try-$((try + 5))"
+    if scripts/redis-cluster.sh up "$tmp/cluster" "$try"; then
+        base=$try
+        break
+    fi
+    echo "store_run.sh: the cluster on $try did not start (attempt $attempt)" >&2
+done
+if [ -z "$base" ]; then
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+rc=0
+start=$(date +%s)
+STORE_TEST_BASE=$base STORE_TEST_DIR="$tmp/cluster" timeout --kill-after=5 240 "$tmp/store_test" \
+    >"$tmp/out" 2>&1 || rc=$?
+cat "$tmp/out"
+echo "== $(($(date +%s) - start)) s"
+
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$tmp/out" | tail -1 || true)
+passed=0
+failed=1
+if [ -n "$summary" ]; then
+    passed=${summary%% passed*}
+    failed=${summary#*, }
+    failed=${failed%% failed}
+fi
+if grep -Eq 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:' "$tmp/out"; then
+    echo "store_run.sh: sanitizer report above" >&2
+    failed=$((failed + 1))
+fi
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    echo "store_run.sh: store_test exited $rc" >&2
+    failed=1
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -119,11 +119,11 @@ run_node() {
 # The Redis Cluster client and the Redis store on a real local cluster
 # (each script starts and stops its own): "N passed, N failed".
 run_redis() {
-    echo "== redis cluster tests (tests/redis/*run.sh, BUILD=$BUILD)"
+    echo "== redis cluster tests (tests/redis/run.sh, BUILD=$BUILD)"
     local out="$tmp/redis.out" rc=0 line
-    local script p=0 f=0 lp lf
-    for script in tests/redis/run.sh tests/redis/store_run.sh; do
-        BUILD="$BUILD" "$script" 2>&1 | tee "$out" || rc=$?
+    local name p=0 f=0 lp lf
+    for name in rc_test store_test; do
+        BUILD="$BUILD" tests/redis/run.sh "$name" 2>&1 | tee "$out" || rc=$?
         line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
         lp=${line%% passed*}; lf=${line#*, }; lf=${lf%% failed}
         p=$((p + ${lp:-0})); f=$((f + ${lf:-0}))

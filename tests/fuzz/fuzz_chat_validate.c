@@ -34,17 +34,10 @@
 
 #include <utf8proc.h>
 
+#include "fuzz.h"
 #include "chat/chat_validate.h"
 #include "util/mem.h"
 
-#define FUZZ_CHECK(cond)                                                 \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,       \
-                    __LINE__, #cond);                                    \
-            abort();                                                     \
-        }                                                                \
-    } while (0)
 
 /* ---- the oracle ------------------------------------------------------------ */
 

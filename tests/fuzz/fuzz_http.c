@@ -75,19 +75,12 @@
 #include <http_parser.h>
 #include <uv.h>
 
+#include "fuzz.h"
 #include "net/net.h"
 #include "util/log.h"
 #include "util/rbuf.h"
 #include "ws/ws_handshake.h"
 
-#define FUZZ_CHECK(cond)                                                 \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,       \
-                    __LINE__, #cond);                                    \
-            abort();                                                     \
-        }                                                                \
-    } while (0)
 
 #define FUZZ_MAX_HEADER 1024
 #define FUZZ_MAX_BODY 512

@@ -38,17 +38,10 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "fuzz.h"
 #include "chat/jwt.h"
 #include "util/mem.h"
 
-#define FUZZ_CHECK(cond)                                                 \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,       \
-                    __LINE__, #cond);                                    \
-            abort();                                                     \
-        }                                                                \
-    } while (0)
 
 #define FUZZ_SECRET ((const uint8_t *)"fuzz-secret")
 #define FUZZ_SECRET_LEN (sizeof("fuzz-secret") - 1)

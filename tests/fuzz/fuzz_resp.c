@@ -29,18 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "redis/rc_internal.h"
 #include "util/buf.h"
 #include "util/mem.h"
 
-#define FUZZ_CHECK(cond)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "fuzz_resp: check failed: %s (line %d)\n",     \
-                    #cond, __LINE__);                                      \
-            abort();                                                       \
-        }                                                                  \
-    } while (0)
 
 static const char *const channels[8] = {"a", "b", "room:1", "{x}y", "", "a\r\nb", "zz", "q"};
 

@@ -24,17 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "sio/sio_packet.h"
 #include "util/mem.h"
 
-#define FUZZ_CHECK(cond)                                                 \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,       \
-                    __LINE__, #cond);                                    \
-            abort();                                                     \
-        }                                                                \
-    } while (0)
 
 static void check_packet(const sio_packet *p)
 {

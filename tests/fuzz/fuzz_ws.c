@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "util/mem.h"
 #include "ws/ws_codec.h"
 #include "ws/ws_handshake.h"
@@ -36,14 +37,6 @@ typedef struct {
     uint64_t max_message;
 } fuzz_run;
 
-#define FUZZ_CHECK(cond)                                                 \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "fuzz_ws: check failed: %s (line %d)\n",     \
-                    #cond, __LINE__);                                    \
-            abort();                                                     \
-        }                                                                \
-    } while (0)
 
 static void fuzz_mix(fuzz_run *r, const void *p, size_t n)
 {

@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
-# Integration tests of the Redis Cluster client (tests/redis/rc_test.c)
+# Integration tests on a live Redis Cluster: tests/redis/NAME.c, NAME being
+# rc_test (the Redis Cluster client, the default) or store_test (the Redis
+# store, src/store/store_redis.c)
 # against a real 6-node cluster.
 #
-#   tests/redis/run.sh                  against build/libparley.a
-#   BUILD=build-asan tests/redis/run.sh against the ASan+UBSan library
+#   tests/redis/run.sh [NAME]                  against build/libparley.a
+#   BUILD=build-asan tests/redis/run.sh [NAME] against the ASan+UBSan library
 #                                       (make SANITIZE=1 build-asan/libparley.a)
 #
-# Builds rc_test with the Makefile's flags, starts a cluster in a temporary
+# Builds NAME with the Makefile's flags, starts a cluster in a temporary
 # directory with scripts/redis-cluster.sh on a random base port in
 # 20000-28999 (below the ephemeral port range minus 10000 when that is
 # lower: bus ports there collide with outgoing connections) whose 6 ports
 # and bus ports are free (another base if it fails), runs the tests, and always stops the cluster (trap), also on
 # Ctrl-C. Fails on a failed test, a crash, or a sanitizer report. Ends with
-# "N passed, N failed". RC_TEST_LOG=debug shows the client's debug log.
+# "N passed, N failed". RC_TEST_LOG=debug (STORE_TEST_LOG for store_test)
+# shows the debug log. The program gets the cluster's base port and folder
+# as <NAME in capitals>_BASE and _DIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 BUILD=${BUILD:-build}
+name=${1:-rc_test}
+case "$name" in
+    rc_test | store_test) ;;
+    *) echo "usage: tests/redis/run.sh [rc_test|store_test]" >&2; exit 2 ;;
+esac
+prefix=$(echo "$name" | tr '[:lower:]' '[:upper:]')
 PKGS=(libuv jansson hiredis libutf8proc sqlite3 libcrypto)
 if [ ! -f "$BUILD/libparley.a" ]; then
     echo "run.sh: $BUILD/libparley.a is missing (make $BUILD/libparley.a)" >&2
@@ -43,8 +53,8 @@ fi
 # shellcheck disable=SC2046
 cc -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter \
     "${werror[@]}" "${san[@]}" $(pkg-config --cflags "${PKGS[@]}") -Isrc \
-    tests/redis/rc_test.c "$BUILD/libparley.a" $(pkg-config --libs "${PKGS[@]}") -lhttp_parser -lm \
-    -o "$tmp/rc_test"
+    "tests/redis/$name.c" "$BUILD/libparley.a" $(pkg-config --libs "${PKGS[@]}") -lhttp_parser -lm \
+    -o "$tmp/$name"
 
 port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -82,7 +92,7 @@ fi
 
 rc=0
 start=$(date +%s)
-RC_TEST_BASE=$base RC_TEST_DIR="$tmp/cluster" timeout --kill-after=5 120 "$tmp/rc_test" \
+env "${prefix}_BASE=$base" "${prefix}_DIR=$tmp/cluster" timeout --kill-after=5 240 "$tmp/$name" \
     >"$tmp/out" 2>&1 || rc=$?
 cat "$tmp/out"
 echo "== $(($(date +%s) - start)) s"
@@ -100,7 +110,7 @@ if grep -Eq 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime e
     failed=$((failed + 1))
 fi
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
-    echo "run.sh: rc_test exited $rc" >&2
+    echo "run.sh: $name exited $rc" >&2
     failed=1
 fi
 echo "$passed passed, $failed failed"

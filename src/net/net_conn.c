@@ -90,6 +90,7 @@ static void net__handle_close(net_conn *c)
     if (c->flags & NET_F_HANDLE_CLOSING)
         return;
     c->flags |= NET_F_HANDLE_CLOSING;
+    tq_remove(&c->http_deadline);
     uv_close((uv_handle_t *)&c->tcp, net__close_cb);
 }
 
@@ -227,6 +228,38 @@ size_t net_conn_pending_output(const net_conn *c)
 }
 
 static void net__flush(net_conn *c);
+static void net__alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void net__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+static void net__shutdown_cb(uv_shutdown_t *req, int status)
+{
+    net_conn *c = req->data;
+    mem_free(req);
+    if (status < 0 || (c->flags & NET_F_HANDLE_CLOSING)) {
+        net__handle_close(c);
+        return;
+    }
+    /* Read (and drop) until the peer closes too: closing with its data
+     * unread would reset the connection and lose what we just sent. */
+    if (uv_read_start((uv_stream_t *)&c->tcp, net__alloc_cb, net__read_cb) != 0)
+        net__handle_close(c);
+}
+
+/* A graceful close once everything is written: send FIN, then wait a
+ * bounded time for the peer's (NET_LINGER_MS; the read callback closes on
+ * its EOF, the deadline queue when it never comes). */
+static void net__linger(net_conn *c)
+{
+    uv_shutdown_t *req = mem_alloc(sizeof(*req));
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, net__shutdown_cb) != 0) {
+        mem_free(req);
+        net__handle_close(c);
+        return;
+    }
+    net_server *s = c->srv;
+    tq_push(&s->http_q, &c->http_deadline, uv_now(s->loop) + NET_LINGER_MS);
+}
 
 static void net__write_cb(uv_write_t *req, int status)
 {
@@ -284,7 +317,7 @@ static void net__flush(net_conn *c)
         c->out = NULL;
     }
     if (c->flags & NET_F_CLOSE_AFTER_FLUSH)
-        net__handle_close(c);
+        net__linger(c);
 }
 
 /* Runs before the loop blocks: write everything queued this turn, and
@@ -481,6 +514,10 @@ void net_server_stats(const net_server *s, net_stats *out)
 static void net__http_expired(tq_queue *q, tq_node *n)
 {
     net_conn *c = mem_container_of(n, net_conn, http_deadline);
+    if (c->flags & NET_F_CLOSED) {
+        net__handle_close(c); /* a lingering close that waited long enough */
+        return;
+    }
     char peer[64];
     net_conn_peer(c, peer, sizeof(peer));
     log_debug("http connection timed out", "peer=%s", peer);

@@ -12,6 +12,8 @@
 
 #define NET_READ_BUF_SIZE (64 * 1024)
 #define NET_IOV_MAX 256
+/* How long a graceful close waits for the peer to close its side. */
+#define NET_LINGER_MS 2000
 
 enum {
     NET_F_CLOSED = 1 << 0,      /* owner told; writes dropped */

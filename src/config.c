@@ -53,7 +53,7 @@ static const parley_option parley_options[] = {
     {"max-payload", OPT_LONG, OFF(max_payload), "1000000", "BYTES",
      "largest message or POST body; larger closes that connection", U32},
     {"max-output", OPT_LONG, OFF(max_output), "4194304", "BYTES",
-     "output queued for one connection before it is cut off as too slow", 0},
+     "output queued for one connection (or one polling session between its GETs) before it is cut off as too slow", 0},
     {"max-header", OPT_LONG, OFF(max_header), "16384", "BYTES", "largest request line + headers", U32},
     {"cors-origin", OPT_LIST, OFF(origins), "", "ORIGIN",
      "allow this cross-origin (repeatable or comma-separated; \"*\" allows any; "

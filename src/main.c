@@ -210,6 +210,7 @@ static int parley_run(const parley_config *cfg)
         .handshake_rate = cfg->handshake_rate,
         .handshake_burst = (uint32_t)cfg->handshake_burst,
         .allow_upgrades = 1,
+        .max_poll_queue = (size_t)cfg->max_output,
     };
     sio_config scfg = {.connect_timeout_ms = (uint32_t)cfg->connect_timeout,
                        .recovery_window_ms = (uint32_t)cfg->recovery_window};

@@ -36,6 +36,10 @@ typedef struct {
     const char *const *cors_origins;
     size_t cors_count;
     int allow_upgrades;          /* advertise and accept polling -> websocket */
+    /* Packet bytes queued for a polling session between two of its GETs;
+     * above it the session is closed ("transport error"), as a WebSocket is
+     * cut off by the net layer's output limit. 0: no limit. */
+    size_t max_poll_queue;
     /* New sessions per second from one client address (its X-Forwarded-For
      * one behind a trusted proxy), with a burst; rate 0: no limit. Over it
      * a handshake gets HTTP 429. */

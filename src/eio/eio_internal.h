@@ -17,6 +17,7 @@ enum { EIO_T_POLLING = 0, EIO_T_WEBSOCKET = 1 };
 typedef struct {
     eio_msg *items;
     uint32_t count, cap;
+    size_t bytes;        /* packet bytes queued, against max_poll_queue */
 } eio_pollq;
 
 /* State of a polling -> WebSocket upgrade in progress. */

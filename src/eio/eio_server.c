@@ -78,6 +78,7 @@ static void eio__pollq_push(eio_session *s, const eio_msg *m)
     q->items[q->count] = *m;
     rbuf_ref(m->rb);
     q->count++;
+    q->bytes += m->rb->len - m->pkt_off;
 }
 
 size_t eio__open_packet(eio_session *s, char *out, size_t size)
@@ -195,6 +196,12 @@ int eio_send(eio_session *s, const eio_msg *m)
     if (s->transport == EIO_T_WEBSOCKET)
         return eio__ws_send(s->ws, m);
     eio__pollq_push(s, m);
+    if (s->srv->cfg.max_poll_queue && s->pollq->bytes > s->srv->cfg.max_poll_queue) {
+        log_warn("slow polling client disconnected", "sid=%s queued=%zu limit=%zu", s->sid,
+                 s->pollq->bytes, s->srv->cfg.max_poll_queue);
+        eio__close(s, "transport error", 0);
+        return -1;
+    }
     if (s->poll)
         eio__mark_poll_dirty(s);
     return 0;

@@ -234,3 +234,45 @@ describe('max-rooms and max-members', () => {
     assert.equal((await got)[0].content, 'still here');
   });
 });
+
+describe('max-output for a polling session', () => {
+  let srv;
+  const sockets = [];
+  before(async () => {
+    srv = await startServer({
+      bin: 'parley',
+      args: ['--max-output', '20000', '--rate-limit', '0', '--static', '/nonexistent', '--data', dataDir()],
+    });
+  });
+  after(async () => {
+    for (const s of sockets) s.close();
+    await srv.stop();
+  });
+
+  const poll = (sid, method = 'GET', body) =>
+    httpRequest(`${srv.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method, body, timeoutMs: T });
+
+  test('a polling client that stops polling is closed once its queue passes the limit; others go on', async () => {
+    const open = await httpRequest(`${srv.url}/socket.io/?EIO=4&transport=polling`);
+    const sid = JSON.parse(open.body.slice(1)).sid;
+    const send = (pkt) => poll(sid, 'POST', pkt);
+    assert.equal((await send('40')).status, 200);
+    assert.equal((await send('42["user:join","Stalled"]')).status, 200);
+    assert.equal((await send('42["room:create","busy"]')).status, 200);
+    const drained = await poll(sid); // CONNECT reply etc.: then it stops polling
+    assert.equal(drained.status, 200);
+
+    const b = io(srv.url, { transports: ['websocket'], forceNew: true, reconnection: false });
+    sockets.push(b);
+    await waitFor(b, 'connect', T);
+    assert.equal((await emitAck(b, 'user:join', ['Talker'], T))[0].ok, true);
+    assert.equal((await emitAck(b, 'room:join', ['busy'], T))[0].ok, true);
+    const content = 'x'.repeat(1000);
+    for (let i = 0; i < 30; i++) // 30 KB for the stalled client, over its 20 KB
+      assert.equal((await emitAck(b, 'message:room', [{ room: 'busy', content }], T))[0].ok, true);
+    const gone = await poll(sid);
+    assert.equal(gone.status, 400, 'the session was closed');
+    assert.deepEqual(JSON.parse(gone.body), { code: 1, message: 'Session ID unknown' });
+    assert.equal((await emitAck(b, 'rooms:list', [], T))[0].ok, true, 'the others go on');
+  });
+});

@@ -16,50 +16,18 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "harness.h"
 #include "redis/rc_internal.h"
 #include "util/log.h"
 
-static uv_loop_t loop;
-static uv_timer_t tick;
-static int base_port;
-static const char *cluster_dir;
-static int failures; /* checks failed in the current test */
 static char last_reply[512];
 
 /* On failure, also what the last command (cmd()) got back. */
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "  check failed: %s (line %d); last reply: %s\n",    \
-                    #cond, __LINE__, last_reply);                                \
-            failures++;                                                          \
-        }                                                                        \
-    } while (0)
 
 /* ---- the loop ----------------------------------------------------------- */
 
-static void tick_cb(uv_timer_t *t)
-{
-    (void)t;
-}
-
 /* Runs the loop until *counter >= want or ms pass; returns whether it got
  * there. */
-static int wait_for(const int *counter, int want, uint64_t ms)
-{
-    uv_update_time(&loop);
-    uint64_t end = uv_now(&loop) + ms;
-    while (*counter < want && uv_now(&loop) < end)
-        uv_run(&loop, UV_RUN_ONCE);
-    return *counter >= want;
-}
-
-static void spin(uint64_t ms)
-{
-    int never = 0;
-    wait_for(&never, 1, ms);
-}
-
 /* ---- commands ----------------------------------------------------------- */
 
 typedef struct {
@@ -133,23 +101,6 @@ static int is_ok(const res_t *r)
 /* ---- redis-cli ---------------------------------------------------------- */
 
 /* Runs a shell command, puts its output (trimmed) in out; returns status. */
-static int sh(char *out, size_t n, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    FILE *p = popen(line, "r");
-    if (p == NULL)
-        return -1;
-    size_t len = fread(out, 1, n - 1, p);
-    out[len] = '\0';
-    while (len && (out[len - 1] == '\n' || out[len - 1] == '\r' || out[len - 1] == ' '))
-        out[--len] = '\0';
-    return pclose(p);
-}
-
 static void node_id(int port, char id[64])
 {
     sh(id, 64, "redis-cli -h 127.0.0.1 -p %d cluster myid", port);
@@ -607,30 +558,13 @@ static void test_failover(void)
 
 int main(void)
 {
-    const char *b = getenv("RC_TEST_BASE");
-    cluster_dir = getenv("RC_TEST_DIR");
-    if (b == NULL || cluster_dir == NULL) {
-        fprintf(stderr, "rc_test: set RC_TEST_BASE and RC_TEST_DIR (tests/redis/run.sh does)\n");
-        return 2;
-    }
-    base_port = atoi(b);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    const char *lvl = getenv("RC_TEST_LOG");
-    log_level_t level = LOG_INFO;
-    if (lvl)
-        log_parse_level(lvl, &level);
-    log_set_level(level);
-
-    uv_loop_init(&loop);
-    uv_timer_init(&loop, &tick);
-    uv_timer_start(&tick, tick_cb, 10, 10);
+    int r = harness_start("RC_TEST", LOG_INFO);
+    if (r != 0)
+        return r;
     A = client(1000);
     B = client(1000);
 
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const harness_test tests[] = {
         {"set/get across the three masters", test_set_get_spread},
         {"hash-tag multi-key command", test_hash_tag_multikey},
         {"sharded pub/sub on every master", test_sharded_pubsub},
@@ -640,30 +574,9 @@ int main(void)
         {"rc_free from inside callbacks", test_free_in_callbacks},
         {"failover: commands and subscription recover", test_failover},
     };
-    int passed = 0, failed = 0;
-    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-        failures = 0;
-        uv_update_time(&loop);
-        uint64_t t0 = uv_now(&loop);
-        printf("== %s\n", tests[i].name);
-        tests[i].fn();
-        uv_update_time(&loop);
-        printf("%s %s (%llu ms)\n", failures ? "FAIL" : "ok  ", tests[i].name,
-               (unsigned long long)(uv_now(&loop) - t0));
-        if (failures)
-            failed++;
-        else
-            passed++;
-    }
-
+    int passed = 0;
+    int failed = harness_run(tests, sizeof(tests) / sizeof(tests[0]), &passed);
     rc_free(A);
     rc_free(B);
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&loop) != 0) {
-        printf("FAIL handles left open on the loop\n");
-        failed++;
-    }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return harness_finish(passed, failed);
 }

@@ -1,6 +1,6 @@
 /* store_test.c - the Redis Cluster store (src/store/store_redis.c) through
  * store.h, against the live 3-master, 3-replica cluster that
- * tests/redis/store_run.sh starts (STORE_TEST_BASE: its first port;
+ * tests/redis/run.sh store_test starts (STORE_TEST_BASE: its first port;
  * STORE_TEST_DIR: its directory with the redis-PORT.pid files). The same
  * behaviours as tests/unit/test_store_sqlite.c, plus completion order on a
  * network backend, close with commands out, and a master killed with -9.
@@ -18,44 +18,13 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "harness.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/mem.h"
 
-static uv_loop_t loop;
-static uv_timer_t tick;
-static int base_port;
-static const char *cluster_dir;
-static int failures;
 static store_t *S;
 
-#define CHECK(cond)                                                               \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
-            fprintf(stderr, "  check failed: %s (line %d)\n", #cond, __LINE__);   \
-            failures++;                                                           \
-        }                                                                         \
-    } while (0)
-
-static void tick_cb(uv_timer_t *t)
-{
-    (void)t;
-}
-
-static int wait_for(const int *counter, int want, uint64_t ms)
-{
-    uv_update_time(&loop);
-    uint64_t end = uv_now(&loop) + ms;
-    while (*counter < want && uv_now(&loop) < end)
-        uv_run(&loop, UV_RUN_ONCE);
-    return *counter >= want;
-}
-
-static void spin(uint64_t ms)
-{
-    int never = 0;
-    wait_for(&never, 1, ms);
-}
 
 /* ---- recording callbacks ------------------------------------------------- */
 
@@ -209,7 +178,6 @@ static void test_rooms(void)
     store_room_list_free(&r.list);
 }
 
-static int sh(char *out, size_t n, const char *fmt, ...);
 
 /* A room whose index entry was never written (a failure between the two
  * writes of a create) is indexed by the next create of that key. */
@@ -583,23 +551,6 @@ static void test_close_with_ops_pending(void)
 
 /* ---- failover ------------------------------------------------------------ */
 
-static int sh(char *out, size_t n, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    FILE *p = popen(line, "r");
-    if (p == NULL)
-        return -1;
-    size_t len = fread(out, 1, n - 1, p);
-    out[len] = '\0';
-    while (len && (out[len - 1] == '\n' || out[len - 1] == ' '))
-        out[--len] = '\0';
-    return pclose(p);
-}
-
 /* The port of the master that holds `key` (it answers EXISTS without a
  * redirection), or -1. */
 static int master_holding(const char *key)
@@ -709,32 +660,15 @@ static void test_failover(void)
 
 int main(void)
 {
-    const char *b = getenv("STORE_TEST_BASE");
-    cluster_dir = getenv("STORE_TEST_DIR");
-    if (b == NULL || cluster_dir == NULL) {
-        fprintf(stderr, "store_test: set STORE_TEST_BASE and STORE_TEST_DIR (store_run.sh does)\n");
-        return 2;
-    }
-    base_port = atoi(b);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    const char *lvl = getenv("STORE_TEST_LOG");
-    log_level_t level = LOG_ERROR;
-    if (lvl)
-        log_parse_level(lvl, &level);
-    log_set_level(level);
-
-    uv_loop_init(&loop);
-    uv_timer_init(&loop, &tick);
-    uv_timer_start(&tick, tick_cb, 10, 10);
+    int r = harness_start("STORE_TEST", LOG_ERROR);
+    if (r != 0)
+        return r;
     if (store_redis_open(&loop, seeds(), 1000, 0, &S) != 0) {
         printf("0 passed, 1 failed\n");
         return 1;
     }
 
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const harness_test tests[] = {
         {"rooms: create, get, list", test_rooms},
         {"a room missing from the index is indexed by the next create",
          test_room_index_repaired},
@@ -748,29 +682,8 @@ int main(void)
         {"close with operations pending", test_close_with_ops_pending},
         {"failover: a master killed with -9", test_failover},
     };
-    int passed = 0, failed = 0;
-    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-        failures = 0;
-        uv_update_time(&loop);
-        uint64_t t0 = uv_now(&loop);
-        printf("== %s\n", tests[i].name);
-        tests[i].fn();
-        uv_update_time(&loop);
-        printf("%s %s (%llu ms)\n", failures ? "FAIL" : "ok  ", tests[i].name,
-               (unsigned long long)(uv_now(&loop) - t0));
-        if (failures)
-            failed++;
-        else
-            passed++;
-    }
-
+    int passed = 0;
+    int failed = harness_run(tests, sizeof(tests) / sizeof(tests[0]), &passed);
     store_close(S);
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&loop) != 0) {
-        printf("FAIL handles left open on the loop\n");
-        failed++;
-    }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return harness_finish(passed, failed);
 }

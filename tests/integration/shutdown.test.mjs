@@ -1,6 +1,6 @@
 // Graceful shutdown: on SIGTERM parley stops accepting, closes every client's
-// transport in a way socket.io clients answer by reconnecting ("transport
-// close", not a server-side namespace disconnect, which would stop them),
+// transport in a way socket.io clients answer by reconnecting (a lost
+// transport, not a server-side namespace disconnect, which would stop them),
 // exits cleanly, and no message it acknowledged is lost across the restart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,8 +36,13 @@ test('SIGTERM: clients see "transport close", the server exits 0, acked messages
     const wsGone = waitFor(ws, 'disconnect', T);
     const pollGone = waitFor(poll, 'disconnect', T);
     await first.stop(); // SIGTERM; throws on a crash, a non-zero exit or a sanitizer report
-    assert.equal((await wsGone)[0], 'transport close');
-    assert.equal((await pollGone)[0], 'transport close');
+    // What matters to a client is that it reconnects: socket.io-client does
+    // after a lost transport ("transport close", or "transport error" when the
+    // TCP close races its reply to our close frame), never after a server-side
+    // namespace disconnect ("io server disconnect").
+    const reconnectable = ['transport close', 'transport error'];
+    assert.ok(reconnectable.includes((await wsGone)[0]), `websocket: ${(await wsGone)[0]}`);
+    assert.ok(reconnectable.includes((await pollGone)[0]), `polling: ${(await pollGone)[0]}`);
   } finally {
     ws.close();
     poll.close();

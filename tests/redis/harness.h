@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "util/log.h"
@@ -69,6 +70,21 @@ static int sh(char *out, size_t n, const char *fmt, ...)
     while (len && (out[len - 1] == '\n' || out[len - 1] == '\r' || out[len - 1] == ' '))
         out[--len] = '\0';
     return pclose(p);
+}
+
+/* The pid of the redis-server on `port`, from its pid file; -1 if unknown. */
+static pid_t node_pid(int port)
+{
+    char path[512], txt[32] = "";
+    snprintf(path, sizeof(path), "%s/redis-%d.pid", cluster_dir, port);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    if (fgets(txt, sizeof(txt), f) == NULL)
+        txt[0] = '\0';
+    fclose(f);
+    pid_t pid = (pid_t)atoi(txt);
+    return pid > 0 ? pid : -1;
 }
 
 /* Reads <prefix>_BASE, <prefix>_DIR and <prefix>_LOG (a log level, else

@@ -506,15 +506,7 @@ static void test_failover(void)
     int victim = master_of(A, key);
     CHECK(victim > 0);
 
-    char path[512], pidtxt[32] = "";
-    snprintf(path, sizeof(path), "%s/redis-%d.pid", cluster_dir, victim);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        if (fgets(pidtxt, sizeof(pidtxt), f) == NULL)
-            pidtxt[0] = '\0';
-        fclose(f);
-    }
-    pid_t pid = (pid_t)atoi(pidtxt);
+    pid_t pid = node_pid(victim);
     CHECK(pid > 0);
     if (pid <= 0)
         return;

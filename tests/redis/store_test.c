@@ -571,15 +571,7 @@ static void test_failover(void)
     append(conv, "A", NULL, "before", 1, id);
     int victim = master_holding("parley:{r:fo}:msgs");
     CHECK(victim > 0);
-    char path[512], pidtxt[32] = "";
-    snprintf(path, sizeof(path), "%s/redis-%d.pid", cluster_dir, victim);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        if (fgets(pidtxt, sizeof(pidtxt), f) == NULL)
-            pidtxt[0] = '\0';
-        fclose(f);
-    }
-    pid_t pid = (pid_t)atoi(pidtxt);
+    pid_t pid = node_pid(victim);
     CHECK(pid > 0);
     if (pid <= 0) {
         mem_free(conv);

@@ -529,9 +529,10 @@ export function useChat(s: ChatSocket, storage: Storage | null): ChatController 
     if (!s.connected) s.connect();
   }, [s]);
 
-  const createRoom = useCallback(
-    async (name: string): Promise<string | null> => {
-      const ack = await request<{ room: { name: string; users: number } }>(s, 'room:create', name);
+  // room:create and room:join answer alike: join the room, open it.
+  const enterRoom = useCallback(
+    async (event: 'room:create' | 'room:join', name: string): Promise<string | null> => {
+      const ack = await request<{ room: { name: string; users: number } }>(s, event, name);
       if (!ack.ok) return describeError(ack.error, ack.message);
       dispatch({ type: 'roomJoined', name: ack.room.name, users: ack.room.users });
       dispatch({ type: 'open', key: roomKey(ack.room.name) });
@@ -539,17 +540,8 @@ export function useChat(s: ChatSocket, storage: Storage | null): ChatController 
     },
     [s, dispatch],
   );
-
-  const joinRoom = useCallback(
-    async (name: string): Promise<string | null> => {
-      const ack = await request<{ room: { name: string; users: number } }>(s, 'room:join', name);
-      if (!ack.ok) return describeError(ack.error, ack.message);
-      dispatch({ type: 'roomJoined', name: ack.room.name, users: ack.room.users });
-      dispatch({ type: 'open', key: roomKey(ack.room.name) });
-      return null;
-    },
-    [s, dispatch],
-  );
+  const createRoom = useCallback((name: string) => enterRoom('room:create', name), [enterRoom]);
+  const joinRoom = useCallback((name: string) => enterRoom('room:join', name), [enterRoom]);
 
   const leaveRoom = useCallback(
     async (name: string): Promise<string | null> => {

@@ -116,13 +116,13 @@ run_node() {
     note "$part" "$p" "$f" "$why"
 }
 
-# The Redis Cluster client and the Redis store on a real local cluster
+# The Redis Cluster client, the Redis store and the Redis bus on a real local cluster
 # (each script starts and stops its own): "N passed, N failed".
 run_redis() {
     echo "== redis cluster tests (tests/redis/run.sh, BUILD=$BUILD)"
     local out="$tmp/redis.out" rc=0 line
     local name p=0 f=0 lp lf
-    for name in rc_test store_test; do
+    for name in rc_test store_test bus_test; do
         BUILD="$BUILD" tests/redis/run.sh "$name" 2>&1 | tee "$out" || rc=$?
         line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
         lp=${line%% passed*}; lf=${line#*, }; lf=${lf%% failed}

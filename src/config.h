@@ -39,6 +39,8 @@ typedef struct {
     const char *host;
     const char *static_dir;
     const char *data_dir;
+    const char *redis; /* seed list; "" for the embedded store */
+    long redis_wait_replicas, redis_maxlen, redis_timeout;
     long ping_interval, ping_timeout, upgrade_timeout, connect_timeout;
     long max_payload, max_output, max_header;
     parley_list origins, proxies;

@@ -1,7 +1,9 @@
 /* main.c - parley: wiring of the layers, GET /metrics, signals.
  *
  * The configuration comes from config.h. The wiring is the data flow of
- * docs/ARCHITECTURE.md: net -> eio -> sio -> chat -> store. */
+ * docs/ARCHITECTURE.md: net -> eio -> sio -> chat -> (store, bus). The
+ * mode picks the store and the bus: embedded (SQLite, the local bus) or
+ * cluster (--redis: the Redis store and the Redis bus). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,14 +12,15 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bus/bus.h"
 #include "chat/chat.h"
 #include "net/net.h"
 #include "net/net_static.h"
+#include "redis/rc.h"
 #include "sio/sio.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/metrics.h"
-
 
 #include "config.h"
 
@@ -32,6 +35,8 @@ typedef struct {
     sio_server *sio;
     chat_server *chat;
     store_t *store;
+    bus_t *bus;
+    rc_cluster *rc;          /* cluster mode: the store's Redis client */
     uv_signal_t sigint, sigterm;
     uv_timer_t lag_timer;   /* measures event-loop lag */
     uint64_t lag_expected;  /* uv_hrtime when the timer should fire */
@@ -103,6 +108,10 @@ static void parley_metrics(parley_server *ps, net_conn *c)
     }
     if (ps->chat)
         chat_server_metrics(ps->chat, &b);
+    if (ps->bus)
+        bus_metrics(ps->bus, &b);
+    if (ps->rc)
+        rc_metrics(ps->rc, &b);
     metrics_header(&b, "parley_event_loop_lag_seconds", "histogram",
                    "How late a periodic timer fires: time the loop was busy.");
     metrics_histogram(&b, "parley_event_loop_lag_seconds", NULL, &ps->lag);
@@ -158,6 +167,37 @@ static void parley_check_secret(const parley_config *cfg)
         log_warn("config file with auth-secret is world-readable", "file=%s", cfg->config_file);
 }
 
+/* Every client is gone: what still runs is the store's and the bus's, whose
+ * Redis connections never run out of work; stop there and close them. */
+static void parley_on_net_closed(void *loop)
+{
+    uv_stop(loop);
+}
+
+/* The store and the bus of the configured mode. Returns 0, or -1 (logged). */
+static int parley_open_state(parley_server *ps, const parley_config *cfg)
+{
+    int r;
+    if (cfg->redis[0] == '\0') {
+        r = store_sqlite_open_loop(ps->loop, cfg->data_dir, &ps->store);
+        if (r != 0) {
+            log_error("cannot open the store", "dir=%s error=%d", cfg->data_dir, r);
+            return -1;
+        }
+        ps->bus = bus_local_new();
+        return 0;
+    }
+    rc_config rcfg = {.timeout_ms = (uint32_t)cfg->redis_timeout};
+    if (rc_create(ps->loop, cfg->redis, &rcfg, &ps->rc) != 0 ||
+        bus_redis_new(ps->loop, cfg->redis, (uint32_t)cfg->redis_timeout, &ps->bus) != 0) {
+        log_error("invalid --redis seed list", "redis=\"%s\"", cfg->redis);
+        return -1;
+    }
+    store_redis_open_rc(ps->loop, ps->rc, (uint32_t)cfg->redis_maxlen,
+                        (uint32_t)cfg->redis_wait_replicas, &ps->store);
+    return 0;
+}
+
 /* Runs the server with a valid configuration until SIGTERM or SIGINT.
  * Returns the exit status. */
 static int parley_run(const parley_config *cfg)
@@ -171,11 +211,8 @@ static int parley_run(const parley_config *cfg)
 
     parley_server ps = {.loop = uv_default_loop()};
     int status = 1;
-    r = store_sqlite_open_loop(ps.loop, cfg->data_dir, &ps.store);
-    if (r != 0) {
-        log_error("cannot open the store", "dir=%s error=%d", cfg->data_dir, r);
-        return 1;
-    }
+    if (parley_open_state(&ps, cfg) != 0)
+        goto out;
     net_config ncfg = {
         .host = cfg->host,
         .port = (int)cfg->port,
@@ -225,7 +262,7 @@ static int parley_run(const parley_config *cfg)
         .max_rooms = (uint32_t)cfg->max_rooms,
         .max_members = (uint32_t)cfg->max_members,
     };
-    ps.chat = chat_server_new(ps.loop, ps.sio, ps.store, &ccfg);
+    ps.chat = chat_server_new(ps.loop, ps.sio, ps.store, ps.bus, &ccfg);
     if (ps.chat == NULL) {
         log_error("invalid chat configuration", "%s", "");
         goto out;
@@ -239,9 +276,11 @@ static int parley_run(const parley_config *cfg)
     uv_timer_start(&ps.lag_timer, parley_on_lag_timer, PARLEY_LAG_PERIOD_MS, PARLEY_LAG_PERIOD_MS);
     uv_signal_start(&ps.sigint, parley_on_signal, SIGINT);
     uv_signal_start(&ps.sigterm, parley_on_signal, SIGTERM);
-    log_info("listening", "version=%s host=%s port=%d mode=%s data=%s static=%s", PARLEY_VERSION,
-             cfg->host, net_server_port(ps.net), ccfg.auth_secret ? "token" : "anonymous",
-             cfg->data_dir, ps.files ? cfg->static_dir : "-");
+    log_info("listening", "version=%s host=%s port=%d mode=%s store=%s node=%s static=%s",
+             PARLEY_VERSION, cfg->host, net_server_port(ps.net),
+             ccfg.auth_secret ? "token" : "anonymous",
+             cfg->redis[0] ? cfg->redis : cfg->data_dir, bus_node_id(ps.bus),
+             ps.files ? cfg->static_dir : "-");
     uv_run(ps.loop, UV_RUN_DEFAULT);
     status = 0;
 
@@ -257,11 +296,18 @@ out:
         chat_server_free(ps.chat);
     if (ps.sio)
         sio_server_free(ps.sio);
-    if (ps.net)
-        net_server_close(ps.net, PARLEY_SHUTDOWN_GRACE_MS);
     net_static_free(ps.files);
-    uv_run(ps.loop, UV_RUN_DEFAULT); /* writes, then close callbacks */
+    if (ps.net) {
+        /* Embedded mode: until the loop is idle, so the store's last
+         * batch commits. Cluster mode: until the last client is gone. */
+        net_server_close(ps.net, PARLEY_SHUTDOWN_GRACE_MS,
+                         ps.bus && bus_clustered(ps.bus) ? parley_on_net_closed : NULL, ps.loop);
+        uv_run(ps.loop, UV_RUN_DEFAULT); /* writes, then close callbacks */
+    }
+    bus_close(ps.bus);
     store_close(ps.store);
+    rc_free(ps.rc);
+    uv_run(ps.loop, UV_RUN_DEFAULT); /* the bus's and the store's close callbacks */
     uv_loop_close(ps.loop);
     return status;
 }

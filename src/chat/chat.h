@@ -7,9 +7,10 @@
  * by one timer), rooms, room and private messages (stored before they are
  * delivered), history, typing, replies and errors, and the per-connection
  * rate limit and order of events (a connection's events run one after the
- * other, whatever the store's latency). It keeps the sio_server and the
- * store borrowed: both must outlive it (see chat_server_free). Everything
- * runs on the loop's thread. */
+ * other, whatever the store's latency). With a clustered bus, every rule
+ * holds across the nodes that share it (chat_internal.h tells how). It
+ * keeps the sio_server, the store and the bus borrowed: they must outlive
+ * it (see chat_server_free). Everything runs on the loop's thread. */
 #ifndef PARLEY_CHAT_CHAT_H
 #define PARLEY_CHAT_CHAT_H
 
@@ -17,6 +18,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "bus/bus.h"
 #include "sio/sio.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -40,7 +42,7 @@ typedef struct {
  * handlers. cfg is copied (auth_secret included), so it need not outlive the
  * call. Returns NULL, after logging why, when cfg's rate or burst is out of
  * range for ratelimit_config_init. Aborts on out-of-memory. */
-chat_server *chat_server_new(uv_loop_t *loop, sio_server *sio, store_t *store,
+chat_server *chat_server_new(uv_loop_t *loop, sio_server *sio, store_t *store, bus_t *bus,
                              const chat_config *cfg);
 
 /* Appends the chat's metrics (Prometheus text: events in by name, refusals

@@ -10,12 +10,18 @@
  *   chat_messages.c  message:room and message:private (dedupe, store, deliver)
  *   chat_history.c   history:fetch and room:history
  *   chat_typing.c    typing
+ *   chat_cluster.c   what crosses to the other nodes through the bus:
+ *                    deliveries out and in, this node's presence reports
  *
  * Socket.IO rooms carry the fan-out: every connection of a user is in the
  * sio room "u:<user key>", every member of a chat room in "r:<room key>"
  * (the room's store conversation name, reused as its sio room name). So a
  * private message is one sio_broadcast to two rooms, and "every connection
- * of the sender" is one sio_except.
+ * of the sender" is one sio_except. The same names are the bus's topics
+ * (bus.h): a delivery is made locally, then published to the topic of each
+ * room it went to, and every other node that watches that topic makes the
+ * same local delivery (chat_cluster.c). With the local bus the publication
+ * goes nowhere, so a lone node pays nothing for it.
  *
  * Error convention: handlers return 0 or -CHAT_ERR_x (chat_validate.h), the
  * first error of the contract's precedence order they meet, or CHAT__PENDING
@@ -29,6 +35,7 @@
 #include <stdint.h>
 #include <uthash.h>
 
+#include "bus/bus.h"
 #include "chat/chat.h"
 #include "chat/chat_validate.h"
 #include "util/ratelimit.h"
@@ -53,6 +60,8 @@ typedef struct chat_user {
                         * recovery: while the user has only these it is
                         * reserved (not listed, name refused to others,
                         * private messages accepted and replayed) */
+    uint8_t claiming;  /* anonymous mode: the bus claim of its name is in
+                        * flight (the entry holds the name meanwhile) */
     UT_hash_handle hh;
 } chat_user;
 
@@ -89,7 +98,11 @@ typedef struct chat_conn {
 typedef struct chat_room {
     char *key;
     char *name;     /* display name, as first created */
-    char *conv;     /* store_conv_room(key); also its sio room name */
+    char *conv;     /* store_conv_room(key); also its sio room name and
+                       its bus topic */
+    uint64_t empty_since; /* uv_now when it was first seen with no local
+                             connection (0: it has some) */
+    uint8_t watched;      /* its bus topic is watched */
     UT_hash_handle hh;
 } chat_room;
 
@@ -101,6 +114,7 @@ struct chat_server {
     sio_server *sio;
     sio_nsp *nsp;
     store_t *store;
+    bus_t *bus;
     chat_config cfg;            /* cfg.auth_secret is our copy */
     size_t secret_len;
     ratelimit_config_t rl;
@@ -124,10 +138,13 @@ struct chat_server {
     uint64_t events_in[16];
     uint64_t errors[16];
     uint64_t out_users, out_rooms, out_messages, out_typing;
-    metrics_hist store_latency[4]; /* append, history, room, dedupe */
+    metrics_hist store_latency[5]; /* append, history, room, dedupe; then
+                                      the bus's claims and watches */
+    uint64_t bus_in;               /* deliveries published by other nodes */
+    uint64_t bus_bad;              /* ... that could not be read */
 };
 
-enum { CHAT__LAT_APPEND, CHAT__LAT_HISTORY, CHAT__LAT_ROOM, CHAT__LAT_DEDUPE };
+enum { CHAT__LAT_APPEND, CHAT__LAT_HISTORY, CHAT__LAT_ROOM, CHAT__LAT_DEDUPE, CHAT__LAT_BUS };
 /* Records the time since t0 (uv_hrtime) in store_latency[which]. */
 void chat__store_timed(chat_server *c, int which, uint64_t t0);
 
@@ -244,6 +261,13 @@ void chat__user_recover(chat_server *c, chat_conn *conn);
 void chat__user_expire(chat_server *c, chat_conn *conn);
 /* The user with that key, online or reserved, or NULL. */
 chat_user *chat__user_find(chat_server *c, const char *key);
+/* Whether the user with that key is online or reserved, here or on
+ * another node; *name (when name is not NULL) gets its display name, valid
+ * until the loop runs a callback again. */
+int chat__user_exists(chat_server *c, const char *key, const char **name);
+/* "u:" + key: the sio room and bus topic of a user's connections. Caller
+ * frees (mem_free). */
+char *chat__user_room(const char *key);
 /* [{id, username, isActive}] of every online user, or NULL (jansson). */
 json_t *chat__users_json(chat_server *c);
 void chat__users_free(chat_server *c);
@@ -289,5 +313,25 @@ int chat__on_history_fetch(chat_req *r, json_t *payload);
 
 /* ---- chat_typing.c ---- */
 int chat__on_typing(chat_req *r, json_t *payload);
+
+/* ---- chat_cluster.c ---- */
+/* Hands the bus our handlers. */
+void chat__cluster_init(chat_server *c);
+/* After delivering event/args locally to sio room `topic` (minus the
+ * connections of room `except`, may be NULL), makes the other nodes that
+ * watch that topic deliver it to theirs. */
+void chat__publish(chat_server *c, const char *topic, const char *event, const json_t *args,
+                   const char *except);
+/* Connections in room across the cluster. */
+uint64_t chat__room_size(chat_server *c, const chat_room *room);
+/* Reports room's local connections to the bus (the other nodes' counts
+ * follow within a round trip; chat__rooms_report catches every change). */
+void chat__room_report(chat_server *c, const chat_room *room);
+/* Reports each cached room's local connections to the bus, and stops
+ * watching the topics of rooms empty here for longer than the recovery
+ * window (a kept connection needs the room's messages for its replay). */
+void chat__rooms_report(chat_server *c);
+/* Reports u's state on this node to the bus. */
+void chat__user_report(chat_server *c, const chat_user *u);
 
 #endif

@@ -6,7 +6,9 @@
  * the first message's id and timestamp; nothing stored, nothing delivered)
  * or the message is durable, and only then is message:receive broadcast
  * (one encoding) to the room, or to the "u:" rooms of both users, so each
- * connection of the sender and of the recipient gets it once. The
+ * connection of the sender and of the recipient gets it once; then the
+ * same delivery is published on the bus to the topic of each of those
+ * rooms, for the other nodes' connections (chat_cluster.c). The
  * message:receive is built before the store op (with the names as they are
  * when it is stored) and gets its id when the store answers.
  *
@@ -14,6 +16,8 @@
  * refused control, a bad clientId: invalid_payload), not_joined, the
  * target's name, content_too_long, existence, membership. */
 #include "chat/chat_internal.h"
+
+#include <string.h>
 
 #include "util/log.h"
 #include "util/mem.h"
@@ -90,8 +94,10 @@ static void chat_sent(void *ud, int rc, const store_appended_t *res)
         args = json_pack("[O]", r->msg);
     if (args) {
         const char *rooms[2] = {r->room ? r->room->conv : r->conn->user->room, r->peer_room};
-        c->out_messages +=
-            sio_broadcast(c->nsp, rooms, r->room ? 1 : 2, NULL, "message:receive", args);
+        size_t nrooms = r->room || strcmp(rooms[0], rooms[1]) == 0 ? 1 : 2;
+        c->out_messages += sio_broadcast(c->nsp, rooms, nrooms, NULL, "message:receive", args);
+        for (size_t i = 0; i < nrooms; i++)
+            chat__publish(c, rooms[i], "message:receive", args, NULL);
     } else {
         log_error("stored message not delivered", "id=%s", res->id);
     }
@@ -170,13 +176,13 @@ int chat__on_message_private(chat_req *r, json_t *payload)
         rc = chat__parse_name(to, chat_username_parse, CHAT_ERR_INVALID_USERNAME, &r->name);
     if (rc == 0 && r->body.too_long)
         rc = -CHAT_ERR_CONTENT_TOO_LONG;
-    chat_user *peer = rc == 0 ? chat__user_find(r->c, r->name.key) : NULL;
-    if (rc == 0 && peer == NULL)
+    const char *peer_name = NULL;
+    if (rc == 0 && !chat__user_exists(r->c, r->name.key, &peer_name))
         rc = -CHAT_ERR_USER_NOT_FOUND;
     if (rc != 0)
         return rc;
     /* The peer may go offline before the store answers: keep what we need. */
-    r->conv = store_conv_private(r->conn->user->key, peer->key);
-    r->peer_room = mem_strdup(peer->room);
-    return chat_send(r, r->conv, peer->name);
+    r->conv = store_conv_private(r->conn->user->key, r->name.key);
+    r->peer_room = chat__user_room(r->name.key);
+    return chat_send(r, r->conv, peer_name);
 }

@@ -68,6 +68,7 @@ static void chat_presence_fire(uv_timer_t *t)
     if (what & CHAT__USERS)
         chat_presence_send(c, "users:update", chat__users_json(c));
     if (what & CHAT__ROOMS) {
+        chat__rooms_report(c);
         c->presence_listing = 1;
         c->pending++;
         c->presence_t0 = uv_hrtime();

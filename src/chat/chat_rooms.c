@@ -73,7 +73,7 @@ void chat__room_lookup(chat_req *r, int member, chat_room_fn fn)
 static json_t *chat_room_json(chat_server *c, const chat_room *room)
 {
     return json_pack("{s:s,s:I}", "name", room->name, "users",
-                     (json_int_t)sio_room_size(c->nsp, room->conv));
+                     (json_int_t)chat__room_size(c, room));
 }
 
 json_t *chat__rooms_json(chat_server *c, const store_room_list_t *l)
@@ -109,7 +109,7 @@ static int chat_room_quota(chat_req *r, const char *conv)
 static int chat_room_full(chat_req *r, const chat_room *room)
 {
     if (r->c->cfg.max_members && !chat__in_room(r->conn, room->conv) &&
-        sio_room_size(r->c->nsp, room->conv) >= r->c->cfg.max_members)
+        chat__room_size(r->c, room) >= r->c->cfg.max_members)
         return -CHAT_ERR_FORBIDDEN;
     return 0;
 }
@@ -135,6 +135,7 @@ static void chat_room_entered(chat_req *r, int rc, json_t *messages, int has_mor
         return;
     }
     chat__join(r->conn, room->conv);
+    chat__room_report(r->c, room);
     chat__presence_changed(r->c, CHAT__ROOMS);
     json_t *args = sio_socket_connected(r->sock) ? json_pack("[O]", history) : NULL;
     if (args)
@@ -142,6 +143,22 @@ static void chat_room_entered(chat_req *r, int rc, json_t *messages, int has_mor
     json_decref(args);
     json_decref(history);
     chat__req_done(r, chat__result_set(r, "room", chat_room_json(r->c, room)));
+}
+
+/* The room's topic is watched: what other nodes deliver to it from now on
+ * reaches this node, so the history read next misses nothing. */
+static void chat_room_watched(void *ud, int rc)
+{
+    chat_req *r = ud;
+    if (chat__req_resume(r, CHAT__LAT_BUS))
+        return;
+    if (rc != 0) {
+        chat__req_done(r, -CHAT_ERR_INTERNAL);
+        return;
+    }
+    r->room->watched = 1;
+    chat__history_page(r, r->room->conv, r->room->name, NULL, CHAT__ROOM_HISTORY,
+                       chat_room_entered);
 }
 
 /* Joins r's connection to room (again is fine), after reading its last
@@ -154,7 +171,13 @@ static int chat_room_enter(chat_req *r, chat_room *room)
     if (rc != 0)
         return rc;
     r->room = room;
-    chat__history_page(r, room->conv, room->name, NULL, CHAT__ROOM_HISTORY, chat_room_entered);
+    if (room->watched) {
+        chat__history_page(r, room->conv, room->name, NULL, CHAT__ROOM_HISTORY,
+                           chat_room_entered);
+        return CHAT__PENDING;
+    }
+    chat__req_store(r);
+    bus_watch(r->c->bus, room->conv, chat_room_watched, r);
     return CHAT__PENDING;
 }
 
@@ -217,6 +240,7 @@ static void chat_room_leave_found(chat_req *r, int rc, chat_room *room)
 {
     if (rc == 0) {
         chat__leave(r->conn, room->conv);
+        chat__room_report(r->c, room);
         chat__presence_changed(r->c, CHAT__ROOMS);
     }
     chat__req_done(r, rc);

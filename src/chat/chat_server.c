@@ -543,12 +543,13 @@ static void chat_purged(void *ud, int rc, uint64_t n)
 static void chat_purge(uv_timer_t *t)
 {
     chat_server *c = t->data;
+    chat__rooms_report(c); /* also ends the watches of long-empty rooms */
     c->pending++;
     c->purge_t0 = uv_hrtime();
     store_dedupe_purge(c->store, chat__now_ms(), chat_purged, c);
 }
 
-chat_server *chat_server_new(uv_loop_t *loop, sio_server *sio, store_t *store,
+chat_server *chat_server_new(uv_loop_t *loop, sio_server *sio, store_t *store, bus_t *bus,
                              const chat_config *cfg)
 {
     ratelimit_config_t rl;
@@ -560,6 +561,7 @@ chat_server *chat_server_new(uv_loop_t *loop, sio_server *sio, store_t *store,
     c->loop = loop;
     c->sio = sio;
     c->store = store;
+    c->bus = bus;
     c->cfg = *cfg;
     c->rl = rl;
     c->cfg.auth_secret = NULL;
@@ -568,6 +570,7 @@ chat_server *chat_server_new(uv_loop_t *loop, sio_server *sio, store_t *store,
         c->secret_len = strlen(cfg->auth_secret);
     }
     chat__presence_init(c);
+    chat__cluster_init(c);
     uv_timer_init(loop, &c->purge_timer);
     c->purge_timer.data = c;
     uv_timer_start(&c->purge_timer, chat_purge, CHAT__PURGE_INTERVAL_MS, CHAT__PURGE_INTERVAL_MS);
@@ -662,4 +665,15 @@ void chat_server_metrics(const chat_server *c, buf_t *out)
         snprintf(label, sizeof(label), "op=\"%s\"", ops[i]);
         metrics_histogram(out, "parley_store_latency_seconds", label, &c->store_latency[i]);
     }
+    if (!bus_clustered(c->bus))
+        return;
+    metrics_header(out, "parley_bus_wait_seconds", "histogram",
+                   "Time a client event waited for the bus (a name claim, a room watch).");
+    metrics_histogram(out, "parley_bus_wait_seconds", NULL, &c->store_latency[CHAT__LAT_BUS]);
+    metrics_header(out, "parley_bus_deliveries_in_total", "counter",
+                   "Deliveries published by other nodes and made here.");
+    metrics_sample(out, "parley_bus_deliveries_in_total", NULL, (double)c->bus_in);
+    metrics_header(out, "parley_bus_deliveries_bad_total", "counter",
+                   "Publications from other nodes that could not be read.");
+    metrics_sample(out, "parley_bus_deliveries_bad_total", NULL, (double)c->bus_bad);
 }

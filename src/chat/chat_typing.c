@@ -5,6 +5,8 @@
  * not cached yet is looked up in the store first. */
 #include "chat/chat_internal.h"
 
+#include "util/mem.h"
+
 /* Sends typing to `target` (a room's conversation or a user's "u:" room). */
 static int chat_typing_send(chat_req *r, const chat_room *room, const char *target)
 {
@@ -17,6 +19,7 @@ static int chat_typing_send(chat_req *r, const chat_room *room, const char *targ
         return -CHAT_ERR_INTERNAL;
     sio_except except = {.room = me->room};
     r->c->out_typing += sio_broadcast(r->c->nsp, &target, 1, &except, "typing", args);
+    chat__publish(r->c, target, "typing", args, me->room);
     json_decref(args);
     return 0;
 }
@@ -47,8 +50,10 @@ int chat__on_typing(chat_req *r, json_t *payload)
     int rc = chat__parse_name(to_s, chat_username_parse, CHAT_ERR_INVALID_USERNAME, &r->name);
     if (rc != 0)
         return rc;
-    chat_user *peer = chat__user_find(r->c, r->name.key);
-    if (peer == NULL)
+    if (!chat__user_exists(r->c, r->name.key, NULL))
         return -CHAT_ERR_USER_NOT_FOUND;
-    return chat_typing_send(r, NULL, peer->room);
+    char *target = chat__user_room(r->name.key);
+    rc = chat_typing_send(r, NULL, target);
+    mem_free(target);
+    return rc;
 }

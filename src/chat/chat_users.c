@@ -14,7 +14,14 @@
  * taken its sockets out of them), its name refused to others, and private
  * messages to it accepted: they go to its "u:" room, which sio logs and
  * replays when the client comes back (chat__user_recover) or drops when the
- * window ends (chat__user_expire). */
+ * window ends (chat__user_expire).
+ *
+ * Across a cluster: a name is claimed on the bus before anonymous
+ * user:join gives it to a connection (the entry exists meanwhile, marked
+ * `claiming`, so that no other local connection takes it), and given back
+ * when its entry goes; token mode registers the user without exclusivity.
+ * Every change of a user's state here is reported to the bus, which tells
+ * the other nodes; users:update lists ours and theirs. */
 #include "chat/chat_internal.h"
 
 #include <string.h>
@@ -52,6 +59,38 @@ static void chat_user_free(chat_user *u)
     mem_free(u);
 }
 
+char *chat__user_room(const char *key)
+{
+    size_t klen = strlen(key);
+    char *room = mem_alloc(klen + 3);
+    memcpy(room, "u:", 2);
+    memcpy(room + 2, key, klen + 1);
+    return room;
+}
+
+/* A new entry for n, with no connection yet. */
+static chat_user *chat_user_new(chat_server *c, const chat_name_t *n)
+{
+    chat_user *u = mem_calloc(1, sizeof(*u));
+    u->key = mem_strdup(n->key);
+    u->name = mem_strdup(n->display);
+    u->room = chat__user_room(n->key);
+    chat_user_id(u->key, u->id);
+    HASH_ADD_KEYPTR(hh, c->users, u->key, strlen(u->key), u);
+    return u;
+}
+
+int chat__user_exists(chat_server *c, const char *key, const char **name)
+{
+    const chat_user *u = chat__user_find(c, key);
+    if (u && (u->nconns || u->nkept)) {
+        if (name)
+            *name = u->name;
+        return 1;
+    }
+    return bus_user_state(c->bus, key, name) != BUS_USER_GONE;
+}
+
 chat_user *chat__user_find(chat_server *c, const char *key)
 {
     chat_user *u = NULL;
@@ -63,25 +102,22 @@ void chat__user_attach(chat_server *c, chat_conn *conn, const chat_name_t *n)
 {
     chat_user *u = chat__user_find(c, n->key);
     if (u == NULL) {
-        u = mem_calloc(1, sizeof(*u));
-        u->key = mem_strdup(n->key);
-        u->name = mem_strdup(n->display);
-        size_t klen = strlen(n->key);
-        u->room = mem_alloc(klen + 3);
-        memcpy(u->room, "u:", 2);
-        memcpy(u->room + 2, n->key, klen + 1);
-        chat_user_id(u->key, u->id);
-        HASH_ADD_KEYPTR(hh, c->users, u->key, klen, u);
+        /* Token mode (anonymous names were claimed by user:join). */
+        u = chat_user_new(c, n);
+        bus_claim(c->bus, u->key, 0, NULL, NULL);
     }
     u->nconns++;
     conn->user = u;
     chat__join(conn, u->room); /* no-op before the CONNECT reply */
+    chat__user_report(c, u);
     chat__presence_changed(c, CHAT__USERS);
 }
 
 static void chat_user_maybe_free(chat_server *c, chat_user *u)
 {
-    if (u->nconns == 0 && u->nkept == 0) {
+    if (u->nconns == 0 && u->nkept == 0 && !u->claiming) {
+        bus_user_set(c->bus, u->key, u->name, BUS_USER_GONE);
+        bus_release(c->bus, u->key);
         HASH_DEL(c->users, u);
         chat_user_free(u);
     }
@@ -93,6 +129,7 @@ void chat__user_detach(chat_server *c, chat_conn *conn)
     conn->user = NULL;
     chat__leave(conn, u->room);
     u->nconns--;
+    chat__user_report(c, u);
     chat_user_maybe_free(c, u);
     chat__presence_changed(c, CHAT__USERS);
 }
@@ -104,6 +141,7 @@ void chat__user_keep(chat_server *c, chat_conn *conn)
         return;
     u->nconns--;
     u->nkept++;
+    chat__user_report(c, u);
     chat__presence_changed(c, CHAT__USERS);
 }
 
@@ -114,6 +152,7 @@ void chat__user_recover(chat_server *c, chat_conn *conn)
         return;
     u->nkept--;
     u->nconns++;
+    chat__user_report(c, u);
     chat__presence_changed(c, CHAT__USERS);
 }
 
@@ -136,19 +175,46 @@ void chat__users_free(chat_server *c)
     }
 }
 
+static int chat_user_list_add(json_t *list, const char *id, const char *name)
+{
+    json_t *e = json_pack("{s:s,s:s,s:b}", "id", id, "username", name, "isActive", 1);
+    return json_array_append_new(list, e);
+}
+
+typedef struct {
+    chat_server *c;
+    json_t *list; /* NULL once jansson failed */
+} chat_user_listing;
+
+/* A user online on another node, listed unless it is online here too. */
+static void chat_user_list_remote(void *ud, const char *key, const char *name)
+{
+    chat_user_listing *l = ud;
+    const chat_user *u = chat__user_find(l->c, key);
+    if (l->list == NULL || (u && u->nconns > 0))
+        return;
+    char id[CHAT__USER_ID_HEX + 1];
+    chat_user_id(key, id);
+    if (chat_user_list_add(l->list, id, name) != 0) {
+        json_decref(l->list);
+        l->list = NULL;
+    }
+}
+
 json_t *chat__users_json(chat_server *c)
 {
-    json_t *list = json_array();
-    for (chat_user *u = c->users; u && list; u = u->hh.next) {
+    chat_user_listing l = {c, json_array()};
+    for (chat_user *u = c->users; u && l.list; u = u->hh.next) {
         if (u->nconns == 0)
-            continue; /* reserved for recovery: not listed */
-        json_t *e = json_pack("{s:s,s:s,s:b}", "id", u->id, "username", u->name, "isActive", 1);
-        if (json_array_append_new(list, e) != 0) {
-            json_decref(list);
-            list = NULL;
+            continue; /* reserved for recovery, or being claimed: not listed */
+        if (chat_user_list_add(l.list, u->id, u->name) != 0) {
+            json_decref(l.list);
+            l.list = NULL;
         }
     }
-    return list;
+    if (l.list)
+        bus_users_each(c->bus, chat_user_list_remote, &l);
+    return l.list;
 }
 
 int chat__token_name(chat_server *c, const json_t *auth, chat_name_t *out)
@@ -173,8 +239,35 @@ int chat__token_name(chat_server *c, const json_t *auth, chat_name_t *out)
     return 0;
 }
 
+static int chat_user_joined(chat_req *r)
+{
+    chat_user *u = r->conn->user;
+    return chat__result_set(r, "user", json_pack("{s:s,s:s}", "id", u->id, "username", u->name));
+}
+
+/* The bus answered the claim of r->name (anonymous mode). */
+static void chat_user_claimed(void *ud, int rc)
+{
+    chat_req *r = ud;
+    if (chat__req_resume(r, CHAT__LAT_BUS))
+        return;
+    chat_server *c = r->c;
+    chat_user *u = chat__user_find(c, r->name.key);
+    u->claiming = 0;
+    if (rc != 0) {
+        chat_user_maybe_free(c, u);
+        chat__req_done(r, rc == BUS_ETAKEN ? -CHAT_ERR_USERNAME_TAKEN : -CHAT_ERR_INTERNAL);
+        return;
+    }
+    if (r->conn->user)
+        chat__user_detach(c, r->conn); /* a rename: the old name is free */
+    chat__user_attach(c, r->conn, &r->name);
+    chat__req_done(r, chat_user_joined(r));
+}
+
 /* user:join: names the connection, renames it, or (token mode) confirms the
- * token's name. */
+ * token's name. A new name is claimed on the bus first (at once with the
+ * local bus). */
 int chat__on_user_join(chat_req *r, json_t *payload)
 {
     chat_server *c = r->c;
@@ -200,14 +293,20 @@ int chat__on_user_join(chat_req *r, json_t *payload)
             mem_free(u->name);
             u->name = mem_strdup(n.display);
             chat__presence_changed(c, CHAT__USERS);
+            chat__user_report(c, u);
         }
+    } else if (bus_user_state(c->bus, n.key, NULL) != BUS_USER_GONE) {
+        rc = -CHAT_ERR_USERNAME_TAKEN; /* known taken elsewhere: no round trip */
+        goto cleanup;
     } else {
-        if (conn->user)
-            chat__user_detach(c, conn); /* a rename: the old name is free */
-        chat__user_attach(c, conn, &n);
+        u = chat_user_new(c, &n);
+        u->claiming = 1;
+        r->name = n; /* moved: r frees it */
+        chat__req_store(r);
+        bus_claim(c->bus, u->key, 1, chat_user_claimed, r);
+        return CHAT__PENDING;
     }
-    u = conn->user;
-    rc = chat__result_set(r, "user", json_pack("{s:s,s:s}", "id", u->id, "username", u->name));
+    rc = chat_user_joined(r);
 cleanup:
     chat_name_free(&n);
     return rc;

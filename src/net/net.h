@@ -97,9 +97,10 @@ void net_server_stop_accepting(net_server *s);
 /* Stops accepting and closes every connection gracefully (owners' on_close
  * run now; output already queued, such as WebSocket close frames, is still
  * written). Connections not done after grace_ms are cut. The server frees
- * itself once the loop has run the last close callback; run the loop until
- * it has no more work. */
-void net_server_close(net_server *s, uint32_t grace_ms);
+ * itself once the loop has run the last close callback, and then calls
+ * done(ud) when done is not NULL (a loop that also serves other clients,
+ * such as Redis connections, never runs out of work: stop it there). */
+void net_server_close(net_server *s, uint32_t grace_ms, void (*done)(void *ud), void *ud);
 /* Adds a function called at the start of every flush step (just before
  * the loop sleeps), before queued output is written: a layer above batches
  * its own work of the turn there (for instance answering long-polls). It may

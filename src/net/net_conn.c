@@ -113,8 +113,13 @@ static void net__server_maybe_free(net_server *s)
         uv_close((uv_handle_t *)&s->grace, net__server_handle_closed);
         return;
     }
-    if (s->handles_open == 0)
+    if (s->handles_open == 0) {
+        void (*done)(void *) = s->closed_cb;
+        void *ud = s->closed_ud;
         mem_free(s);
+        if (done)
+            done(ud);
+    }
 }
 
 static void net__ip_release(net_conn *c)
@@ -669,11 +674,13 @@ static void net__grace_expired(uv_timer_t *t)
     uv_walk(t->loop, net__close_walk, &a);
 }
 
-void net_server_close(net_server *s, uint32_t grace_ms)
+void net_server_close(net_server *s, uint32_t grace_ms, void (*done)(void *ud), void *ud)
 {
     if (s->closing)
         return;
     s->closing = 1;
+    s->closed_cb = done;
+    s->closed_ud = ud;
     net_server_stop_accepting(s);
     uv_timer_init(s->loop, &s->grace);
     s->grace.data = s;

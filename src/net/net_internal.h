@@ -96,6 +96,8 @@ struct net_server {
     size_t nconns;
     int port;
     int closing;
+    void (*closed_cb)(void *ud); /* net_server_close's `done` */
+    void *closed_ud;
     int finishing;
     int handles_open;
     uv_timer_t grace;

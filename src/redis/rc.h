@@ -40,6 +40,8 @@
 #include <uv.h>
 #include <hiredis/hiredis.h>
 
+#include "util/buf.h"
+
 #define RC_EINVAL (-1) /* a bad argument (a bug in the caller) */
 #define RC_ECLOSED (-2) /* rc_free has been called */
 #define RC_EEXIST (-3) /* already subscribed to that channel */
@@ -146,5 +148,10 @@ int rc_ssubscribe(rc_cluster *c, const char *channel, rc_sub_cb cb, void *ud);
 /* Ends the subscription to `channel`; its callback never runs again, even
  * when called from inside it. Returns 0, RC_ENOENT or RC_ECLOSED. */
 int rc_sunsubscribe(rc_cluster *c, const char *channel);
+
+/* Appends the client's metrics (Prometheus text) to out: commands
+ * completed, by outcome, their latency (rc_command to callback, redirections
+ * and retries included), redirections, slot map reads. */
+void rc_metrics(const rc_cluster *c, buf_t *out);
 
 #endif

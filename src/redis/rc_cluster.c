@@ -341,6 +341,7 @@ static void rc__refresh_start(rc_cluster *c)
         return;
     c->refresh_due = 0;
     uv_timer_stop(&c->refresh_timer);
+    c->n_refreshes++;
 
     /* Ask the up nodes in turn. */
     rc__node *pick = NULL;

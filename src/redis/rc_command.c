@@ -90,6 +90,20 @@ rc__req *rc__req_new(rc_cluster *c, int argc, const char **argv, const size_t *a
     return req;
 }
 
+static void rc__req_count(const rc__req *req, const redisReply *reply, const char *err)
+{
+    rc_cluster *c = req->c;
+    if (req->t0 == 0) /* internal (CLUSTER SLOTS): not counted */
+        return;
+    metrics_hist_observe(&c->latency, (double)(uv_hrtime() - req->t0) / 1e3);
+    if (err)
+        c->n_failed++;
+    else if (reply && reply->type == REDIS_REPLY_ERROR)
+        c->n_error_reply++;
+    else
+        c->n_ok++;
+}
+
 void rc__req_complete(rc__req *req, const redisReply *reply, const char *err)
 {
     rc_reply_cb cb = req->cb;
@@ -100,6 +114,7 @@ void rc__req_complete(rc__req *req, const redisReply *reply, const char *err)
     tq_remove(&req->tmo);
     tq_remove(&req->later);
     rc__wait_remove(req);
+    rc__req_count(req, reply, err);
     if (!req->in_hiredis)
         rc__req_free(req);
     cb(ud, reply, err);
@@ -250,6 +265,7 @@ void rc__hiredis_reply(redisAsyncContext *ac, void *reply, void *privdata)
     rc__redirect rd;
     rc__verdict v = rc__classify(r, &rd);
     if (v == RC__REPLY_MOVED || v == RC__REPLY_ASK) {
+        c->n_redirects++;
         if (++req->redirects > RC__MAX_REDIRECTS) {
             rc__req_complete(req, NULL, RC_ERR_REDIRECTS);
             return;
@@ -304,8 +320,29 @@ int rc_command(rc_cluster *c, const char *key, int argc, const char **argv,
     rc__req *req = rc__req_new(c, argc, argv, argvlen);
     req->cb = cb;
     req->ud = ud;
+    req->t0 = uv_hrtime();
     if (key)
         req->slot = rc_slot(key, strlen(key));
     rc__req_dispatch(req);
     return 0;
+}
+
+void rc_metrics(const rc_cluster *c, buf_t *out)
+{
+    metrics_header(out, "parley_redis_commands_total", "counter",
+                   "Redis commands completed, by outcome (error: an error reply; failed: "
+                   "timeout, lost connection, full queue).");
+    metrics_sample(out, "parley_redis_commands_total", "outcome=\"ok\"", (double)c->n_ok);
+    metrics_sample(out, "parley_redis_commands_total", "outcome=\"error\"",
+                   (double)c->n_error_reply);
+    metrics_sample(out, "parley_redis_commands_total", "outcome=\"failed\"", (double)c->n_failed);
+    metrics_header(out, "parley_redis_command_latency_seconds", "histogram",
+                   "Redis command latency, from the call to the reply, redirections and "
+                   "retries included.");
+    metrics_histogram(out, "parley_redis_command_latency_seconds", NULL, &c->latency);
+    metrics_header(out, "parley_redis_redirects_total", "counter", "-MOVED and -ASK replies.");
+    metrics_sample(out, "parley_redis_redirects_total", NULL, (double)c->n_redirects);
+    metrics_header(out, "parley_redis_slot_map_reads_total", "counter",
+                   "CLUSTER SLOTS reads (start, redirections, failovers).");
+    metrics_sample(out, "parley_redis_slot_map_reads_total", NULL, (double)c->n_refreshes);
 }

@@ -37,6 +37,7 @@
 #include <hiredis/async.h>
 
 #include "redis/rc.h"
+#include "util/metrics.h"
 #include "util/buf.h"
 #include "util/tq.h"
 
@@ -196,6 +197,7 @@ typedef struct rc__req {
     struct rc__req *wprev, *wnext;
     int waiting;              /* in c's wait list */
     rc_reply_cb cb;           /* NULL once the callback ran */
+    uint64_t t0;              /* uv_hrtime at rc_command */
     void *ud;
     char *cmd;                /* RESP-encoded command */
     size_t cmdlen;
@@ -253,6 +255,9 @@ struct rc_cluster {
     rc__sub *subs;
     rc__sub *sub_all;
     uv_timer_t kick;
+    /* metrics (rc_metrics) */
+    metrics_hist latency;
+    uint64_t n_ok, n_error_reply, n_failed, n_redirects, n_refreshes;
 };
 
 /* rc_cluster.c */

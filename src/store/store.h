@@ -196,7 +196,9 @@ int store_sqlite_open(const char *dir, store_t **out);
 /* Opens the Redis Cluster store (store_redis.c) on loop: an rc client for
  * the cluster reachable at `seeds` ("host:port,host:port", see rc_create),
  * every command bounded by timeout_ms (0: rc's 2000), each conversation's
- * stream trimmed to about maxlen messages (0: 10000). It connects in the
+ * stream trimmed to about maxlen messages (0: 10000), an append reported
+ * once wait_replicas replicas have it (WAIT; 0: once the master has it;
+ * see store_redis.c for what happens while replicas are missing). It connects in the
  * background: operations started meanwhile wait (within their timeout).
  * Returns 0 and sets *out (close it with store_close), or STORE_EINVAL for
  * a NULL loop or an empty or malformed seed list (*out is then NULL).
@@ -205,7 +207,16 @@ int store_sqlite_open(const char *dir, store_t **out);
  * to libuv close callbacks (the store's timer, rc's connections): run the
  * loop once more before closing it. */
 int store_redis_open(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint32_t maxlen,
-                     store_t **out);
+                     uint32_t wait_replicas, store_t **out);
+
+/* The same on an rc client the caller made (rc_create) and keeps: the store
+ * borrows it, so that one client (one set of connections) serves the store
+ * and the bus. The caller frees rc after store_close, before running the
+ * loop again (rc_free completes the store's commands still out). Returns 0
+ * and sets *out, or STORE_EINVAL for a NULL loop or rc. */
+struct rc_cluster;
+int store_redis_open_rc(uv_loop_t *loop, struct rc_cluster *rc, uint32_t maxlen,
+                        uint32_t wait_replicas, store_t **out);
 
 /* ---- conversation names ------------------------------------------------- */
 

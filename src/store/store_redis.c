@@ -51,10 +51,11 @@
  * process's: two parley servers appending the same user's clientId at the
  * same moment (one round trip apart) can both miss it and store twice.
  *
- * Durability. An append is reported once Redis acknowledged the XADD and a
- * WAIT for one replica returned (bounded at STORE__WAIT_MS: while a replica
- * is missing the append still succeeds, on the master alone, and WAIT is
- * skipped for STORE__WAIT_SKIP_MS after one timed out). With the
+ * Durability. An append is reported once Redis acknowledged the XADD and,
+ * with wait_replicas > 0 (--redis-wait-replicas), a WAIT for that many
+ * replicas returned (bounded at STORE__WAIT_MS: while replicas are missing
+ * the append still succeeds, on the master alone, logged, and WAIT is
+ * skipped for STORE__WAIT_SKIP_MS after one fell short). With the
  * cluster's appendonly, a restart loses at most the last fsync second of a
  * node that had no replica in sync; a failover loses nothing that WAIT saw
  * replicated. A clientId entry is written after its message (see
@@ -77,8 +78,7 @@
 #include "util/mem.h"
 
 #define STORE__MAXLEN_DEFAULT 10000
-#define STORE__WAIT_REPLICAS "1"
-#define STORE__WAIT_MS "100"
+#define STORE__WAIT_MS "500"
 /* After a WAIT that timed out, appends skip WAIT for this long: a master
  * without a replica costs one 100 ms wait per second, not one per message
  * (a conversation's appends run one at a time). */
@@ -179,8 +179,10 @@ struct store__redis {
     uv_timer_t timer; /* completes ready ops */
     uint32_t maxlen;
     char maxlen_txt[16];
+    char wait_txt[8];         /* replicas to WAIT for; "" for none */
     int closed;
     uint64_t wait_skip_until; /* uv_now before which appends skip WAIT */
+    int owns_rc;              /* store_redis_open made st->rc: close frees it */
     store__op *first, *last;
     store__op *ready, *ready_last;
     store__lane *lanes[STORE__LANE_BUCKETS];
@@ -737,8 +739,8 @@ static void store__on_reply(void *ud, const redisReply *r, const char *err)
             break;
         }
         op->appended.ts_ms = op->ts_ms;
-        if (uv_now(op->st->loop) >= op->st->wait_skip_until) {
-            const char *argv[] = {"WAIT", STORE__WAIT_REPLICAS, STORE__WAIT_MS};
+        if (op->st->wait_txt[0] && uv_now(op->st->loop) >= op->st->wait_skip_until) {
+            const char *argv[] = {"WAIT", op->st->wait_txt, STORE__WAIT_MS};
             store__send(op, STORE__S_WAIT, op->key, 3, argv, NULL);
             return;
         }
@@ -746,8 +748,8 @@ static void store__on_reply(void *ud, const redisReply *r, const char *err)
         r = NULL;
         /* fall through */
     case STORE__S_WAIT:
-        if (r && (r->type != REDIS_REPLY_INTEGER || r->integer < 1)) {
-            log_debug("store redis append not replicated in time", "id=%s", op->appended.id);
+        if (r && (r->type != REDIS_REPLY_INTEGER || r->integer < atoi(op->st->wait_txt))) {
+            log_warn("store redis append not replicated in time", "id=%s", op->appended.id);
             op->st->wait_skip_until = uv_now(op->st->loop) + STORE__WAIT_SKIP_MS;
         }
         if (op->cid_key) {
@@ -922,7 +924,10 @@ static void store__close(store_t *s)
     st->ready = st->ready_last = NULL;
     while (st->first) /* in start order; new ops complete inline */
         store__finish(st->first, STORE_ECLOSED, NULL, NULL);
-    rc_free(st->rc); /* frees the records whose command was out */
+    /* rc_free frees the records whose command was out (with a borrowed rc
+     * the owner frees it after store_close, before the loop runs again). */
+    if (st->owns_rc)
+        rc_free(st->rc);
     st->rc = NULL;
     uv_close((uv_handle_t *)&st->timer, store__on_timer_closed);
 }
@@ -938,7 +943,7 @@ static const store_ops_t store__redis_ops = {
 };
 
 int store_redis_open(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint32_t maxlen,
-                     store_t **out)
+                     uint32_t wait_replicas, store_t **out)
 {
     *out = NULL;
     if (loop == NULL || seeds == NULL)
@@ -949,12 +954,25 @@ int store_redis_open(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, ui
     rc_cluster *rc = NULL;
     if (rc_create(loop, seeds, &cfg, &rc) != 0)
         return STORE_EINVAL;
+    store_redis_open_rc(loop, rc, maxlen, wait_replicas, out);
+    ((store__redis *)*out)->owns_rc = 1;
+    return 0;
+}
+
+int store_redis_open_rc(uv_loop_t *loop, rc_cluster *rc, uint32_t maxlen, uint32_t wait_replicas,
+                        store_t **out)
+{
+    *out = NULL;
+    if (loop == NULL || rc == NULL)
+        return STORE_EINVAL;
     store__redis *st = mem_calloc(1, sizeof(*st));
     st->base.ops = &store__redis_ops;
     st->loop = loop;
     st->rc = rc;
     st->maxlen = maxlen ? maxlen : STORE__MAXLEN_DEFAULT;
     snprintf(st->maxlen_txt, sizeof(st->maxlen_txt), "%" PRIu32, st->maxlen);
+    if (wait_replicas)
+        snprintf(st->wait_txt, sizeof(st->wait_txt), "%" PRIu32, wait_replicas % 1000);
     uv_timer_init(loop, &st->timer);
     *out = &st->base;
     return 0;

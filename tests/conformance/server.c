@@ -176,7 +176,7 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     eio_server_free(cs.echo);
     sio_server_free(cs.sio);
-    net_server_close(cs.net, 1000);
+    net_server_close(cs.net, 1000, NULL, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_run(loop, UV_RUN_DEFAULT);

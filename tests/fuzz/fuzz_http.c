@@ -276,7 +276,7 @@ static void fuzz_shutdown(void)
     if (fuzz_srv == NULL)
         return;
     net_server_remove_flush_hook(fuzz_srv, fuzz_flush_hook, NULL);
-    net_server_close(fuzz_srv, 0);
+    net_server_close(fuzz_srv, 0, NULL, NULL);
     fuzz_srv = NULL;
     uv_run(fuzz_loop, UV_RUN_DEFAULT);
     rbuf_unref(fuzz_shared);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Integration tests on a live Redis Cluster: tests/redis/NAME.c, NAME being
-# rc_test (the Redis Cluster client, the default) or store_test (the Redis
-# store, src/store/store_redis.c)
-# against a real 6-node cluster.
+# rc_test (the Redis Cluster client, the default), store_test (the Redis
+# store, src/store/store_redis.c) or bus_test (the Redis bus,
+# src/bus/bus_redis.c) against a real 6-node cluster.
 #
 #   tests/redis/run.sh [NAME]                  against build/libparley.a
 #   BUILD=build-asan tests/redis/run.sh [NAME] against the ASan+UBSan library
@@ -14,17 +14,17 @@
 # lower: bus ports there collide with outgoing connections) whose 6 ports
 # and bus ports are free (another base if it fails), runs the tests, and always stops the cluster (trap), also on
 # Ctrl-C. Fails on a failed test, a crash, or a sanitizer report. Ends with
-# "N passed, N failed". RC_TEST_LOG=debug (STORE_TEST_LOG for store_test)
-# shows the debug log. The program gets the cluster's base port and folder
-# as <NAME in capitals>_BASE and _DIR.
+# "N passed, N failed". RC_TEST_LOG=debug (STORE_TEST_LOG for store_test,
+# BUS_TEST_LOG for bus_test) shows the debug log. The program gets the
+# cluster's base port and folder as <NAME in capitals>_BASE and _DIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 BUILD=${BUILD:-build}
 name=${1:-rc_test}
 case "$name" in
-    rc_test | store_test) ;;
-    *) echo "usage: tests/redis/run.sh [rc_test|store_test]" >&2; exit 2 ;;
+    rc_test | store_test | bus_test) ;;
+    *) echo "usage: tests/redis/run.sh [rc_test|store_test|bus_test]" >&2; exit 2 ;;
 esac
 prefix=$(echo "$name" | tr '[:lower:]' '[:upper:]')
 PKGS=(libuv jansson hiredis libutf8proc sqlite3 libcrypto)

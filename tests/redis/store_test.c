@@ -508,7 +508,7 @@ static void test_close_with_ops_pending(void)
     static res_t r[N];
     memset(r, 0, sizeof(r));
     memset(&inner, 0, sizeof(inner));
-    CHECK(store_redis_open(&loop, seeds(), 2000, 0, &closing) == 0);
+    CHECK(store_redis_open(&loop, seeds(), 2000, 0, 1, &closing) == 0);
     if (!closing)
         return;
     /* warm up: the slot map is known, so some commands are really out */
@@ -655,7 +655,7 @@ int main(void)
     int r = harness_start("STORE_TEST", LOG_ERROR);
     if (r != 0)
         return r;
-    if (store_redis_open(&loop, seeds(), 1000, 0, &S) != 0) {
+    if (store_redis_open(&loop, seeds(), 1000, 0, 1, &S) != 0) {
         printf("0 passed, 1 failed\n");
         return 1;
     }

@@ -1,0 +1,241 @@
+/* bus.h - what several parley backends share at run time: fan-out of
+ * events between them, who is online where (presence), and the claim of a
+ * username. The chat layer talks to an opaque bus_t through the inline
+ * wrappers below, whatever the backend:
+ *   - the local bus (bus_local.c): one process, nothing to share; publish
+ *     does nothing, every claim succeeds, no remote node ever shows up;
+ *   - the Redis bus (bus_redis.c): sharded pub/sub and a few hashes on the
+ *     Redis Cluster that also holds the store (see the top of bus_redis.c
+ *     for the keys, channels and cost of each operation).
+ *
+ * Topics. A topic is a string the chat layer chooses: "r:<room key>" for a
+ * room and "u:<user key>" for every connection of a user (the names of the
+ * Socket.IO rooms that carry the same fan-out locally). A node receives
+ * what other nodes publish to a topic while it watches that topic; it never
+ * receives its own publications. Payloads are opaque bytes to the bus.
+ * Publications of one node to one topic arrive in the order they were
+ * published; nothing else is ordered. Delivery is at most once: a
+ * publication made while a watching node's subscription is being restored
+ * (a Redis failover, a lost connection) is missed by that node.
+ *
+ * Presence. Each node reports its own state with absolute values: for each
+ * user, BUS_USER_ONLINE (a live connection), BUS_USER_RESERVED (only
+ * connections kept for recovery) or BUS_USER_GONE; for each room, the
+ * number of its connections on this node. The bus sends the changes to the
+ * other nodes (coalesced: the latest value of each entry wins) and keeps a
+ * mirror of theirs, which the chat reads with bus_user_state,
+ * bus_users_each and bus_room_count; on_presence tells when the mirror
+ * changed. A node that stops heartbeating (killed, cut off) is dropped from
+ * every mirror within BUS_NODE_DEAD_MS plus one heartbeat, and its entries
+ * with it. The local node's own entries are never in its mirror: the chat
+ * adds its own state itself.
+ *
+ * Claims. In anonymous mode a username belongs to one connection cluster-
+ * wide. bus_claim takes the name for this node, refusing it (BUS_ETAKEN)
+ * while another live node holds it; a dead node's claims are void. A node
+ * claims a name once however many local connections use it, and releases
+ * it when the last one is gone (bus_release). Claiming also watches the
+ * user's topic "u:<key>" (a private message to a user is published there),
+ * and releasing unwatches it.
+ *
+ * Callbacks run on the loop's thread. A callback given to bus_watch or
+ * bus_claim may run inline, before the call returns (the local bus, a
+ * topic already watched); callers must be correct either way. Memory: the
+ * bus's own allocations abort on OOM (util/mem.h). */
+#ifndef PARLEY_BUS_BUS_H
+#define PARLEY_BUS_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "util/buf.h"
+
+#define BUS_ETAKEN (-1) /* bus_claim: another live node holds the name */
+#define BUS_EIO    (-2) /* the backend failed (timeout, Redis down) */
+#define BUS_ECLOSED (-3) /* bus_close ran first */
+
+/* A node is dead when its last heartbeat is this old. */
+#define BUS_NODE_DEAD_MS 10000
+/* How often a node heartbeats and looks for dead ones. */
+#define BUS_HEARTBEAT_MS 2000
+
+typedef enum {
+    BUS_USER_GONE = 0,
+    BUS_USER_RESERVED = 1,
+    BUS_USER_ONLINE = 2,
+} bus_user_state_t;
+
+/* What the mirror of the other nodes' presence holds. */
+#define BUS_PRESENCE_USERS 1u
+#define BUS_PRESENCE_ROOMS 2u
+
+typedef struct {
+    /* Another node published data[0..len) to topic, which this node
+     * watches. Both are valid during the call only. */
+    void (*on_message)(void *ud, const char *topic, const char *data, size_t len);
+    /* The mirror changed: BUS_PRESENCE_USERS and/or BUS_PRESENCE_ROOMS. */
+    void (*on_presence)(void *ud, unsigned what);
+} bus_handlers;
+
+typedef struct bus bus_t;
+
+typedef void (*bus_done_cb)(void *ud, int rc); /* rc: 0 or BUS_E* */
+
+typedef struct {
+    void (*close)(bus_t *b);
+    void (*set_handlers)(bus_t *b, const bus_handlers *h, void *ud);
+    const char *(*node_id)(const bus_t *b);
+    void (*publish)(bus_t *b, const char *topic, const char *data, size_t len);
+    void (*watch)(bus_t *b, const char *topic, bus_done_cb cb, void *ud);
+    void (*unwatch)(bus_t *b, const char *topic);
+    void (*claim)(bus_t *b, const char *user_key, int exclusive, bus_done_cb cb, void *ud);
+    void (*release)(bus_t *b, const char *user_key);
+    void (*user_set)(bus_t *b, const char *user_key, const char *name, bus_user_state_t st);
+    void (*room_set)(bus_t *b, const char *room_key, uint32_t count);
+    bus_user_state_t (*user_state)(const bus_t *b, const char *user_key, const char **name);
+    void (*users_each)(const bus_t *b,
+                       void (*fn)(void *ud, const char *key, const char *name), void *ud);
+    uint64_t (*room_count)(const bus_t *b, const char *room_key);
+    void (*metrics)(const bus_t *b, buf_t *out);
+} bus_ops_t;
+
+/* The part every backend shares; backends put it first in their struct. */
+struct bus {
+    const bus_ops_t *ops;
+    int clustered; /* 1: other nodes may exist (the Redis bus) */
+};
+
+/* ---- backends ------------------------------------------------------------ */
+
+/* The bus of a lone process. Never fails; close it with bus_close. */
+bus_t *bus_local_new(void);
+
+/* The Redis bus on the cluster reachable at `seeds` ("host:port,..."; see
+ * rc_create), every command bounded by timeout_ms (0: 2000). It has its own
+ * rc client (its subscriptions do not compete with the store's commands),
+ * registers this node at once and heartbeats every BUS_HEARTBEAT_MS. Returns
+ * 0 and *out, or BUS_EIO for a malformed seed list (*out NULL). bus_close
+ * sends its last commands (leave the registry, drop the presence and the
+ * claims) and frees the client and the memory once they are answered,
+ * within timeout_ms: keep running the loop until then (uv_run with
+ * UV_RUN_DEFAULT returns when it is done; a single UV_RUN_NOWAIT is not
+ * enough). */
+int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, bus_t **out);
+
+/* ---- the interface --------------------------------------------------------- */
+
+/* Stops heartbeating, removes this node's presence and claims from the
+ * cluster as far as it can without waiting (the other nodes see its users
+ * go at once, or at the latest when its heartbeat expires), and frees the
+ * bus. Pending bus_watch/bus_claim callbacks run with BUS_ECLOSED inside
+ * the call. b may be NULL. */
+static inline void bus_close(bus_t *b)
+{
+    if (b)
+        b->ops->close(b);
+}
+
+/* Sets who hears about messages and presence changes (before anything
+ * else; h is copied). */
+static inline void bus_set_handlers(bus_t *b, const bus_handlers *h, void *ud)
+{
+    b->ops->set_handlers(b, h, ud);
+}
+
+static inline int bus_clustered(const bus_t *b)
+{
+    return b->clustered;
+}
+
+/* This node's id in the cluster (random per process, hex), "local" for the
+ * local bus. */
+static inline const char *bus_node_id(const bus_t *b)
+{
+    return b->ops->node_id(b);
+}
+
+/* Sends data[0..len) to the other nodes that watch topic (copied; fire and
+ * forget: a failure is logged and counted). */
+static inline void bus_publish(bus_t *b, const char *topic, const char *data, size_t len)
+{
+    b->ops->publish(b, topic, data, len);
+}
+
+/* Watches topic (again is fine: a topic is watched or not, no count). cb,
+ * which may be NULL, runs once with 0 as soon as what is published to the
+ * topic reaches this node, or with BUS_EIO when that could not be set up
+ * within the timeout (the bus keeps trying) or BUS_ECLOSED. */
+static inline void bus_watch(bus_t *b, const char *topic, bus_done_cb cb, void *ud)
+{
+    b->ops->watch(b, topic, cb, ud);
+}
+
+/* Stops watching topic (nothing when it is not watched). */
+static inline void bus_unwatch(bus_t *b, const char *topic)
+{
+    b->ops->unwatch(b, topic);
+}
+
+/* Claims username user_key for this node and watches "u:<user_key>" (see
+ * the top of this file). exclusive 0 (token mode: one user, many
+ * connections, maybe on several nodes) only registers and watches. cb (may
+ * be NULL) gets 0, BUS_ETAKEN, BUS_EIO or BUS_ECLOSED; on anything but 0
+ * the name is not claimed and the topic not watched. */
+static inline void bus_claim(bus_t *b, const char *user_key, int exclusive, bus_done_cb cb,
+                             void *ud)
+{
+    b->ops->claim(b, user_key, exclusive, cb, ud);
+}
+
+/* Gives the name back and unwatches its topic (fire and forget). */
+static inline void bus_release(bus_t *b, const char *user_key)
+{
+    b->ops->release(b, user_key);
+}
+
+/* Reports this node's state of a user (name: display name, ignored for
+ * BUS_USER_GONE) and of a room (its local connections; 0 removes it). */
+static inline void bus_user_set(bus_t *b, const char *user_key, const char *name,
+                                bus_user_state_t st)
+{
+    b->ops->user_set(b, user_key, name, st);
+}
+
+static inline void bus_room_set(bus_t *b, const char *room_key, uint32_t count)
+{
+    b->ops->room_set(b, room_key, count);
+}
+
+/* The mirror: the best state of a user over the other live nodes. When
+ * name is not NULL and the state is not GONE, *name is set to the user's
+ * display name (the bus's: valid until the bus next runs a callback). */
+static inline bus_user_state_t bus_user_state(const bus_t *b, const char *user_key,
+                                              const char **name)
+{
+    return b->ops->user_state(b, user_key, name);
+}
+
+/* Calls fn once per user ONLINE on at least one other live node (key and
+ * a display name), in no particular order. */
+static inline void bus_users_each(const bus_t *b,
+                                  void (*fn)(void *ud, const char *key, const char *name),
+                                  void *ud)
+{
+    b->ops->users_each(b, fn, ud);
+}
+
+/* Connections of the room on the other live nodes. */
+static inline uint64_t bus_room_count(const bus_t *b, const char *room_key)
+{
+    return b->ops->room_count(b, room_key);
+}
+
+/* Appends the bus's metrics (Prometheus text) to out; nothing for the
+ * local bus. */
+static inline void bus_metrics(const bus_t *b, buf_t *out)
+{
+    b->ops->metrics(b, out);
+}
+
+#endif

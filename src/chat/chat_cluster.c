@@ -1,0 +1,122 @@
+/* chat_cluster.c - the chat's side of the bus (bus.h): deliveries that
+ * cross to the other nodes, and this node's presence as they see it.
+ *
+ * A delivery is published as one small JSON object {"e": event, "a": args,
+ * "x": except-room or null} on the topic of the room it went to locally
+ * ("r:<room>" or "u:<user>"); a node that watches the topic broadcasts it
+ * to its own sockets in that room, minus those in room x. The event is
+ * encoded once per publication, and once more by each receiving node for
+ * all of its recipients. Only the events a delivery can carry are accepted
+ * from the bus (message:receive, typing).
+ *
+ * Presence: chat_users.c reports each user's state on this node when it
+ * changes (chat__user_report); rooms are reported when a rooms:update is
+ * due (chat__rooms_report), with their local counts. The bus's mirror of
+ * the other nodes completes users:update and the room counts, and its
+ * changes re-arm the presence timer like local ones. */
+#include "chat/chat_internal.h"
+
+#include <string.h>
+
+#include "util/log.h"
+
+/* Events another node may ask us to deliver. */
+static int chat_cluster_event_ok(const char *e)
+{
+    return strcmp(e, "message:receive") == 0 || strcmp(e, "typing") == 0;
+}
+
+static void chat_cluster_on_message(void *ud, const char *topic, const char *data, size_t len)
+{
+    chat_server *c = ud;
+    if (c->closing)
+        return;
+    json_t *m = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *e = json_string_value(json_object_get(m, "e"));
+    json_t *args = json_object_get(m, "a");
+    json_t *x = json_object_get(m, "x");
+    if (e == NULL || !json_is_array(args) || !chat_cluster_event_ok(e) ||
+        (x && !json_is_null(x) && !json_is_string(x))) {
+        c->bus_bad++;
+        log_warn("unreadable delivery from the bus", "topic=\"%s\" bytes=%zu", topic, len);
+        json_decref(m);
+        return;
+    }
+    sio_except except = {.room = json_string_value(x)};
+    size_t n = sio_broadcast(c->nsp, &topic, 1, except.room ? &except : NULL, e, args);
+    c->bus_in++;
+    if (e[0] == 'm')
+        c->out_messages += n;
+    else
+        c->out_typing += n;
+    json_decref(m);
+}
+
+static void chat_cluster_on_presence(void *ud, unsigned what)
+{
+    chat_server *c = ud;
+    if (c->closing)
+        return;
+    chat__presence_changed(c, ((what & BUS_PRESENCE_USERS) ? CHAT__USERS : 0) |
+                                  ((what & BUS_PRESENCE_ROOMS) ? CHAT__ROOMS : 0));
+}
+
+void chat__cluster_init(chat_server *c)
+{
+    bus_handlers h = {.on_message = chat_cluster_on_message,
+                      .on_presence = chat_cluster_on_presence};
+    bus_set_handlers(c->bus, &h, c);
+}
+
+void chat__publish(chat_server *c, const char *topic, const char *event, const json_t *args,
+                   const char *except)
+{
+    if (!bus_clustered(c->bus))
+        return;
+    json_t *m = json_pack("{s:s,s:O,s:s?}", "e", event, "a", args, "x", except);
+    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    if (text)
+        bus_publish(c->bus, topic, text, strlen(text));
+    else
+        log_error("delivery not published", "topic=\"%s\" event=%s", topic, event);
+    free(text); /* jansson's allocator */
+    json_decref(m);
+}
+
+uint64_t chat__room_size(chat_server *c, const chat_room *room)
+{
+    return sio_room_size(c->nsp, room->conv) + bus_room_count(c->bus, room->key);
+}
+
+void chat__room_report(chat_server *c, const chat_room *room)
+{
+    bus_room_set(c->bus, room->key, (uint32_t)sio_room_size(c->nsp, room->conv));
+}
+
+void chat__rooms_report(chat_server *c)
+{
+    if (!bus_clustered(c->bus))
+        return;
+    uint64_t now = uv_now(c->loop);
+    for (chat_room *room = c->rooms; room; room = room->hh.next) {
+        size_t n = sio_room_size(c->nsp, room->conv);
+        chat__room_report(c, room);
+        if (n > 0) {
+            room->empty_since = 0;
+        } else if (room->empty_since == 0) {
+            room->empty_since = now ? now : 1;
+        } else if (room->watched && now - room->empty_since > c->cfg.recovery_window_ms) {
+            bus_unwatch(c->bus, room->conv);
+            room->watched = 0;
+        }
+    }
+}
+
+void chat__user_report(chat_server *c, const chat_user *u)
+{
+    bus_user_state_t st = u->nconns ? BUS_USER_ONLINE : u->nkept ? BUS_USER_RESERVED
+                                                                 : BUS_USER_GONE;
+    if (u->claiming)
+        return; /* not ours yet */
+    bus_user_set(c->bus, u->key, u->name, st);
+}

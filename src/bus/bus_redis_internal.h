@@ -1,0 +1,267 @@
+/* bus_redis_internal.h - what the files of the Redis bus share. The keys,
+ * channels, commands and failure behaviour are described at the top of
+ * bus_redis.c; this header holds the structures and the calls between the
+ * files:
+ *
+ *   bus_redis.c           creation, close, the interface table, metrics and
+ *                         the helpers every file uses (failure logs)
+ *   bus_redis_topic.c     topics: watch, unwatch, publish, and the watch
+ *                         callbacks waiting for a subscription
+ *   bus_redis_presence.c  this node's presence: the reports and their
+ *                         flush (the presence script)
+ *   bus_redis_mirror.c    the mirror of the other nodes' presence: their
+ *                         entries, snapshots, changes and the aggregates
+ *   bus_redis_registry.c  the node registry: heartbeat, who is alive, dead
+ *                         node cleanup
+ *   bus_redis_claim.c     username claims (the claim script)
+ *
+ * Nothing outside src/bus/bus_redis*.c includes this. Shared functions are
+ * named bus_redis__*; the static ones of each file keep bus__*. */
+#ifndef PARLEY_BUS_REDIS_INTERNAL_H
+#define PARLEY_BUS_REDIS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "bus/bus.h"
+#include "redis/rc.h"
+#include "util/mem.h"
+
+#define uthash_malloc(sz) mem_alloc(sz)
+#define uthash_free(ptr, sz) mem_free(ptr)
+#include <uthash.h>
+#include <utlist.h>
+
+#define BUS__ID_LEN 16
+#define BUS__NODES_KEY "parley:nodes"
+
+typedef struct bus__redis bus__redis;
+typedef struct bus__watch bus__watch;
+typedef struct bus__claimop bus__claimop;
+
+/* A bus_watch callback due when its watch becomes active. */
+typedef struct bus__waiter {
+    struct bus__waiter *prev, *next;   /* b->waiters, by deadline */
+    struct bus__waiter *wprev, *wnext; /* its watch's */
+    bus__watch *w;
+    uint64_t deadline; /* loop time */
+    bus_done_cb cb;
+    void *ud;
+} bus__waiter;
+
+struct bus__watch {
+    UT_hash_handle hh; /* b->watches, by topic */
+    bus__redis *b;
+    char *topic, *channel;
+    int active; /* subscribed: messages arrive */
+    int busy;   /* inside on_message: freed after it if dead */
+    int dead;   /* unwatched */
+    bus__waiter *waiters;
+};
+
+/* A user or room of a remote node. */
+typedef struct bus__entry {
+    UT_hash_handle hh;
+    char *key;
+    int state;      /* users: bus_user_state_t */
+    char *name;     /* users */
+    uint64_t count; /* rooms */
+    unsigned gen;   /* the node's gen when a full state last named it */
+} bus__entry;
+
+typedef struct bus__node {
+    UT_hash_handle hh; /* b->nodes, by id */
+    bus__redis *b;
+    char id[BUS__ID_LEN + 1];
+    char *hkey, *channel;
+    bus__entry *users, *rooms;
+    uint64_t last_seq; /* of the last change applied */
+    uint64_t seen_seq; /* highest seq seen while reading the snapshot */
+    unsigned gen;
+    unsigned nsyncs;
+    int subscribed; /* its presence channel is active */
+    int synced;     /* a snapshot was applied and no gap seen since */
+    int sync_inflight, sync_again;
+    int seen;       /* named by the registry read being applied */
+    int refs;       /* commands out with this node as ud */
+    int dropped;    /* out of the mirror: freed when refs is 0 */
+} bus__node;
+
+/* The mirror's aggregates over the remote nodes. */
+typedef struct {
+    UT_hash_handle hh;
+    char *key;
+    char *name;
+    uint32_t online, reserved; /* nodes where the user is so */
+} bus__guser;
+
+typedef struct {
+    UT_hash_handle hh;
+    char *key;
+    uint64_t sum;
+} bus__groom;
+
+/* A presence field of this node and its value. */
+typedef struct {
+    UT_hash_handle hh;
+    char *field, *value;
+} bus__kv;
+
+/* A username this node claimed or is claiming. */
+typedef struct {
+    UT_hash_handle hh; /* b->claims, by key */
+    char *key, *rkey, *topic;
+    int held;          /* a claim succeeded and was not released */
+    bus__claimop *ops; /* in progress (rnext) */
+} bus__claim;
+
+struct bus__claimop {
+    bus__claimop *prev, *next; /* b->ops: every op whose callback is due */
+    bus__claimop *rnext;       /* rec->ops */
+    bus__claimop *qnext;       /* b->qhead: waiting for a registry read */
+    bus__redis *b;
+    bus__claim *rec; /* NULL once released (or done) */
+    int exclusive;
+    int inflight; /* the EVAL is out: its reply frees a done op */
+    int done;     /* the callback ran */
+    bus_done_cb cb;
+    void *ud;
+};
+
+struct bus__redis {
+    struct bus base; /* first: a bus_t * is a bus__redis * */
+    uv_loop_t *loop;
+    rc_cluster *rc;
+    uint32_t timeout_ms;
+    char id[BUS__ID_LEN + 1];
+    char *hkey, *pchan; /* parley:{n:<id>} and its channel */
+    bus_handlers h;
+    void *hud;
+    int closed, rc_freed, open_handles, closing_cmds;
+    /* watches */
+    bus__watch *watches;
+    bus__waiter *waiters;
+    uv_timer_t wait_timer;
+    /* registry */
+    uv_timer_t hb_timer;
+    int hb_inflight;
+    uint64_t hb_ok_at;    /* loop time of the last acknowledged ZADD, 0: none */
+    uint64_t registry_at; /* loop time of the last registry read, 0: none */
+    bus__node *nodes;
+    /* this node's presence */
+    bus__kv *own, *pending;
+    int reset_needed, flush_inflight;
+    uv_prepare_t flush;
+    /* the mirror */
+    bus__guser *gusers;
+    bus__groom *grooms;
+    /* claims */
+    bus__claim *claims;
+    bus__claimop *ops;
+    bus__claimop *qhead, *qtail;
+    size_t qlen;
+    /* metrics */
+    uint64_t published, received, publish_errors, resyncs;
+    /* failure logs */
+    uint64_t warn_at;
+    unsigned warn_suppressed;
+};
+
+static inline bus__redis *bus_redis__self(const bus_t *b)
+{
+    return (bus__redis *)b;
+}
+
+static inline int bus_redis__failed(const redisReply *r, const char *err)
+{
+    return err != NULL || r == NULL || r->type == REDIS_REPLY_ERROR;
+}
+
+/* ---- bus_redis.c: helpers ------------------------------------------------- */
+
+/* a + b + c in one new string (the caller frees it). */
+char *bus_redis__cat(const char *a, const char *b, const char *c);
+
+/* Logs a failed command (what: the operation), at most one warning per
+ * BUS__LOG_EVERY_MS; the others are counted in the next one. */
+void bus_redis__warn(bus__redis *b, const char *what, const redisReply *r, const char *err);
+
+/* Sends a command whose reply only matters when it failed (logged). */
+void bus_redis__send_logged(bus__redis *b, const char *key, int argc, const char **argv);
+
+/* ---- bus_redis_topic.c ---------------------------------------------------- */
+
+/* Watches topic (see bus_watch): cb (may be NULL) runs inline when the
+ * topic is active already or the subscription is refused (BUS_EIO), else
+ * once it is active, or with BUS_EIO after timeout_ms. */
+void bus_redis__watch_add(bus__redis *b, const char *topic, bus_done_cb cb, void *ud);
+/* Stops watching topic; its waiting callbacks run with BUS_EIO. */
+void bus_redis__unwatch_topic(bus__redis *b, const char *topic);
+/* Close: runs every waiting watch callback with BUS_ECLOSED. */
+void bus_redis__watches_close(bus__redis *b);
+/* Frees every watch (after rc_free: no callback can reach them). */
+void bus_redis__watches_free(bus__redis *b);
+
+void bus_redis__op_publish(bus_t *bb, const char *topic, const char *data, size_t len);
+void bus_redis__op_watch(bus_t *bb, const char *topic, bus_done_cb cb, void *ud);
+void bus_redis__op_unwatch(bus_t *bb, const char *topic);
+
+/* ---- bus_redis_presence.c ------------------------------------------------- */
+
+/* The presence script (see its comment); the leave at close uses it too. */
+extern const char bus_redis__lua_presence[];
+
+/* Flushes before the loop sleeps; after the flush in flight if any. */
+void bus_redis__flush_arm(bus__redis *b);
+/* Frees this node's reported and pending entries. */
+void bus_redis__own_free(bus__redis *b);
+
+void bus_redis__op_user_set(bus_t *bb, const char *user_key, const char *name,
+                            bus_user_state_t st);
+void bus_redis__op_room_set(bus_t *bb, const char *room_key, uint32_t count);
+
+/* ---- bus_redis_mirror.c --------------------------------------------------- */
+
+/* Tells the handlers the mirror changed (what: BUS_PRESENCE_*; 0 and after
+ * close: nothing). */
+void bus_redis__notify(bus__redis *b, unsigned what);
+/* Adds node id to the mirror and subscribes to its presence channel (the
+ * snapshot is read once subscribed). */
+bus__node *bus_redis__node_add(bus__redis *b, const char *id);
+/* Reads node n's snapshot again (now, or once its channel is active). */
+void bus_redis__node_sync(bus__redis *b, bus__node *n);
+/* Takes n out of the mirror; returns what changed. n is freed at once or
+ * by its last reply: the caller must not use it afterwards. */
+unsigned bus_redis__node_drop(bus__redis *b, bus__node *n, const char *why);
+/* Frees the nodes and the aggregates (after rc_free). */
+void bus_redis__mirror_free(bus__redis *b);
+
+bus_user_state_t bus_redis__op_user_state(const bus_t *bb, const char *user_key,
+                                          const char **name);
+void bus_redis__op_users_each(const bus_t *bb,
+                              void (*fn)(void *ud, const char *key, const char *name),
+                              void *ud);
+uint64_t bus_redis__op_room_count(const bus_t *bb, const char *room_key);
+
+/* ---- bus_redis_registry.c ------------------------------------------------- */
+
+/* The hb_timer callback: ZADD of our expiry, then the registry read. */
+void bus_redis__on_heartbeat(uv_timer_t *t);
+
+/* ---- bus_redis_claim.c ---------------------------------------------------- */
+
+/* A registry read ended (rc 0: b->nodes is fresh): starts or fails the
+ * exclusive claims that waited for it. */
+void bus_redis__claims_registry(bus__redis *b, int rc);
+/* Close: forgets the queue and runs every due claim callback with
+ * BUS_ECLOSED. */
+void bus_redis__claims_close(bus__redis *b);
+/* Frees the claim records (after rc_free). */
+void bus_redis__claims_free(bus__redis *b);
+
+void bus_redis__op_claim(bus_t *bb, const char *user_key, int exclusive, bus_done_cb cb,
+                         void *ud);
+void bus_redis__op_release(bus_t *bb, const char *user_key);
+
+#endif

@@ -21,8 +21,8 @@
  * Arguments are copied or used before the call returns: nothing the caller
  * passes is kept. Results are lent to the callback: they are valid during
  * the call only and the store frees them after it returns, except where a
- * callback is allowed to take them (the history page and the room list:
- * move the contents out and zero the struct).
+ * callback is allowed to take them (history and since pages, the room list
+ * and the conversation list: move the contents out and zero the struct).
  *
  * Order. Operations on the same conversation (or room key, or sending
  * user's clientIds) take effect one at a time, and their callbacks run in
@@ -148,6 +148,13 @@ typedef void (*store_append_cb)(void *ud, int rc, const store_appended_t *res);
 typedef void (*store_history_cb)(void *ud, int rc, store_history_t *page);
 typedef void (*store_count_cb)(void *ud, int rc, uint64_t n);
 
+/* Conversation names (store_conv_private form), owned by the list. */
+typedef struct {
+    char **convs; /* NULL when n is 0 */
+    size_t n;
+} store_conv_list_t;
+typedef void (*store_conv_list_cb)(void *ud, int rc, store_conv_list_t *list);
+
 typedef struct {
     void (*close)(store_t *s);
     void (*room_create)(store_t *s, const char *key, const char *name, store_room_cb cb,
@@ -159,6 +166,10 @@ typedef struct {
     void (*history)(store_t *s, const char *conv, const char *before, size_t limit,
                     store_history_cb cb, void *ud);
     void (*dedupe_purge)(store_t *s, int64_t now_ms, store_count_cb cb, void *ud);
+    void (*since)(store_t *s, const char *conv, int64_t since_ms, size_t limit,
+                  store_history_cb cb, void *ud);
+    void (*private_convs)(store_t *s, const char *user_key, int64_t since_ms,
+                          store_conv_list_cb cb, void *ud);
 } store_ops_t;
 
 /* The part every backend shares; backends put it first in their struct. */
@@ -369,6 +380,45 @@ static inline void store_history_free(store_history_t *h)
 static inline void store_dedupe_purge(store_t *s, int64_t now_ms, store_count_cb cb, void *ud)
 {
     s->ops->dedupe_purge(s, now_ms, cb, ud);
+}
+
+/* ---- what a client missed (connection state recovery) ------------------- */
+
+/* Reads the oldest `limit` (1..STORE_HISTORY_LIMIT_MAX, else STORE_EINVAL)
+ * messages of conversation conv whose ts_ms is greater than since_ms, oldest
+ * first (store order), with has_more set when more such messages follow. A
+ * conversation with none gives an empty page. cb gets 0 or STORE_EIO; the
+ * page may be taken as with store_history. Order and visibility as for
+ * store_history. (The Redis store finds the start by the stream ids' time,
+ * which is Redis' clock, with a margin for clock skew; ts_ms is the
+ * server's.) */
+static inline void store_since(store_t *s, const char *conv, int64_t since_ms, size_t limit,
+                               store_history_cb cb, void *ud)
+{
+    s->ops->since(s, conv, since_ms, limit, cb, ud);
+}
+
+/* The private conversations of user user_key (a comparison key) that got a
+ * message with ts_ms greater than since_ms (the user as sender or
+ * recipient), in no particular order. cb gets 0 and the list, or STORE_EIO.
+ * The callback may take the list (copy *list, then zero it); whatever it
+ * leaves is freed with store_conv_list_free after it returns. The Redis
+ * store answers from a per-user index written with each private append
+ * (ZADD, in the user's slot), trimmed to the last day. */
+static inline void store_private_convs(store_t *s, const char *user_key, int64_t since_ms,
+                                       store_conv_list_cb cb, void *ud)
+{
+    s->ops->private_convs(s, user_key, since_ms, cb, ud);
+}
+
+/* Frees the names of l and empties it; an empty l is fine. */
+static inline void store_conv_list_free(store_conv_list_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        mem_free(l->convs[i]);
+    mem_free(l->convs);
+    l->convs = NULL;
+    l->n = 0;
 }
 
 #endif

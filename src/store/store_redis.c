@@ -18,6 +18,19 @@
  *                               so no user/clientId pair can spell another's
  *                               key; the hash tag puts a user's entries in
  *                               one slot, users spread over the cluster.
+ *   parley:{u:<user>}:pconv     a user's private conversations, for
+ *                               recovery: a sorted set, member the
+ *                               conversation's name, score the ts_ms of its
+ *                               newest message; entries a day older than
+ *                               the message being written are trimmed at
+ *                               each write, and the key expires a day after
+ *                               the last one. The user's slot (the tag of
+ *                               its clientIds); no other key can spell it:
+ *                               after "parley:" it has "{u:", a clientId
+ *                               key a digit, a conversation's "{r:" or
+ *                               "{p:", the room keys "room:" or "{rooms}";
+ *                               the one other "{u:" key, the bus's claim
+ *                               (bus_redis_claim.c), ends in "}:claim".
  * The rooms index is the one shared key, and only room creation (rare) and
  * room lists (one per presence window) touch it; joins, messages and
  * history never do. A room is created in two writes (its hash, then the
@@ -42,10 +55,12 @@
  * Order. rc_command gives no order across a retry or a redirection, so the
  * store serializes by itself: every operation joins the lane (a FIFO) of
  * each key it touches (the conversation; the sending user's clientIds for an
- * append with a clientId; the room key) and starts only when it heads every
- * one of its lanes, its steps chained one after the other. Lanes are joined
- * in start order, so an operation waits only for older ones and none waits
- * forever: every step has rc's deadline. Hence, per conversation, room and
+ * append with a clientId; the room key; not the pconv indexes, see
+ * Recovery) and starts only when it heads every one of its lanes, its
+ * steps chained one after the other (but the last round trip of an
+ * append, whose commands go out together). Lanes are joined in start
+ * order, so an operation waits only for older ones and none waits forever:
+ * every step has rc's deadline. Hence, per conversation, room and
  * user: operations take effect one at a time, in start order, and complete
  * in that order. Different keys run concurrently. The lanes are this
  * process's: two parley servers appending the same user's clientId at the
@@ -61,6 +76,32 @@
  * replicated. A clientId entry is written after its message (see
  * store_msg_append): a failure to write it is logged, and the append still
  * succeeds, because the message is stored.
+ *
+ * Recovery. store_since reads the conversation's stream from the id time
+ * since_ms - STORE__SKEW_MS (ids are Redis' clock, ts the server's: the
+ * margin lets them disagree by that much), in XRANGE chunks, dropping the
+ * entries whose ts is not after since_ms, each chunk starting just after
+ * the last entry read, until it has limit + 1 entries (the last one only
+ * says has_more) or the stream ends. A message whose id is more than the
+ * margin behind its ts is missed. store_private_convs reads the user's
+ * pconv index (ZRANGEBYSCORE (since_ms +inf). An append to a private
+ * conversation writes the index of both users after the message is stored
+ * (like the clientId entry: an entry never names a conversation without
+ * that message; a failed write is logged, the append still succeeds, and
+ * the conversation is missing from that index until its next message) and
+ * before its callback runs, so a private_convs started after that
+ * callback sees it. private_convs joins no lane: it may also see the entry
+ * of an append whose callback has not run yet.
+ *
+ * Cost. Round trips, each of one command to one master: room_get,
+ * room_list, private_convs and a history page without `before`: 1; with
+ * `before`: 2; room_create: 1, 3 the first time; since: 1 per chunk of up
+ * to max(limit + 1, STORE__SINCE_CHUNK) entries, usually 1. An append: a
+ * GET (with a clientId), the XADD, a WAIT (with wait_replicas), then
+ * together, in one more round trip, the SET of the clientId (with one)
+ * and, in a private conversation, one EVAL (ZADD GT, ZREMRANGEBYSCORE,
+ * PEXPIRE) per user of the pair: two commands more than a room message
+ * (one for a user's conversation with itself), on the two users' masters.
  *
  * Completion. Callbacks run later, from rc's reply callbacks, or from a
  * zero timer for operations that fail before reaching Redis (bad limit,
@@ -84,6 +125,15 @@
  * (a conversation's appends run one at a time). */
 #define STORE__WAIT_SKIP_MS 1000
 #define STORE__LANE_BUCKETS 256
+/* store_since starts this much before since_ms in stream id time (Redis'
+ * clock) to find the messages whose ts (the server's clock) is after it. */
+#define STORE__SKEW_MS 10000
+/* Entries store_since asks for at least, per XRANGE: the margin's
+ * entries are read and dropped, so asking for just limit + 1 would often
+ * cost a second round trip. */
+#define STORE__SINCE_CHUNK 64
+/* How long a user's pconv index remembers a conversation. */
+#define STORE__PCONV_KEEP_MS ((int64_t)86400000)
 
 /* Creates the room unless it exists: {created, name, listed}. */
 static const char store__lua_room_create[] =
@@ -99,10 +149,26 @@ static const char store__lua_room_list[] =
     "for i, x in ipairs(k) do r[2*i-1] = x r[2*i] = redis.call('HGET', KEYS[1], x) or x end "
     "return r";
 
+/* Notes a private conversation in a user's index: KEYS = the index; ARGV =
+ * ts_ms, conversation, ts_ms - STORE__PCONV_KEEP_MS, STORE__PCONV_KEEP_MS.
+ * GT keeps the newest time when two servers' appends cross. */
+static const char store__lua_pconv_add[] =
+    "redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[2]) "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3]) "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[4]) return 1";
+
 static const char store__names_key[] = "parley:{rooms}:names";
 static const char store__order_key[] = "parley:{rooms}:order";
 
-enum { STORE__OP_ROOM, STORE__OP_LIST, STORE__OP_APPEND, STORE__OP_HISTORY, STORE__OP_COUNT };
+enum {
+    STORE__OP_ROOM,
+    STORE__OP_LIST,
+    STORE__OP_APPEND,
+    STORE__OP_HISTORY,
+    STORE__OP_COUNT,
+    STORE__OP_SINCE,
+    STORE__OP_CONVS
+};
 
 /* The steps of the operations, in the order they run. */
 enum {
@@ -115,9 +181,11 @@ enum {
     STORE__S_DEDUPE_GET,
     STORE__S_XADD,
     STORE__S_WAIT,
-    STORE__S_DEDUPE_SET,
+    STORE__S_AFTER,  /* the clientId SET and the pconv EVALs, together */
     STORE__S_BEFORE, /* XRANGE before before COUNT 1 */
     STORE__S_PAGE,   /* XREVRANGE */
+    STORE__S_SINCE,  /* XRANGE (last +, a chunk */
+    STORE__S_CONVS,  /* ZRANGEBYSCORE */
 };
 
 typedef struct store__lane store__lane;
@@ -143,7 +211,7 @@ struct store__op {
     store__op *ready_next;  /* failed before reaching Redis */
     store__redis *st;
     int kind, step, started;
-    int inflight; /* an rc command is out: its callback frees a done op */
+    int inflight; /* rc commands out: the last callback frees a done op */
     int done;     /* the callback ran */
     int rc;       /* for a ready op */
     store__lnode ln[2];
@@ -155,21 +223,29 @@ struct store__op {
         store_append_cb append;
         store_history_cb history;
         store_count_cb count;
+        store_conv_list_cb convs;
     } cb;
     /* inputs, copied */
-    char *key;   /* the room's or the stream's key */
-    char *arg;   /* room name / before id */
+    char *key;   /* the room's, the stream's or the pconv index's key */
+    char *arg;   /* room name / before id / "(" and since's last id */
     char *from, *to, *content;
     size_t content_len;
     int64_t ts_ms, expires_ms;
     char *cid_key, *cid_route;
     size_t cid_key_len;
-    size_t limit;
+    char *pconv[2]; /* the users' pconv index keys (private append) */
+    int npconv;
+    char *conv;     /* the conversation, member of those indexes */
+    size_t limit;   /* ts_ms: since's since_ms */
+    size_t asked;   /* entries since's XRANGE asked for */
     uint32_t tag; /* the conversation's, in its message ids */
     /* results */
     int created;
     char *name;
     store_appended_t appended;
+    store_history_t page;    /* since, filled chunk by chunk */
+    size_t page_cap;
+    store_conv_list_t convs; /* private_convs */
 };
 
 struct store__redis {
@@ -288,7 +364,12 @@ static void store__op_free(store__op *op)
     mem_free(op->content);
     mem_free(op->cid_key);
     mem_free(op->cid_route);
+    mem_free(op->pconv[0]);
+    mem_free(op->pconv[1]);
+    mem_free(op->conv);
     mem_free(op->name);
+    store_history_free(&op->page);
+    store_conv_list_free(&op->convs);
     mem_free(op);
 }
 
@@ -331,10 +412,17 @@ static void store__finish(store__op *op, int rc, store_history_t *page, store_ro
         break;
     }
     case STORE__OP_HISTORY:
+    case STORE__OP_SINCE:
         if (rc != 0)
             store_history_free(page);
         op->cb.history(op->ud, rc, page);
         store_history_free(page);
+        break;
+    case STORE__OP_CONVS:
+        if (rc != 0)
+            store_conv_list_free(&op->convs);
+        op->cb.convs(op->ud, rc, &op->convs);
+        store_conv_list_free(&op->convs);
         break;
     default:
         op->cb.count(op->ud, rc, 0);
@@ -386,7 +474,7 @@ static void store__send(store__op *op, int step, const char *key, int argc, cons
         store__ready(op, STORE_EIO);
         return;
     }
-    op->inflight = 1;
+    op->inflight++;
 }
 
 /* The tag of a conversation in its message ids: FNV-1a, 32 bits. */
@@ -444,6 +532,23 @@ static int store__id_make(char id[STORE_ID_MAX], const char *sid, size_t len, ui
     return 0;
 }
 
+/* Asks for store_since's next chunk: from the margin before since_ms
+ * (ms only: its first sequence), then from just after the last entry read
+ * (op->arg). Enough for what is missing, and at least STORE__SINCE_CHUNK. */
+static void store__since_next(store__op *op)
+{
+    char start[24], count[24];
+    size_t want = op->limit + 1 - op->page.n;
+    snprintf(count, sizeof(count), "%zu", want < STORE__SINCE_CHUNK ? STORE__SINCE_CHUNK : want);
+    if (op->ts_ms > STORE__SKEW_MS)
+        snprintf(start, sizeof(start), "%" PRId64, op->ts_ms - STORE__SKEW_MS);
+    else
+        strcpy(start, "-");
+    op->asked = want < STORE__SINCE_CHUNK ? STORE__SINCE_CHUNK : want;
+    const char *argv[] = {"XRANGE", op->key, op->arg ? op->arg : start, "+", "COUNT", count};
+    store__send(op, STORE__S_SINCE, op->key, 6, argv, NULL);
+}
+
 static void store__run(store__op *op)
 {
     op->started = 1;
@@ -484,6 +589,19 @@ static void store__run(store__op *op)
             store__on_reply(op, NULL, NULL); /* straight to the page */
         }
         break;
+    case STORE__OP_SINCE:
+        if (op->limit < 1 || op->limit > STORE_HISTORY_LIMIT_MAX)
+            store__ready(op, STORE_EINVAL);
+        else
+            store__since_next(op);
+        break;
+    case STORE__OP_CONVS: {
+        char min[24];
+        snprintf(min, sizeof(min), "(%" PRId64, op->ts_ms);
+        const char *argv[] = {"ZRANGEBYSCORE", op->key, min, "+inf"};
+        store__send(op, STORE__S_CONVS, op->key, 4, argv, NULL);
+        break;
+    }
     default:
         store__ready(op, 0); /* Redis expires clientId entries by itself */
         break;
@@ -574,6 +692,57 @@ static int store__parse_page(store__op *op, const redisReply *r, store_history_t
     return 0;
 }
 
+static void store__msg_free(store_msg_t *m)
+{
+    mem_free(m->from);
+    mem_free(m->to);
+    mem_free(m->content);
+}
+
+/* One XRANGE reply of store_since into op->page: the entries whose ts is
+ * after since_ms, up to limit + 1 (that one only sets has_more). Returns 1
+ * when the page is complete, 0 when another chunk must follow (op->arg is
+ * then its exclusive start), -1 for a malformed reply. */
+static int store__since_chunk(store__op *op, const redisReply *r)
+{
+    store_history_t *page = &op->page;
+    if (r->type != REDIS_REPLY_ARRAY)
+        return -1;
+    for (size_t i = 0; i < r->elements; i++) {
+        store_msg_t m;
+        memset(&m, 0, sizeof(m));
+        if (store__parse_entry(r->element[i], op->tag, &m) < 0) {
+            store__msg_free(&m);
+            return -1;
+        }
+        if (m.ts_ms <= op->ts_ms) { /* in the margin */
+            store__msg_free(&m);
+            continue;
+        }
+        if (page->n == op->limit) {
+            store__msg_free(&m);
+            page->has_more = 1;
+            return 1;
+        }
+        if (page->n == op->page_cap) {
+            op->page_cap = op->page_cap ? op->page_cap * 2 : 16;
+            if (op->page_cap > op->limit)
+                op->page_cap = op->limit;
+            page->msgs = mem_realloc(page->msgs, op->page_cap * sizeof(*page->msgs));
+        }
+        page->msgs[page->n++] = m;
+    }
+    if (r->elements < op->asked)
+        return 1; /* the end of the stream */
+    const redisReply *last = r->element[r->elements - 1]->element[0];
+    mem_free(op->arg);
+    op->arg = mem_alloc(last->len + 2);
+    op->arg[0] = '(';
+    memcpy(op->arg + 1, last->str, last->len);
+    op->arg[last->len + 1] = '\0';
+    return 0;
+}
+
 /* "<expires_ms> <ts_ms> <id>": the entry, when it is alive at now. */
 static int store__parse_cid(const redisReply *r, int64_t now, store_appended_t *out)
 {
@@ -615,14 +784,59 @@ static void store__xadd(store__op *op)
     store__send(op, STORE__S_XADD, op->key, argc, argv, len);
 }
 
+/* Another command of the append's last round trip; a refusal is logged and
+ * counts as a failed write of the index or the clientId. */
+static void store__send_after(store__op *op, const char *route, int argc, const char **argv,
+                              const size_t *argvlen)
+{
+    if (rc_command(op->st->rc, route, argc, argv, argvlen, store__on_reply, op) != 0) {
+        log_error("store redis command refused", "cmd=%s", argv[0]);
+        return;
+    }
+    op->inflight++;
+}
+
+/* The message is stored: writes the clientId entry (with one) and the
+ * pconv index of each user (private conversation) at once, and completes
+ * the append when they all answered, whatever they answered (see the top
+ * of the file). */
+static void store__append_after(store__op *op)
+{
+    op->step = STORE__S_AFTER;
+    if (op->cid_key) {
+        char val[96], px[24];
+        int64_t ttl = op->expires_ms - op->ts_ms;
+        snprintf(val, sizeof(val), "%" PRId64 " %" PRId64 " %s", op->expires_ms,
+                 op->appended.ts_ms, op->appended.id);
+        snprintf(px, sizeof(px), "%" PRId64, ttl > 0 ? ttl : 1);
+        const char *argv[] = {"SET", op->cid_key, val, "PX", px};
+        size_t len[] = {3, op->cid_key_len, strlen(val), 2, strlen(px)};
+        store__send_after(op, op->cid_route, 5, argv, len);
+    }
+    if (op->npconv) {
+        char ts[24], cut[24], keep[24];
+        snprintf(ts, sizeof(ts), "%" PRId64, op->ts_ms);
+        snprintf(cut, sizeof(cut), "%" PRId64, op->ts_ms - STORE__PCONV_KEEP_MS);
+        snprintf(keep, sizeof(keep), "%" PRId64, STORE__PCONV_KEEP_MS);
+        for (int i = 0; i < op->npconv; i++) {
+            const char *argv[] = {"EVAL", store__lua_pconv_add, "1", op->pconv[i],
+                                  ts, op->conv, cut, keep};
+            store__send_after(op, op->pconv[i], 8, argv, NULL);
+        }
+    }
+    if (op->inflight == 0)
+        store__finish(op, 0, NULL, NULL);
+}
+
 static void store__on_reply(void *ud, const redisReply *r, const char *err)
 {
     store__op *op = ud;
     int from_reply = r != NULL || err != NULL;
     if (from_reply)
-        op->inflight = 0;
+        op->inflight--;
     if (op->done) { /* closed while this command was out */
-        store__op_free(op);
+        if (op->inflight == 0)
+            store__op_free(op);
         return;
     }
     if (err || (r && r->type == REDIS_REPLY_ERROR)) {
@@ -630,8 +844,9 @@ static void store__on_reply(void *ud, const redisReply *r, const char *err)
                  err ? (int)strlen(err) : (int)r->len, err ? err : r->str);
         if (op->kind == STORE__OP_APPEND && op->step == STORE__S_WAIT) {
             r = NULL; /* the XADD was acknowledged: on to the clientId */
-        } else if (op->kind == STORE__OP_APPEND && op->step == STORE__S_DEDUPE_SET) {
-            store__finish(op, 0, NULL, NULL); /* stored: see the top of the file */
+        } else if (op->step == STORE__S_AFTER) {
+            if (op->inflight == 0) /* stored: see the top of the file */
+                store__finish(op, 0, NULL, NULL);
             return;
         } else {
             store__finish(op, STORE_EIO, NULL, NULL);
@@ -752,20 +967,42 @@ static void store__on_reply(void *ud, const redisReply *r, const char *err)
             log_warn("store redis append not replicated in time", "id=%s", op->appended.id);
             op->st->wait_skip_until = uv_now(op->st->loop) + STORE__WAIT_SKIP_MS;
         }
-        if (op->cid_key) {
-            char val[96], px[24];
-            int64_t ttl = op->expires_ms - op->ts_ms;
-            snprintf(val, sizeof(val), "%" PRId64 " %" PRId64 " %s", op->expires_ms,
-                     op->appended.ts_ms, op->appended.id);
-            snprintf(px, sizeof(px), "%" PRId64, ttl > 0 ? ttl : 1);
-            const char *argv[] = {"SET", op->cid_key, val, "PX", px};
-            size_t len[] = {3, op->cid_key_len, strlen(val), 2, strlen(px)};
-            store__send(op, STORE__S_DEDUPE_SET, op->cid_route, 5, argv, len);
+        store__append_after(op);
+        return;
+    case STORE__S_AFTER:
+        if (op->inflight == 0)
+            store__finish(op, 0, NULL, NULL);
+        return;
+    case STORE__S_SINCE:
+        ok = store__since_chunk(op, r);
+        if (ok == 0) {
+            store__since_next(op);
             return;
         }
+        if (ok > 0) {
+            store__finish(op, 0, &op->page, NULL);
+            return;
+        }
+        ok = 0;
         break;
-    case STORE__S_DEDUPE_SET:
-        break;
+    case STORE__S_CONVS: {
+        store_conv_list_t *l = &op->convs;
+        if (r->type != REDIS_REPLY_ARRAY) {
+            ok = 0;
+            break;
+        }
+        if (r->elements)
+            l->convs = mem_calloc(r->elements, sizeof(*l->convs));
+        for (size_t i = 0; ok && i < r->elements; i++) {
+            l->convs[l->n] = store__dup_reply(r->element[i]);
+            ok = l->convs[l->n] != NULL;
+            l->n += ok;
+        }
+        if (!ok)
+            break; /* the finish frees the part read */
+        store__finish(op, 0, NULL, NULL);
+        return;
+    }
     default:
         ok = 0;
         break;
@@ -835,6 +1072,32 @@ static char *store__stream_key(const char *conv)
     return k;
 }
 
+/* The key of a user's pconv index (user[0..n)). */
+static char *store__pconv_key(const char *user, size_t n)
+{
+    size_t size = n + sizeof("parley:{u:}:pconv");
+    char *k = mem_alloc(size);
+    snprintf(k, size, "parley:{u:%.*s}:pconv", (int)n, user);
+    return k;
+}
+
+/* For an append to a private conversation "p:" A U+001F B: the pconv
+ * index keys of A and B (one when A is B). Other names have none. */
+static void store__pconv_prepare(store__op *op, const char *conv)
+{
+    if (strncmp(conv, "p:", 2) != 0)
+        return;
+    const char *a = conv + 2, *sep = strchr(a, '\x1f');
+    if (sep == NULL) /* not made by store_conv_private */
+        return;
+    const char *b = sep + 1;
+    size_t na = (size_t)(sep - a), nb = strlen(b);
+    op->conv = mem_strdup(conv);
+    op->pconv[op->npconv++] = store__pconv_key(a, na);
+    if (na != nb || memcmp(a, b, na) != 0)
+        op->pconv[op->npconv++] = store__pconv_key(b, nb);
+}
+
 static void store__msg_append(store_t *s, const store_msg_in_t *m, const store_dedupe_in_t *d,
                               store_append_cb cb, void *ud)
 {
@@ -853,6 +1116,7 @@ static void store__msg_append(store_t *s, const store_msg_in_t *m, const store_d
     op->content = mem_strndup(m->content, m->content_len);
     op->content_len = m->content_len;
     op->ts_ms = m->ts_ms;
+    store__pconv_prepare(op, m->conv);
     store__lane_join(op, op->key);
     if (d) {
         size_t un = strlen(d->user_key);
@@ -894,6 +1158,42 @@ static void store__history(store_t *s, const char *conv, const char *before, siz
     }
     op->limit = limit;
     store__lane_join(op, op->key);
+    store__submit(op);
+}
+
+static void store__since(store_t *s, const char *conv, int64_t since_ms, size_t limit,
+                         store_history_cb cb, void *ud)
+{
+    store__redis *st = store__self(s);
+    if (st->closed) {
+        store_history_t none = {NULL, 0, 0};
+        cb(ud, STORE_ECLOSED, &none);
+        return;
+    }
+    store__op *op = store__op_new(st, STORE__OP_SINCE, ud);
+    op->cb.history = cb;
+    op->key = store__stream_key(conv);
+    op->tag = store__conv_tag(conv);
+    op->ts_ms = since_ms;
+    op->limit = limit;
+    store__lane_join(op, op->key);
+    store__submit(op);
+}
+
+/* Joins no lane: see "Recovery" at the top of the file. */
+static void store__private_convs(store_t *s, const char *user_key, int64_t since_ms,
+                                 store_conv_list_cb cb, void *ud)
+{
+    store__redis *st = store__self(s);
+    if (st->closed) {
+        store_conv_list_t none = {NULL, 0};
+        cb(ud, STORE_ECLOSED, &none);
+        return;
+    }
+    store__op *op = store__op_new(st, STORE__OP_CONVS, ud);
+    op->cb.convs = cb;
+    op->key = store__pconv_key(user_key, strlen(user_key));
+    op->ts_ms = since_ms;
     store__submit(op);
 }
 
@@ -940,6 +1240,8 @@ static const store_ops_t store__redis_ops = {
     .msg_append = store__msg_append,
     .history = store__history,
     .dedupe_purge = store__dedupe_purge,
+    .since = store__since,
+    .private_convs = store__private_convs,
 };
 
 int store_redis_open(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint32_t maxlen,

@@ -32,6 +32,11 @@
  * file cannot exist. Messages of all conversations share one table, keyed
  * by an AUTOINCREMENT rowid (never reused, so ids only grow) and read by
  * the index (conv_id, id): a history page is one index range scan.
+ * Recovery reads by time: (conv_id, ts_ms) finds a conversation's messages
+ * newer than a moment (ts_ms is the server's clock, which may step back, so
+ * they are not a suffix of the ids), and an expression index on the second
+ * key of private conversation names finds a user's conversations in which
+ * it is the second of the pair (the name's own index serves the first).
  *
  * Every statement is prepared once at open and reset after each use.
  * Errors from SQLite are logged here and returned as STORE_EIO. */
@@ -84,6 +89,13 @@ static const char *const store__migrations[] = {
     "  expires_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (user_key, client_id)) WITHOUT ROWID;"
     "CREATE INDEX dedupe_expires ON dedupe(expires_ms);",
+    /* version 2: connection state recovery (store_since,
+     * store_private_convs). Two indexes and no data rewritten: the cost of
+     * the upgrade is one index build over messages, paid once at open. */
+    "CREATE INDEX messages_conv_ts ON messages(conv_id, ts_ms);"
+    "CREATE INDEX conversations_peer"
+    "  ON conversations(substr(key, instr(key, char(31)) + 1))"
+    "  WHERE key >= 'p:' AND key < 'p;';",
 };
 #define STORE__SCHEMA_VERSION ((int)(sizeof(store__migrations) / sizeof(store__migrations[0])))
 
@@ -108,6 +120,8 @@ enum {
     STORE__DEDUPE_PUT,
     STORE__DEDUPE_GET,
     STORE__DEDUPE_PURGE,
+    STORE__SINCE,
+    STORE__PRIVATE_CONVS,
     STORE__NSTMT
 };
 
@@ -143,11 +157,42 @@ static const char *const store__sql[STORE__NSTMT] = {
     [STORE__DEDUPE_GET] = "SELECT msg_id, ts_ms FROM dedupe"
                           " WHERE user_key = ?1 AND client_id = ?2 AND expires_ms > ?3",
     [STORE__DEDUPE_PURGE] = "DELETE FROM dedupe WHERE expires_ms <= ?1",
+    /* ?3 is the limit plus one. The rows newer than ?2 are few (a recovery
+     * window) and found by time, then sorted by id; INDEXED BY keeps the
+     * planner from walking the whole conversation in id order instead. */
+    [STORE__SINCE] = "SELECT id, sender, recipient, content, ts_ms"
+                     " FROM messages INDEXED BY messages_conv_ts"
+                     " WHERE conv_id = ?1 AND ts_ms > ?2 ORDER BY id LIMIT ?3",
+    /* The names "p:" ?1 U+001F ... (a range of the name's unique index)
+     * and "p:" ... U+001F ?1 (conversations_peer, pinned: statistics of a
+     * file with few private conversations make the planner prefer a walk
+     * over all of them; the expression and the partial index's condition
+     * are spelled as in its definition), each once (UNION: the self
+     * conversation matches both), that have a message newer than ?2 (one
+     * probe of messages_conv_ts each). Keys hold no control character, so
+     * U+001F is the separator. */
+    [STORE__PRIVATE_CONVS] =
+        "SELECT key FROM conversations"
+        " WHERE key >= 'p:' || ?1 || char(31) AND key < 'p:' || ?1 || char(32)"
+        " AND EXISTS (SELECT 1 FROM messages INDEXED BY messages_conv_ts"
+        "             WHERE conv_id = conversations.id AND ts_ms > ?2)"
+        " UNION "
+        "SELECT key FROM conversations INDEXED BY conversations_peer"
+        " WHERE substr(key, instr(key, char(31)) + 1) = ?1 AND key >= 'p:' AND key < 'p;'"
+        " AND EXISTS (SELECT 1 FROM messages INDEXED BY messages_conv_ts"
+        "             WHERE conv_id = conversations.id AND ts_ms > ?2)",
 };
 
 /* ---- ops waiting for their completion ----------------------------------- */
 
-enum { STORE__OP_ROOM, STORE__OP_LIST, STORE__OP_APPEND, STORE__OP_HISTORY, STORE__OP_COUNT };
+enum {
+    STORE__OP_ROOM,
+    STORE__OP_LIST,
+    STORE__OP_APPEND,
+    STORE__OP_HISTORY,
+    STORE__OP_COUNT,
+    STORE__OP_CONVS
+};
 
 /* One operation, done, waiting for its commit and callback. */
 typedef struct store__op {
@@ -162,6 +207,7 @@ typedef struct store__op {
         store_append_cb append;
         store_history_cb history;
         store_count_cb count;
+        store_conv_list_cb convs;
     } cb;
     union {
         struct {
@@ -172,6 +218,7 @@ typedef struct store__op {
         store_appended_t append;
         store_history_t history;
         uint64_t count;
+        store_conv_list_t convs;
     } res;
 } store__op;
 
@@ -458,6 +505,9 @@ static void store__op_clear(store__op *op)
     case STORE__OP_HISTORY:
         store_history_free(&op->res.history);
         break;
+    case STORE__OP_CONVS:
+        store_conv_list_free(&op->res.convs);
+        break;
     default:
         memset(&op->res, 0, sizeof(op->res));
         break;
@@ -488,6 +538,9 @@ static void store__op_complete(store__sqlite_t *st, store__op *op)
         break;
     case STORE__OP_COUNT:
         op->cb.count(op->ud, op->rc, op->res.count);
+        break;
+    case STORE__OP_CONVS:
+        op->cb.convs(op->ud, op->rc, &op->res.convs);
         break;
     }
     store__op_clear(op);
@@ -1161,6 +1214,150 @@ static void store__history(store_t *s, const char *conv, const char *before, siz
     store__submit(st, op);
 }
 
+/* ---- what a client missed ----------------------------------------------- */
+
+/* The messages of conv newer than since_ms into *out (see store_since). */
+static int store__since_read(store__sqlite_t *st, const char *conv, int64_t since_ms,
+                             size_t limit, store_history_t *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int64_t conv_id = 0;
+    store_msg_t *v = NULL;
+    size_t len = 0;
+    int rc, step;
+
+    memset(out, 0, sizeof(*out));
+    if (limit < 1 || limit > STORE_HISTORY_LIMIT_MAX)
+        return STORE_EINVAL;
+    rc = store__conv_get(st, conv, &conv_id);
+    if (rc == STORE_ENOTFOUND) /* nobody ever wrote there */
+        return 0;
+    if (rc < 0)
+        return rc;
+
+    stmt = store__stmt(st, STORE__SINCE);
+    if (sqlite3_bind_int64(stmt, 1, conv_id) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 2, since_ms) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 3, (int64_t)limit + 1) != SQLITE_OK) {
+        rc = store__fail(st->db, "since bind");
+        goto cleanup;
+    }
+    /* Rows come oldest first; the (limit+1)-th only says "more". */
+    v = mem_calloc(limit, sizeof(*v));
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (len == limit) {
+            out->has_more = 1;
+            break;
+        }
+        store_msg_t *m = &v[len++];
+        store__format_id(sqlite3_column_int64(stmt, 0), m->id);
+        m->ts_ms = sqlite3_column_int64(stmt, 4);
+        if (store__column_text(stmt, 1, &m->from, NULL) < 0 ||
+            store__column_text(stmt, 2, &m->to, NULL) < 0 ||
+            store__column_text(stmt, 3, &m->content, &m->content_len) < 0 || !m->from ||
+            !m->content) {
+            rc = store__fail(st->db, "since column");
+            goto cleanup;
+        }
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = store__fail(st->db, "since");
+        goto cleanup;
+    }
+    if (len == 0) {
+        mem_free(v);
+    } else {
+        out->msgs = v;
+        out->n = len;
+    }
+    v = NULL;
+    rc = 0;
+
+cleanup:
+    store__done(stmt);
+    if (v) {
+        store_history_t partial = {v, len, 0};
+        store_history_free(&partial);
+        out->has_more = 0;
+    }
+    return rc;
+}
+
+static void store__since(store_t *s, const char *conv, int64_t since_ms, size_t limit,
+                         store_history_cb cb, void *ud)
+{
+    store__sqlite_t *st = store__self(s);
+    if (st->closed) {
+        store_history_t none = {NULL, 0, 0};
+        cb(ud, STORE_ECLOSED, &none);
+        return;
+    }
+    store__op *op = store__op_new(st, STORE__OP_HISTORY, ud);
+    op->cb.history = cb;
+    op->rc = store__since_read(st, conv, since_ms, limit, &op->res.history);
+    store__submit(st, op);
+}
+
+/* The private conversations of user_key newer than since_ms into *out. */
+static int store__private_read(store__sqlite_t *st, const char *user_key, int64_t since_ms,
+                               store_conv_list_t *out)
+{
+    sqlite3_stmt *stmt = store__stmt(st, STORE__PRIVATE_CONVS);
+    char **v = NULL;
+    size_t len = 0, cap = 0;
+    int rc, step;
+
+    memset(out, 0, sizeof(*out));
+    if (store__bind_text(stmt, 1, user_key, strlen(user_key)) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 2, since_ms) != SQLITE_OK) {
+        rc = store__fail(st->db, "private convs bind");
+        goto cleanup;
+    }
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8;
+            v = mem_realloc(v, cap * sizeof(*v));
+        }
+        v[len] = NULL;
+        if (store__column_text(stmt, 0, &v[len++], NULL) < 0 || !v[len - 1]) {
+            rc = store__fail(st->db, "private convs column");
+            goto cleanup;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        rc = store__fail(st->db, "private convs");
+        goto cleanup;
+    }
+    out->convs = len ? v : NULL;
+    out->n = len;
+    if (!len)
+        mem_free(v);
+    v = NULL;
+    rc = 0;
+cleanup:
+    store__done(stmt);
+    if (v) {
+        store_conv_list_t partial = {v, len};
+        store_conv_list_free(&partial);
+    }
+    return rc;
+}
+
+static void store__private_convs(store_t *s, const char *user_key, int64_t since_ms,
+                                 store_conv_list_cb cb, void *ud)
+{
+    store__sqlite_t *st = store__self(s);
+    if (st->closed) {
+        store_conv_list_t none = {NULL, 0};
+        cb(ud, STORE_ECLOSED, &none);
+        return;
+    }
+    store__op *op = store__op_new(st, STORE__OP_CONVS, ud);
+    op->cb.convs = cb;
+    op->rc = store__private_read(st, user_key, since_ms, &op->res.convs);
+    store__submit(st, op);
+}
+
 /* ---- clientId purge ----------------------------------------------------- */
 
 static void store__dedupe_purge(store_t *s, int64_t now_ms, store_count_cb cb, void *ud)
@@ -1200,4 +1397,6 @@ static const store_ops_t store__sqlite_ops = {
     .msg_append = store__msg_append,
     .history = store__history,
     .dedupe_purge = store__dedupe_purge,
+    .since = store__since,
+    .private_convs = store__private_convs,
 };

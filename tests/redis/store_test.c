@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 #include <uv.h>
 
 #include "harness.h"
@@ -36,6 +37,7 @@ typedef struct {
     store_appended_t app;
     store_history_t page;
     store_room_list_t list;
+    store_conv_list_t convs;
 } res_t;
 
 static void room_cb(void *ud, int rc, const char *name, int created)
@@ -76,6 +78,25 @@ static void history_cb(void *ud, int rc, store_history_t *h)
     r->order = seq++;
     r->page = *h; /* taken */
     memset(h, 0, sizeof(*h));
+}
+
+/* The same for store_since, which promises ids of the history's form. */
+static void since_cb_check(void *ud, int rc, store_history_t *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        CHECK(strchr(h->msgs[i].id, '.') != NULL && strlen(h->msgs[i].id) < STORE_ID_MAX);
+    history_cb(ud, rc, h);
+}
+
+static void convs_cb(void *ud, int rc, store_conv_list_t *l)
+{
+    res_t *r = ud;
+    r->calls++;
+    r->rc = rc;
+    r->order = seq++;
+    r->convs = *l; /* taken */
+    l->convs = NULL;
+    l->n = 0;
 }
 
 static void count_cb(void *ud, int rc, uint64_t n)
@@ -147,6 +168,48 @@ static int history(const char *conv, const char *before, size_t limit, store_his
     CHECK(wait_for(&r.calls, 1, 10000));
     *h = r.page;
     return r.rc;
+}
+
+static int since(const char *conv, int64_t since_ms, size_t limit, store_history_t *h)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    store_since(S, conv, since_ms, limit, since_cb_check, &r);
+    CHECK(r.calls == 0);
+    CHECK(wait_for(&r.calls, 1, 10000));
+    *h = r.page;
+    if (r.rc != 0)
+        CHECK(h->msgs == NULL && h->n == 0 && !h->has_more);
+    return r.rc;
+}
+
+static int private_convs(const char *user, int64_t since_ms, store_conv_list_t *l)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    store_private_convs(S, user, since_ms, convs_cb, &r);
+    CHECK(r.calls == 0);
+    CHECK(wait_for(&r.calls, 1, 10000));
+    *l = r.convs;
+    if (r.rc != 0)
+        CHECK(l->convs == NULL && l->n == 0);
+    return r.rc;
+}
+
+/* How many times l holds conv. */
+static int conv_count(const store_conv_list_t *l, const char *conv)
+{
+    int n = 0;
+    for (size_t i = 0; i < l->n; i++)
+        n += strcmp(l->convs[i], conv) == 0;
+    return n;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- tests --------------------------------------------------------------- */
@@ -413,15 +476,16 @@ static void test_dedupe(void)
 }
 
 /* Ops on one conversation complete in start order, each exactly once, and
- * a read sees exactly the writes started before it. */
+ * a read (history or since) sees exactly the writes started before it. */
 static void test_order_one_conversation(void)
 {
     enum { N = 60 };
     char *conv = store_conv_room("order");
-    static res_t w[N], rd[N];
+    static res_t w[N], rd[N], rs[N];
     char text[16];
     memset(w, 0, sizeof(w));
     memset(rd, 0, sizeof(rd));
+    memset(rs, 0, sizeof(rs));
     int total = 0;
     seq = 0;
     for (int i = 0; i < N; i++) {
@@ -432,20 +496,22 @@ static void test_order_one_conversation(void)
         store_dedupe_in_t d = {"orderer", cid, strlen(cid), 500 + i + 60000};
         store_msg_append(S, &m, i % 2 ? &d : NULL, append_cb, &w[i]);
         store_history(S, conv, NULL, 1000, history_cb, &rd[i]);
+        store_since(S, conv, 499, 1000, history_cb, &rs[i]);
     }
     for (int i = 0; i < N; i++)
-        total += w[i].calls == 0 && rd[i].calls == 0;
+        total += w[i].calls == 0 && rd[i].calls == 0 && rs[i].calls == 0;
     CHECK(total == N); /* nothing inline */
     for (int i = 0; i < N; i++) {
         CHECK(wait_for(&w[i].calls, 1, 20000));
         CHECK(wait_for(&rd[i].calls, 1, 20000));
+        CHECK(wait_for(&rs[i].calls, 1, 20000));
     }
     spin(50);
     int stored = 0, bad_order = 0, bad_view = 0, dups = 0;
     for (int i = 0; i < N; i++) {
-        CHECK(w[i].calls == 1 && rd[i].calls == 1);
-        CHECK(w[i].rc == 0 && rd[i].rc == 0);
-        if (w[i].order != 2 * i || rd[i].order != 2 * i + 1)
+        CHECK(w[i].calls == 1 && rd[i].calls == 1 && rs[i].calls == 1);
+        CHECK(w[i].rc == 0 && rd[i].rc == 0 && rs[i].rc == 0);
+        if (w[i].order != 3 * i || rd[i].order != 3 * i + 1 || rs[i].order != 3 * i + 2)
             bad_order++;
         if (w[i].app.duplicate)
             dups++;
@@ -455,12 +521,18 @@ static void test_order_one_conversation(void)
             bad_view++;
         else if (!w[i].app.duplicate && strcmp(rd[i].page.msgs[stored - 1].id, w[i].app.id) != 0)
             bad_view++;
+        if (rs[i].page.n != (size_t)stored || rs[i].page.has_more)
+            bad_view++;
+        else if (strcmp(rs[i].page.msgs[stored - 1].id, rd[i].page.msgs[stored - 1].id) != 0)
+            bad_view++;
         store_history_free(&rd[i].page);
+        store_history_free(&rs[i].page);
     }
     CHECK(bad_order == 0);
     CHECK(bad_view == 0);
     CHECK(dups > 0);
-    printf("  %d appends (%d duplicates) and %d reads completed in start order\n", N, dups, N);
+    printf("  %d appends (%d duplicates) and %d reads completed in start order\n", N, dups,
+           2 * N);
     mem_free(conv);
 }
 
@@ -522,12 +594,16 @@ static void test_close_with_ops_pending(void)
         store_msg_in_t m = {conv, "A", NULL, "x", 1, 1};
         if (i == N - 1)
             store_msg_append(closing, &m, NULL, append_then_more, &r[i]);
-        else if (i % 3 == 0)
+        else if (i % 5 == 0)
             store_msg_append(closing, &m, NULL, append_cb, &r[i]);
-        else if (i % 3 == 1)
+        else if (i % 5 == 1)
             store_history(closing, conv, NULL, 10, history_cb, &r[i]);
-        else
+        else if (i % 5 == 2)
             store_room_create(closing, "closing-room", "C", room_cb, &r[i]);
+        else if (i % 5 == 3)
+            store_since(closing, conv, 0, 10, history_cb, &r[i]);
+        else
+            store_private_convs(closing, "closer", 0, convs_cb, &r[i]);
     }
     store_close(closing);
     int once = 0, eclosed = 0, inorder = 1;
@@ -536,7 +612,9 @@ static void test_close_with_ops_pending(void)
         eclosed += r[i].rc == STORE_ECLOSED;
         if (r[i].order != i)
             inorder = 0;
+        CHECK(r[i].page.n == 0 && r[i].convs.n == 0 && r[i].convs.convs == NULL);
         store_history_free(&r[i].page);
+        store_conv_list_free(&r[i].convs);
     }
     CHECK(once == N);
     CHECK(eclosed == N);
@@ -547,6 +625,252 @@ static void test_close_with_ops_pending(void)
     for (int i = 0; i < N; i++)
         CHECK(r[i].calls == 1);
     mem_free(conv);
+}
+
+/* ---- what a client missed ------------------------------------------------ */
+
+static void test_since(void)
+{
+    char *a = store_conv_room("since-a"), *b = store_conv_room("since-b");
+    char *none = store_conv_room("since-none"), *pm = store_conv_private("sa", "sb");
+    char ids[6][STORE_ID_MAX], scratch[STORE_ID_MAX];
+    store_history_t h;
+    const int64_t t0 = wall_ms(); /* stream ids are Redis' clock: about the same */
+
+    /* a conversation nobody wrote to */
+    CHECK(since(none, t0, 50, &h) == 0 && h.n == 0 && h.msgs == NULL && !h.has_more);
+    CHECK(since(none, 0, 50, &h) == 0 && h.n == 0);
+
+    append(a, "Alice", NULL, "t100", t0 + 100, ids[0]);
+    append(b, "Bob", NULL, "other", t0 + 250, scratch);
+    append(a, "Bob", NULL, "t200", t0 + 200, ids[1]);
+    append(a, "Alice", NULL, "t200 again", t0 + 200, ids[2]);
+    append(b, "Bob", NULL, "other", t0 + 350, scratch);
+    append(a, "Bob", NULL, "t300", t0 + 300, ids[3]);
+    append(a, "Alice", NULL, "t400", t0 + 400, ids[4]);
+
+    /* nothing newer */
+    CHECK(since(a, t0 + 400, 50, &h) == 0 && h.n == 0 && h.msgs == NULL && !h.has_more);
+    CHECK(since(a, t0 + 3600000, 50, &h) == 0 && h.n == 0);
+    /* the boundary is exclusive */
+    CHECK(since(a, t0 + 300, 50, &h) == 0 && h.n == 1 && !h.has_more);
+    if (h.n == 1) {
+        CHECK(strcmp(h.msgs[0].id, ids[4]) == 0);
+        CHECK(strcmp(h.msgs[0].from, "Alice") == 0 && h.msgs[0].to == NULL);
+        CHECK(strcmp(h.msgs[0].content, "t400") == 0 && h.msgs[0].content_len == 4);
+        CHECK(h.msgs[0].ts_ms == t0 + 400);
+    }
+    store_history_free(&h);
+    CHECK(since(a, t0 + 200, 50, &h) == 0 && h.n == 2);
+    if (h.n == 2)
+        CHECK(strcmp(h.msgs[0].id, ids[3]) == 0 && strcmp(h.msgs[1].id, ids[4]) == 0);
+    store_history_free(&h);
+    CHECK(since(a, t0 + 199, 50, &h) == 0 && h.n == 4 && !h.has_more);
+    for (size_t i = 0; i < h.n && h.n == 4; i++)
+        CHECK(strcmp(h.msgs[i].id, ids[1 + i]) == 0);
+    store_history_free(&h);
+    /* from long ago: the whole stream, from its start */
+    CHECK(since(a, 0, 50, &h) == 0 && h.n == 5 && !h.has_more);
+    store_history_free(&h);
+
+    /* limit and has_more */
+    CHECK(since(a, t0, 2, &h) == 0 && h.n == 2 && h.has_more);
+    if (h.n == 2)
+        CHECK(strcmp(h.msgs[0].id, ids[0]) == 0 && strcmp(h.msgs[1].id, ids[1]) == 0);
+    store_history_free(&h);
+    CHECK(since(a, t0, 5, &h) == 0 && h.n == 5 && !h.has_more);
+    store_history_free(&h);
+    CHECK(since(a, t0, 4, &h) == 0 && h.n == 4 && h.has_more);
+    if (h.n == 4)
+        CHECK(strcmp(h.msgs[3].id, ids[3]) == 0);
+    store_history_free(&h);
+
+    /* the server's clock behind Redis' (a time older than the ids): found,
+     * in store order */
+    append(a, "Bob", NULL, "t150", t0 + 150, ids[5]);
+    CHECK(since(a, t0 + 140, 50, &h) == 0 && h.n == 5);
+    if (h.n == 5)
+        CHECK(strcmp(h.msgs[0].id, ids[1]) == 0 && strcmp(h.msgs[4].id, ids[5]) == 0 &&
+              h.msgs[4].ts_ms == t0 + 150);
+    store_history_free(&h);
+    /* ahead of it by less than the margin: found; by more: missed (the
+     * documented limit) */
+    char *skew = store_conv_room("since-skew");
+    int64_t now = wall_ms();
+    append(skew, "A", NULL, "5 s ahead", now + 5000, scratch);
+    append(skew, "A", NULL, "60 s ahead", now + 60000, ids[5]);
+    CHECK(since(skew, now + 4000, 50, &h) == 0 && h.n == 2);
+    store_history_free(&h);
+    CHECK(since(skew, now + 59000, 50, &h) == 0 && h.n == 0);
+    store_history_free(&h);
+
+    /* a private message keeps its recipient; same ids as history */
+    append(pm, "SA", "sb", "psst", t0 + 500, scratch);
+    CHECK(since(pm, t0 + 499, 50, &h) == 0 && h.n == 1);
+    if (h.n == 1)
+        CHECK(strcmp(h.msgs[0].to, "sb") == 0 && strcmp(h.msgs[0].id, scratch) == 0);
+    store_history_free(&h);
+
+    /* limits */
+    CHECK(since(a, 0, 0, &h) == STORE_EINVAL);
+    CHECK(since(a, 0, STORE_HISTORY_LIMIT_MAX + 1, &h) == STORE_EINVAL);
+    CHECK(since(none, 0, 0, &h) == STORE_EINVAL);
+    mem_free(a);
+    mem_free(b);
+    mem_free(none);
+    mem_free(pm);
+    mem_free(skew);
+}
+
+/* Many entries in the margin (older than since_ms, newer than since_ms -
+ * the margin): read in several chunks and dropped; then paging 250
+ * messages by the last page's time. */
+static void test_since_chunks(void)
+{
+    char *conv = store_conv_room("since-chunks"), *other = store_conv_room("since-noise");
+    static char ids[250][STORE_ID_MAX];
+    char scratch[STORE_ID_MAX], text[32];
+    const int64_t t0 = wall_ms();
+    for (int i = 0; i < 200; i++) /* all in the margin of since t0 */
+        append(conv, "A", NULL, "old", t0 - 1 - i % 3, scratch);
+    for (int i = 0; i < 250; i++) {
+        snprintf(text, sizeof(text), "m%d", i);
+        append(conv, "A", NULL, text, t0 + 1 + i, ids[i]);
+        if (i % 7 == 0)
+            append(other, "B", NULL, "noise", t0 + 1 + i, scratch);
+    }
+    store_history_t h;
+    CHECK(since(conv, t0, 2, &h) == 0 && h.n == 2 && h.has_more);
+    if (h.n == 2)
+        CHECK(strcmp(h.msgs[0].id, ids[0]) == 0 && strcmp(h.msgs[1].id, ids[1]) == 0);
+    store_history_free(&h);
+    CHECK(since(conv, t0 + 248, 2, &h) == 0 && h.n == 2 && !h.has_more);
+    store_history_free(&h);
+    CHECK(since(conv, t0 + 247, 2, &h) == 0 && h.n == 2 && h.has_more);
+    store_history_free(&h);
+
+    int64_t from = t0;
+    size_t total = 0;
+    const size_t sizes[] = {100, 100, 50};
+    for (int page = 0; page < 3; page++) {
+        CHECK(since(conv, from, 100, &h) == 0 && h.n == sizes[page]);
+        CHECK(h.has_more == (page < 2));
+        int bad = 0;
+        for (size_t i = 0; i < h.n && total + i < 250; i++) {
+            snprintf(text, sizeof(text), "m%zu", total + i);
+            bad += strcmp(h.msgs[i].content, text) != 0 || strcmp(h.msgs[i].id, ids[total + i]) != 0;
+        }
+        CHECK(bad == 0);
+        total += h.n;
+        if (h.n)
+            from = h.msgs[h.n - 1].ts_ms;
+        store_history_free(&h);
+    }
+    CHECK(total == 250);
+    CHECK(since(conv, from, 100, &h) == 0 && h.n == 0 && !h.has_more);
+    CHECK(since(conv, t0, STORE_HISTORY_LIMIT_MAX, &h) == 0 && h.n == 250 && !h.has_more);
+    store_history_free(&h);
+    mem_free(conv);
+    mem_free(other);
+}
+
+static void test_private_convs(void)
+{
+    char *ab = store_conv_private("ben", "ann"), *ac = store_conv_private("cat", "ann");
+    char *bc = store_conv_private("ben", "cat"), *aa = store_conv_private("ann", "ann");
+    char *lookalike = store_conv_room("ann\x1f" "ben"), *room = store_conv_room("pc-room");
+    char id[STORE_ID_MAX], out[256];
+    store_conv_list_t l;
+    const int64_t t0 = wall_ms();
+
+    CHECK(private_convs("ann", 0, &l) == 0 && l.n == 0 && l.convs == NULL);
+
+    append(ab, "Ann", "Ben", "hi ben", t0 + 100, id);
+    append(ac, "Cat", "Ann", "hi ann", t0 + 200, id);
+    append(bc, "Ben", "Cat", "hi cat", t0 + 300, id);
+    append(room, "Ann", NULL, "in a room", t0 + 400, id);
+    append(aa, "Ann", "Ann", "note to self", t0 + 500, id);
+    append(lookalike, "Dan", NULL, "a room named like a pair", t0 + 600, id);
+
+    /* the sender and the recipient, the self conversation once, no room */
+    CHECK(private_convs("ann", t0, &l) == 0 && l.n == 3);
+    CHECK(conv_count(&l, ab) == 1 && conv_count(&l, ac) == 1 && conv_count(&l, aa) == 1);
+    store_conv_list_free(&l);
+    CHECK(l.convs == NULL && l.n == 0);
+    CHECK(private_convs("ben", t0, &l) == 0 && l.n == 2);
+    CHECK(conv_count(&l, ab) == 1 && conv_count(&l, bc) == 1);
+    store_conv_list_free(&l);
+    CHECK(private_convs("cat", t0, &l) == 0 && l.n == 2);
+    CHECK(conv_count(&l, ac) == 1 && conv_count(&l, bc) == 1);
+    store_conv_list_free(&l);
+    /* since filters, exclusively */
+    CHECK(private_convs("ann", t0 + 100, &l) == 0 && l.n == 2);
+    CHECK(conv_count(&l, ac) == 1 && conv_count(&l, aa) == 1);
+    store_conv_list_free(&l);
+    CHECK(private_convs("ann", t0 + 499, &l) == 0 && l.n == 1);
+    CHECK(l.n == 1 && strcmp(l.convs[0], aa) == 0);
+    store_conv_list_free(&l);
+    CHECK(private_convs("ann", t0 + 500, &l) == 0 && l.n == 0 && l.convs == NULL);
+    CHECK(private_convs("ben", t0 + 300, &l) == 0 && l.n == 0);
+    /* users with none */
+    const char *nobody[] = {"dan", "an", "ann\x1f" "ben", "pc-room", ""};
+    for (size_t i = 0; i < sizeof(nobody) / sizeof(nobody[0]); i++) {
+        CHECK(private_convs(nobody[i], 0, &l) == 0 && l.n == 0 && l.convs == NULL);
+        store_conv_list_free(&l);
+    }
+
+    /* the key, its type, its score and its expiry */
+    sh(out, sizeof(out), "redis-cli -c -h 127.0.0.1 -p %d TYPE 'parley:{u:ben}:pconv'", base_port);
+    CHECK(strcmp(out, "zset") == 0);
+    sh(out, sizeof(out), "redis-cli -c -h 127.0.0.1 -p %d ZCARD 'parley:{u:ben}:pconv'", base_port);
+    CHECK(strcmp(out, "2") == 0);
+    sh(out, sizeof(out), "redis-cli -c -h 127.0.0.1 -p %d ZRANGE 'parley:{u:ben}:pconv' 0 0 "
+                         "WITHSCORES", base_port);
+    char want[64];
+    snprintf(want, sizeof(want), "\n%" PRId64, t0 + 100);
+    CHECK(strstr(out, want) != NULL);
+    sh(out, sizeof(out), "redis-cli -c -h 127.0.0.1 -p %d PTTL 'parley:{u:ben}:pconv'", base_port);
+    long long pttl = atoll(out);
+    CHECK(pttl > 86400000 - 60000 && pttl <= 86400000);
+
+    /* the score is the newest message's, even when an older time comes
+     * later (another server's clock) */
+    append(ab, "Ben", "Ann", "again", t0 + 700, id);
+    append(ab, "Ann", "Ben", "clock behind", t0 + 50, id);
+    CHECK(private_convs("ben", t0 + 650, &l) == 0 && l.n == 1 && conv_count(&l, ab) == 1);
+    store_conv_list_free(&l);
+
+    /* entries a day older than a new one go */
+    append(ab, "Ann", "Ben", "two days later", t0 + 2 * 86400000LL, id);
+    CHECK(private_convs("ann", 0, &l) == 0 && l.n == 1 && conv_count(&l, ab) == 1);
+    store_conv_list_free(&l);
+    CHECK(private_convs("cat", 0, &l) == 0 && l.n == 2); /* cat's index is untouched */
+    store_conv_list_free(&l);
+
+    /* an index that cannot be written does not fail the append */
+    sh(out, sizeof(out), "redis-cli -c -h 127.0.0.1 -p %d SET 'parley:{u:eve}:pconv' x", base_port);
+    CHECK(strcmp(out, "OK") == 0);
+    char *ef = store_conv_private("eve", "fay");
+    store_appended_t ap;
+    CHECK(append_full(ef, "Eve", "Fay", "still stored", t0 + 800, "eve", "ef1", 3,
+                      t0 + 800 + STORE_DEDUPE_TTL_MS, &ap) == 0 && !ap.duplicate);
+    store_history_t h;
+    CHECK(history(ef, NULL, 10, &h) == 0 && h.n == 1);
+    store_history_free(&h);
+    CHECK(private_convs("fay", t0, &l) == 0 && l.n == 1 && conv_count(&l, ef) == 1);
+    store_conv_list_free(&l);
+    CHECK(private_convs("eve", t0, &l) == STORE_EIO); /* not a sorted set */
+    /* the clientId went out with the index writes: recognised */
+    CHECK(append_full(ef, "Eve", "Fay", "retry", t0 + 900, "eve", "ef1", 3,
+                      t0 + 900 + STORE_DEDUPE_TTL_MS, &ap) == 0 && ap.duplicate);
+
+    mem_free(ab);
+    mem_free(ac);
+    mem_free(bc);
+    mem_free(aa);
+    mem_free(lookalike);
+    mem_free(room);
+    mem_free(ef);
 }
 
 /* ---- failover ------------------------------------------------------------ */
@@ -669,6 +993,9 @@ int main(void)
         {"bad before ids and limits", test_bad_before_ids},
         {"private conversations", test_private_conversations},
         {"clientId de-duplication", test_dedupe},
+        {"since: messages after a time", test_since},
+        {"since: the margin in chunks, paging", test_since_chunks},
+        {"private conversations of a user", test_private_convs},
         {"one conversation: start order, exactly once", test_order_one_conversation},
         {"an operation started from a callback", test_op_from_callback},
         {"close with operations pending", test_close_with_ops_pending},

@@ -88,6 +88,7 @@ typedef struct {
     store_appended_t app;
     store_history_t h;        /* taken from the callback */
     uint64_t count;
+    store_conv_list_t convs;  /* taken from the callback */
     void (*then)(void *arg);  /* run inside the callback, may be NULL */
     void *then_arg;
 } result_t;
@@ -139,6 +140,14 @@ static void on_count(void *ud, int rc, uint64_t n)
 {
     result_t *r = ud;
     r->count = n;
+    got(r, rc);
+}
+
+static void on_convs(void *ud, int rc, store_conv_list_t *l)
+{
+    result_t *r = ud;
+    r->convs = *l; /* take it: the store frees what we leave */
+    memset(l, 0, sizeof(*l));
     got(r, rc);
 }
 
@@ -201,6 +210,35 @@ static int history(fixture_t *f, const char *conv, const char *before, size_t li
         assert_null(out->msgs);
         assert_int_equal(out->n, 0);
         assert_false(out->has_more);
+    }
+    return r.rc;
+}
+
+static int since(fixture_t *f, const char *conv, int64_t since_ms, size_t limit,
+                 store_history_t *out)
+{
+    result_t r = {0};
+    store_since(f->s, conv, since_ms, limit, on_history, &r);
+    wait_for(f, &r);
+    *out = r.h;
+    if (r.rc != 0) {
+        assert_null(out->msgs);
+        assert_int_equal(out->n, 0);
+        assert_false(out->has_more);
+    }
+    return r.rc;
+}
+
+static int private_convs(fixture_t *f, const char *user_key, int64_t since_ms,
+                         store_conv_list_t *out)
+{
+    result_t r = {0};
+    store_private_convs(f->s, user_key, since_ms, on_convs, &r);
+    wait_for(f, &r);
+    *out = r.convs;
+    if (r.rc != 0) {
+        assert_null(out->convs);
+        assert_int_equal(out->n, 0);
     }
     return r.rc;
 }
@@ -598,6 +636,274 @@ static void test_dedupe(void **state)
     mem_free(pm);
 }
 
+/* ---- what a client missed ------------------------------------------------ */
+
+/* Whether list l holds conv, and how many times. */
+static int conv_count(const store_conv_list_t *l, const char *conv)
+{
+    int n = 0;
+    for (size_t i = 0; i < l->n; i++)
+        n += strcmp(l->convs[i], conv) == 0;
+    return n;
+}
+
+static void test_since(void **state)
+{
+    fixture_t *f = *state;
+    char *a = store_conv_room("a"), *b = store_conv_room("b"), *none = store_conv_room("none");
+    char *pm = store_conv_private("alice", "bob");
+    char ids[6][STORE_ID_MAX], scratch[STORE_ID_MAX];
+    store_history_t h;
+
+    /* a conversation nobody wrote to: empty, not an error */
+    assert_int_equal(since(f, none, 0, 50, &h), 0);
+    assert_null(h.msgs);
+    assert_int_equal(h.n, 0);
+    assert_false(h.has_more);
+
+    append(f, a, "Alice", NULL, "t100", 100, ids[0]);
+    append(f, b, "Bob", NULL, "other", 250, scratch);
+    append(f, a, "Bob", NULL, "t200", 200, ids[1]);
+    append(f, a, "Alice", NULL, "t200 again", 200, ids[2]);
+    append(f, b, "Bob", NULL, "other", 350, scratch);
+    append(f, a, "Bob", NULL, "t300", 300, ids[3]);
+    append(f, a, "Alice", NULL, "t400", 400, ids[4]);
+
+    /* nothing newer */
+    assert_int_equal(since(f, a, 400, 50, &h), 0);
+    assert_int_equal(h.n, 0);
+    assert_null(h.msgs);
+    assert_false(h.has_more);
+    assert_int_equal(since(f, a, 1000000, 50, &h), 0);
+    assert_int_equal(h.n, 0);
+
+    /* the boundary is exclusive: since 300 is just the 400 */
+    assert_int_equal(since(f, a, 300, 50, &h), 0);
+    assert_int_equal(h.n, 1);
+    assert_false(h.has_more);
+    assert_string_equal(h.msgs[0].id, ids[4]);
+    assert_string_equal(h.msgs[0].from, "Alice");
+    assert_null(h.msgs[0].to);
+    assert_string_equal(h.msgs[0].content, "t400");
+    assert_int_equal(h.msgs[0].content_len, 4);
+    assert_int_equal(h.msgs[0].ts_ms, 400);
+    store_history_free(&h);
+    /* both messages of ms 200 are out at 200, in at 199, in store order */
+    assert_int_equal(since(f, a, 200, 50, &h), 0);
+    assert_int_equal(h.n, 2);
+    assert_string_equal(h.msgs[0].id, ids[3]);
+    assert_string_equal(h.msgs[1].id, ids[4]);
+    store_history_free(&h);
+    assert_int_equal(since(f, a, 199, 50, &h), 0);
+    assert_int_equal(h.n, 4);
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(h.msgs[i].id, ids[1 + i]);
+    assert_string_equal(h.msgs[1].content, "t200 again");
+    store_history_free(&h);
+
+    /* limit and has_more */
+    assert_int_equal(since(f, a, 0, 2, &h), 0);
+    assert_int_equal(h.n, 2);
+    assert_true(h.has_more);
+    assert_string_equal(h.msgs[0].id, ids[0]);
+    assert_string_equal(h.msgs[1].id, ids[1]);
+    store_history_free(&h);
+    assert_int_equal(since(f, a, 0, 5, &h), 0); /* exactly all */
+    assert_int_equal(h.n, 5);
+    assert_false(h.has_more);
+    store_history_free(&h);
+    assert_int_equal(since(f, a, 0, 4, &h), 0); /* one short */
+    assert_int_equal(h.n, 4);
+    assert_true(h.has_more);
+    assert_string_equal(h.msgs[3].id, ids[3]);
+    store_history_free(&h);
+
+    /* the server's clock stepped back: store order, not time order */
+    append(f, a, "Bob", NULL, "t150", 150, ids[5]);
+    assert_int_equal(since(f, a, 140, 50, &h), 0);
+    assert_int_equal(h.n, 5);
+    assert_string_equal(h.msgs[0].id, ids[1]);
+    assert_string_equal(h.msgs[4].id, ids[5]);
+    assert_int_equal(h.msgs[4].ts_ms, 150);
+    store_history_free(&h);
+    assert_int_equal(since(f, a, 150, 50, &h), 0);
+    assert_int_equal(h.n, 4);
+    assert_string_equal(h.msgs[3].id, ids[4]);
+    store_history_free(&h);
+
+    /* a private message keeps its recipient */
+    append(f, pm, "ALICE", "bob", "psst", 500, scratch);
+    assert_int_equal(since(f, pm, 499, 50, &h), 0);
+    assert_int_equal(h.n, 1);
+    assert_string_equal(h.msgs[0].to, "bob");
+    assert_string_equal(h.msgs[0].id, scratch);
+    store_history_free(&h);
+
+    /* limits */
+    assert_int_equal(since(f, a, 0, 0, &h), STORE_EINVAL);
+    assert_int_equal(since(f, a, 0, STORE_HISTORY_LIMIT_MAX + 1, &h), STORE_EINVAL);
+    assert_int_equal(since(f, none, 0, 0, &h), STORE_EINVAL);
+    mem_free(a);
+    mem_free(b);
+    mem_free(none);
+    mem_free(pm);
+}
+
+/* Following has_more with the last page's time, over 250 messages of
+ * distinct times, another conversation interleaved. */
+static void test_since_paging_250(void **state)
+{
+    fixture_t *f = *state;
+    char *conv = store_conv_room("big"), *other = store_conv_room("other");
+    static char ids[250][STORE_ID_MAX];
+    char scratch[STORE_ID_MAX], text[32];
+    for (int i = 0; i < 250; i++) {
+        snprintf(text, sizeof(text), "m%d", i);
+        append(f, conv, "Alice", NULL, text, 10000 + i, ids[i]);
+        if (i % 7 == 0)
+            append(f, other, "Bob", NULL, "noise", 10000 + i, scratch);
+    }
+    store_history_t h;
+    int64_t from = 9999;
+    size_t got_total = 0;
+    const size_t sizes[] = {100, 100, 50};
+    for (int page = 0; page < 3; page++) {
+        assert_int_equal(since(f, conv, from, 100, &h), 0);
+        assert_int_equal(h.n, sizes[page]);
+        assert_int_equal(h.has_more, page < 2);
+        for (size_t i = 0; i < h.n; i++) {
+            snprintf(text, sizeof(text), "m%zu", got_total + i);
+            assert_string_equal(h.msgs[i].content, text);
+            assert_string_equal(h.msgs[i].id, ids[got_total + i]);
+        }
+        got_total += h.n;
+        from = h.msgs[h.n - 1].ts_ms;
+        store_history_free(&h);
+    }
+    assert_int_equal(got_total, 250);
+    assert_int_equal(since(f, conv, from, 100, &h), 0);
+    assert_int_equal(h.n, 0);
+    assert_false(h.has_more);
+    /* the whole of it in one page of the largest size */
+    assert_int_equal(since(f, conv, 0, STORE_HISTORY_LIMIT_MAX, &h), 0);
+    assert_int_equal(h.n, 250);
+    assert_false(h.has_more);
+    store_history_free(&h);
+    mem_free(conv);
+    mem_free(other);
+}
+
+static void test_private_convs(void **state)
+{
+    fixture_t *f = *state;
+    char *ab = store_conv_private("bob", "alice"), *ac = store_conv_private("carol", "alice");
+    char *bc = store_conv_private("bob", "carol"), *aa = store_conv_private("alice", "alice");
+    char *ab2 = store_conv_private("alice", "bobby"), *lookalike = store_conv_room("alice\x1f" "bob");
+    char *general = store_conv_room("general"), id[STORE_ID_MAX];
+    store_conv_list_t l;
+
+    /* nobody has any yet */
+    assert_int_equal(private_convs(f, "alice", 0, &l), 0);
+    assert_null(l.convs);
+    assert_int_equal(l.n, 0);
+
+    append(f, ab, "Alice", "Bob", "hi bob", 100, id);
+    append(f, ac, "Carol", "Alice", "hi alice", 200, id);
+    append(f, bc, "Bob", "Carol", "hi carol", 300, id);
+    append(f, general, "Alice", NULL, "in a room", 400, id);
+    append(f, aa, "Alice", "Alice", "note to self", 500, id);
+    append(f, lookalike, "Dave", NULL, "a room named like a pair", 600, id);
+    append(f, ab2, "Bobby", "Alice", "not bob", 50, id);
+
+    /* as the first key of the name and as the second, the self
+     * conversation once, rooms never */
+    assert_int_equal(private_convs(f, "alice", 0, &l), 0);
+    assert_int_equal(l.n, 4);
+    assert_int_equal(conv_count(&l, ab), 1);
+    assert_int_equal(conv_count(&l, ac), 1);
+    assert_int_equal(conv_count(&l, aa), 1);
+    assert_int_equal(conv_count(&l, ab2), 1);
+    store_conv_list_free(&l);
+    assert_null(l.convs);
+    assert_int_equal(l.n, 0);
+
+    /* sender and recipient both see it; bob is the second key of ab and
+     * the first of bc, and "bobby" is someone else */
+    assert_int_equal(private_convs(f, "bob", 0, &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(conv_count(&l, ab), 1);
+    assert_int_equal(conv_count(&l, bc), 1);
+    store_conv_list_free(&l);
+    assert_int_equal(private_convs(f, "carol", 0, &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(conv_count(&l, ac), 1);
+    assert_int_equal(conv_count(&l, bc), 1);
+    store_conv_list_free(&l);
+    assert_int_equal(private_convs(f, "bobby", 0, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(conv_count(&l, ab2), 1);
+    store_conv_list_free(&l);
+
+    /* since filters, exclusively */
+    assert_int_equal(private_convs(f, "alice", 100, &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(conv_count(&l, ac), 1);
+    assert_int_equal(conv_count(&l, aa), 1);
+    store_conv_list_free(&l);
+    assert_int_equal(private_convs(f, "alice", 499, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.convs[0], aa);
+    store_conv_list_free(&l);
+    assert_int_equal(private_convs(f, "alice", 500, &l), 0);
+    assert_int_equal(l.n, 0);
+    assert_null(l.convs);
+    assert_int_equal(private_convs(f, "bob", 300, &l), 0); /* the room at 600 is not his */
+    assert_int_equal(l.n, 0);
+
+    /* any message newer counts, not just the last one */
+    append(f, ab, "Bob", "Alice", "late clock", 90, id);
+    assert_int_equal(private_convs(f, "bob", 95, &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(conv_count(&l, ab), 1);
+    store_conv_list_free(&l);
+
+    /* users with none: unknown, a prefix of a key, the room's key */
+    const char *nobody[] = {"dave", "ali", "alice\x1f" "bob", "general", "", "p:alice"};
+    for (size_t i = 0; i < sizeof(nobody) / sizeof(nobody[0]); i++) {
+        assert_int_equal(private_convs(f, nobody[i], 0, &l), 0);
+        if (l.n != 0)
+            fail_msg("user \"%s\" got %zu conversations", nobody[i], l.n);
+        assert_null(l.convs);
+    }
+
+    /* the same turn: a write started before the read is in it */
+    result_t w = {0}, rd = {0};
+    int seq = 0;
+    w.seq = rd.seq = &seq;
+    char *dn = store_conv_private("dave", "nina");
+    store_msg_in_t m = {dn, "Dave", "Nina", "hello", 5, 700};
+    store_msg_append(f->s, &m, NULL, on_append, &w);
+    store_private_convs(f->s, "nina", 699, on_convs, &rd);
+    assert_int_equal(rd.calls, 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(rd.rc, 0);
+    assert_true(w.order < rd.order);
+    assert_int_equal(rd.convs.n, 1);
+    assert_string_equal(rd.convs.convs[0], dn);
+    store_conv_list_free(&rd.convs);
+    assert_false(uv_loop_alive(&f->loop));
+
+    mem_free(ab);
+    mem_free(ac);
+    mem_free(bc);
+    mem_free(aa);
+    mem_free(ab2);
+    mem_free(lookalike);
+    mem_free(general);
+    mem_free(dn);
+}
+
 /* ---- completion: batches, order, close, failures ------------------------ */
 
 static void test_turn_is_one_commit(void **state)
@@ -699,12 +1005,15 @@ static void test_close_with_ops_pending(void **state)
     append(f, conv, "a", NULL, "kept", 1, id);
 
     result_t w = {.seq = &seq}, rd = {.seq = &seq}, late = {0};
+    result_t sn = {.seq = &seq}, pc = {.seq = &seq};
     chain_t chain = {f, &late, conv};
     w.then = start_append; /* from inside store_close: completes inline */
     w.then_arg = &chain;
     store_msg_in_t m = {conv, "a", NULL, "lost", 4, 2};
     store_msg_append(f->s, &m, NULL, on_append, &w);
     store_history(f->s, conv, NULL, 10, on_history, &rd);
+    store_since(f->s, conv, 0, 10, on_history, &sn);
+    store_private_convs(f->s, "a", 0, on_convs, &pc);
 
     store_close(f->s); /* callbacks run inside, in order */
     f->s = NULL;
@@ -715,6 +1024,15 @@ static void test_close_with_ops_pending(void **state)
     assert_int_equal(rd.rc, STORE_ECLOSED);
     assert_int_equal(rd.h.n, 0);
     assert_true(w.order < rd.order);
+    assert_int_equal(sn.calls, 1);
+    assert_int_equal(sn.rc, STORE_ECLOSED);
+    assert_null(sn.h.msgs);
+    assert_int_equal(sn.h.n, 0);
+    assert_int_equal(pc.calls, 1);
+    assert_int_equal(pc.rc, STORE_ECLOSED);
+    assert_null(pc.convs.convs);
+    assert_int_equal(pc.convs.n, 0);
+    assert_true(rd.order < sn.order && sn.order < pc.order);
     assert_int_equal(late.calls, 1);
     assert_int_equal(late.rc, STORE_ECLOSED);
     uv_run(&f->loop, UV_RUN_NOWAIT); /* the handles' close callbacks free it */
@@ -885,12 +1203,15 @@ static void test_schema_migrations(void **state)
 
     sqlite3 *db = raw_open(f);
     sqlite3_stmt *stmt;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM schema_migrations", -1, &stmt,
-                                        NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(stmt, 0), 1);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM schema_migrations ORDER BY 1",
+                                        -1, &stmt, NULL), SQLITE_OK);
+    for (int v = 1; v <= STORE__SCHEMA_VERSION; v++) {
+        assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(stmt, 0), v);
+    }
     assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
     sqlite3_finalize(stmt);
+    assert_int_equal(STORE__SCHEMA_VERSION, 2);
 
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
@@ -900,15 +1221,93 @@ static void test_schema_migrations(void **state)
     /* a file from a newer version is refused, not touched */
     store_close(f->s);
     f->s = NULL;
-    assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (2, 0)", NULL, NULL,
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (3, 0)", NULL, NULL,
                                   NULL), SQLITE_OK);
     store_t *s = (store_t *)1;
     assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &s), STORE_ESCHEMA);
     assert_null(s);
-    assert_int_equal(sqlite3_exec(db, "DELETE FROM schema_migrations WHERE version = 2", NULL,
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM schema_migrations WHERE version = 3", NULL,
                                   NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
     assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &f->s), 0);
+}
+
+/* A file of version 1 (before the recovery indexes), with private and
+ * room conversations in it, is upgraded in place at open, and its old
+ * messages are found by the new reads. */
+static void test_upgrade_from_v1(void **state)
+{
+    fixture_t *f = *state;
+    char path[256];
+    store_close(f->s);
+    f->s = NULL;
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/parley.db%s", f->dir, suffix[i]);
+        unlink(path);
+    }
+    snprintf(path, sizeof(path), "%s/parley.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "PRAGMA journal_mode = WAL;"
+                                  "CREATE TABLE schema_migrations ("
+                                  "  version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL);"
+                                  "INSERT INTO schema_migrations VALUES (1, 0);",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, store__migrations[0], NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO conversations(id, key) VALUES"
+                                  " (1, 'p:alice' || char(31) || 'bob'),"
+                                  " (2, 'r:general'),"
+                                  " (3, 'p:bob' || char(31) || 'carol');"
+                                  "INSERT INTO messages(conv_id, sender, recipient, content, ts_ms)"
+                                  " VALUES (1, 'Alice', 'Bob', 'old', 100),"
+                                  " (2, 'Bob', NULL, 'room', 150),"
+                                  " (1, 'Bob', 'Alice', 'newer', 200),"
+                                  " (3, 'Carol', 'Bob', 'c', 300);",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+    assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &f->s), 0);
+    db = raw_open(f);
+    int64_t n = -1;
+    assert_int_equal(store__query_int(db, "SELECT MAX(version) FROM schema_migrations", &n), 0);
+    assert_int_equal(n, STORE__SCHEMA_VERSION);
+    assert_int_equal(store__query_int(db,
+                                      "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
+                                      " AND name IN ('messages_conv_ts', 'conversations_peer')",
+                                      &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+    char *ab = store_conv_private("alice", "bob"), *bc = store_conv_private("bob", "carol");
+    store_history_t h;
+    assert_int_equal(since(f, ab, 100, 50, &h), 0);
+    assert_int_equal(h.n, 1);
+    assert_string_equal(h.msgs[0].content, "newer");
+    assert_string_equal(h.msgs[0].id, "3");
+    store_history_free(&h);
+    store_conv_list_t l;
+    assert_int_equal(private_convs(f, "bob", 0, &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(conv_count(&l, ab), 1);
+    assert_int_equal(conv_count(&l, bc), 1);
+    store_conv_list_free(&l);
+    assert_int_equal(private_convs(f, "alice", 200, &l), 0);
+    assert_int_equal(l.n, 0);
+    /* and the ones written after the upgrade */
+    char id[STORE_ID_MAX];
+    append(f, ab, "Alice", "Bob", "after", 400, id);
+    assert_string_equal(id, "5");
+    assert_int_equal(private_convs(f, "alice", 200, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.convs[0], ab);
+    store_conv_list_free(&l);
+    reopen(f); /* nothing left to migrate */
+    mem_free(ab);
+    mem_free(bc);
 }
 
 static void test_open_errors(void **state)
@@ -968,6 +1367,23 @@ static void test_query_plans(void **state)
     assert_null(strstr(p, "TEMP B-TREE")); /* the index gives the order */
     mem_free(p);
 
+    /* since: a range of the (conv_id, ts_ms) index, then a sort of what
+     * it found (few rows: a recovery window) */
+    p = plan(f, STORE__SINCE);
+    assert_non_null(strstr(p, "SEARCH messages USING INDEX messages_conv_ts (conv_id=? AND "
+                              "ts_ms>?)"));
+    assert_null(strstr(p, "SCAN"));
+    mem_free(p);
+    /* a user's private conversations: a range of the names for the first
+     * key, the expression index for the second, one probe each for a
+     * newer message */
+    p = plan(f, STORE__PRIVATE_CONVS);
+    assert_non_null(strstr(p, "sqlite_autoindex_conversations_1 (key>? AND key<?)"));
+    assert_non_null(strstr(p, "USING INDEX conversations_peer (<expr>=?)"));
+    assert_non_null(strstr(p, "USING COVERING INDEX messages_conv_ts (conv_id=? AND ts_ms>?)"));
+    assert_null(strstr(p, "SCAN"));
+    mem_free(p);
+
     /* every other lookup is by key too; only the room list reads it all */
     for (int i = 0; i < STORE__NSTMT; i++) {
         if (i == STORE__ROOM_LIST)
@@ -991,6 +1407,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_before_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_private_conversations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedupe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_since, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_since_paging_250, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_private_convs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_turn_is_one_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_starts_op, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_with_ops_pending, setup, teardown),
@@ -999,6 +1418,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_inline_without_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_migrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_plans, setup, teardown),
     };

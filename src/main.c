@@ -174,6 +174,46 @@ static void parley_on_net_closed(void *loop)
     uv_stop(loop);
 }
 
+/* The cluster's shared recovery key, read before any client connects. */
+typedef struct {
+    int done;
+    uint8_t key[32];
+    size_t len; /* 0: none (recovery stays per node) */
+} parley_key;
+
+static void parley_on_key(void *ud, int rc, const char *data, size_t len)
+{
+    parley_key *k = ud;
+    k->done = 1;
+    if (rc == 0 && len > 0) {
+        k->len = len < sizeof(k->key) ? len : sizeof(k->key);
+        memcpy(k->key, data, k->len);
+    }
+}
+
+static void parley_on_key_late(uv_timer_t *t)
+{
+    ((parley_key *)t->data)->done = 1;
+}
+
+/* Runs the loop until the bus gives the key (its commands are bounded by
+ * --redis-timeout; the timer is a backstop). */
+static void parley_fetch_key(parley_server *ps, uint32_t timeout_ms, parley_key *k)
+{
+    uv_timer_t late;
+    uv_timer_init(ps->loop, &late);
+    late.data = k;
+    uv_timer_start(&late, parley_on_key_late, (uint64_t)timeout_ms + 1000, 0);
+    bus_shared_key(ps->bus, parley_on_key, k);
+    while (!k->done)
+        uv_run(ps->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&late, NULL);
+    uv_run(ps->loop, UV_RUN_NOWAIT); /* its close completes: it lives on this stack */
+    if (k->len == 0)
+        log_warn("no shared recovery key from Redis",
+                 "effect=\"connection state recovery works on each node, not across nodes\"");
+}
+
 /* The store and the bus of the configured mode. Returns 0, or -1 (logged). */
 static int parley_open_state(parley_server *ps, const parley_config *cfg)
 {
@@ -213,6 +253,9 @@ static int parley_run(const parley_config *cfg)
     int status = 1;
     if (parley_open_state(&ps, cfg) != 0)
         goto out;
+    parley_key key = {0};
+    if (bus_clustered(ps.bus))
+        parley_fetch_key(&ps, (uint32_t)cfg->redis_timeout, &key);
     net_config ncfg = {
         .host = cfg->host,
         .port = (int)cfg->port,
@@ -250,8 +293,11 @@ static int parley_run(const parley_config *cfg)
         .max_poll_queue = (size_t)cfg->max_output,
     };
     sio_config scfg = {.connect_timeout_ms = (uint32_t)cfg->connect_timeout,
-                       .recovery_window_ms = (uint32_t)cfg->recovery_window};
+                       .recovery_window_ms = (uint32_t)cfg->recovery_window,
+                       .offset_clock = bus_clustered(ps.bus)};
     ps.sio = sio_server_new(ps.loop, ps.net, &ecfg, &scfg);
+    if (key.len)
+        sio_server_set_recovery_key(ps.sio, key.key, key.len);
     chat_config ccfg = {
         .max_content = (size_t)cfg->max_content,
         .rate = cfg->rate_limit,

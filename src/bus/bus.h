@@ -54,6 +54,7 @@
 #define BUS_ETAKEN (-1) /* bus_claim: another live node holds the name */
 #define BUS_EIO    (-2) /* the backend failed (timeout, Redis down) */
 #define BUS_ECLOSED (-3) /* bus_close ran first */
+#define BUS_ENOTFOUND (-4) /* bus_session_take: no such session */
 
 /* A node is dead when its last heartbeat is this old. */
 #define BUS_NODE_DEAD_MS 10000
@@ -81,6 +82,9 @@ typedef struct {
 typedef struct bus bus_t;
 
 typedef void (*bus_done_cb)(void *ud, int rc); /* rc: 0 or BUS_E* */
+/* rc 0 and data[0..len) (valid during the call only), or BUS_E* with
+ * data NULL. */
+typedef void (*bus_data_cb)(void *ud, int rc, const char *data, size_t len);
 
 typedef struct {
     void (*close)(bus_t *b);
@@ -89,7 +93,8 @@ typedef struct {
     void (*publish)(bus_t *b, const char *topic, const char *data, size_t len);
     void (*watch)(bus_t *b, const char *topic, bus_done_cb cb, void *ud);
     void (*unwatch)(bus_t *b, const char *topic);
-    void (*claim)(bus_t *b, const char *user_key, int exclusive, bus_done_cb cb, void *ud);
+    void (*claim)(bus_t *b, const char *user_key, int exclusive, const char *takeover,
+                  bus_done_cb cb, void *ud);
     void (*release)(bus_t *b, const char *user_key);
     void (*user_set)(bus_t *b, const char *user_key, const char *name, bus_user_state_t st);
     void (*room_set)(bus_t *b, const char *room_key, uint32_t count);
@@ -98,6 +103,12 @@ typedef struct {
                        void (*fn)(void *ud, const char *key, const char *name), void *ud);
     uint64_t (*room_count)(const bus_t *b, const char *room_key);
     void (*metrics)(const bus_t *b, buf_t *out);
+    void (*shared_key)(bus_t *b, bus_data_cb cb, void *ud);
+    void (*session_put)(bus_t *b, const char *pid, const char *data, size_t len,
+                        uint32_t ttl_ms);
+    void (*session_keep)(bus_t *b, const char *pid, uint32_t ttl_ms);
+    void (*session_del)(bus_t *b, const char *pid);
+    void (*session_take)(bus_t *b, const char *pid, bus_data_cb cb, void *ud);
 } bus_ops_t;
 
 /* The part every backend shares; backends put it first in their struct. */
@@ -128,8 +139,8 @@ int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, bus_t
 /* Stops heartbeating, removes this node's presence and claims from the
  * cluster as far as it can without waiting (the other nodes see its users
  * go at once, or at the latest when its heartbeat expires), and frees the
- * bus. Pending bus_watch/bus_claim callbacks run with BUS_ECLOSED inside
- * the call. b may be NULL. */
+ * bus. Pending bus_watch, bus_claim, bus_session_take and bus_shared_key
+ * callbacks run with BUS_ECLOSED inside the call. b may be NULL. */
 static inline void bus_close(bus_t *b)
 {
     if (b)
@@ -185,7 +196,16 @@ static inline void bus_unwatch(bus_t *b, const char *topic)
 static inline void bus_claim(bus_t *b, const char *user_key, int exclusive, bus_done_cb cb,
                              void *ud)
 {
-    b->ops->claim(b, user_key, exclusive, cb, ud);
+    b->ops->claim(b, user_key, exclusive, NULL, cb, ud);
+}
+
+/* bus_claim that may also take the name over from node `takeover` (may be
+ * NULL), live or not: a session restored here after its node went away (a
+ * client only comes to another node when its own is unreachable). */
+static inline void bus_claim_from(bus_t *b, const char *user_key, int exclusive,
+                                  const char *takeover, bus_done_cb cb, void *ud)
+{
+    b->ops->claim(b, user_key, exclusive, takeover, cb, ud);
 }
 
 /* Gives the name back and unwatches its topic (fire and forget). */
@@ -236,6 +256,53 @@ static inline uint64_t bus_room_count(const bus_t *b, const char *room_key)
 static inline void bus_metrics(const bus_t *b, buf_t *out)
 {
     b->ops->metrics(b, out);
+}
+
+/* ---- connection state recovery across nodes --------------------------------
+ * A socket kept for recovery by a node that then dies can be restored by
+ * another node: the node that owns a session writes its state (an opaque
+ * record the chat layer makes) under the session's pid, and the node a
+ * client comes back to takes it. Only one node can take a record. */
+
+/* cb gets 0 and a secret shared by every node of the cluster (32 random
+ * bytes made by the first node that asked, kept in Redis), BUS_EIO or
+ * BUS_ECLOSED; the local bus gives fresh random bytes. cb may run inline. The nodes derive their recovery pids
+ * from it, so that any node can restore a session another one made. */
+static inline void bus_shared_key(bus_t *b, bus_data_cb cb, void *ud)
+{
+    b->ops->shared_key(b, cb, ud);
+}
+
+/* Writes (replaces) the record of session pid, owned by this node while it
+ * lives: no expiry while this node heartbeats; if it dies, the survivors
+ * make the record expire ttl_ms later (the recovery window). Fire and
+ * forget; nothing for the local bus. */
+static inline void bus_session_put(bus_t *b, const char *pid, const char *data, size_t len,
+                                   uint32_t ttl_ms)
+{
+    b->ops->session_put(b, pid, data, len, ttl_ms);
+}
+
+/* The session was lost by its client and is kept here: its record expires
+ * ttl_ms from now unless it is taken or put again. */
+static inline void bus_session_keep(bus_t *b, const char *pid, uint32_t ttl_ms)
+{
+    b->ops->session_keep(b, pid, ttl_ms);
+}
+
+/* The session ended (a goodbye, a recovery window that ran out): its record
+ * goes. */
+static inline void bus_session_del(bus_t *b, const char *pid)
+{
+    b->ops->session_del(b, pid);
+}
+
+/* Reads and deletes the record of session pid in one step (GETDEL): cb gets
+ * 0 and the record, BUS_ENOTFOUND, BUS_EIO or BUS_ECLOSED. The local bus
+ * answers BUS_ENOTFOUND. cb may run inline. */
+static inline void bus_session_take(bus_t *b, const char *pid, bus_data_cb cb, void *ud)
+{
+    b->ops->session_take(b, pid, cb, ud);
 }
 
 #endif

@@ -4,6 +4,8 @@
  * and the mirror of other nodes stays empty. */
 #include "bus/bus.h"
 
+#include <openssl/rand.h>
+
 #include "util/mem.h"
 
 static void bus_local_close(bus_t *b)
@@ -39,10 +41,10 @@ static void bus_local_unwatch(bus_t *b, const char *topic)
     (void)b, (void)topic;
 }
 
-static void bus_local_claim(bus_t *b, const char *user_key, int exclusive, bus_done_cb cb,
-                            void *ud)
+static void bus_local_claim(bus_t *b, const char *user_key, int exclusive, const char *takeover,
+                            bus_done_cb cb, void *ud)
 {
-    (void)b, (void)user_key, (void)exclusive;
+    (void)b, (void)user_key, (void)exclusive, (void)takeover;
     if (cb)
         cb(ud, 0);
 }
@@ -88,6 +90,41 @@ static void bus_local_metrics(const bus_t *b, buf_t *out)
     (void)b, (void)out;
 }
 
+/* A lone node restores only the sessions it kept itself (sio does that):
+ * any secret works, and there are no records to keep. */
+static void bus_local_shared_key(bus_t *b, bus_data_cb cb, void *ud)
+{
+    (void)b;
+    unsigned char key[32];
+    if (RAND_bytes(key, sizeof(key)) != 1) {
+        cb(ud, BUS_EIO, NULL, 0);
+        return;
+    }
+    cb(ud, 0, (const char *)key, sizeof(key));
+}
+
+static void bus_local_session_put(bus_t *b, const char *pid, const char *data, size_t len,
+                                  uint32_t ttl_ms)
+{
+    (void)b, (void)pid, (void)data, (void)len, (void)ttl_ms;
+}
+
+static void bus_local_session_keep(bus_t *b, const char *pid, uint32_t ttl_ms)
+{
+    (void)b, (void)pid, (void)ttl_ms;
+}
+
+static void bus_local_session_del(bus_t *b, const char *pid)
+{
+    (void)b, (void)pid;
+}
+
+static void bus_local_session_take(bus_t *b, const char *pid, bus_data_cb cb, void *ud)
+{
+    (void)b, (void)pid;
+    cb(ud, BUS_ENOTFOUND, NULL, 0);
+}
+
 static const bus_ops_t bus_local_ops = {
     .close = bus_local_close,
     .set_handlers = bus_local_set_handlers,
@@ -103,6 +140,11 @@ static const bus_ops_t bus_local_ops = {
     .users_each = bus_local_users_each,
     .room_count = bus_local_room_count,
     .metrics = bus_local_metrics,
+    .shared_key = bus_local_shared_key,
+    .session_put = bus_local_session_put,
+    .session_keep = bus_local_session_keep,
+    .session_del = bus_local_session_del,
+    .session_take = bus_local_session_take,
 };
 
 bus_t *bus_local_new(void)

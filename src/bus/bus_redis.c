@@ -1,6 +1,7 @@
 /* bus_redis.c - bus.h on the Redis Cluster that also holds the store,
  * through a client of its own (src/redis/rc.h): fan-out between parley
- * nodes, a mirror of the other nodes' presence, and username claims.
+ * nodes, a mirror of the other nodes' presence, username claims, and the
+ * session records of connection state recovery across nodes.
  * This file owns the bus's creation, its close, the interface table, the
  * metrics and the failure logs; the other parts are in bus_redis_*.c (the
  * list is at the top of bus_redis_internal.h). What follows describes the
@@ -29,6 +30,16 @@
  *                             characters, so the separators are safe.
  *   parley:{u:<u>}:claim      the claims of a username: a hash <id> ->
  *                             the Redis time (ms) of the claim.
+ *   parley:recovery-key       the secret the nodes share (bus_shared_key):
+ *                             32 random bytes, set by the first node that
+ *                             asked, never expires.
+ *   parley:{s:<pid>}          the record of session <pid> (opaque bytes):
+ *                             no expiry while its node lives, a TTL once
+ *                             it is kept (keep) or its node died (sweep).
+ *   parley:{n:<id>}:sess      a node's index of its persistent records: a
+ *                             sorted set, member <pid>, score the recovery
+ *                             window (ms) the record gets if the node dies.
+ *                             Same slot as the node's presence hash.
  *
  * Commands per operation:
  *   publish    one SPUBLISH to the topic's master.
@@ -46,9 +57,10 @@
  *   heartbeat  every BUS_HEARTBEAT_MS (and at start): ZADD of our expiry,
  *              then ZRANGE of the registry. A live node new to us is
  *              subscribed to (its presence channel) and, once subscribed,
- *              read with HGETALL; an expired one is dropped from the mirror,
- *              and ZREM + DEL remove it from Redis (every survivor may do it,
- *              it is idempotent); a node gone from the set is dropped too.
+ *              read with HGETALL; an expired one is dropped from the mirror
+ *              and removed from Redis by the sweep below (every survivor
+ *              may do it, it is idempotent); a node gone from the set is
+ *              dropped too.
  *   mirror     per remote node: its entries, the seq of the last change
  *              applied, and whether a snapshot is being read. A change
  *              seq == last + 1 applies; older ones were in the snapshot; a
@@ -65,12 +77,38 @@
  *              then the watch of "u:<u>". An exclusive claim waits for a
  *              registry read younger than BUS__FRESH_MS (the first one at
  *              start). release: HDEL, and unwatch.
+ *   shared_key one SET parley:recovery-key <32 random bytes> NX GET (Redis
+ *              7): nil means ours was set, a string is the first node's.
+ *   session_put  SET of the record (a plain SET: it drops a TTL a keep
+ *              gave it) and ZADD <window> <pid> to our index. Two slots, so
+ *              two commands; fire and forget.
+ *   session_keep PEXPIRE of the record and ZREM from our index (it expires
+ *              by itself now). session_del: DEL and ZREM. Fire and forget.
+ *   session_take one GETDEL: only one node gets a record. The index entry
+ *              of the node that put it stays until that node's keep or del,
+ *              or its sweep (a PEXPIRE of a missing key does nothing).
+ *   sweep      when a registry read finds a node expired (every survivor,
+ *              at every read until it is done, one sweep of a node at a
+ *              time per survivor; idempotent): DEL of its
+ *              presence hash, then per chunk of BUS__SWEEP_CHUNK (1000):
+ *              ZRANGE <index> 0 999 WITHSCORES, one PEXPIRE <record>
+ *              <score> per member, and once all are answered ZREM of those
+ *              members from the index (by member, never by rank: another
+ *              survivor may sweep it too). When a ZRANGE comes back empty,
+ *              or shorter than a chunk and its ZREM is done (the index is
+ *              gone with its last member), ZREM of the node from the
+ *              registry. Several survivors may each PEXPIRE a record: its
+ *              TTL counts from the last one, a few ms later.
  *   close      one EVAL (a reset with no entries, then DEL of the hash), ZREM
- *              from the registry, HDEL of every claim. The rc client is
- *              freed once they are answered (each within timeout_ms), not at
- *              once: rc_free drops what hiredis has not written yet, and
- *              hiredis writes on the next loop turn, so an immediate rc_free
- *              would send none of them.
+ *              from the registry, HDEL of every claim. Session records are
+ *              left as they are: the chat keeps or deletes each session
+ *              itself at shutdown, and the puts, keeps and dels still out
+ *              are waited for like these. The rc client is freed once they
+ *              are answered (each within timeout_ms), not at once: rc_free
+ *              drops what hiredis has not written yet, and hiredis writes on
+ *              the next loop turn, so an immediate rc_free would send none
+ *              of them. Takes and shared-key reads in flight get
+ *              BUS_ECLOSED inside bus_close.
  *
  * Failure behaviour. Every command is bounded by rc's timeout. A failed
  * publish is logged and counted (delivery is at most once). A failed
@@ -84,13 +122,21 @@
  * themselves (rc). Wall clocks of the nodes must agree to well within
  * BUS_NODE_DEAD_MS. A node that was cut off for longer than that comes
  * back with its presence (reset), but claims others took meanwhile stay
- * theirs. Failure logs are limited to one per BUS__LOG_EVERY_MS.
+ * theirs; and its session records keep the TTL the survivors gave them
+ * (its index is gone) until the chat puts each session again. A failed
+ * put, keep or del is logged and counted (parley_bus_session_errors_total):
+ * a record that missed its ZADD is not swept if its node dies, one that
+ * missed its DEL or PEXPIRE stays until taken. A failed take or shared-key
+ * read reports BUS_EIO. A failed sweep stops and the dead node stays in
+ * the registry, so the next registry read (any survivor's) starts it over.
+ * Failure logs are limited to one per BUS__LOG_EVERY_MS.
  *
  * Lifetimes. Callbacks from rc get the bus (which lives until its last
  * handle is closed, after rc_free), a remote node (counted in `refs`, freed
- * by the last reply once dropped) or a claim operation (freed by its reply
- * once its callback ran). A watch being handed a message is freed after
- * the handler returns. Memory aborts on OOM (util/mem.h); hiredis replies
+ * by the last reply once dropped), a claim operation (freed by its reply
+ * once its callback ran), a take or shared-key read (likewise) or a sweep
+ * (freed by the last reply of its current step). A watch being handed a
+ * message is freed after the handler returns. Memory aborts on OOM (util/mem.h); hiredis replies
  * are checked for their type. */
 #include "bus/bus_redis_internal.h"
 
@@ -166,7 +212,9 @@ static void bus__free_all(bus__redis *b)
     bus_redis__mirror_free(b);
     bus_redis__claims_free(b);
     bus_redis__own_free(b);
+    bus_redis__sweeps_free(b);
     mem_free(b->hkey);
+    mem_free(b->skey);
     mem_free(b->pchan);
     mem_free(b);
 }
@@ -192,14 +240,20 @@ static void bus__close_finish(bus__redis *b)
     uv_close((uv_handle_t *)&b->flush, bus__on_handle_closed);
 }
 
+void bus_redis__close_check(bus__redis *b)
+{
+    if (b->closed && b->closing_cmds == 0 && b->session_out == 0)
+        bus__close_finish(b);
+}
+
 static void bus__on_close_cmd(void *ud, const redisReply *r, const char *err)
 {
     bus__redis *b = ud;
     if (bus_redis__failed(r, err) && (err == NULL || strcmp(err, RC_ERR_CLOSED) != 0))
         log_warn("bus close command failed", "node=%s err=\"%s\"", b->id,
                  err ? err : "error reply");
-    if (--b->closing_cmds == 0)
-        bus__close_finish(b);
+    b->closing_cmds--;
+    bus_redis__close_check(b);
 }
 
 static void bus__close_cmd(bus__redis *b, const char *key, int argc, const char **argv)
@@ -217,7 +271,8 @@ static void bus__op_close(bus_t *bb)
     uv_timer_stop(&b->hb_timer);
     uv_timer_stop(&b->wait_timer);
     uv_prepare_stop(&b->flush);
-    log_info("bus closing", "node=%s claims=%u", b->id, HASH_COUNT(b->claims));
+    log_info("bus closing", "node=%s claims=%u session_cmds=%d", b->id, HASH_COUNT(b->claims),
+             b->session_out);
 
     /* Leave: presence (a reset with no entries, then the hash deleted), the
      * registry, the claims. In order behind what is out on each slot. */
@@ -231,12 +286,15 @@ static void bus__op_close(bus_t *bb)
     }
 
     /* Callbacks due: the watches' (claims waiting for theirs included),
-     * then the claims'. New calls from them fail inline. */
+     * then the claims', the takes' and the shared-key reads'. New calls
+     * from them fail inline. */
     bus_redis__watches_close(b);
     bus_redis__claims_close(b);
+    bus_redis__sessions_close(b);
 
-    if (b->closing_cmds == 0)
-        bus__close_finish(b);
+    /* The session records are left (see the top of this file); the puts,
+     * keeps and dels still out are waited for like the leave. */
+    bus_redis__close_check(b);
 }
 
 /* ---- the interface ---------------------------------------------------------- */
@@ -273,6 +331,25 @@ static void bus__op_metrics(const bus_t *bb, buf_t *out)
     metrics_header(out, "parley_bus_resyncs_total", "counter",
                    "Presence snapshots of another node read again (gap, lost subscription).");
     metrics_sample(out, "parley_bus_resyncs_total", NULL, (double)b->resyncs);
+    metrics_header(out, "parley_bus_sessions_put_total", "counter",
+                   "Session records this node wrote for recovery by another node.");
+    metrics_sample(out, "parley_bus_sessions_put_total", NULL, (double)b->sessions_put);
+    metrics_header(out, "parley_bus_sessions_taken_total", "counter",
+                   "Session records this node asked for, by result.");
+    metrics_sample(out, "parley_bus_sessions_taken_total", "result=\"found\"",
+                   (double)b->sessions_taken[0]);
+    metrics_sample(out, "parley_bus_sessions_taken_total", "result=\"missing\"",
+                   (double)b->sessions_taken[1]);
+    metrics_sample(out, "parley_bus_sessions_taken_total", "result=\"error\"",
+                   (double)b->sessions_taken[2]);
+    metrics_header(out, "parley_bus_session_errors_total", "counter",
+                   "Session commands that failed (put, keep, del, take, the shared key, "
+                   "the sweep of a dead node's sessions).");
+    metrics_sample(out, "parley_bus_session_errors_total", NULL, (double)b->session_errors);
+    metrics_header(out, "parley_bus_dead_sessions_total", "counter",
+                   "Session records of dead nodes this node gave their expiry (every "
+                   "survivor may count the same record).");
+    metrics_sample(out, "parley_bus_dead_sessions_total", NULL, (double)b->sessions_expired);
 }
 
 static const bus_ops_t bus__redis_ops = {
@@ -290,6 +367,11 @@ static const bus_ops_t bus__redis_ops = {
     .users_each = bus_redis__op_users_each,
     .room_count = bus_redis__op_room_count,
     .metrics = bus__op_metrics,
+    .shared_key = bus_redis__op_shared_key,
+    .session_put = bus_redis__op_session_put,
+    .session_keep = bus_redis__op_session_keep,
+    .session_del = bus_redis__op_session_del,
+    .session_take = bus_redis__op_session_take,
 };
 
 static void bus__new_id(char out[BUS__ID_LEN + 1])
@@ -327,6 +409,7 @@ int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, bus_t
     bus__new_id(b->id);
     b->hkey = bus_redis__cat("parley:{n:", b->id, "}");
     b->pchan = bus_redis__cat(b->hkey, ":presence", "");
+    b->skey = bus_redis__cat(b->hkey, ":sess", "");
     uv_timer_init(loop, &b->hb_timer);
     uv_timer_init(loop, &b->wait_timer);
     uv_prepare_init(loop, &b->flush);

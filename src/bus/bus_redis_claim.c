@@ -15,20 +15,23 @@
 /* A registry read older than this is too old to judge exclusive claims. */
 #define BUS__FRESH_MS (2 * BUS_HEARTBEAT_MS)
 
-/* KEYS: the claim hash. ARGV: our id, exclusive '0'/'1', grace ms, the ids
- * of the live nodes. 1: claimed (our field holds Redis' time), 0: a live
- * node, or one too recent to judge, holds it. */
+/* KEYS: the claim hash. ARGV: our id, exclusive '0'/'1', grace ms, the id
+ * of a node whose claim we take over (or ""), the ids of the live nodes.
+ * 1: claimed (our field holds Redis' time), 0: a live node, or one too
+ * recent to judge, holds it. */
 static const char bus__lua_claim[] =
     "local t = redis.call('TIME') "
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
     "if ARGV[2] == '1' then "
     "  local live = {} "
-    "  for i = 4, #ARGV do live[ARGV[i]] = true end "
+    "  for i = 5, #ARGV do live[ARGV[i]] = true end "
     "  local grace = tonumber(ARGV[3]) "
     "  local h = redis.call('HGETALL', KEYS[1]) "
     "  for i = 1, #h, 2 do "
-    "    if h[i] ~= ARGV[1] then "
+    "    if h[i] ~= ARGV[1] and h[i] ~= ARGV[4] then "
     "      if live[h[i]] or now - (tonumber(h[i + 1]) or 0) < grace then return 0 end "
+    "      redis.call('HDEL', KEYS[1], h[i]) "
+    "    elseif h[i] == ARGV[4] then "
     "      redis.call('HDEL', KEYS[1], h[i]) "
     "    end "
     "  end "
@@ -143,7 +146,7 @@ static void bus__claim_start(bus__claimop *op)
     bus__redis *b = op->b;
     char grace[24];
     snprintf(grace, sizeof(grace), "%" PRIu64, bus__grace_ms(b));
-    size_t argc = 7 + (op->exclusive ? HASH_COUNT(b->nodes) : 0);
+    size_t argc = 8 + (op->exclusive ? HASH_COUNT(b->nodes) : 0);
     const char **argv = mem_alloc(argc * sizeof(*argv));
     argv[0] = "EVAL";
     argv[1] = bus__lua_claim;
@@ -152,7 +155,8 @@ static void bus__claim_start(bus__claimop *op)
     argv[4] = b->id;
     argv[5] = op->exclusive ? "1" : "0";
     argv[6] = grace;
-    size_t i = 7;
+    argv[7] = op->takeover;
+    size_t i = 8;
     if (op->exclusive)
         for (bus__node *n = b->nodes; n; n = n->hh.next)
             argv[i++] = n->id;
@@ -204,8 +208,8 @@ void bus_redis__claims_close(bus__redis *b)
 
 /* ---- the interface: claim, release ------------------------------------------ */
 
-void bus_redis__op_claim(bus_t *bb, const char *user_key, int exclusive, bus_done_cb cb,
-                         void *ud)
+void bus_redis__op_claim(bus_t *bb, const char *user_key, int exclusive, const char *takeover,
+                         bus_done_cb cb, void *ud)
 {
     bus__redis *b = bus_redis__self(bb);
     if (b->closed) {
@@ -226,6 +230,8 @@ void bus_redis__op_claim(bus_t *bb, const char *user_key, int exclusive, bus_don
     op->b = b;
     op->rec = rec;
     op->exclusive = exclusive != 0;
+    if (takeover && strlen(takeover) <= BUS__ID_LEN && strcmp(takeover, b->id) != 0)
+        memcpy(op->takeover, takeover, strlen(takeover) + 1);
     op->cb = cb;
     op->ud = ud;
     DL_APPEND2(b->ops, op, prev, next);

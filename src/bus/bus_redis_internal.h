@@ -14,6 +14,9 @@
  *   bus_redis_registry.c  the node registry: heartbeat, who is alive, dead
  *                         node cleanup
  *   bus_redis_claim.c     username claims (the claim script)
+ *   bus_redis_session.c   connection state recovery: the shared key, the
+ *                         session records and this node's index of them,
+ *                         the sweep of a dead node's sessions
  *
  * Nothing outside src/bus/bus_redis*.c includes this. Shared functions are
  * named bus_redis__*; the static ones of each file keep bus__*. */
@@ -39,6 +42,8 @@
 typedef struct bus__redis bus__redis;
 typedef struct bus__watch bus__watch;
 typedef struct bus__claimop bus__claimop;
+typedef struct bus__dataop bus__dataop; /* bus_redis_session.c */
+typedef struct bus__sweep bus__sweep;   /* bus_redis_session.c */
 
 /* A bus_watch callback due when its watch becomes active. */
 typedef struct bus__waiter {
@@ -123,6 +128,7 @@ struct bus__claimop {
     bus__redis *b;
     bus__claim *rec; /* NULL once released (or done) */
     int exclusive;
+    char takeover[BUS__ID_LEN + 1]; /* a node whose claim yields to this one, or "" */
     int inflight; /* the EVAL is out: its reply frees a done op */
     int done;     /* the callback ran */
     bus_done_cb cb;
@@ -161,8 +167,15 @@ struct bus__redis {
     bus__claimop *ops;
     bus__claimop *qhead, *qtail;
     size_t qlen;
+    /* sessions */
+    char *skey;            /* parley:{n:<id>}:sess, this node's index */
+    bus__dataop *dataops;  /* takes and shared-key reads whose callback is due */
+    bus__sweep *sweeps;    /* dead nodes' indexes being swept */
+    int session_out;       /* put/keep/del commands out: close waits for them */
     /* metrics */
     uint64_t published, received, publish_errors, resyncs;
+    uint64_t sessions_put, sessions_taken[3]; /* found, missing, error */
+    uint64_t session_errors, sessions_expired;
     /* failure logs */
     uint64_t warn_at;
     unsigned warn_suppressed;
@@ -189,6 +202,10 @@ void bus_redis__warn(bus__redis *b, const char *what, const redisReply *r, const
 
 /* Sends a command whose reply only matters when it failed (logged). */
 void bus_redis__send_logged(bus__redis *b, const char *key, int argc, const char **argv);
+
+/* After close: frees the client once the last commands close waits for
+ * (its own, the sessions' put/keep/del) are answered. */
+void bus_redis__close_check(bus__redis *b);
 
 /* ---- bus_redis_topic.c ---------------------------------------------------- */
 
@@ -260,8 +277,29 @@ void bus_redis__claims_close(bus__redis *b);
 /* Frees the claim records (after rc_free). */
 void bus_redis__claims_free(bus__redis *b);
 
-void bus_redis__op_claim(bus_t *bb, const char *user_key, int exclusive, bus_done_cb cb,
-                         void *ud);
+void bus_redis__op_claim(bus_t *bb, const char *user_key, int exclusive, const char *takeover,
+                         bus_done_cb cb, void *ud);
 void bus_redis__op_release(bus_t *bb, const char *user_key);
+
+/* ---- bus_redis_session.c -------------------------------------------------- */
+
+/* The registry read node id expired: gives its session records their
+ * expiry (the score of each in its index), a chunk at a time, and then
+ * removes id from the registry; on a failure it stops, and the next
+ * registry read that finds id starts over. Nothing while a sweep of id
+ * runs on this node. */
+void bus_redis__sessions_sweep(bus__redis *b, const char *id);
+/* Close: runs every take and shared-key callback still due with
+ * BUS_ECLOSED. */
+void bus_redis__sessions_close(bus__redis *b);
+/* Frees the sweeps left (after rc_free: no callback can reach them). */
+void bus_redis__sweeps_free(bus__redis *b);
+
+void bus_redis__op_shared_key(bus_t *bb, bus_data_cb cb, void *ud);
+void bus_redis__op_session_put(bus_t *bb, const char *pid, const char *data, size_t len,
+                               uint32_t ttl_ms);
+void bus_redis__op_session_keep(bus_t *bb, const char *pid, uint32_t ttl_ms);
+void bus_redis__op_session_del(bus_t *bb, const char *pid);
+void bus_redis__op_session_take(bus_t *bb, const char *pid, bus_data_cb cb, void *ud);
 
 #endif

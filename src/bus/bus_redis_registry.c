@@ -1,9 +1,11 @@
 /* bus_redis_registry.c - the node registry of the Redis bus (the sorted set
  * parley:nodes): the heartbeat (ZADD of our expiry, then ZRANGE), which
  * adds the live nodes to the mirror and drops the expired or gone ones
- * (and removes the expired ones from Redis), asks for a presence reset
- * when this node was missing, and lets the exclusive claims waiting for a
- * fresh registry read go on. */
+ * (and removes the expired ones from Redis: their presence, their session
+ * records' persistence through the sweep of bus_redis_session.c, then
+ * their registry entry), asks for a presence reset when this node was
+ * missing, and lets the exclusive claims waiting for a fresh registry read
+ * go on. */
 #include "bus/bus_redis_internal.h"
 
 #include <inttypes.h>
@@ -23,14 +25,16 @@ static uint64_t bus__wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Removes an expired node: its presence hash now, and its entry in the
+ * registry once its sessions have their expiry (the sweep ZREMs it then):
+ * until that succeeds, every registry read that finds it tries again. */
 static void bus__cleanup_dead(bus__redis *b, const char *id)
 {
     char *hkey = bus_redis__cat("parley:{n:", id, "}");
-    const char *zrem[] = {"ZREM", BUS__NODES_KEY, id};
     const char *del[] = {"DEL", hkey};
-    bus_redis__send_logged(b, BUS__NODES_KEY, 3, zrem);
     bus_redis__send_logged(b, hkey, 2, del);
     mem_free(hkey);
+    bus_redis__sessions_sweep(b, id);
 }
 
 static void bus__on_zadd(void *ud, const redisReply *r, const char *err)

@@ -16,6 +16,7 @@
  * changes re-arm the presence timer like local ones. */
 #include "chat/chat_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
@@ -119,4 +120,69 @@ void chat__user_report(chat_server *c, const chat_user *u)
     if (u->claiming)
         return; /* not ours yet */
     bus_user_set(c->bus, u->key, u->name, st);
+}
+
+/* ---- session records (connection state recovery across nodes) ----------- */
+
+static int chat_session_kept(const chat_server *c)
+{
+    return bus_clustered(c->bus) && c->cfg.recovery_window_ms > 0;
+}
+
+typedef struct {
+    chat_server *c;
+    json_t *rooms; /* NULL once jansson failed */
+} chat_session_rooms;
+
+static void chat_session_room(void *ud, const char *conv)
+{
+    chat_session_rooms *sr = ud;
+    chat_room *room = NULL;
+    if (sr->rooms == NULL || strncmp(conv, "r:", 2) != 0)
+        return;
+    HASH_FIND_STR(sr->c->rooms, conv + 2, room);
+    json_t *e = room ? json_pack("{s:s,s:s}", "conv", conv, "name", room->name) : NULL;
+    if (e == NULL || json_array_append_new(sr->rooms, e) != 0) {
+        json_decref(sr->rooms);
+        sr->rooms = NULL;
+    }
+}
+
+void chat__session_save(chat_server *c, const chat_conn *conn)
+{
+    if (!chat_session_kept(c) || conn->user == NULL)
+        return;
+    char pid[21];
+    sio_socket_pid(conn->sock, pid);
+    chat_session_rooms sr = {c, json_array()};
+    chat__conn_rooms(conn, chat_session_room, &sr);
+    json_t *rec = sr.rooms ? json_pack("{s:s,s:s,s:s,s:o}", "sid", sio_socket_id(conn->sock),
+                                       "user", conn->user->name, "node",
+                                       bus_node_id(c->bus), "rooms", sr.rooms)
+                           : NULL;
+    char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+    if (text)
+        bus_session_put(c->bus, pid, text, strlen(text), c->cfg.recovery_window_ms);
+    else
+        log_warn("session record not written", "sid=%s", sio_socket_id(conn->sock));
+    free(text); /* jansson's allocator */
+    json_decref(rec);
+}
+
+void chat__session_end(chat_server *c, const chat_conn *conn)
+{
+    if (!chat_session_kept(c) || conn->user == NULL)
+        return;
+    char pid[21];
+    sio_socket_pid(conn->sock, pid);
+    bus_session_del(c->bus, pid);
+}
+
+void chat__session_keep(chat_server *c, const chat_conn *conn)
+{
+    if (!chat_session_kept(c) || conn->user == NULL)
+        return;
+    char pid[21];
+    sio_socket_pid(conn->sock, pid);
+    bus_session_keep(c->bus, pid, c->cfg.recovery_window_ms);
 }

@@ -235,6 +235,8 @@ void chat__req_store(chat_req *r);
 int chat__req_resume(chat_req *r, int which);
 /* Frees the server once it is closing and nothing references it. */
 void chat__server_maybe_free(chat_server *c);
+/* A chat connection for socket s (connected, or about to be). */
+chat_conn *chat__conn_new(chat_server *c, sio_socket *s);
 /* Socket rooms of conn as the chat sees them: sio's while the socket is
  * connected; once it has disconnected with events still to run, the rooms
  * it had then, which those events keep up to date (sio ignores joins of a
@@ -284,6 +286,8 @@ void chat__presence_changed(chat_server *c, unsigned what);
  * `member` set, -CHAT_ERR_NOT_IN_ROOM unless r's connection is in it. fn
  * runs inline when the room is cached. */
 void chat__room_lookup(chat_req *r, int member, chat_room_fn fn);
+/* The cached room with that key, added with that name when missing. */
+chat_room *chat__room_cache(chat_server *c, const char *key, const char *name);
 /* [{name, users}] of the rooms of l (cached on the way), or NULL (jansson). */
 json_t *chat__rooms_json(chat_server *c, const store_room_list_t *l);
 void chat__rooms_free(chat_server *c);
@@ -333,5 +337,18 @@ void chat__room_report(chat_server *c, const chat_room *room);
 void chat__rooms_report(chat_server *c);
 /* Reports u's state on this node to the bus. */
 void chat__user_report(chat_server *c, const chat_user *u);
+/* Cluster mode with recovery: writes conn's session record (its socket id,
+ * user, rooms and this node) for another node to restore it should this
+ * one die (chat_restore.c). Nothing for an unnamed connection. */
+void chat__session_save(chat_server *c, const chat_conn *conn);
+/* The session of conn ended (a goodbye, an expiry): its record goes. */
+void chat__session_end(chat_server *c, const chat_conn *conn);
+/* conn was lost and is kept here for the recovery window. */
+void chat__session_keep(chat_server *c, const chat_conn *conn);
+
+/* ---- chat_restore.c ---- */
+/* sio_handlers.on_restore: a session this node does not hold. */
+int chat__on_restore(void *ud, sio_restore *req, const char *pid, const char *offset,
+                     json_t *auth);
 
 #endif

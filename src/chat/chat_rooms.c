@@ -16,7 +16,7 @@
 
 #include "util/mem.h"
 
-static chat_room *chat_room_cache(chat_server *c, const char *key, const char *name)
+chat_room *chat__room_cache(chat_server *c, const char *key, const char *name)
 {
     chat_room *room = NULL;
     HASH_FIND_STR(c->rooms, key, room);
@@ -49,7 +49,7 @@ static void chat_room_got(void *ud, int rc, const char *name, int created)
         return;
     chat_room *room = NULL;
     if (rc == 0)
-        room = chat_room_cache(r->c, r->name.key, name);
+        room = chat__room_cache(r->c, r->name.key, name);
     rc = rc == 0 ? 0 : rc == STORE_ENOTFOUND ? -CHAT_ERR_ROOM_NOT_FOUND : -CHAT_ERR_INTERNAL;
     if (rc == 0 && r->room_member && !chat__in_room(r->conn, room->conv))
         rc = -CHAT_ERR_NOT_IN_ROOM;
@@ -80,7 +80,7 @@ json_t *chat__rooms_json(chat_server *c, const store_room_list_t *l)
 {
     json_t *list = json_array();
     for (size_t i = 0; i < l->n && list; i++) {
-        chat_room *room = chat_room_cache(c, l->rooms[i].key, l->rooms[i].name);
+        chat_room *room = chat__room_cache(c, l->rooms[i].key, l->rooms[i].name);
         if (json_array_append_new(list, chat_room_json(c, room)) != 0) {
             json_decref(list);
             list = NULL;
@@ -136,6 +136,7 @@ static void chat_room_entered(chat_req *r, int rc, json_t *messages, int has_mor
     }
     chat__join(r->conn, room->conv);
     chat__room_report(r->c, room);
+    chat__session_save(r->c, r->conn);
     chat__presence_changed(r->c, CHAT__ROOMS);
     json_t *args = sio_socket_connected(r->sock) ? json_pack("[O]", history) : NULL;
     if (args)
@@ -197,7 +198,7 @@ static void chat_room_created(void *ud, int rc, const char *name, int created)
     chat_req *r = ud;
     if (chat__req_resume(r, CHAT__LAT_ROOM))
         return;
-    rc = rc == 0 ? chat_room_enter(r, chat_room_cache(r->c, r->name.key, name))
+    rc = rc == 0 ? chat_room_enter(r, chat__room_cache(r->c, r->name.key, name))
                  : -CHAT_ERR_INTERNAL;
     if (rc != CHAT__PENDING)
         chat__req_done(r, rc);
@@ -241,6 +242,7 @@ static void chat_room_leave_found(chat_req *r, int rc, chat_room *room)
     if (rc == 0) {
         chat__leave(r->conn, room->conv);
         chat__room_report(r->c, room);
+        chat__session_save(r->c, r->conn);
         chat__presence_changed(r->c, CHAT__ROOMS);
     }
     chat__req_done(r, rc);

@@ -158,7 +158,7 @@ static void chat_snap_take(chat_conn *conn)
 
 /* ---- connections ------------------------------------------------------------ */
 
-static chat_conn *chat_conn_new(chat_server *c, sio_socket *s)
+chat_conn *chat__conn_new(chat_server *c, sio_socket *s)
 {
     chat_conn *conn = mem_calloc(1, sizeof(*conn));
     conn->sock = sio_socket_ref(s);
@@ -188,6 +188,7 @@ static void chat_conn_release(chat_server *c, chat_conn *conn)
         c->conns = conn->next;
     if (conn->next)
         conn->next->prev = conn->prev;
+    chat__session_end(c, conn);
     if (conn->user && conn->kept) {
         chat__user_expire(c, conn);
     } else if (conn->user) {
@@ -202,6 +203,7 @@ static void chat_conn_release(chat_server *c, chat_conn *conn)
 static void chat_conn_keep(chat_server *c, chat_conn *conn)
 {
     conn->kept = 1;
+    chat__session_keep(c, conn);
     chat__user_keep(c, conn);
     chat__presence_changed(c, CHAT__ROOMS);
 }
@@ -420,7 +422,7 @@ static json_t *chat_on_connect(void *ud, sio_socket *s, json_t *auth)
     chat_name_t name = {0};
     if (c->cfg.auth_secret && chat__token_name(c, auth, &name) != 0)
         return json_pack("{s:s}", "message", "unauthorized");
-    chat_conn *conn = chat_conn_new(c, s);
+    chat_conn *conn = chat__conn_new(c, s);
     if (c->cfg.auth_secret) {
         chat__user_attach(c, conn, &name);
         chat_name_free(&name);
@@ -471,6 +473,7 @@ static void chat_on_recovered(void *ud, sio_socket *s)
         return;
     conn->kept = 0;
     chat__user_recover(c, conn);
+    chat__session_save(c, conn); /* owned again: no expiry */
     chat__presence_changed(c, CHAT__ROOMS);
 }
 
@@ -523,6 +526,7 @@ static const sio_handlers chat_handlers = {
     .on_disconnect = chat_on_disconnect,
     .on_recovered = chat_on_recovered,
     .on_expired = chat_on_expired,
+    .on_restore = chat__on_restore,
 };
 
 /* ---- the server ------------------------------------------------------------ */
@@ -609,6 +613,7 @@ void chat_server_free(chat_server *c)
         c->conns = conn->next;
         conn->prev = conn->next = NULL;
         sio_socket_set_data(conn->sock, NULL);
+        chat__session_keep(c, conn); /* restorable elsewhere for the window */
         conn->user = NULL; /* freed below */
         chat_conn_drop_waiting(c, conn);
         /* A running event finishes when its store op completes (quietly:

@@ -110,6 +110,7 @@ void chat__user_attach(chat_server *c, chat_conn *conn, const chat_name_t *n)
     conn->user = u;
     chat__join(conn, u->room); /* no-op before the CONNECT reply */
     chat__user_report(c, u);
+    chat__session_save(c, conn);
     chat__presence_changed(c, CHAT__USERS);
 }
 

@@ -38,7 +38,15 @@ typedef struct {
     /* Connection state recovery: 0 disables; otherwise how long a socket
      * lost without a goodbye is kept, with every packet sent to it. */
     uint32_t recovery_window_ms;
+    /* Offsets carry the wall-clock time they were sent, "<boot>-<seq>-<ms>"
+     * (sio_offset_time reads it back), so that another node can tell what a
+     * client missed (cluster mode). */
+    int offset_clock;
 } sio_config;
+
+/* A CONNECT that asks to restore a session this node does not hold; see
+ * sio_handlers.on_restore and sio_restore_finish. */
+typedef struct sio_restore sio_restore;
 
 typedef struct {
     /* A client asks to connect. auth is the CONNECT payload (an object, or
@@ -62,6 +70,13 @@ typedef struct {
     void (*on_disconnect)(void *ud, sio_socket *s, const char *reason, int recoverable);
     /* A socket kept for recovery was not reclaimed in time. */
     void (*on_expired)(void *ud, sio_socket *s);
+    /* Optional. A CONNECT whose auth holds a pid and an offset that this
+     * node does not know (the session may live on, or have died with,
+     * another node). Return 0 to go on as usual (a new socket: on_connect),
+     * or 1 to take the request over: then call sio_restore_finish exactly
+     * once, later or inline. auth is borrowed for the call. */
+    int (*on_restore)(void *ud, sio_restore *req, const char *pid, const char *offset,
+                      json_t *auth);
 } sio_handlers;
 
 /* Creates the server and the Engine.IO server under it (on `net`).
@@ -89,6 +104,30 @@ typedef struct {
 } sio_stats;
 
 void sio_server_stats(const sio_server *srv, sio_stats *out);
+
+/* Ends a restore taken over by on_restore. With sid NULL the CONNECT goes
+ * on as usual (on_connect, a new socket). Otherwise a socket with that id is
+ * connected in the rooms given (its CONNECT reply carries the same pid as
+ * the session it continues, when every node has the same recovery key) and
+ * returned with a reference for the caller, who sets up its own state for
+ * it (on_connection and on_recovered are not called) and then emits what
+ * the client missed. Returns NULL when the client has gone meanwhile or
+ * the restore was declined. req is freed by the call. */
+sio_socket *sio_restore_finish(sio_restore *req, const char *sid, const char *const *rooms,
+                               size_t nrooms);
+
+/* Sets the key recovery pids are derived from (pid = HMAC(key, socket id));
+ * nodes that share it can restore each other's sessions. Call before the
+ * first client connects; len is at most 32. */
+void sio_server_set_recovery_key(sio_server *srv, const uint8_t *key, size_t len);
+
+/* The time part of an offset made with offset_clock, in ms since the
+ * epoch, or -1 when the offset has none. */
+int64_t sio_offset_time(const char *offset);
+
+/* The pid of socket s, as its CONNECT reply gave it ("" when recovery is
+ * off). out holds 21 bytes. */
+void sio_socket_pid(const sio_socket *s, char out[21]);
 
 /* ---- sockets ---- */
 const char *sio_socket_id(const sio_socket *s);

@@ -77,6 +77,14 @@ struct sio_client {
     sio_socket *sockets;
     sio_binwait *bin;
     tq_node connect_timeout;
+    sio_restore *restore;   /* a CONNECT waiting for on_restore's answer */
+};
+
+/* A CONNECT handed to on_restore (sio_restore_finish ends it). */
+struct sio_restore {
+    sio_client *client;     /* NULL once the client is gone */
+    sio_nsp *nsp;
+    json_t *auth;           /* the CONNECT payload (a reference) */
 };
 
 /* Connection state recovery (sio_recovery.c). Every replayable packet (an
@@ -141,7 +149,7 @@ void sio__rec_free(sio_server *srv);
 /* The pid of socket s (its recovery handle). */
 void sio__rec_pid(const sio_server *srv, const sio_socket *s, char out[RAND_ID_LEN + 1]);
 /* Reserves the next offset and writes it as text; returns its seq. */
-uint64_t sio__rec_next_offset(sio_server *srv, char out[32]);
+uint64_t sio__rec_next_offset(sio_server *srv, char out[48]);
 /* Logs a sent packet (a reference to msg is taken). target: one socket id
  * or NULL; rooms/nrooms: broadcast targets (nrooms 0 and no target: all). */
 void sio__rec_log(sio_server *srv, sio_nsp *nsp, uint64_t seq, const eio_msg *msg,

@@ -18,12 +18,14 @@
 #include "util/log.h"
 #include "util/mem.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SIO_REC_MAX_PACKETS 200000
 
@@ -125,10 +127,17 @@ void sio__rec_pid(const sio_server *srv, const sio_socket *s, char out[RAND_ID_L
     out[RAND_ID_LEN] = '\0';
 }
 
-uint64_t sio__rec_next_offset(sio_server *srv, char out[32])
+uint64_t sio__rec_next_offset(sio_server *srv, char out[48])
 {
     uint64_t seq = srv->rec.next_seq++;
-    snprintf(out, 32, "%s-%" PRIu64, srv->rec.boot, seq);
+    if (srv->cfg.offset_clock) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        snprintf(out, 48, "%s-%" PRIu64 "-%" PRId64, srv->rec.boot, seq, ms);
+    } else {
+        snprintf(out, 48, "%s-%" PRIu64, srv->rec.boot, seq);
+    }
     return seq;
 }
 
@@ -139,9 +148,47 @@ static uint64_t sio__rec_parse_offset(const sio_server *srv, const char *s)
         return 0;
     char *end;
     unsigned long long v = strtoull(s + 9, &end, 10);
-    if (*end || end == s + 9 || v >= srv->rec.next_seq)
+    if (end == s + 9 || v >= srv->rec.next_seq)
+        return 0;
+    if (*end == '-' && sio_offset_time(s) < 0)
+        return 0;
+    if (*end && *end != '-')
         return 0;
     return (uint64_t)v;
+}
+
+int64_t sio_offset_time(const char *offset)
+{
+    /* "<8 boot chars>-<seq>-<ms>" */
+    if (strlen(offset) < 12 || offset[8] != '-')
+        return -1;
+    const char *p = offset + 9;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (p == offset + 9 || *p != '-' || p[1] < '0' || p[1] > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    long long ms = strtoll(p + 1, &end, 10);
+    if (*end || errno || ms < 0)
+        return -1;
+    return (int64_t)ms;
+}
+
+void sio_server_set_recovery_key(sio_server *srv, const uint8_t *key, size_t len)
+{
+    memset(srv->rec.key, 0, sizeof(srv->rec.key));
+    memcpy(srv->rec.key, key, len < sizeof(srv->rec.key) ? len : sizeof(srv->rec.key));
+}
+
+void sio_socket_pid(const sio_socket *s, char out[21])
+{
+    const sio_server *srv = s->nsp->srv;
+    if (!srv->rec.enabled) {
+        out[0] = '\0';
+        return;
+    }
+    sio__rec_pid(srv, s, out);
 }
 
 static void sio__rec_prune(sio_server *srv)

@@ -50,7 +50,7 @@ int sio__encode_event(eio_msg *m, const sio_nsp *nsp, const char *event, const j
     *seq = 0;
     if (nsp->srv->rec.enabled) {
         /* Replayable: the offset goes last, as Socket.IO's recovery wants. */
-        char offset[32];
+        char offset[48];
         *seq = sio__rec_next_offset(nsp->srv, offset);
         json_array_append_new(arr, json_string(offset));
     }
@@ -328,6 +328,9 @@ static void sio__connect_reply(sio_socket *s)
     json_decref(reply);
 }
 
+static void sio__connect_fresh(sio_client *c, sio_nsp *nsp, json_t *auth);
+static int sio__restore_start(sio_client *c, sio_nsp *nsp, json_t *auth);
+
 static void sio__on_connect(sio_client *c, sio_packet *p)
 {
     sio_server *srv = c->srv;
@@ -339,8 +342,8 @@ static void sio__on_connect(sio_client *c, sio_packet *p)
         json_decref(err);
         return;
     }
-    if (sio__client_socket(c, p->nsp))
-        return; /* already connected there: the reference ignores it */
+    if (sio__client_socket(c, p->nsp) || c->restore)
+        return; /* already connected there (or on its way): the reference ignores it */
     uint64_t from_seq;
     char **rooms;
     size_t nrooms;
@@ -359,14 +362,22 @@ static void sio__on_connect(sio_client *c, sio_packet *p)
         sio__rec_rooms_free(rooms, nrooms);
         return;
     }
-    s = mem_calloc(1, sizeof(*s));
+    if (sio__restore_start(c, nsp, p->data))
+        return;
+    sio__connect_fresh(c, nsp, p->data);
+}
+
+/* A new socket for c in nsp, if on_connect accepts auth. */
+static void sio__connect_fresh(sio_client *c, sio_nsp *nsp, json_t *auth)
+{
+    sio_socket *s = mem_calloc(1, sizeof(*s));
     s->refs = 1;
     s->client = c;
     s->nsp = nsp;
     rand_id(s->id);
-    json_t *refusal = nsp->h->on_connect ? nsp->h->on_connect(nsp->ud, s, p->data) : NULL;
+    json_t *refusal = nsp->h->on_connect ? nsp->h->on_connect(nsp->ud, s, auth) : NULL;
     if (refusal) {
-        sio__connect_error(c, p->nsp, refusal);
+        sio__connect_error(c, nsp->name, refusal);
         json_decref(refusal);
         sio_socket_unref(s);
         return;
@@ -375,6 +386,57 @@ static void sio__on_connect(sio_client *c, sio_packet *p)
     sio__connect_reply(s);
     if (nsp->h->on_connection)
         nsp->h->on_connection(nsp->ud, s);
+}
+
+/* A recovery this node cannot do itself: the layer above may (cluster
+ * mode). Returns 1 when it took the CONNECT over. */
+static int sio__restore_start(sio_client *c, sio_nsp *nsp, json_t *auth)
+{
+    const char *pid = json_string_value(json_object_get(auth, "pid"));
+    const char *offset = json_string_value(json_object_get(auth, "offset"));
+    if (!c->srv->rec.enabled || nsp->h->on_restore == NULL || pid == NULL || offset == NULL)
+        return 0;
+    sio_restore *req = mem_calloc(1, sizeof(*req));
+    req->client = c;
+    req->nsp = nsp;
+    req->auth = json_incref(auth);
+    c->restore = req;
+    if (nsp->h->on_restore(nsp->ud, req, pid, offset, auth))
+        return 1;
+    c->restore = NULL;
+    json_decref(req->auth);
+    mem_free(req);
+    return 0;
+}
+
+sio_socket *sio_restore_finish(sio_restore *req, const char *sid, const char *const *rooms,
+                               size_t nrooms)
+{
+    sio_client *c = req->client;
+    sio_nsp *nsp = req->nsp;
+    json_t *auth = req->auth;
+    sio_socket *s = NULL;
+    mem_free(req);
+    if (c == NULL)
+        goto out; /* the client went away meanwhile */
+    c->restore = NULL;
+    if (sid == NULL || strlen(sid) != RAND_ID_LEN || sio__client_socket(c, nsp->name)) {
+        if (sio__client_socket(c, nsp->name) == NULL)
+            sio__connect_fresh(c, nsp, auth);
+        goto out;
+    }
+    s = mem_calloc(1, sizeof(*s));
+    s->refs = 2; /* the client's and the caller's */
+    s->nsp = nsp;
+    memcpy(s->id, sid, RAND_ID_LEN + 1);
+    sio__attach(c, s);
+    for (size_t i = 0; i < nrooms; i++)
+        sio_join(s, rooms[i]);
+    sio__connect_reply(s);
+    c->srv->stats.recovered++;
+out:
+    json_decref(auth);
+    return s;
 }
 
 static void sio__on_event(sio_socket *s, sio_packet *p, const sio_bin *bins, unsigned nbins)
@@ -516,6 +578,8 @@ static void sio__eio_close(void *ud, eio_session *es, const char *reason)
         return;
     eio_session_set_data(es, NULL);
     tq_remove(&c->connect_timeout);
+    if (c->restore)
+        c->restore->client = NULL; /* sio_restore_finish frees it */
     while (c->sockets)
         sio__socket_close(c->sockets, reason);
     sio__binwait_free(c);

@@ -134,7 +134,11 @@ redis_nodes=
 for ((i = 0; i < 6; i++)); do
     redis_nodes+="${redis_nodes:+,}127.0.0.1:$((REDIS_BASE_PORT + i))"
 done
-if "$PARLEY_BIN" --help | grep -q -- '^ *--redis '; then
+# The help is read whole before grep looks at it: with `--help | grep -q`,
+# grep may exit at the match while parley still writes, parley then dies of
+# SIGPIPE and pipefail turns the match into a failure (standalone backends).
+parley_help=$("$PARLEY_BIN" --help)
+if grep -q -- '^ *--redis ' <<<"$parley_help"; then
     redis_args=(--redis "$redis_nodes")
 else
     redis_args=()

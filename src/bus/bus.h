@@ -25,22 +25,31 @@
  * other nodes (coalesced: the latest value of each entry wins) and keeps a
  * mirror of theirs, which the chat reads with bus_user_state,
  * bus_users_each and bus_room_count; on_presence tells when the mirror
- * changed. A node that stops heartbeating (killed, cut off) is dropped from
- * every mirror within BUS_NODE_DEAD_MS plus one heartbeat, and its entries
- * with it. The local node's own entries are never in its mirror: the chat
- * adds its own state itself.
+ * changed. A node that stops heartbeating (killed, cut off) is found dead
+ * by every other node within BUS_NODE_DEAD_MS plus one heartbeat: its
+ * rooms leave the mirror at once, and its users stay in it as
+ * BUS_USER_RESERVED (their clients may come back, to any node, within the
+ * recovery window) for the reserve window given to bus_redis_new, counted
+ * from when this node found it dead, then go. Each node decides this on
+ * its own. A dead node that heartbeats again (it was only cut off) has its
+ * entries replaced by its real state. The local node's own entries are
+ * never in its mirror: the chat adds its own state itself.
  *
  * Claims. In anonymous mode a username belongs to one connection cluster-
  * wide. bus_claim takes the name for this node, refusing it (BUS_ETAKEN)
- * while another live node holds it; a dead node's claims are void. A node
- * claims a name once however many local connections use it, and releases
- * it when the last one is gone (bus_release). Claiming also watches the
- * user's topic "u:<key>" (a private message to a user is published there),
- * and releasing unwatches it.
+ * while another live node holds it, or a dead one still in this node's
+ * reserve window (unless the claim takes over from that node: a session
+ * restored here); the claims of a dead node whose window is over are void.
+ * A node claims a name once however many local connections use it, and
+ * releases it when the last one is gone (bus_release). Claiming also
+ * watches the user's topic "u:<key>" (a private message to a user is
+ * published there), and releasing unwatches it. bus_user_lookup asks the
+ * cluster itself whether a node holds a claim of a name.
  *
- * Callbacks run on the loop's thread. A callback given to bus_watch or
- * bus_claim may run inline, before the call returns (the local bus, a
- * topic already watched); callers must be correct either way. Memory: the
+ * Callbacks run on the loop's thread. A callback given to bus_watch,
+ * bus_claim or bus_user_lookup may run inline, before the call returns (the
+ * local bus, a topic already watched); callers must be correct either
+ * way. Memory: the
  * bus's own allocations abort on OOM (util/mem.h). */
 #ifndef PARLEY_BUS_BUS_H
 #define PARLEY_BUS_BUS_H
@@ -54,7 +63,8 @@
 #define BUS_ETAKEN (-1) /* bus_claim: another live node holds the name */
 #define BUS_EIO    (-2) /* the backend failed (timeout, Redis down) */
 #define BUS_ECLOSED (-3) /* bus_close ran first */
-#define BUS_ENOTFOUND (-4) /* bus_session_take: no such session */
+#define BUS_ENOTFOUND (-4) /* bus_session_take: no such session;
+                              bus_user_lookup: no claim of the name */
 
 /* A node is dead when its last heartbeat is this old. */
 #define BUS_NODE_DEAD_MS 10000
@@ -96,6 +106,7 @@ typedef struct {
     void (*claim)(bus_t *b, const char *user_key, int exclusive, const char *takeover,
                   bus_done_cb cb, void *ud);
     void (*release)(bus_t *b, const char *user_key);
+    void (*user_lookup)(bus_t *b, const char *user_key, bus_done_cb cb, void *ud);
     void (*user_set)(bus_t *b, const char *user_key, const char *name, bus_user_state_t st);
     void (*room_set)(bus_t *b, const char *room_key, uint32_t count);
     bus_user_state_t (*user_state)(const bus_t *b, const char *user_key, const char **name);
@@ -123,7 +134,11 @@ struct bus {
 bus_t *bus_local_new(void);
 
 /* The Redis bus on the cluster reachable at `seeds` ("host:port,..."; see
- * rc_create), every command bounded by timeout_ms (0: 2000). It has its own
+ * rc_create), every command bounded by timeout_ms (0: 2000). reserve_ms:
+ * how long the users of a node found dead stay reserved after this node
+ * found it dead (their mirror entries RESERVED, their claims blocking
+ * others': the recovery window); 0: not at all (they go at once, their
+ * claims are void). It has its own
  * rc client (its subscriptions do not compete with the store's commands),
  * registers this node at once and heartbeats every BUS_HEARTBEAT_MS. Returns
  * 0 and *out, or BUS_EIO for a malformed seed list (*out NULL). bus_close
@@ -132,15 +147,17 @@ bus_t *bus_local_new(void);
  * within timeout_ms: keep running the loop until then (uv_run with
  * UV_RUN_DEFAULT returns when it is done; a single UV_RUN_NOWAIT is not
  * enough). */
-int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, bus_t **out);
+int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint32_t reserve_ms,
+                  bus_t **out);
 
 /* ---- the interface --------------------------------------------------------- */
 
 /* Stops heartbeating, removes this node's presence and claims from the
  * cluster as far as it can without waiting (the other nodes see its users
  * go at once, or at the latest when its heartbeat expires), and frees the
- * bus. Pending bus_watch, bus_claim, bus_session_take and bus_shared_key
- * callbacks run with BUS_ECLOSED inside the call. b may be NULL. */
+ * bus. Pending bus_watch, bus_claim, bus_user_lookup, bus_session_take
+ * and bus_shared_key callbacks run with BUS_ECLOSED inside the call. b may
+ * be NULL. */
 static inline void bus_close(bus_t *b)
 {
     if (b)
@@ -190,9 +207,11 @@ static inline void bus_unwatch(bus_t *b, const char *topic)
 
 /* Claims username user_key for this node and watches "u:<user_key>" (see
  * the top of this file). exclusive 0 (token mode: one user, many
- * connections, maybe on several nodes) only registers and watches. cb (may
- * be NULL) gets 0, BUS_ETAKEN, BUS_EIO or BUS_ECLOSED; on anything but 0
- * the name is not claimed and the topic not watched. */
+ * connections, maybe on several nodes) only registers and watches (the
+ * claim still shows in bus_user_lookup). cb (may be NULL) gets 0,
+ * BUS_ETAKEN (a live node, or a dead one in its reserve window, holds it),
+ * BUS_EIO or BUS_ECLOSED; on anything but 0 the name is not claimed and
+ * the topic not watched. */
 static inline void bus_claim(bus_t *b, const char *user_key, int exclusive, bus_done_cb cb,
                              void *ud)
 {
@@ -200,8 +219,9 @@ static inline void bus_claim(bus_t *b, const char *user_key, int exclusive, bus_
 }
 
 /* bus_claim that may also take the name over from node `takeover` (may be
- * NULL), live or not: a session restored here after its node went away (a
- * client only comes to another node when its own is unreachable). */
+ * NULL), live, or dead and still reserved: a session restored here after
+ * its node went away (a client only comes to another node when its own is
+ * unreachable). */
 static inline void bus_claim_from(bus_t *b, const char *user_key, int exclusive,
                                   const char *takeover, bus_done_cb cb, void *ud)
 {
@@ -212,6 +232,20 @@ static inline void bus_claim_from(bus_t *b, const char *user_key, int exclusive,
 static inline void bus_release(bus_t *b, const char *user_key)
 {
     b->ops->release(b, user_key);
+}
+
+/* Whether user_key is online anywhere, asking the cluster rather than the
+ * mirror (which lags a few ms behind a join on another node): cb (may be
+ * NULL) gets 0 when some node holds a claim of the name (exclusive or not,
+ * so both modes) and is live, dead but in this node's reserve window, or
+ * too recent to judge (claimed within the last few seconds by a node this
+ * node has not seen yet); this node's own claim counts. BUS_ENOTFOUND when
+ * there is none, BUS_EIO on a failure, BUS_ECLOSED after bus_close. One
+ * read of the name's claims. cb may run inline (the local bus:
+ * BUS_ENOTFOUND; a closed bus). */
+static inline void bus_user_lookup(bus_t *b, const char *user_key, bus_done_cb cb, void *ud)
+{
+    b->ops->user_lookup(b, user_key, cb, ud);
 }
 
 /* Reports this node's state of a user (name: display name, ignored for
@@ -227,7 +261,8 @@ static inline void bus_room_set(bus_t *b, const char *room_key, uint32_t count)
     b->ops->room_set(b, room_key, count);
 }
 
-/* The mirror: the best state of a user over the other live nodes. When
+/* The mirror: the best state of a user over the other live nodes and
+ * the dead ones in their reserve window (RESERVED there). When
  * name is not NULL and the state is not GONE, *name is set to the user's
  * display name (the bus's: valid until the bus next runs a callback). */
 static inline bus_user_state_t bus_user_state(const bus_t *b, const char *user_key,
@@ -237,7 +272,8 @@ static inline bus_user_state_t bus_user_state(const bus_t *b, const char *user_k
 }
 
 /* Calls fn once per user ONLINE on at least one other live node (key and
- * a display name), in no particular order. */
+ * a display name), in no particular order; not the users only reserved
+ * (a dead node's included). */
 static inline void bus_users_each(const bus_t *b,
                                   void (*fn)(void *ud, const char *key, const char *name),
                                   void *ud)
@@ -245,7 +281,8 @@ static inline void bus_users_each(const bus_t *b,
     b->ops->users_each(b, fn, ud);
 }
 
-/* Connections of the room on the other live nodes. */
+/* Connections of the room on the other live nodes (a dead node's count
+ * goes as soon as it is found dead). */
 static inline uint64_t bus_room_count(const bus_t *b, const char *room_key)
 {
     return b->ops->room_count(b, room_key);

@@ -1,7 +1,8 @@
 /* bus_local.c - bus.h for a lone process (the embedded mode): there is no
  * other node, so a publication reaches nobody, a watch is active at once,
- * every claim succeeds (the chat layer checks its own connections first)
- * and the mirror of other nodes stays empty. */
+ * every claim succeeds (the chat layer checks its own connections first),
+ * a lookup finds no other node's claim, and the mirror of other nodes
+ * stays empty. */
 #include "bus/bus.h"
 
 #include <openssl/rand.h>
@@ -52,6 +53,14 @@ static void bus_local_claim(bus_t *b, const char *user_key, int exclusive, const
 static void bus_local_release(bus_t *b, const char *user_key)
 {
     (void)b, (void)user_key;
+}
+
+/* No other node can hold a name. */
+static void bus_local_user_lookup(bus_t *b, const char *user_key, bus_done_cb cb, void *ud)
+{
+    (void)b, (void)user_key;
+    if (cb)
+        cb(ud, BUS_ENOTFOUND);
 }
 
 static void bus_local_user_set(bus_t *b, const char *user_key, const char *name,
@@ -134,6 +143,7 @@ static const bus_ops_t bus_local_ops = {
     .unwatch = bus_local_unwatch,
     .claim = bus_local_claim,
     .release = bus_local_release,
+    .user_lookup = bus_local_user_lookup,
     .user_set = bus_local_user_set,
     .room_set = bus_local_room_set,
     .user_state = bus_local_user_state,

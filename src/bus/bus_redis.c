@@ -17,19 +17,27 @@
  *                             back (each watch keeps its topic).
  *   parley:nodes              the registry: a sorted set, member <id>,
  *                             score the node's expiry (wall-clock ms:
- *                             last heartbeat + BUS_NODE_DEAD_MS).
+ *                             last heartbeat + BUS_NODE_DEAD_MS). A dead
+ *                             node's member stays until its expiry + the
+ *                             reserve window has passed (see "Dead
+ *                             nodes"), removed then by any survivor.
  *   parley:{n:<id>}           a node's presence: a hash, "u:<u>" ->
  *                             "<state digit><display name>" (1 reserved,
  *                             2 online), "r:<room>" -> its connection
  *                             count, and '#seq', the number of the last
- *                             change published.
+ *                             change published. Deleted by its node's
+ *                             close, or with a dead node's registry
+ *                             member (it is what a survivor that did not
+ *                             know the node reads its users from).
  *   parley:{n:<id>}:presence  shard channel of the node's changes (the
  *                             same slot as its hash): "<seq>\n<reset 0|1>\n"
  *                             then one "field\x1fvalue\n" per entry ("" for
  *                             a removed one). Keys and names hold no control
  *                             characters, so the separators are safe.
  *   parley:{u:<u>}:claim      the claims of a username: a hash <id> ->
- *                             the Redis time (ms) of the claim.
+ *                             the Redis time (ms) of the claim. A void
+ *                             field (its node dead, window over) stays
+ *                             until an exclusive claim removes it.
  *   parley:recovery-key       the secret the nodes share (bus_shared_key):
  *                             32 random bytes, set by the first node that
  *                             asked, never expires.
@@ -57,10 +65,10 @@
  *   heartbeat  every BUS_HEARTBEAT_MS (and at start): ZADD of our expiry,
  *              then ZRANGE of the registry. A live node new to us is
  *              subscribed to (its presence channel) and, once subscribed,
- *              read with HGETALL; an expired one is dropped from the mirror
- *              and removed from Redis by the sweep below (every survivor
- *              may do it, it is idempotent); a node gone from the set is
- *              dropped too.
+ *              read with HGETALL; an expired one is dead (see "Dead
+ *              nodes"); a live node gone from the set is dropped (it
+ *              left), unless the expiry we last read for it has passed
+ *              (another survivor removed it first: it is dead).
  *   mirror     per remote node: its entries, the seq of the last change
  *              applied, and whether a snapshot is being read. A change
  *              seq == last + 1 applies; older ones were in the snapshot; a
@@ -69,14 +77,22 @@
  *              entries. Aggregates over the nodes (per user: a name, the
  *              number of nodes where it is online and reserved; per room:
  *              the sum) are kept as entries change, so the readers cost one
- *              lookup (users_each: one walk of the users).
+ *              lookup (users_each: one walk of the users). A dead node's
+ *              entries are not updated (no subscription): see "Dead
+ *              nodes".
  *   claim      one EVAL of bus__lua_claim on the claim hash (exclusive: with
- *              the nodes the last registry read found alive; a field of a
+ *              the nodes of the mirror, those the last registry read found
+ *              alive and the dead ones in our reserve window; a field of a
  *              node not in that list is void unless younger than
- *              bus__grace_ms, which covers a node started after that read),
- *              then the watch of "u:<u>". An exclusive claim waits for a
- *              registry read younger than BUS__FRESH_MS (the first one at
+ *              bus__grace_ms, which covers a node started after that read;
+ *              the field of the node taken over is removed whatever it
+ *              is), then the watch of "u:<u>". An exclusive claim waits for
+ *              a registry read younger than BUS__FRESH_MS (the first one at
  *              start). release: HDEL, and unwatch.
+ *   lookup     one HGETALL of the claim hash; a field counts by the same
+ *              rules as in an exclusive claim (our own too), judged with
+ *              the mirror as it is (no wait for a fresh registry read) and
+ *              the local wall clock for the grace.
  *   shared_key one SET parley:recovery-key <32 random bytes> NX GET (Redis
  *              7): nil means ours was set, a string is the first node's.
  *   session_put  SET of the record (a plain SET: it drops a TTL a keep
@@ -88,20 +104,27 @@
  *              of the node that put it stays until that node's keep or del,
  *              or its sweep (a PEXPIRE of a missing key does nothing).
  *   sweep      when a registry read finds a node expired (every survivor,
- *              at every read until it is done, one sweep of a node at a
- *              time per survivor; idempotent): DEL of its
- *              presence hash, then per chunk of BUS__SWEEP_CHUNK (1000):
+ *              once per dead node, again at the next read while it fails;
+ *              one sweep of a node at a time per survivor; idempotent):
+ *              per chunk of BUS__SWEEP_CHUNK (1000):
  *              ZRANGE <index> 0 999 WITHSCORES, one PEXPIRE <record>
  *              <score> per member, and once all are answered ZREM of those
  *              members from the index (by member, never by rank: another
- *              survivor may sweep it too). When a ZRANGE comes back empty,
- *              or shorter than a chunk and its ZREM is done (the index is
- *              gone with its last member), ZREM of the node from the
- *              registry. Several survivors may each PEXPIRE a record: its
- *              TTL counts from the last one, a few ms later.
+ *              survivor may sweep it too). The sweep is done when a ZRANGE
+ *              comes back empty, or shorter than a chunk and its ZREM is
+ *              done (the index is gone with its last member). Several
+ *              survivors may each PEXPIRE a record: its TTL counts from
+ *              the last one, a few ms later. The final sweep, once the
+ *              node's expiry + our reserve window has passed (at every
+ *              read that finds it until it succeeds; usually the index is
+ *              empty by then: one ZRANGE), then sends one EVAL of
+ *              bus__lua_unlist: ZREM of the node from the registry unless
+ *              its score is no longer past (it came back), and when it is
+ *              out, DEL of its presence hash.
  *   close      one EVAL (a reset with no entries, then DEL of the hash), ZREM
- *              from the registry, HDEL of every claim. Session records are
- *              left as they are: the chat keeps or deletes each session
+ *              from the registry, HDEL of every claim. Lookups in flight
+ *              get BUS_ECLOSED inside bus_close, like the claims. Session
+ *              records are left as they are: the chat keeps or deletes each session
  *              itself at shutdown, and the puts, keeps and dels still out
  *              are waited for like these. The rc client is freed once they
  *              are answered (each within timeout_ms), not at once: rc_free
@@ -109,6 +132,35 @@
  *              the next loop turn, so an immediate rc_free would send none
  *              of them. Takes and shared-key reads in flight get
  *              BUS_ECLOSED inside bus_close.
+ *
+ * Dead nodes. A node whose registry score (expiry) is past is dead. Each
+ * survivor decides on its own, from its own detection time, with its own
+ * reserve_ms (the recovery window; bus_redis_new):
+ *   - a live node of its mirror found dead: unsubscribed; its users become
+ *     RESERVED (on_presence USERS if one was online: users_each stops
+ *     listing them) and its rooms go at once (ROOMS); its sessions are
+ *     swept once; it stays in the mirror, dead, until detection +
+ *     reserve_ms (a timer armed for the earliest end), then its users go
+ *     (USERS). With reserve_ms 0 it is dropped at once instead (nothing
+ *     reserved).
+ *   - an expired node it never saw alive (it started later, or the node
+ *     died before its first read): reserved the same way, only if its
+ *     expiry + reserve_ms has not passed; its users come from its presence
+ *     hash (one HGETALL, every user RESERVED, no rooms).
+ *   - a dead node in the mirror counts in every exclusive claim's list, so
+ *     its claims block others' for the window, except a claim that takes
+ *     over from it (bus_claim_from: a restored session); bus_user_lookup
+ *     counts them too. Once the window is over they are void.
+ *   - a dead node that appears in the registry alive again (it was only
+ *     cut off, or slow) is subscribed to again; its snapshot replaces the
+ *     reserved entries (they stay until it arrives). It sends a reset
+ *     itself (it finds it missed its heartbeats).
+ *   - its registry member and presence hash stay until its expiry +
+ *     reserve_ms has passed, then the final sweep of any survivor removes
+ *     them. Survivors with different windows do not coordinate: one with
+ *     a shorter window removes the member first, and the others, which no
+ *     longer find it, keep it dead for the rest of their own window (an
+ *     expiry past at the last read tells a dead node from one that left).
  *
  * Failure behaviour. Every command is bounded by rc's timeout. A failed
  * publish is logged and counted (delivery is at most once). A failed
@@ -122,24 +174,28 @@
  * themselves (rc). Wall clocks of the nodes must agree to well within
  * BUS_NODE_DEAD_MS. A node that was cut off for longer than that comes
  * back with its presence (reset), but claims others took meanwhile stay
- * theirs; and its session records keep the TTL the survivors gave them
+ * theirs (within the reserve window only takeovers: sessions restored
+ * elsewhere); and its session records keep the TTL the survivors gave them
  * (its index is gone) until the chat puts each session again. A failed
  * put, keep or del is logged and counted (parley_bus_session_errors_total):
  * a record that missed its ZADD is not swept if its node dies, one that
  * missed its DEL or PEXPIRE stays until taken. A failed take or shared-key
- * read reports BUS_EIO. A failed sweep stops and the dead node stays in
- * the registry, so the next registry read (any survivor's) starts it over.
+ * read reports BUS_EIO, and so does a failed lookup. A failed sweep stops,
+ * and the dead node is still in the registry (its final removal comes
+ * after its sweep), so the next registry read starts it over; so does a
+ * failed read of a dead node's presence hash.
  * Failure logs are limited to one per BUS__LOG_EVERY_MS.
  *
  * Lifetimes. Callbacks from rc get the bus (which lives until its last
  * handle is closed, after rc_free), a remote node (counted in `refs`, freed
  * by the last reply once dropped), a claim operation (freed by its reply
- * once its callback ran), a take or shared-key read (likewise) or a sweep
- * (freed by the last reply of its current step). A watch being handed a
+ * once its callback ran), a lookup, a take or shared-key read (likewise)
+ * or a sweep (freed by the last reply of its current step). A watch being handed a
  * message is freed after the handler returns. Memory aborts on OOM (util/mem.h); hiredis replies
  * are checked for their type. */
 #include "bus/bus_redis_internal.h"
 
+#include <inttypes.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +293,7 @@ static void bus__close_finish(bus__redis *b)
     b->rc = NULL;
     uv_close((uv_handle_t *)&b->hb_timer, bus__on_handle_closed);
     uv_close((uv_handle_t *)&b->wait_timer, bus__on_handle_closed);
+    uv_close((uv_handle_t *)&b->reserve_timer, bus__on_handle_closed);
     uv_close((uv_handle_t *)&b->flush, bus__on_handle_closed);
 }
 
@@ -270,6 +327,7 @@ static void bus__op_close(bus_t *bb)
     b->closed = 1;
     uv_timer_stop(&b->hb_timer);
     uv_timer_stop(&b->wait_timer);
+    uv_timer_stop(&b->reserve_timer);
     uv_prepare_stop(&b->flush);
     log_info("bus closing", "node=%s claims=%u session_cmds=%d", b->id, HASH_COUNT(b->claims),
              b->session_out);
@@ -325,7 +383,11 @@ static void bus__op_metrics(const bus_t *bb, buf_t *out)
     metrics_sample(out, "parley_bus_publish_errors_total", NULL, (double)b->publish_errors);
     metrics_header(out, "parley_bus_nodes", "gauge",
                    "Other live nodes in this node's presence mirror.");
-    metrics_sample(out, "parley_bus_nodes", NULL, (double)HASH_COUNT(b->nodes));
+    metrics_sample(out, "parley_bus_nodes", NULL, (double)(HASH_COUNT(b->nodes) - b->ndead));
+    metrics_header(out, "parley_bus_reserved_nodes", "gauge",
+                   "Dead nodes whose users this node still keeps reserved (their reserve "
+                   "window is not over).");
+    metrics_sample(out, "parley_bus_reserved_nodes", NULL, (double)b->ndead);
     metrics_header(out, "parley_bus_watched_topics", "gauge", "Topics this node watches.");
     metrics_sample(out, "parley_bus_watched_topics", NULL, (double)HASH_COUNT(b->watches));
     metrics_header(out, "parley_bus_resyncs_total", "counter",
@@ -361,6 +423,7 @@ static const bus_ops_t bus__redis_ops = {
     .unwatch = bus_redis__op_unwatch,
     .claim = bus_redis__op_claim,
     .release = bus_redis__op_release,
+    .user_lookup = bus_redis__op_user_lookup,
     .user_set = bus_redis__op_user_set,
     .room_set = bus_redis__op_room_set,
     .user_state = bus_redis__op_user_state,
@@ -389,7 +452,8 @@ static void bus__new_id(char out[BUS__ID_LEN + 1])
     out[BUS__ID_LEN] = '\0';
 }
 
-int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, bus_t **out)
+int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint32_t reserve_ms,
+                  bus_t **out)
 {
     *out = NULL;
     if (loop == NULL || seeds == NULL)
@@ -406,17 +470,19 @@ int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, bus_t
     b->loop = loop;
     b->rc = rc;
     b->timeout_ms = cfg.timeout_ms;
+    b->reserve_ms = reserve_ms;
     bus__new_id(b->id);
     b->hkey = bus_redis__cat("parley:{n:", b->id, "}");
     b->pchan = bus_redis__cat(b->hkey, ":presence", "");
     b->skey = bus_redis__cat(b->hkey, ":sess", "");
     uv_timer_init(loop, &b->hb_timer);
     uv_timer_init(loop, &b->wait_timer);
+    uv_timer_init(loop, &b->reserve_timer);
     uv_prepare_init(loop, &b->flush);
-    b->hb_timer.data = b->wait_timer.data = b->flush.data = b;
-    b->open_handles = 3;
+    b->hb_timer.data = b->wait_timer.data = b->reserve_timer.data = b->flush.data = b;
+    b->open_handles = 4;
     uv_timer_start(&b->hb_timer, bus_redis__on_heartbeat, 0, BUS_HEARTBEAT_MS);
-    log_info("bus started", "node=%s backend=redis", b->id);
+    log_info("bus started", "node=%s backend=redis reserve_ms=%" PRIu32, b->id, reserve_ms);
     *out = &b->base;
     return 0;
 }

@@ -1,13 +1,15 @@
 /* bus_redis_claim.c - username claims on the Redis bus: one EVAL of the
- * claim script on parley:{u:<u>}:claim (exclusive: against the live nodes
- * of the last registry read, which must be fresh, so such a claim may wait
- * for the next read), then the watch of "u:<u>"; release (HDEL and
- * unwatch); the claims in progress, their callbacks and their undo on
- * failure. */
+ * claim script on parley:{u:<u>}:claim (exclusive: against the nodes of
+ * the mirror, live or dead in their reserve window, as of the last
+ * registry read, which must be fresh, so such a claim may wait for the
+ * next read), then the watch of "u:<u>"; release (HDEL and unwatch); the
+ * claims in progress, their callbacks and their undo on failure; and the
+ * lookup (one HGETALL of the claim hash, judged against the mirror). */
 #include "bus/bus_redis_internal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
@@ -16,9 +18,10 @@
 #define BUS__FRESH_MS (2 * BUS_HEARTBEAT_MS)
 
 /* KEYS: the claim hash. ARGV: our id, exclusive '0'/'1', grace ms, the id
- * of a node whose claim we take over (or ""), the ids of the live nodes.
- * 1: claimed (our field holds Redis' time), 0: a live node, or one too
- * recent to judge, holds it. */
+ * of a node whose claim we take over (or ""), the ids of the nodes whose
+ * claims count (the mirror's: live, or dead in our reserve window).
+ * 1: claimed (our field holds Redis' time; void fields removed), 0: a node
+ * that counts, or one too recent to judge, holds it. */
 static const char bus__lua_claim[] =
     "local t = redis.call('TIME') "
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
@@ -38,6 +41,15 @@ static const char bus__lua_claim[] =
     "end "
     "redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', now)) "
     "return 1";
+
+/* A bus_user_lookup waiting for its HGETALL. */
+struct bus__lookup {
+    bus__lookup *prev, *next; /* b->lookups while the callback is due */
+    bus__redis *b;
+    int done; /* the callback ran (close): the reply only frees it */
+    bus_done_cb cb;
+    void *ud;
+};
 
 /* ---- claims ------------------------------------------------------------------ */
 
@@ -140,7 +152,8 @@ static void bus__on_claimed(void *ud, const redisReply *r, const char *err)
     bus_redis__watch_add(b, op->rec->topic, bus__on_claim_watched, op);
 }
 
-/* Sends the claim script for op (the live nodes: the mirror). */
+/* Sends the claim script for op (the nodes whose claims count: the
+ * mirror's, dead ones in their reserve window included). */
 static void bus__claim_start(bus__claimop *op)
 {
     bus__redis *b = op->b;
@@ -197,13 +210,94 @@ void bus_redis__claims_registry(bus__redis *b, int rc)
 
 /* Close: the queue is forgotten and every claim callback still due runs
  * with BUS_ECLOSED (after the watches', claims waiting for theirs
- * included). New calls from them fail inline. */
+ * included), then every lookup's. New calls from them fail inline. */
 void bus_redis__claims_close(bus__redis *b)
 {
     b->qhead = b->qtail = NULL;
     b->qlen = 0;
     while (b->ops)
         bus__claimop_finish(b->ops, BUS_ECLOSED);
+    while (b->lookups) {
+        bus__lookup *op = b->lookups;
+        DL_DELETE(b->lookups, op);
+        op->done = 1; /* its reply frees it */
+        if (op->cb)
+            op->cb(op->ud, BUS_ECLOSED);
+    }
+}
+
+/* ---- lookup ------------------------------------------------------------------ */
+
+/* Whether one field of a claim hash (node id -> Redis time of the claim)
+ * is a claim that counts: ours, a node of the mirror (live, or dead in its
+ * reserve window), or one too recent to judge (a node started after our
+ * last registry read), like the claim script. */
+static int bus__claim_counts(const bus__redis *b, const redisReply *f, const redisReply *v,
+                             uint64_t now)
+{
+    if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+        return 0;
+    if (f->len == BUS__ID_LEN) {
+        char id[BUS__ID_LEN + 1];
+        memcpy(id, f->str, BUS__ID_LEN);
+        id[BUS__ID_LEN] = '\0';
+        bus__node *n = NULL;
+        HASH_FIND_STR(b->nodes, id, n);
+        if (n || strcmp(id, b->id) == 0)
+            return 1;
+    }
+    double at = strtod(v->str, NULL); /* hiredis ends every string with a NUL */
+    return at > 0 && (double)now - at < (double)bus__grace_ms(b);
+}
+
+static void bus__on_lookup(void *ud, const redisReply *r, const char *err)
+{
+    bus__lookup *op = ud;
+    bus__redis *b = op->b;
+    if (op->done) { /* closed meanwhile: its callback ran */
+        mem_free(op);
+        return;
+    }
+    DL_DELETE(b->lookups, op);
+    int rc = BUS_ENOTFOUND;
+    if (bus_redis__failed(r, err) || r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
+        bus_redis__warn(b, "user_lookup", r, err);
+        rc = BUS_EIO;
+    } else {
+        uint64_t now = bus_redis__wall_ms();
+        for (size_t i = 0; i + 1 < r->elements && rc != 0; i += 2)
+            if (bus__claim_counts(b, r->element[i], r->element[i + 1], now))
+                rc = 0;
+    }
+    if (op->cb)
+        op->cb(op->ud, rc);
+    mem_free(op);
+}
+
+void bus_redis__op_user_lookup(bus_t *bb, const char *user_key, bus_done_cb cb, void *ud)
+{
+    bus__redis *b = bus_redis__self(bb);
+    if (b->closed) {
+        if (cb)
+            cb(ud, BUS_ECLOSED);
+        return;
+    }
+    bus__lookup *op = mem_calloc(1, sizeof(*op));
+    op->b = b;
+    op->cb = cb;
+    op->ud = ud;
+    char *rkey = bus_redis__cat("parley:{u:", user_key, "}:claim");
+    const char *argv[] = {"HGETALL", rkey};
+    int rc = rc_command(b->rc, rkey, 2, argv, NULL, bus__on_lookup, op);
+    mem_free(rkey);
+    if (rc != 0) {
+        log_warn("bus redis command refused", "node=%s cmd=HGETALL rc=%d", b->id, rc);
+        mem_free(op);
+        if (cb)
+            cb(ud, BUS_EIO);
+        return;
+    }
+    DL_APPEND(b->lookups, op);
 }
 
 /* ---- the interface: claim, release ------------------------------------------ */

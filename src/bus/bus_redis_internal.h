@@ -13,7 +13,8 @@
  *                         entries, snapshots, changes and the aggregates
  *   bus_redis_registry.c  the node registry: heartbeat, who is alive, dead
  *                         node cleanup
- *   bus_redis_claim.c     username claims (the claim script)
+ *   bus_redis_claim.c     username claims (the claim script) and the
+ *                         lookup of a name's claims (bus_user_lookup)
  *   bus_redis_session.c   connection state recovery: the shared key, the
  *                         session records and this node's index of them,
  *                         the sweep of a dead node's sessions
@@ -42,6 +43,7 @@
 typedef struct bus__redis bus__redis;
 typedef struct bus__watch bus__watch;
 typedef struct bus__claimop bus__claimop;
+typedef struct bus__lookup bus__lookup; /* bus_redis_claim.c */
 typedef struct bus__dataop bus__dataop; /* bus_redis_session.c */
 typedef struct bus__sweep bus__sweep;   /* bus_redis_session.c */
 
@@ -75,6 +77,9 @@ typedef struct bus__entry {
     unsigned gen;   /* the node's gen when a full state last named it */
 } bus__entry;
 
+/* A remote node: live (subscribed to its presence channel), or dead but in
+ * this node's reserve window (no subscription, its users RESERVED, no
+ * rooms: see the top of bus_redis.c). */
 typedef struct bus__node {
     UT_hash_handle hh; /* b->nodes, by id */
     bus__redis *b;
@@ -91,6 +96,11 @@ typedef struct bus__node {
     int seen;       /* named by the registry read being applied */
     int refs;       /* commands out with this node as ud */
     int dropped;    /* out of the mirror: freed when refs is 0 */
+    int dead;       /* found dead: reserved until dead_until */
+    int swept;      /* dead: this node's sweep of its sessions is done */
+    uint64_t dead_until; /* loop time the reserve window ends */
+    double expiry;  /* wall ms: its score in the last registry read that
+                       found it alive, 0: none */
 } bus__node;
 
 /* The mirror's aggregates over the remote nodes. */
@@ -140,6 +150,7 @@ struct bus__redis {
     uv_loop_t *loop;
     rc_cluster *rc;
     uint32_t timeout_ms;
+    uint32_t reserve_ms; /* a dead node's users stay reserved this long */
     char id[BUS__ID_LEN + 1];
     char *hkey, *pchan; /* parley:{n:<id>} and its channel */
     bus_handlers h;
@@ -154,7 +165,9 @@ struct bus__redis {
     int hb_inflight;
     uint64_t hb_ok_at;    /* loop time of the last acknowledged ZADD, 0: none */
     uint64_t registry_at; /* loop time of the last registry read, 0: none */
-    bus__node *nodes;
+    bus__node *nodes;     /* live and dead-but-reserved ones */
+    unsigned ndead;       /* of them, dead */
+    uv_timer_t reserve_timer; /* the next end of a dead node's window */
     /* this node's presence */
     bus__kv *own, *pending;
     int reset_needed, flush_inflight;
@@ -167,6 +180,7 @@ struct bus__redis {
     bus__claimop *ops;
     bus__claimop *qhead, *qtail;
     size_t qlen;
+    bus__lookup *lookups; /* user lookups whose callback is due */
     /* sessions */
     char *skey;            /* parley:{n:<id>}:sess, this node's index */
     bus__dataop *dataops;  /* takes and shared-key reads whose callback is due */
@@ -246,6 +260,20 @@ void bus_redis__notify(bus__redis *b, unsigned what);
 /* Adds node id to the mirror and subscribes to its presence channel (the
  * snapshot is read once subscribed). */
 bus__node *bus_redis__node_add(bus__redis *b, const char *id);
+/* Adds node id, found dead by the registry read and never seen alive by
+ * this node, as dead: its snapshot (if its hash is still there) is read
+ * once and its users are RESERVED until b->reserve_ms from now. */
+bus__node *bus_redis__node_add_dead(bus__redis *b, const char *id);
+/* Live node n was found dead: unsubscribes, its users become RESERVED and
+ * its rooms go until b->reserve_ms from now (the snapshot is read if n was
+ * not synced). Returns what changed. */
+unsigned bus_redis__node_kill(bus__redis *b, bus__node *n);
+/* Dead node n is in the registry alive again: subscribes again; its
+ * reserved users stay until its snapshot replaces them. */
+void bus_redis__node_revive(bus__redis *b, bus__node *n);
+/* The reserve_timer callback: drops the dead nodes whose reserve window
+ * is over (and tells the handlers), and arms itself for the next end. */
+void bus_redis__on_reserve_timer(uv_timer_t *t);
 /* Reads node n's snapshot again (now, or once its channel is active). */
 void bus_redis__node_sync(bus__redis *b, bus__node *n);
 /* Takes n out of the mirror; returns what changed. n is freed at once or
@@ -265,14 +293,16 @@ uint64_t bus_redis__op_room_count(const bus_t *bb, const char *room_key);
 
 /* The hb_timer callback: ZADD of our expiry, then the registry read. */
 void bus_redis__on_heartbeat(uv_timer_t *t);
+/* The wall clock in ms (registry scores, claim times). */
+uint64_t bus_redis__wall_ms(void);
 
 /* ---- bus_redis_claim.c ---------------------------------------------------- */
 
 /* A registry read ended (rc 0: b->nodes is fresh): starts or fails the
  * exclusive claims that waited for it. */
 void bus_redis__claims_registry(bus__redis *b, int rc);
-/* Close: forgets the queue and runs every due claim callback with
- * BUS_ECLOSED. */
+/* Close: forgets the queue and runs every due claim and lookup callback
+ * with BUS_ECLOSED. */
 void bus_redis__claims_close(bus__redis *b);
 /* Frees the claim records (after rc_free). */
 void bus_redis__claims_free(bus__redis *b);
@@ -280,15 +310,18 @@ void bus_redis__claims_free(bus__redis *b);
 void bus_redis__op_claim(bus_t *bb, const char *user_key, int exclusive, const char *takeover,
                          bus_done_cb cb, void *ud);
 void bus_redis__op_release(bus_t *bb, const char *user_key);
+void bus_redis__op_user_lookup(bus_t *bb, const char *user_key, bus_done_cb cb, void *ud);
 
 /* ---- bus_redis_session.c -------------------------------------------------- */
 
 /* The registry read node id expired: gives its session records their
- * expiry (the score of each in its index), a chunk at a time, and then
- * removes id from the registry; on a failure it stops, and the next
+ * expiry (the score of each in its index), a chunk at a time, then marks
+ * id swept in the mirror (if it is there, dead); final (its reserve window
+ * is over too): then also removes id from the registry unless it came
+ * back, and its presence hash. On a failure it stops, and the next
  * registry read that finds id starts over. Nothing while a sweep of id
  * runs on this node. */
-void bus_redis__sessions_sweep(bus__redis *b, const char *id);
+void bus_redis__sessions_sweep(bus__redis *b, const char *id, int final);
 /* Close: runs every take and shared-key callback still due with
  * BUS_ECLOSED. */
 void bus_redis__sessions_close(bus__redis *b);

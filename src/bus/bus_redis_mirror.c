@@ -3,7 +3,9 @@
  * (HGETALL snapshot) and kept up to date by the changes on its presence
  * channel (in seq order; a gap reads the snapshot again), and the
  * aggregates over the nodes that user_state, users_each and room_count
- * read. The registry adds and drops the nodes. */
+ * read. The registry adds the nodes, marks them dead (their users
+ * RESERVED, their rooms gone, for the reserve window: then the reserve
+ * timer drops them), brings them back and drops them. */
 #include "bus/bus_redis_internal.h"
 
 #include <inttypes.h>
@@ -149,16 +151,18 @@ static unsigned bus__node_room(bus__redis *b, bus__node *n, const char *key, uin
     return BUS_PRESENCE_ROOMS;
 }
 
-/* One presence field of node n ("u:<key>" / "r:<key>"; others ignored). */
+/* One presence field of node n ("u:<key>" / "r:<key>"; others ignored).
+ * A dead node's snapshot only adds reserved users (its rooms are gone). */
 static unsigned bus__apply_pair(bus__redis *b, bus__node *n, const char *field,
                                 const char *value)
 {
     if (field[0] == 'u' && field[1] == ':') {
         if (value[0] == '1' || value[0] == '2')
-            return bus__node_user(b, n, field + 2, value[0] - '0', value + 1);
-        return bus__node_user(b, n, field + 2, BUS_USER_GONE, NULL);
+            return bus__node_user(b, n, field + 2, n->dead ? BUS_USER_RESERVED : value[0] - '0',
+                                  value + 1);
+        return n->dead ? 0 : bus__node_user(b, n, field + 2, BUS_USER_GONE, NULL);
     }
-    if (field[0] == 'r' && field[1] == ':')
+    if (field[0] == 'r' && field[1] == ':' && !n->dead)
         return bus__node_room(b, n, field + 2, strtoull(value, NULL, 10));
     return 0;
 }
@@ -232,12 +236,12 @@ static void bus__node_free(bus__node *n)
 
 static void bus__on_snapshot(void *ud, const redisReply *r, const char *err);
 
-/* Reads node n's snapshot again (now, or once its channel is active).
- * Messages meanwhile only raise seen_seq. */
+/* Reads node n's snapshot again (now, or once its channel is active; a
+ * dead node's at once). Messages meanwhile only raise seen_seq. */
 void bus_redis__node_sync(bus__redis *b, bus__node *n)
 {
     n->synced = 0;
-    if (!n->subscribed)
+    if (!n->subscribed && !n->dead)
         return; /* RC_SUB_SUBSCRIBED starts it */
     if (n->sync_inflight) {
         n->sync_again = 1;
@@ -289,13 +293,17 @@ static void bus__on_snapshot(void *ud, const redisReply *r, const char *err)
         if (strlen(f->str) == f->len && strlen(v->str) == v->len)
             what |= bus__apply_pair(b, n, f->str, v->str);
     }
-    what |= bus__node_sweep(b, n);
+    /* A dead node's snapshot adds to what was known of it (its hash may be
+     * gone already: another survivor's window ended). */
+    if (!n->dead)
+        what |= bus__node_sweep(b, n);
     n->last_seq = seq;
     n->synced = 1;
-    if (n->seen_seq > seq) /* changes published after the read were missed */
+    if (n->seen_seq > seq && !n->dead) /* changes published after the read were missed */
         bus_redis__node_sync(b, n);
     n->seen_seq = 0;
-    log_debug("bus node snapshot", "node=%s peer=%s seq=%" PRIu64, b->id, n->id, seq);
+    log_debug("bus node snapshot", "node=%s peer=%s seq=%" PRIu64 " dead=%d", b->id, n->id, seq,
+              n->dead);
     bus_redis__notify(b, what);
 }
 
@@ -375,7 +383,7 @@ static void bus__on_node_sub(void *ud, rc_sub_event ev, const char *channel, con
     }
 }
 
-bus__node *bus_redis__node_add(bus__redis *b, const char *id)
+static bus__node *bus__node_new(bus__redis *b, const char *id)
 {
     bus__node *n = mem_calloc(1, sizeof(*n));
     n->b = b;
@@ -383,21 +391,128 @@ bus__node *bus_redis__node_add(bus__redis *b, const char *id)
     n->hkey = bus_redis__cat("parley:{n:", id, "}");
     n->channel = bus_redis__cat(n->hkey, ":presence", "");
     HASH_ADD_STR(b->nodes, id, n);
+    return n;
+}
+
+static void bus__node_subscribe(bus__redis *b, bus__node *n)
+{
     int rc = rc_ssubscribe(b->rc, n->channel, bus__on_node_sub, n);
     if (rc != 0)
-        log_warn("bus subscribe refused", "node=%s peer=%s rc=%d", b->id, id, rc);
-    log_info("bus node joined", "node=%s peer=%s nodes=%u", b->id, id, HASH_COUNT(b->nodes));
+        log_warn("bus subscribe refused", "node=%s peer=%s rc=%d", b->id, n->id, rc);
+}
+
+bus__node *bus_redis__node_add(bus__redis *b, const char *id)
+{
+    bus__node *n = bus__node_new(b, id);
+    bus__node_subscribe(b, n);
+    log_info("bus node joined", "node=%s peer=%s nodes=%u", b->id, id,
+             HASH_COUNT(b->nodes) - b->ndead);
     return n;
+}
+
+/* Arms the reserve timer for the earliest end of a window (dead nodes
+ * are few: a walk of the nodes). */
+static void bus__reserve_arm(bus__redis *b)
+{
+    uint64_t next = 0;
+    for (bus__node *n = b->nodes; n; n = n->hh.next)
+        if (n->dead && (next == 0 || n->dead_until < next))
+            next = n->dead_until;
+    if (next == 0) {
+        uv_timer_stop(&b->reserve_timer);
+        return;
+    }
+    uint64_t now = uv_now(b->loop);
+    uv_timer_start(&b->reserve_timer, bus_redis__on_reserve_timer, next > now ? next - now : 0,
+                   0);
+}
+
+/* The start of n's reserve window (this node's own detection time). */
+static void bus__node_mark_dead(bus__redis *b, bus__node *n)
+{
+    n->dead = 1;
+    n->swept = 0;
+    n->dead_until = uv_now(b->loop) + b->reserve_ms;
+    b->ndead++;
+    bus__reserve_arm(b);
+}
+
+bus__node *bus_redis__node_add_dead(bus__redis *b, const char *id)
+{
+    bus__node *n = bus__node_new(b, id);
+    bus__node_mark_dead(b, n);
+    bus_redis__node_sync(b, n);
+    log_info("bus dead node reserved", "node=%s peer=%s known=0 reserve_ms=%" PRIu32, b->id,
+             id, b->reserve_ms);
+    return n;
+}
+
+unsigned bus_redis__node_kill(bus__redis *b, bus__node *n)
+{
+    rc_sunsubscribe(b->rc, n->channel);
+    n->subscribed = 0;
+    bus__node_mark_dead(b, n);
+    unsigned what = 0;
+    bus__entry *e, *tmp;
+    HASH_ITER(hh, n->users, e, tmp) {
+        if (e->state != BUS_USER_ONLINE)
+            continue;
+        bus__guser_update(b, e->key, e->state, BUS_USER_RESERVED, e->name);
+        e->state = BUS_USER_RESERVED;
+        what |= BUS_PRESENCE_USERS;
+    }
+    HASH_ITER(hh, n->rooms, e, tmp) {
+        bus__room_remove(b, n, e);
+        what |= BUS_PRESENCE_ROOMS;
+    }
+    /* What it last said may be incomplete (a lost subscription, a read in
+     * flight, which now applies as a dead node's): its hash tells. */
+    if (!n->synced && !n->sync_inflight)
+        bus_redis__node_sync(b, n);
+    log_info("bus node dead", "node=%s peer=%s users=%u reserve_ms=%" PRIu32 " nodes=%u", b->id,
+             n->id, HASH_COUNT(n->users), b->reserve_ms, HASH_COUNT(b->nodes) - b->ndead);
+    return what;
+}
+
+void bus_redis__node_revive(bus__redis *b, bus__node *n)
+{
+    n->dead = 0;
+    b->ndead--;
+    n->synced = 0;
+    n->seen_seq = 0;
+    /* its snapshot, read once subscribed, replaces the reserved users */
+    bus__node_subscribe(b, n);
+    log_info("bus node back", "node=%s peer=%s nodes=%u", b->id, n->id,
+             HASH_COUNT(b->nodes) - b->ndead);
+}
+
+void bus_redis__on_reserve_timer(uv_timer_t *t)
+{
+    bus__redis *b = t->data;
+    if (b->closed)
+        return;
+    uint64_t now = uv_now(b->loop);
+    unsigned what = 0;
+    bus__node *n, *tmp;
+    HASH_ITER(hh, b->nodes, n, tmp) {
+        if (n->dead && n->dead_until <= now)
+            what |= bus_redis__node_drop(b, n, "reserve over");
+    }
+    bus__reserve_arm(b);
+    bus_redis__notify(b, what);
 }
 
 /* Takes n out of the mirror; returns what changed. */
 unsigned bus_redis__node_drop(bus__redis *b, bus__node *n, const char *why)
 {
     HASH_DEL(b->nodes, n);
-    rc_sunsubscribe(b->rc, n->channel);
+    if (n->dead)
+        b->ndead--;
+    else
+        rc_sunsubscribe(b->rc, n->channel);
     unsigned what = bus__node_clear(b, n);
     log_info("bus node dropped", "node=%s peer=%s why=%s nodes=%u", b->id, n->id, why,
-             HASH_COUNT(b->nodes));
+             HASH_COUNT(b->nodes) - b->ndead);
     n->dropped = 1;
     if (n->refs == 0)
         bus__node_free(n);

@@ -3,8 +3,10 @@
  * parley:recovery-key), the session records parley:{s:<pid>} with this
  * node's index of them, parley:{n:<id>}:sess (put, keep, del: fire and
  * forget; take: one GETDEL), and the sweep that gives a dead node's records
- * their expiry, which the registry starts for every expired node it reads.
- * Keys, commands and failure behaviour are at the top of bus_redis.c. */
+ * their expiry, which the registry starts for every expired node it reads
+ * (once per dead node, and a final one that also removes the node from the
+ * registry when its reserve window is over). Keys, commands and failure
+ * behaviour are at the top of bus_redis.c. */
 #include "bus/bus_redis_internal.h"
 
 #include <inttypes.h>
@@ -44,7 +46,17 @@ struct bus__sweep {
     int out;      /* its commands waiting for a reply */
     int failed;   /* one of the chunk's PEXPIREs failed */
     int last;     /* the chunk is the rest of the index */
+    int final;    /* then the node leaves the registry */
 };
+
+/* KEYS: the registry. ARGV: a node id, the wall clock (ms). Removes the
+ * node unless it heartbeat again meanwhile (its score is not past).
+ * 1: it is out of the registry (now or before), 0: it is alive. */
+static const char bus__lua_unlist[] =
+    "local s = redis.call('ZSCORE', KEYS[1], ARGV[1]) "
+    "if s and tonumber(s) >= tonumber(ARGV[2]) then return 0 end "
+    "if s then redis.call('ZREM', KEYS[1], ARGV[1]) end "
+    "return 1";
 
 static char *bus__record_key(const char *pid)
 {
@@ -289,14 +301,52 @@ static void bus__sweep_fail(bus__sweep *s, const redisReply *r, const char *err)
 
 static void bus__sweep_range(bus__sweep *s);
 
-/* The index is empty: the node leaves the registry (the end of its
- * cleanup). */
+/* The final step's reply: the node is out of the registry, its presence
+ * hash goes too (unless it came back meanwhile). */
+static void bus__on_sweep_unlisted(void *ud, const redisReply *r, const char *err)
+{
+    bus__sweep *s = ud;
+    bus__redis *b = s->b;
+    s->out--;
+    if (b->closed) {
+        bus__sweep_free(s);
+        return;
+    }
+    if (bus_redis__failed(r, err) || r->type != REDIS_REPLY_INTEGER) {
+        bus_redis__warn(b, "dead_node", r, err); /* the next registry read retries */
+    } else if (r->integer == 1) {
+        char *hkey = bus_redis__cat("parley:{n:", s->id, "}");
+        const char *del[] = {"DEL", hkey};
+        bus_redis__send_logged(b, hkey, 2, del);
+        mem_free(hkey);
+        log_debug("bus dead node removed", "node=%s peer=%s", b->id, s->id);
+    }
+    bus__sweep_free(s);
+}
+
+/* The index is empty: the node is swept (this node will not sweep it
+ * again while it is reserved here); a final sweep then takes it out of the
+ * registry, and its presence hash (the end of its cleanup). */
 static void bus__sweep_done(bus__sweep *s)
 {
-    const char *zrem[] = {"ZREM", BUS__NODES_KEY, s->id};
-    bus_redis__send_logged(s->b, BUS__NODES_KEY, 3, zrem);
-    log_debug("bus dead node swept", "node=%s peer=%s", s->b->id, s->id);
-    bus__sweep_free(s);
+    bus__redis *b = s->b;
+    bus__node *n = NULL;
+    HASH_FIND_STR(b->nodes, s->id, n);
+    if (n && n->dead)
+        n->swept = 1;
+    log_debug("bus dead node swept", "node=%s peer=%s final=%d", b->id, s->id, s->final);
+    if (!s->final) {
+        bus__sweep_free(s);
+        return;
+    }
+    char now[24];
+    snprintf(now, sizeof(now), "%" PRIu64, bus_redis__wall_ms());
+    const char *argv[] = {"EVAL", bus__lua_unlist, "1", BUS__NODES_KEY, s->id, now};
+    if (rc_command(b->rc, BUS__NODES_KEY, 6, argv, NULL, bus__on_sweep_unlisted, s) != 0) {
+        bus__sweep_fail(s, NULL, "refused");
+        return;
+    }
+    s->out++;
 }
 
 static void bus__on_sweep_removed(void *ud, const redisReply *r, const char *err)
@@ -417,15 +467,17 @@ static void bus__sweep_range(bus__sweep *s)
 }
 
 /* The registry read node id expired: its records get their expiry, chunk
- * by chunk, then it leaves the registry. Nothing while a sweep of id runs
- * on this node. */
-void bus_redis__sessions_sweep(bus__redis *b, const char *id)
+ * by chunk, then (final) it leaves the registry. Nothing while a sweep of
+ * id runs on this node (a final one wanted meanwhile comes with the next
+ * registry read). */
+void bus_redis__sessions_sweep(bus__redis *b, const char *id, int final)
 {
     for (bus__sweep *s = b->sweeps; s; s = s->next)
         if (strcmp(s->id, id) == 0)
             return;
     bus__sweep *s = mem_calloc(1, sizeof(*s));
     s->b = b;
+    s->final = final;
     memcpy(s->id, id, BUS__ID_LEN + 1);
     s->ikey = bus_redis__cat("parley:{n:", id, "}:sess");
     DL_APPEND(b->sweeps, s);

@@ -164,6 +164,33 @@ int chat__on_message_room(chat_req *r, json_t *payload)
     return CHAT__PENDING;
 }
 
+/* Stores r's private message to r->name, whose display name is peer_name. */
+static int chat_private_send(chat_req *r, const char *peer_name)
+{
+    /* The peer may go offline before the store answers: keep what we need. */
+    r->conv = store_conv_private(r->conn->user->key, r->name.key);
+    r->peer_room = chat__user_room(r->name.key);
+    return chat_send(r, r->conv, peer_name);
+}
+
+static void chat_private_looked_up(void *ud, int rc)
+{
+    chat_req *r = ud;
+    if (chat__req_resume(r, CHAT__LAT_BUS))
+        return;
+    const char *peer_name = NULL;
+    if (chat__user_exists(r->c, r->name.key, &peer_name)) /* the report came meanwhile */
+        rc = 0;
+    else
+        peer_name = r->name.display; /* as the sender wrote it */
+    if (rc == 0 && r->conn->user)
+        rc = chat_private_send(r, peer_name);
+    else
+        rc = rc == BUS_ENOTFOUND || rc == 0 ? -CHAT_ERR_USER_NOT_FOUND : -CHAT_ERR_INTERNAL;
+    if (rc != CHAT__PENDING)
+        chat__req_done(r, rc);
+}
+
 int chat__on_message_private(chat_req *r, json_t *payload)
 {
     json_t *to = json_object_get(payload, "to");
@@ -176,13 +203,17 @@ int chat__on_message_private(chat_req *r, json_t *payload)
         rc = chat__parse_name(to, chat_username_parse, CHAT_ERR_INVALID_USERNAME, &r->name);
     if (rc == 0 && r->body.too_long)
         rc = -CHAT_ERR_CONTENT_TOO_LONG;
-    const char *peer_name = NULL;
-    if (rc == 0 && !chat__user_exists(r->c, r->name.key, &peer_name))
-        rc = -CHAT_ERR_USER_NOT_FOUND;
     if (rc != 0)
         return rc;
-    /* The peer may go offline before the store answers: keep what we need. */
-    r->conv = store_conv_private(r->conn->user->key, r->name.key);
-    r->peer_room = chat__user_room(r->name.key);
-    return chat_send(r, r->conv, peer_name);
+    const char *peer_name = NULL;
+    if (!chat__user_exists(r->c, r->name.key, &peer_name)) {
+        if (!bus_clustered(r->c->bus))
+            return -CHAT_ERR_USER_NOT_FOUND;
+        /* Maybe named on another node a moment ago, before its presence
+         * report reached us: the name's claim says. */
+        chat__req_store(r);
+        bus_user_lookup(r->c->bus, r->name.key, chat_private_looked_up, r);
+        return CHAT__PENDING;
+    }
+    return chat_private_send(r, peer_name);
 }

@@ -7,8 +7,7 @@
 // restarted (rooms and history intact), and connection state recovery
 // across backends (contract: "also when it comes back on another backend",
 // and the name and private messages of a lost user kept for the recovery
-// window also when its backend died; not finished yet, so those two tests
-// are marked todo: they run and report, but do not fail the suite).
+// window also when its backend died).
 //
 //   node --test tests/cluster/faults.test.mjs      (from the repository root)
 //
@@ -114,10 +113,10 @@ describe('cluster: faults', { skip: !HAS_REDIS && 'parley has no --redis yet' },
     for (let i = 0; i < 5; i++) sentAway.push((await ok(s1, 'message:room', { room, content: `away ${i}` })).id);
     const missed = [...sentBefore, ...sentAway];
 
-    // Today they come back as new sessions (socket.recovered false) and, as a
-    // real client does then, join again below. Once cross-backend recovery
-    // exists (the todo test at the end) they may come back recovered: then
-    // they are named and in the room again at once.
+    // They come back recovered (cross-backend recovery: named and in the
+    // room again at once) when they had received a packet with an offset;
+    // one that comes back as a new session (socket.recovered false) joins
+    // again below, as a real client does.
     const back = await Promise.all(backAgain);
     const rejoining = back.filter((s) => !s.recovered);
     const gone = [v1, ...rejoining];
@@ -317,7 +316,7 @@ describe('cluster: faults', { skip: !HAS_REDIS && 'parley has no --redis yet' },
   });
 
   test('connection state recovery across backends: the client comes back on the other one with socket.recovered',
-    { todo: 'cross-backend recovery (issue #5)' }, async (t) => {
+    async (t) => {
       const room = uniq('Rec');
       await cluster.settle(); // toVictim goes to backend2
       const sender = await cluster.client(1, { name: uniq('Ray') });
@@ -370,7 +369,7 @@ describe('cluster: faults', { skip: !HAS_REDIS && 'parley has no --redis yet' },
     });
 
   test("a dead backend's lost users keep their names and get their private messages for the recovery window",
-    { todo: 'cross-backend recovery (issue #5)' }, async (t) => {
+    async (t) => {
       // Contract: after an abrupt disconnect the name stays reserved for its
       // owner for the recovery window (2 min), and private messages to it
       // are stored and replayed rather than refused; a backend's death is

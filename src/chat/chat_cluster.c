@@ -69,17 +69,18 @@ void chat__cluster_init(chat_server *c)
     bus_set_handlers(c->bus, &h, c);
 }
 
-void chat__publish(chat_server *c, const char *topic, const char *event, const json_t *args,
-                   const char *except)
+void chat__publish(chat_server *c, const char *const *topics, size_t ntopics, const char *event,
+                   const json_t *args, const char *except)
 {
     if (!bus_clustered(c->bus))
         return;
+    /* The payload names no topic: one encoding serves every topic. */
     json_t *m = json_pack("{s:s,s:O,s:s?}", "e", event, "a", args, "x", except);
     char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
-    if (text)
-        bus_publish(c->bus, topic, text, strlen(text));
-    else
-        log_error("delivery not published", "topic=\"%s\" event=%s", topic, event);
+    for (size_t i = 0; text && i < ntopics; i++)
+        bus_publish(c->bus, topics[i], text, strlen(text));
+    if (text == NULL)
+        log_error("delivery not published", "topic=\"%s\" event=%s", topics[0], event);
     free(text); /* jansson's allocator */
     json_decref(m);
 }

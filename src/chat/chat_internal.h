@@ -321,11 +321,11 @@ int chat__on_typing(chat_req *r, json_t *payload);
 /* ---- chat_cluster.c ---- */
 /* Hands the bus our handlers. */
 void chat__cluster_init(chat_server *c);
-/* After delivering event/args locally to sio room `topic` (minus the
- * connections of room `except`, may be NULL), makes the other nodes that
- * watch that topic deliver it to theirs. */
-void chat__publish(chat_server *c, const char *topic, const char *event, const json_t *args,
-                   const char *except);
+/* After delivering event/args locally to the sio rooms `topics` (minus
+ * the connections of room `except`, may be NULL), makes the other nodes
+ * that watch each topic deliver it to theirs. Encoded once for all. */
+void chat__publish(chat_server *c, const char *const *topics, size_t ntopics, const char *event,
+                   const json_t *args, const char *except);
 /* Connections in room across the cluster. */
 uint64_t chat__room_size(chat_server *c, const chat_room *room);
 /* Reports room's local connections to the bus (the other nodes' counts

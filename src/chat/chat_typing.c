@@ -19,7 +19,7 @@ static int chat_typing_send(chat_req *r, const chat_room *room, const char *targ
         return -CHAT_ERR_INTERNAL;
     sio_except except = {.room = me->room};
     r->c->out_typing += sio_broadcast(r->c->nsp, &target, 1, &except, "typing", args);
-    chat__publish(r->c, target, "typing", args, me->room);
+    chat__publish(r->c, &target, 1, "typing", args, me->room);
     json_decref(args);
     return 0;
 }

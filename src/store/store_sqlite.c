@@ -32,11 +32,16 @@
  * file cannot exist. Messages of all conversations share one table, keyed
  * by an AUTOINCREMENT rowid (never reused, so ids only grow) and read by
  * the index (conv_id, id): a history page is one index range scan.
- * Recovery reads by time: (conv_id, ts_ms) finds a conversation's messages
- * newer than a moment (ts_ms is the server's clock, which may step back, so
- * they are not a suffix of the ids), and an expression index on the second
- * key of private conversation names finds a user's conversations in which
- * it is the second of the pair (the name's own index serves the first).
+ * Recovery reads by time walk that index back from a conversation's newest
+ * message (ts_ms is the server's clock, which may step back, so the
+ * messages newer than a moment are not quite a suffix of the ids: see
+ * STORE__SINCE_FLOOR); an index by time would cost every message one more
+ * page write. An expression index on the second key of private
+ * conversation names finds a user's conversations in which it is the
+ * second of the pair (the name's own index serves the first).
+ *
+ * Checkpoints (copying the WAL back into the database file) run on a
+ * thread of their own: store_sqlite_ckpt.c.
  *
  * Every statement is prepared once at open and reset after each use.
  * Errors from SQLite are logged here and returned as STORE_EIO. */
@@ -51,6 +56,7 @@
 
 #include <sqlite3.h>
 
+#include "store/store_sqlite_ckpt.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -96,11 +102,33 @@ static const char *const store__migrations[] = {
     "CREATE INDEX conversations_peer"
     "  ON conversations(substr(key, instr(key, char(31)) + 1))"
     "  WHERE key >= 'p:' AND key < 'p;';",
+    /* version 3: recovery reads by time through messages_conv_id (see
+     * STORE__SINCE_FLOOR): the time index cost every message a page
+     * written at a random place of the file, for reads that only cluster
+     * mode (on the Redis store) makes. */
+    "DROP INDEX messages_conv_ts;",
 };
 #define STORE__SCHEMA_VERSION ((int)(sizeof(store__migrations) / sizeof(store__migrations[0])))
 
 
 /* ---- statements --------------------------------------------------------- */
+
+/* Reads by time (store_since, store_private_convs) walk a conversation's
+ * messages by id from its newest one back to the first stamped at least
+ * STORE__STEP_BACK_MS before the moment asked for; a message that old is
+ * never newer than the moment, nor is any before it, unless the server's
+ * clock stepped back by more than that between them. The walk covers the
+ * messages of the recovery window plus that margin. CONV is the
+ * conversation's id, SINCE the moment, both SQL expressions. */
+#define STORE__STEP_BACK_MS "10000"
+/* (a row of conversations has a message newer than ?2) */
+#define STORE__NEWER_EXISTS                                                                \
+    "EXISTS (SELECT 1 FROM messages AS m INDEXED BY messages_conv_id"                       \
+    " WHERE m.conv_id = conversations.id AND m.id > "                                      \
+    STORE__SINCE_FLOOR("conversations.id", "?2") " AND m.ts_ms > ?2)"
+#define STORE__SINCE_FLOOR(CONV, SINCE)                                                    \
+    "COALESCE((SELECT id FROM messages INDEXED BY messages_conv_id WHERE conv_id = " CONV \
+    " AND ts_ms <= " SINCE " - " STORE__STEP_BACK_MS " ORDER BY id DESC LIMIT 1), 0)"
 
 enum {
     STORE__BEGIN,
@@ -157,30 +185,29 @@ static const char *const store__sql[STORE__NSTMT] = {
     [STORE__DEDUPE_GET] = "SELECT msg_id, ts_ms FROM dedupe"
                           " WHERE user_key = ?1 AND client_id = ?2 AND expires_ms > ?3",
     [STORE__DEDUPE_PURGE] = "DELETE FROM dedupe WHERE expires_ms <= ?1",
-    /* ?3 is the limit plus one. The rows newer than ?2 are few (a recovery
-     * window) and found by time, then sorted by id; INDEXED BY keeps the
-     * planner from walking the whole conversation in id order instead. */
+    /* ?3 is the limit plus one. The rows after the floor are few (a
+     * recovery window), filtered by time in id order. */
     [STORE__SINCE] = "SELECT id, sender, recipient, content, ts_ms"
-                     " FROM messages INDEXED BY messages_conv_ts"
-                     " WHERE conv_id = ?1 AND ts_ms > ?2 ORDER BY id LIMIT ?3",
+                     " FROM messages INDEXED BY messages_conv_id"
+                     " WHERE conv_id = ?1 AND id > " STORE__SINCE_FLOOR("?1", "?2")
+                     " AND ts_ms > ?2 ORDER BY id LIMIT ?3",
     /* The names "p:" ?1 U+001F ... (a range of the name's unique index)
      * and "p:" ... U+001F ?1 (conversations_peer, pinned: statistics of a
      * file with few private conversations make the planner prefer a walk
      * over all of them; the expression and the partial index's condition
      * are spelled as in its definition), each once (UNION: the self
-     * conversation matches both), that have a message newer than ?2 (one
-     * probe of messages_conv_ts each). Keys hold no control character, so
-     * U+001F is the separator. */
+     * conversation matches both), that have a message newer than ?2 (a
+     * walk back from the newest message of each; one step for a
+     * conversation quiet since before ?2). Keys hold no control character,
+     * so U+001F is the separator. */
     [STORE__PRIVATE_CONVS] =
         "SELECT key FROM conversations"
         " WHERE key >= 'p:' || ?1 || char(31) AND key < 'p:' || ?1 || char(32)"
-        " AND EXISTS (SELECT 1 FROM messages INDEXED BY messages_conv_ts"
-        "             WHERE conv_id = conversations.id AND ts_ms > ?2)"
+        " AND " STORE__NEWER_EXISTS
         " UNION "
         "SELECT key FROM conversations INDEXED BY conversations_peer"
         " WHERE substr(key, instr(key, char(31)) + 1) = ?1 AND key >= 'p:' AND key < 'p;'"
-        " AND EXISTS (SELECT 1 FROM messages INDEXED BY messages_conv_ts"
-        "             WHERE conv_id = conversations.id AND ts_ms > ?2)",
+        " AND " STORE__NEWER_EXISTS,
 };
 
 /* ---- ops waiting for their completion ----------------------------------- */
@@ -228,6 +255,7 @@ typedef struct {
     struct store base; /* first: a store_t * is a store__sqlite_t * */
     sqlite3 *db;
     sqlite3_stmt *stmt[STORE__NSTMT];
+    store_ckpt *ckpt;       /* WAL checkpoints on their own thread */
     uv_loop_t *loop;        /* NULL: ops complete inline */
     uv_check_t check;       /* drain right after the I/O phase */
     uv_idle_t idle;         /* drain, and no blocking while ops wait */
@@ -728,6 +756,8 @@ static void store__close(store_t *s)
         mem_free(op);
     }
     st->nspare = 0;
+    store_ckpt_stop(st->ckpt);
+    st->ckpt = NULL;
     for (int i = 0; i < STORE__NSTMT; i++)
         sqlite3_finalize(st->stmt[i]);
     if (sqlite3_close(st->db) != SQLITE_OK)
@@ -802,6 +832,7 @@ int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out)
             goto cleanup;
         }
     }
+    st->ckpt = store_ckpt_start(st->db, path);
     *out = &st->base;
     st = NULL;
     rc = 0;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1211,7 +1212,7 @@ static void test_schema_migrations(void **state)
     }
     assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
     sqlite3_finalize(stmt);
-    assert_int_equal(STORE__SCHEMA_VERSION, 2);
+    assert_int_equal(STORE__SCHEMA_VERSION, 3);
 
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
@@ -1221,12 +1222,12 @@ static void test_schema_migrations(void **state)
     /* a file from a newer version is refused, not touched */
     store_close(f->s);
     f->s = NULL;
-    assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (3, 0)", NULL, NULL,
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (4, 0)", NULL, NULL,
                                   NULL), SQLITE_OK);
     store_t *s = (store_t *)1;
     assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &s), STORE_ESCHEMA);
     assert_null(s);
-    assert_int_equal(sqlite3_exec(db, "DELETE FROM schema_migrations WHERE version = 3", NULL,
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM schema_migrations WHERE version = 4", NULL,
                                   NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
     assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &f->s), 0);
@@ -1277,9 +1278,15 @@ static void test_upgrade_from_v1(void **state)
     assert_int_equal(n, STORE__SCHEMA_VERSION);
     assert_int_equal(store__query_int(db,
                                       "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
-                                      " AND name IN ('messages_conv_ts', 'conversations_peer')",
+                                      " AND name = 'conversations_peer'",
                                       &n), 0);
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 1);
+    /* version 3 took the time index away again */
+    assert_int_equal(store__query_int(db,
+                                      "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
+                                      " AND name = 'messages_conv_ts'",
+                                      &n), 0);
+    assert_int_equal(n, 0);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
     char *ab = store_conv_private("alice", "bob"), *bc = store_conv_private("bob", "carol");
@@ -1324,6 +1331,50 @@ static void test_open_errors(void **state)
 }
 
 /* The plan of statement `which`, one detail per line. Caller frees. */
+static int64_t file_size(fixture_t *f, const char *suffix)
+{
+    char path[300];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/parley.db%s", f->dir, suffix);
+    return stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+/* Commits that fill the WAL past the checkpoint threshold several times
+ * over: their pages reach the database file itself while the store stays
+ * open (checkpoints happen without a close), and everything reads back. */
+static void test_checkpoints_while_open(void **state)
+{
+    fixture_t *f = *state;
+    enum { N = 1200, SIZE = 1024 };
+    char *content = mem_alloc(SIZE + 1), id[STORE_ID_MAX];
+    memset(content, 'x', SIZE);
+    content[SIZE] = '\0';
+    char *conv[4] = {store_conv_room("c0"), store_conv_room("c1"), store_conv_room("c2"),
+                     store_conv_room("c3")};
+    int64_t before = file_size(f, "");
+    for (int i = 0; i < N; i++) /* one commit each */
+        append(f, conv[i % 4], "Alice", NULL, content, i, id);
+    /* the thread copies the WAL in the background: wait for it, with a
+     * bound, committing one more message per round (a WAL can only
+     * restart at a write) */
+    int64_t want = before + (int64_t)N * SIZE;
+    uint64_t deadline = uv_hrtime() + 10 * (uint64_t)1000000000;
+    while (file_size(f, "") < want && uv_hrtime() < deadline) {
+        append(f, conv[0], "Alice", NULL, "tick", N, id);
+        uv_sleep(5);
+    }
+    assert_true(file_size(f, "") >= want);
+    store_history_t h;
+    for (int c = 0; c < 4; c++) {
+        assert_int_equal(since(f, conv[c], -1, STORE_HISTORY_LIMIT_MAX, &h), 0);
+        assert_true(h.n >= N / 4);
+        assert_int_equal(h.msgs[0].content_len, SIZE);
+        store_history_free(&h);
+        mem_free(conv[c]);
+    }
+    mem_free(content);
+}
+
 static char *plan(fixture_t *f, int which)
 {
     store__sqlite_t *st = store__self(f->s);
@@ -1367,20 +1418,23 @@ static void test_query_plans(void **state)
     assert_null(strstr(p, "TEMP B-TREE")); /* the index gives the order */
     mem_free(p);
 
-    /* since: a range of the (conv_id, ts_ms) index, then a sort of what
-     * it found (few rows: a recovery window) */
+    /* since: the conversation's range of messages_conv_id after the
+     * floor, which is a walk of the same index back from the newest; the
+     * index gives the order */
     p = plan(f, STORE__SINCE);
-    assert_non_null(strstr(p, "SEARCH messages USING INDEX messages_conv_ts (conv_id=? AND "
-                              "ts_ms>?)"));
+    assert_non_null(strstr(p, "USING INDEX messages_conv_id (conv_id=? AND "));
+    assert_non_null(strstr(p, "SUBQUERY"));
+    assert_non_null(strstr(p, "USING INDEX messages_conv_id (conv_id=?)"));
     assert_null(strstr(p, "SCAN"));
+    assert_null(strstr(p, "TEMP B-TREE"));
     mem_free(p);
     /* a user's private conversations: a range of the names for the first
-     * key, the expression index for the second, one probe each for a
-     * newer message */
+     * key, the expression index for the second, a walk back from the
+     * newest message of each */
     p = plan(f, STORE__PRIVATE_CONVS);
     assert_non_null(strstr(p, "sqlite_autoindex_conversations_1 (key>? AND key<?)"));
     assert_non_null(strstr(p, "USING INDEX conversations_peer (<expr>=?)"));
-    assert_non_null(strstr(p, "USING COVERING INDEX messages_conv_ts (conv_id=? AND ts_ms>?)"));
+    assert_non_null(strstr(p, "USING INDEX messages_conv_id (conv_id=? AND "));
     assert_null(strstr(p, "SCAN"));
     mem_free(p);
 
@@ -1421,6 +1475,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_plans, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_while_open, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,8 +67,9 @@ void sio_packet_clear(sio_packet *p);
  * omitted. JSON is compact, as JSON.stringify writes it (no spaces, UTF-8
  * kept, '/' not escaped, reals in the fewest digits that read back exactly).
  * Returns 0, or -1 when the packet cannot be encoded: type out of range, nsp
- * not starting with '/' or holding a ',', or data jansson cannot write
- * (invalid UTF-8, a cycle); out is left as it was in that case. */
+ * not starting with '/' or holding a ',', or data that cannot be written
+ * (a string of invalid UTF-8, nesting deeper than twice jansson's parser
+ * limit, a cycle); out is left as it was in that case. */
 int sio_packet_encode(buf_t *out, sio_ptype type, const char *nsp, int64_t ack_id,
                       unsigned attachments, const json_t *data);
 

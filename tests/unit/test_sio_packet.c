@@ -572,6 +572,44 @@ static void test_encode_json_like_js(void **state)
                   "2[\"n\",true,false,null,0,-1,9007199254740993]");
 }
 
+/* Every byte below 0x20 escaped (the short forms where JSON has them),
+ * DEL and UTF-8 kept, keys escaped like values, integers to the int64
+ * ends; and what was written reads back equal. */
+static void test_encode_escapes_and_keys(void **state)
+{
+    (void)state;
+    char raw[0x20 + 2];
+    for (int c = 1; c < 0x20; c++)
+        raw[c - 1] = (char)c;
+    raw[0x1f] = 0x7f;
+    raw[0x20] = '\0';
+    json_t *data = json_pack("[s{s:I,s:I}]", raw, "k\"\\\n\x01", (json_int_t)INT64_MIN,
+                             "\xc3\xa9", (json_int_t)INT64_MAX);
+    buf_t out = {0};
+    assert_int_equal(sio_packet_encode(&out, SIO_EVENT, NULL, -1, 0, data), 0);
+    assert_string_equal(out.data,
+                        "2[\"\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n"
+                        "\\u000B\\f\\r\\u000E\\u000F\\u0010\\u0011\\u0012\\u0013\\u0014"
+                        "\\u0015\\u0016\\u0017\\u0018\\u0019\\u001A\\u001B\\u001C\\u001D"
+                        "\\u001E\\u001F\x7f\","
+                        "{\"k\\\"\\\\\\n\\u0001\":-9223372036854775808,"
+                        "\"\xc3\xa9\":9223372036854775807}]");
+    sio_packet p;
+    dec_ok_n(out.data, out.len, &p);
+    assert_true(json_equal(p.data, data));
+    sio_packet_clear(&p);
+    buf_free(&out);
+    json_decref(data);
+
+    /* a key of invalid UTF-8 (set without jansson's check) fails too */
+    json_t *obj = json_object();
+    json_object_setn_new_nocheck(obj, "\xc3(", 2, json_true());
+    assert_int_equal(sio_packet_encode(&out, SIO_CONNECT, NULL, -1, 0, obj), -1);
+    assert_int_equal(out.len, 0);
+    buf_free(&out);
+    json_decref(obj);
+}
+
 static void test_encode_reals(void **state)
 {
     (void)state;
@@ -618,7 +656,7 @@ static void test_encode_failures(void **state)
     expect_encode(SIO_CONNECT, "admin", -1, 0, NULL, NULL);
     expect_encode(SIO_EVENT, "/a,b", -1, 0, "[\"x\"]", NULL);
 
-    /* Data jansson cannot write: invalid UTF-8, a cycle. The buffer is
+    /* Data that cannot be written: invalid UTF-8, a cycle. The buffer is
      * left as it was, also when it started empty. */
     json_t *bad = json_pack("[so]", "x", json_stringn_nocheck("\xff", 1));
     buf_append_str(&out, "keep");
@@ -835,6 +873,7 @@ int main(void)
         cmocka_unit_test(test_encode_every_type),
         cmocka_unit_test(test_encode_fields),
         cmocka_unit_test(test_encode_json_like_js),
+        cmocka_unit_test(test_encode_escapes_and_keys),
         cmocka_unit_test(test_encode_reals),
         cmocka_unit_test(test_encode_failures),
         cmocka_unit_test(test_round_trips),

@@ -30,8 +30,10 @@
  * Schema. Versioned in schema_migrations (one row per applied version);
  * open applies the missing versions in one transaction, so a half-migrated
  * file cannot exist. Messages of all conversations share one table, keyed
- * by an AUTOINCREMENT rowid (never reused, so ids only grow) and read by
- * the index (conv_id, id): a history page is one index range scan.
+ * by the rowid (never reused, so ids only grow: SQLite takes the largest
+ * plus one, and no message is ever deleted; a retention feature would have
+ * to keep the newest row or bring a counter back) and read by the index
+ * (conv_id, id): a history page is one index range scan.
  * Recovery reads by time walk that index back from a conversation's newest
  * message (ts_ms is the server's clock, which may step back, so the
  * messages newer than a moment are not quite a suffix of the ids: see
@@ -102,11 +104,27 @@ static const char *const store__migrations[] = {
     "CREATE INDEX conversations_peer"
     "  ON conversations(substr(key, instr(key, char(31)) + 1))"
     "  WHERE key >= 'p:' AND key < 'p;';",
-    /* version 3: recovery reads by time through messages_conv_id (see
-     * STORE__SINCE_FLOOR): the time index cost every message a page
-     * written at a random place of the file, for reads that only cluster
-     * mode (on the Redis store) makes. */
-    "DROP INDEX messages_conv_ts;",
+    /* version 3: cheaper appends. Recovery reads by time go through
+     * messages_conv_id (see STORE__SINCE_FLOOR): the time index cost every
+     * message a page written at a random place of the file, for reads that
+     * only cluster mode (on the Redis store) makes. And the table loses
+     * AUTOINCREMENT, which cost every insert an update of sqlite_sequence
+     * (a third B-tree write): messages are never deleted, so the largest
+     * id plus one, SQLite's choice without it, is never a reused id. The
+     * table is copied once; dropping the old one drops both indexes. */
+    "CREATE TABLE messages_v3 ("
+    "  id        INTEGER PRIMARY KEY,"
+    "  conv_id   INTEGER NOT NULL REFERENCES conversations(id),"
+    "  sender    TEXT NOT NULL,"
+    "  recipient TEXT,"
+    "  content   TEXT NOT NULL,"
+    "  ts_ms     INTEGER NOT NULL);"
+    "INSERT INTO messages_v3 SELECT id, conv_id, sender, recipient, content, ts_ms"
+    "  FROM messages ORDER BY id;"
+    "DROP TABLE messages;"
+    "ALTER TABLE messages_v3 RENAME TO messages;"
+    "DELETE FROM sqlite_sequence WHERE name = 'messages';"
+    "CREATE INDEX messages_conv_id ON messages(conv_id, id);",
 };
 #define STORE__SCHEMA_VERSION ((int)(sizeof(store__migrations) / sizeof(store__migrations[0])))
 

@@ -1281,7 +1281,15 @@ static void test_upgrade_from_v1(void **state)
                                       " AND name = 'conversations_peer'",
                                       &n), 0);
     assert_int_equal(n, 1);
-    /* version 3 took the time index away again */
+    /* version 3 rebuilt messages without AUTOINCREMENT (ids go on from
+     * the largest, below) and took the time index away again */
+    assert_int_equal(store__query_int(db,
+                                      "SELECT COUNT(*) FROM sqlite_master WHERE name = 'messages'"
+                                      " AND sql NOT LIKE '%AUTOINCREMENT%'",
+                                      &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(store__query_int(db, "SELECT COUNT(*) FROM messages", &n), 0);
+    assert_int_equal(n, 4);
     assert_int_equal(store__query_int(db,
                                       "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
                                       " AND name = 'messages_conv_ts'",

@@ -1037,28 +1037,13 @@ cleanup:
     return rc;
 }
 
-/* Inserts the message row; its id into id_out. Returns 0 or STORE_EIO. */
-static int store__msg_insert(store__sqlite_t *st, const store_msg_in_t *m,
-                             char id_out[STORE_ID_MAX])
+/* Inserts the row of conversation conv_id; its id into id_out. One
+ * statement, so atomic alone. Returns 0 or STORE_EIO. */
+static int store__msg_row_insert(store__sqlite_t *st, int64_t conv_id, const store_msg_in_t *m,
+                                 char id_out[STORE_ID_MAX])
 {
-    sqlite3_stmt *stmt;
-    int64_t conv_id = 0;
-    int rc = store__conv_get(st, m->conv, &conv_id);
-    if (rc == STORE_ENOTFOUND) {
-        stmt = store__stmt(st, STORE__CONV_ADD);
-        if (store__bind_text(stmt, 1, m->conv, strlen(m->conv)) != SQLITE_OK) {
-            store__done(stmt);
-            return store__fail(st->db, "conversation add bind");
-        }
-        rc = store__exec(st, stmt, "conversation add");
-        if (rc < 0)
-            return rc;
-        conv_id = sqlite3_last_insert_rowid(st->db);
-    } else if (rc < 0) {
-        return rc;
-    }
-
-    stmt = store__stmt(st, STORE__MSG_ADD);
+    int rc;
+    sqlite3_stmt *stmt = store__stmt(st, STORE__MSG_ADD);
     if (sqlite3_bind_int64(stmt, 1, conv_id) != SQLITE_OK ||
         store__bind_text(stmt, 2, m->from, strlen(m->from)) != SQLITE_OK ||
         (m->to && store__bind_text(stmt, 3, m->to, strlen(m->to)) != SQLITE_OK) ||
@@ -1072,6 +1057,29 @@ static int store__msg_insert(store__sqlite_t *st, const store_msg_in_t *m,
         return rc;
     store__format_id(sqlite3_last_insert_rowid(st->db), id_out);
     return 0;
+}
+
+/* Inserts the message row, and its conversation's first; its id into
+ * id_out. Returns 0 or STORE_EIO. */
+static int store__msg_insert(store__sqlite_t *st, const store_msg_in_t *m,
+                             char id_out[STORE_ID_MAX])
+{
+    int64_t conv_id = 0;
+    int rc = store__conv_get(st, m->conv, &conv_id);
+    if (rc == STORE_ENOTFOUND) {
+        sqlite3_stmt *stmt = store__stmt(st, STORE__CONV_ADD);
+        if (store__bind_text(stmt, 1, m->conv, strlen(m->conv)) != SQLITE_OK) {
+            store__done(stmt);
+            return store__fail(st->db, "conversation add bind");
+        }
+        rc = store__exec(st, stmt, "conversation add");
+        if (rc < 0)
+            return rc;
+        conv_id = sqlite3_last_insert_rowid(st->db);
+    } else if (rc < 0) {
+        return rc;
+    }
+    return store__msg_row_insert(st, conv_id, m, id_out);
 }
 
 /* The live entry of d at now_ms into *out (duplicate set): 0,
@@ -1128,7 +1136,9 @@ static int store__dedupe_put(store__sqlite_t *st, const store_dedupe_in_t *d, co
 }
 
 /* The hot path: no allocation once op records are recycled. The clientId
- * lookup, the message and the clientId entry are one savepoint. */
+ * lookup, the message and the clientId entry are one savepoint. A message
+ * without a clientId to a conversation that exists is one INSERT, atomic
+ * alone: it skips the savepoint's two statements. */
 static void store__msg_append(store_t *s, const store_msg_in_t *m, const store_dedupe_in_t *d,
                               store_append_cb cb, void *ud)
 {
@@ -1141,7 +1151,18 @@ static void store__msg_append(store_t *s, const store_msg_in_t *m, const store_d
     store__op *op = store__op_new(st, STORE__OP_APPEND, ud);
     store_appended_t *res = &op->res.append;
     op->cb.append = cb;
-    int rc = store__write_begin(st);
+    int64_t conv_id = 0;
+    int rc = store__batch_begin(st);
+    if (rc == 0 && d == NULL && store__conv_get(st, m->conv, &conv_id) == 0) {
+        res->ts_ms = m->ts_ms;
+        op->rc = store__msg_row_insert(st, conv_id, m, res->id);
+        if (op->rc != 0)
+            store__op_clear(op);
+        store__submit(st, op);
+        return;
+    }
+    if (rc == 0)
+        rc = store__exec(st, store__stmt(st, STORE__SAVEPOINT), "savepoint");
     if (rc == 0 && d) {
         rc = store__dedupe_find(st, d, m->ts_ms, res);
         if (rc == STORE_ENOTFOUND)

@@ -1117,6 +1117,42 @@ static void test_failure_stays_in_its_op(void **state)
     mem_free(conv);
 }
 
+/* The same for a plain append (no clientId, a known conversation), which
+ * is one statement without a savepoint of its own: a trigger refuses one
+ * message of the turn, and only that one is missing. */
+static void test_failed_plain_append_stays_in_its_op(void **state)
+{
+    fixture_t *f = *state;
+    char *conv = store_conv_room("fragile"), id[STORE_ID_MAX];
+    append(f, conv, "a", NULL, "first", 1, id); /* the conversation exists */
+    sqlite3 *raw = raw_open(f);
+    assert_int_equal(sqlite3_exec(raw,
+                                  "CREATE TRIGGER refuse BEFORE INSERT ON messages"
+                                  " WHEN NEW.content = 'boom' BEGIN SELECT RAISE(ABORT, 'no'); END",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    result_t r[3] = {{0}};
+    store_msg_in_t m1 = {conv, "a", NULL, "before", 6, 2};
+    store_msg_in_t m2 = {conv, "a", NULL, "boom", 4, 3};
+    store_msg_in_t m3 = {conv, "a", NULL, "after", 5, 4};
+    store_msg_append(f->s, &m1, NULL, on_append, &r[0]);
+    store_msg_append(f->s, &m2, NULL, on_append, &r[1]);
+    store_msg_append(f->s, &m3, NULL, on_append, &r[2]);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(r[0].rc, 0);
+    assert_int_equal(r[1].rc, STORE_EIO);
+    assert_string_equal(r[1].app.id, "");
+    assert_int_equal(r[2].rc, 0);
+    store_history_t h;
+    assert_int_equal(history(f, conv, NULL, 10, &h), 0);
+    assert_int_equal(h.n, 3);
+    assert_string_equal(h.msgs[0].content, "first");
+    assert_string_equal(h.msgs[1].content, "before");
+    assert_string_equal(h.msgs[2].content, "after");
+    store_history_free(&h);
+    assert_int_equal(sqlite3_close(raw), SQLITE_OK);
+    mem_free(conv);
+}
+
 /* Without a loop, every op is its own transaction and completes inline. */
 static void test_inline_without_loop(void **state)
 {
@@ -1477,6 +1513,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_with_ops_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_op_from_timer_does_not_wait_for_io, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_stays_in_its_op, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_plain_append_stays_in_its_op, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_inline_without_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_migrations, setup, teardown),

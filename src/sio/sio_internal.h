@@ -2,6 +2,7 @@
 #ifndef PARLEY_SIO_INTERNAL_H
 #define PARLEY_SIO_INTERNAL_H
 
+#include <openssl/types.h>
 #include <uthash.h>
 
 #include "sio/sio.h"
@@ -118,6 +119,7 @@ typedef struct {
     int enabled;
     char boot[9];                      /* offset prefix, new every start */
     uint8_t key[32];                   /* pid = HMAC(key, socket id) */
+    EVP_MAC_CTX *mac;                  /* HMAC-SHA256 keyed with key, reused */
     uint64_t next_seq;
     uint64_t retention_ms;
     size_t max_packets;

@@ -1085,6 +1085,24 @@ static void test_op_from_timer_does_not_wait_for_io(void **state)
 }
 
 /* A failing op is undone alone: the others of its turn commit. */
+/* "before", middle (with d, if any) and "after" appended to conv in one
+ * turn, stamped ts, ts+1, ts+2: the middle one must fail alone. */
+static void turn_with_failing_middle(fixture_t *f, const char *conv, const char *middle,
+                                     const store_dedupe_in_t *d, int64_t ts)
+{
+    result_t r[3] = {{0}};
+    store_msg_in_t m[3] = {{conv, "a", NULL, "before", 6, ts},
+                           {conv, "a", NULL, middle, strlen(middle), ts + 1},
+                           {conv, "a", NULL, "after", 5, ts + 2}};
+    for (int i = 0; i < 3; i++)
+        store_msg_append(f->s, &m[i], i == 1 ? d : NULL, on_append, &r[i]);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(r[0].rc, 0);
+    assert_int_equal(r[1].rc, STORE_EIO);
+    assert_string_equal(r[1].app.id, "");
+    assert_int_equal(r[2].rc, 0);
+}
+
 static void test_failure_stays_in_its_op(void **state)
 {
     fixture_t *f = *state;
@@ -1092,19 +1110,8 @@ static void test_failure_stays_in_its_op(void **state)
     sqlite3 *raw = raw_open(f);
     assert_int_equal(sqlite3_exec(raw, "DROP TABLE dedupe", NULL, NULL, NULL), SQLITE_OK);
 
-    result_t r[3] = {{0}};
-    store_msg_in_t m1 = {conv, "a", NULL, "before", 6, 1};
-    store_msg_in_t m2 = {conv, "a", NULL, "with clientId", 13, 2};
-    store_msg_in_t m3 = {conv, "a", NULL, "after", 5, 3};
     store_dedupe_in_t d = {"a", "c1", 2, 1000};
-    store_msg_append(f->s, &m1, NULL, on_append, &r[0]);
-    store_msg_append(f->s, &m2, &d, on_append, &r[1]);
-    store_msg_append(f->s, &m3, NULL, on_append, &r[2]);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    assert_int_equal(r[0].rc, 0);
-    assert_int_equal(r[1].rc, STORE_EIO);
-    assert_string_equal(r[1].app.id, "");
-    assert_int_equal(r[2].rc, 0);
+    turn_with_failing_middle(f, conv, "with clientId", &d, 1);
 
     store_history_t h;
     assert_int_equal(history(f, conv, NULL, 10, &h), 0);
@@ -1130,18 +1137,7 @@ static void test_failed_plain_append_stays_in_its_op(void **state)
                                   "CREATE TRIGGER refuse BEFORE INSERT ON messages"
                                   " WHEN NEW.content = 'boom' BEGIN SELECT RAISE(ABORT, 'no'); END",
                                   NULL, NULL, NULL), SQLITE_OK);
-    result_t r[3] = {{0}};
-    store_msg_in_t m1 = {conv, "a", NULL, "before", 6, 2};
-    store_msg_in_t m2 = {conv, "a", NULL, "boom", 4, 3};
-    store_msg_in_t m3 = {conv, "a", NULL, "after", 5, 4};
-    store_msg_append(f->s, &m1, NULL, on_append, &r[0]);
-    store_msg_append(f->s, &m2, NULL, on_append, &r[1]);
-    store_msg_append(f->s, &m3, NULL, on_append, &r[2]);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    assert_int_equal(r[0].rc, 0);
-    assert_int_equal(r[1].rc, STORE_EIO);
-    assert_string_equal(r[1].app.id, "");
-    assert_int_equal(r[2].rc, 0);
+    turn_with_failing_middle(f, conv, "boom", NULL, 2);
     store_history_t h;
     assert_int_equal(history(f, conv, NULL, 10, &h), 0);
     assert_int_equal(h.n, 3);

@@ -81,9 +81,18 @@ run: deps
 	$(MAKE) all web
 	./$(BUILD)/parley --port $(PORT) --static web/dist
 
+# Parallel jobs of the builds that `make test` and `make fuzz` start.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+# The benchmark smoke run uses build/parley whatever SANITIZE says
+# (scripts/bench-lib.sh), so the sanitizer pass leaves it to the plain one.
 test: deps-test
-	$(MAKE) all web $(CONF_BIN) $(UNIT_BIN)
+	$(MAKE) -j$(JOBS) all web $(CONF_BIN) $(UNIT_BIN)
+ifeq ($(SANITIZE),1)
+	@echo "== bench smoke: skipped with SANITIZE=1 (it runs build/parley, not $(BUILD)/parley; the plain make test runs it)"
+else
 	@scripts/bench.sh --smoke
+endif
 	@scripts/test.sh
 
 test-unit: $(UNIT_BIN)
@@ -100,8 +109,11 @@ conformance: $(CONF_BIN)
 
 # libFuzzer targets: every tests/fuzz/fuzz_NAME.c, linked with the whole
 # library built by clang with the fuzzer, ASan and UBSan instrumentation.
+# make fuzz runs each for FUZZ_SECONDS, FUZZ_JOBS of them at a time (one
+# per core by default; each is one process).
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 20
+FUZZ_JOBS    ?= $(JOBS)
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
                 $(PKG_CFLAGS) -Isrc
 FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -119,10 +131,11 @@ build-fuzz/libparley.a: $(FUZZ_OBJ)
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libparley.a
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $< build-fuzz/libparley.a $(LDLIBS) -o $@
 
-fuzz-build: deps-test $(FUZZ_BIN)
+fuzz-build: deps-test
+	$(MAKE) -j$(JOBS) $(FUZZ_BIN)
 
 fuzz: fuzz-build
-	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
+	@FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the web UI built
 # by `make web` (skipped with a note when web/dist is missing), the man page

@@ -3,20 +3,25 @@
 # building. Parts, in order:
 #   unit         every cmocka binary in $BUILD/tests/
 #   integration  node --test tests/integration/ (the real binaries on free ports)
-#   redis        the Redis Cluster client against 6 real redis-server
-#                processes (tests/redis/run.sh starts and stops them)
+#   redis        the Redis Cluster client, store and bus against 6 real
+#                redis-server processes (tests/redis/run.sh: one cluster
+#                for the three programs, started and stopped by it)
 #   cluster      NGINX in front of two backends and a Redis cluster
 #                (tests/cluster/, via scripts/cluster-up.sh; plain build only)
-#   web          the web client's Vitest tests (npm test in web/)
+#   web          the web client's Vitest tests (npm test in web/; they do not
+#                use the C build, so `all` skips them in a sanitizer build)
 #   e2e          node --test tests/e2e/, when it has tests and web/dist exists
+#                (`all` skips them in a sanitizer build: the sanitizer pass
+#                covers unit, integration and redis)
 #
 #   scripts/test.sh              all parts
-#   scripts/test.sh unit         one part (also: integration, e2e)
+#   scripts/test.sh unit         one part (also: integration, redis, cluster,
+#                                web, e2e; a part named runs whatever the build)
 #
 # BUILD picks the build folder (default build; build-asan when SANITIZE=1);
-# the integration helper gets it as PARLEY_BUILD_DIR. Prints a summary and
-# ends with "N passed, N failed" over all parts; exits 1 if anything failed
-# or a part could not run.
+# the integration helper gets it as PARLEY_BUILD_DIR. Prints a summary with
+# each part's wall time and ends with "N passed, N failed" over all parts;
+# exits 1 if anything failed or a part could not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,18 +42,34 @@ trap 'rm -rf "$tmp"' EXIT
 total_pass=0
 total_fail=0
 summary=()   # one line per part
+part_start=$SECONDS
 
-# note PART PASS FAIL [DETAIL]
+# A sanitizer build (build-asan): `all` leaves out the parts that do not
+# run its binaries or are not needed under sanitizers (web, e2e; cluster
+# runs with BUILD=build only).
+sanitized=0
+if [ "${SANITIZE:-}" = 1 ] || [[ $BUILD == *asan* ]]; then sanitized=1; fi
+
+# note PART PASS FAIL [DETAIL]: the part's counts and its wall time (since
+# its run_* function set part_start).
 note() {
     total_pass=$((total_pass + $2))
     total_fail=$((total_fail + $3))
-    summary+=("$(printf '%-12s %5d passed %5d failed%s' "$1" "$2" "$3" "${4:+  ($4)}")")
+    summary+=("$(printf '%-12s %5d passed %5d failed %5d s%s' "$1" "$2" "$3" \
+        $((SECONDS - part_start)) "${4:+  ($4)}")")
+}
+
+# skipped PART WHY: a part `all` leaves out, said in the output and summary.
+skipped() {
+    echo "== $1 tests: skipped ($2)"
+    summary+=("$(printf '%-12s skipped (%s)' "$1" "$2")")
 }
 
 # Lines a sanitizer prints when it finds something (see tests/integration/lib/server.mjs).
 sanitizer_re='AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:'
 
 run_unit() {
+    part_start=$SECONDS
     echo "== unit tests ($BUILD/tests)"
     local pass=0 fail=0 bins=() bin
     for bin in "$BUILD"/tests/test_*; do
@@ -92,6 +113,7 @@ run_unit() {
 # to a file for the counts ("# pass N", "# fail N", "# cancelled N").
 run_node() {
     local part=$1 dir=$2 tap="$tmp/$1.tap" rc=0
+    part_start=$SECONDS
     echo "== $part tests ($dir, PARLEY_BUILD_DIR=$BUILD)"
     if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules" ]; then
         (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
@@ -116,18 +138,20 @@ run_node() {
     note "$part" "$p" "$f" "$why"
 }
 
-# The Redis Cluster client, the Redis store and the Redis bus on a real local cluster
-# (each script starts and stops its own): "N passed, N failed".
+# The Redis Cluster client, the Redis store and the Redis bus on a real
+# local cluster, one after the other on the same one (run.sh starts it,
+# readies it between them and stops it): its last line is the total,
+# "N passed, N failed".
 run_redis() {
+    part_start=$SECONDS
     echo "== redis cluster tests (tests/redis/run.sh, BUILD=$BUILD)"
-    local out="$tmp/redis.out" rc=0 line
-    local name p=0 f=0 lp lf
-    for name in rc_test store_test bus_test; do
-        BUILD="$BUILD" tests/redis/run.sh "$name" 2>&1 | tee "$out" || rc=$?
-        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
-        lp=${line%% passed*}; lf=${line#*, }; lf=${lf%% failed}
-        p=$((p + ${lp:-0})); f=$((f + ${lf:-0}))
-    done
+    local out="$tmp/redis.out" rc=0 line p f
+    BUILD="$BUILD" tests/redis/run.sh rc_test store_test bus_test 2>&1 | tee "$out" || rc=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
+    p=0; f=0
+    if [ -n "$line" ]; then
+        p=${line%% passed*}; f=${line#*, }; f=${f%% failed}
+    fi
     local why=""
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; why="run.sh exited $rc"; fi
     if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; why="no test ran"; fi
@@ -136,6 +160,7 @@ run_redis() {
 
 # The web client's component tests (Vitest): "Tests  N passed | M failed (T)".
 run_web() {
+    part_start=$SECONDS
     echo "== web tests (web/, vitest)"
     local out="$tmp/web.out" rc=0
     (cd web && NO_COLOR=1 FORCE_COLOR=0 npx vitest run) 2>&1 | tee "$out" || rc=$?
@@ -166,11 +191,17 @@ if [ "$what" = all ] || [ "$what" = redis ]; then
 fi
 if [ "$what" = cluster ] || { [ "$what" = all ] && [ "$BUILD" = build ]; }; then
     run_node cluster tests/cluster
+elif [ "$what" = all ]; then
+    skipped cluster "BUILD=$BUILD: the cluster tests run build/parley; the plain pass runs them"
 fi
-if [ "$what" = all ] || [ "$what" = web ]; then
+if [ "$what" = web ] || { [ "$what" = all ] && [ "$sanitized" = 0 ]; }; then
     run_web
+elif [ "$what" = all ]; then
+    skipped web "BUILD=$BUILD: the web client's tests do not use the C build; the plain pass runs them"
 fi
-if [ "$what" = all ] || [ "$what" = e2e ]; then
+if [ "$what" = all ] && [ "$sanitized" = 1 ]; then
+    skipped e2e "BUILD=$BUILD: browser tests are not run under sanitizers; the plain pass runs them"
+elif [ "$what" = all ] || [ "$what" = e2e ]; then
     if ! has_node_tests tests/e2e; then
         echo "== e2e tests: none in tests/e2e, skipped"
     elif [ ! -d web/dist ]; then

@@ -230,7 +230,7 @@ static int parley_open_state(parley_server *ps, const parley_config *cfg)
     rc_config rcfg = {.timeout_ms = (uint32_t)cfg->redis_timeout};
     if (rc_create(ps->loop, cfg->redis, &rcfg, &ps->rc) != 0 ||
         bus_redis_new(ps->loop, cfg->redis, (uint32_t)cfg->redis_timeout,
-                      (uint32_t)cfg->recovery_window, &ps->bus) != 0) {
+                      (uint32_t)cfg->recovery_window, NULL, &ps->bus) != 0) {
         log_error("invalid --redis seed list", "redis=\"%s\"", cfg->redis);
         return -1;
     }

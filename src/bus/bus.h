@@ -26,7 +26,8 @@
  * mirror of theirs, which the chat reads with bus_user_state,
  * bus_users_each and bus_room_count; on_presence tells when the mirror
  * changed. A node that stops heartbeating (killed, cut off) is found dead
- * by every other node within BUS_NODE_DEAD_MS plus one heartbeat: its
+ * by every other node within its dead time (BUS_NODE_DEAD_MS unless
+ * bus_redis_new was given another) plus one heartbeat: its
  * rooms leave the mirror at once, and its users stay in it as
  * BUS_USER_RESERVED (their clients may come back, to any node, within the
  * recovery window) for the reserve window given to bus_redis_new, counted
@@ -66,10 +67,25 @@
 #define BUS_ENOTFOUND (-4) /* bus_session_take: no such session;
                               bus_user_lookup: no claim of the name */
 
-/* A node is dead when its last heartbeat is this old. */
+/* The production timing of the Redis bus (bus_redis_timing): a node is
+ * dead when its last heartbeat is BUS_NODE_DEAD_MS old; a node heartbeats
+ * and looks for dead ones every BUS_HEARTBEAT_MS. */
 #define BUS_NODE_DEAD_MS 10000
-/* How often a node heartbeats and looks for dead ones. */
 #define BUS_HEARTBEAT_MS 2000
+
+/* How a Redis bus node heartbeats (bus_redis_new; NULL there, or a 0
+ * field, takes the production value above). heartbeat_ms: how often it
+ * writes its expiry into the registry and reads the registry; dead_ms:
+ * the expiry it writes, now + dead_ms. Each node is judged by the expiry it
+ * wrote, so nodes may differ. dead_ms must be above heartbeat_ms, and
+ * should be several heartbeats and longer than a Redis failover (while a
+ * master is replaced the cluster refuses every command, heartbeats
+ * included), so that a late heartbeat or a failover drops nobody. Shorter
+ * values are for tests, which would otherwise wait 10 s for each death. */
+typedef struct {
+    uint32_t heartbeat_ms; /* 0: BUS_HEARTBEAT_MS */
+    uint32_t dead_ms;      /* 0: BUS_NODE_DEAD_MS */
+} bus_redis_timing;
 
 typedef enum {
     BUS_USER_GONE = 0,
@@ -138,17 +154,18 @@ bus_t *bus_local_new(void);
  * how long the users of a node found dead stay reserved after this node
  * found it dead (their mirror entries RESERVED, their claims blocking
  * others': the recovery window); 0: not at all (they go at once, their
- * claims are void). It has its own
+ * claims are void). timing: the heartbeat and dead time (NULL: the
+ * production BUS_HEARTBEAT_MS and BUS_NODE_DEAD_MS; copied). It has its own
  * rc client (its subscriptions do not compete with the store's commands),
- * registers this node at once and heartbeats every BUS_HEARTBEAT_MS. Returns
- * 0 and *out, or BUS_EIO for a malformed seed list (*out NULL). bus_close
- * sends its last commands (leave the registry, drop the presence and the
- * claims) and frees the client and the memory once they are answered,
- * within timeout_ms: keep running the loop until then (uv_run with
- * UV_RUN_DEFAULT returns when it is done; a single UV_RUN_NOWAIT is not
- * enough). */
+ * registers this node at once and heartbeats every heartbeat_ms. Returns
+ * 0 and *out, or BUS_EIO for a malformed seed list or a dead time not above
+ * the heartbeat (*out NULL). bus_close sends its last commands (leave the
+ * registry, drop the presence and the claims) and frees the client and the
+ * memory once they are answered, within timeout_ms: keep running the loop
+ * until then (uv_run with UV_RUN_DEFAULT returns when it is done; a single
+ * UV_RUN_NOWAIT is not enough). */
 int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint32_t reserve_ms,
-                  bus_t **out);
+                  const bus_redis_timing *timing, bus_t **out);
 
 /* ---- the interface --------------------------------------------------------- */
 

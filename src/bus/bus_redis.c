@@ -8,6 +8,8 @@
  * whole backend.
  *
  * Node. Each bus is a node with a random id of 16 hex digits (<id>).
+ * heartbeat_ms and dead_ms below are its bus_redis_timing: in production
+ * BUS_HEARTBEAT_MS (2 s) and BUS_NODE_DEAD_MS (10 s).
  *
  * Keys and channels (<T> a topic, <u> a user key):
  *   parley:{<T>}:bus          shard channel of topic T. A payload on it is
@@ -17,7 +19,7 @@
  *                             back (each watch keeps its topic).
  *   parley:nodes              the registry: a sorted set, member <id>,
  *                             score the node's expiry (wall-clock ms:
- *                             last heartbeat + BUS_NODE_DEAD_MS). A dead
+ *                             last heartbeat + its dead_ms). A dead
  *                             node's member stays until its expiry + the
  *                             reserve window has passed (see "Dead
  *                             nodes"), removed then by any survivor.
@@ -62,7 +64,7 @@
  *              reset (the whole state of this node, from `own`) is sent
  *              instead after a failed flush and when the registry says this
  *              node was missing: nothing reported is ever lost for good.
- *   heartbeat  every BUS_HEARTBEAT_MS (and at start): ZADD of our expiry,
+ *   heartbeat  every heartbeat_ms (and at start): ZADD of our expiry,
  *              then ZRANGE of the registry. A live node new to us is
  *              subscribed to (its presence channel) and, once subscribed,
  *              read with HGETALL; an expired one is dead (see "Dead
@@ -87,7 +89,7 @@
  *              bus__grace_ms, which covers a node started after that read;
  *              the field of the node taken over is removed whatever it
  *              is), then the watch of "u:<u>". An exclusive claim waits for
- *              a registry read younger than BUS__FRESH_MS (the first one at
+ *              a registry read younger than two heartbeats (the first one at
  *              start). release: HDEL, and unwatch.
  *   lookup     one HGETALL of the claim hash; a field counts by the same
  *              rules as in an exclusive claim (our own too), judged with
@@ -166,13 +168,13 @@
  * publish is logged and counted (delivery is at most once). A failed
  * flush turns into a reset, retried by the next heartbeat or change. A
  * failed heartbeat changes nothing (a node is judged by its expiry, so a
- * failover shorter than BUS_NODE_DEAD_MS drops nobody); after
- * BUS_NODE_DEAD_MS without an acknowledged heartbeat, this node assumes
+ * failover shorter than dead_ms drops nobody); after
+ * dead_ms without an acknowledged heartbeat, this node assumes
  * others dropped it and sends a reset. A failed snapshot read is retried
  * by the next heartbeat. A watch not active within timeout_ms reports
  * BUS_EIO and keeps trying; the subscriptions follow failovers by
  * themselves (rc). Wall clocks of the nodes must agree to well within
- * BUS_NODE_DEAD_MS. A node that was cut off for longer than that comes
+ * dead_ms. A node that was cut off for longer than that comes
  * back with its presence (reset), but claims others took meanwhile stay
  * theirs (within the reserve window only takeovers: sessions restored
  * elsewhere); and its session records keep the TTL the survivors gave them
@@ -453,10 +455,15 @@ static void bus__new_id(char out[BUS__ID_LEN + 1])
 }
 
 int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint32_t reserve_ms,
-                  bus_t **out)
+                  const bus_redis_timing *timing, bus_t **out)
 {
     *out = NULL;
     if (loop == NULL || seeds == NULL)
+        return BUS_EIO;
+    uint32_t heartbeat_ms = timing && timing->heartbeat_ms ? timing->heartbeat_ms
+                                                           : BUS_HEARTBEAT_MS;
+    uint32_t dead_ms = timing && timing->dead_ms ? timing->dead_ms : BUS_NODE_DEAD_MS;
+    if (dead_ms <= heartbeat_ms)
         return BUS_EIO;
     rc_config cfg;
     memset(&cfg, 0, sizeof(cfg));
@@ -471,6 +478,8 @@ int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint3
     b->rc = rc;
     b->timeout_ms = cfg.timeout_ms;
     b->reserve_ms = reserve_ms;
+    b->heartbeat_ms = heartbeat_ms;
+    b->dead_ms = dead_ms;
     bus__new_id(b->id);
     b->hkey = bus_redis__cat("parley:{n:", b->id, "}");
     b->pchan = bus_redis__cat(b->hkey, ":presence", "");
@@ -481,8 +490,11 @@ int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint3
     uv_prepare_init(loop, &b->flush);
     b->hb_timer.data = b->wait_timer.data = b->reserve_timer.data = b->flush.data = b;
     b->open_handles = 4;
-    uv_timer_start(&b->hb_timer, bus_redis__on_heartbeat, 0, BUS_HEARTBEAT_MS);
-    log_info("bus started", "node=%s backend=redis reserve_ms=%" PRIu32, b->id, reserve_ms);
+    uv_timer_start(&b->hb_timer, bus_redis__on_heartbeat, 0, heartbeat_ms);
+    log_info("bus started",
+             "node=%s backend=redis reserve_ms=%" PRIu32 " heartbeat_ms=%" PRIu32
+             " dead_ms=%" PRIu32,
+             b->id, reserve_ms, heartbeat_ms, dead_ms);
     *out = &b->base;
     return 0;
 }

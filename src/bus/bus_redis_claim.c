@@ -14,8 +14,12 @@
 
 #include "util/log.h"
 
-/* A registry read older than this is too old to judge exclusive claims. */
-#define BUS__FRESH_MS (2 * BUS_HEARTBEAT_MS)
+/* A registry read older than this (two heartbeats) is too old to judge
+ * exclusive claims. */
+static uint64_t bus__fresh_ms(const bus__redis *b)
+{
+    return 2 * (uint64_t)b->heartbeat_ms;
+}
 
 /* KEYS: the claim hash. ARGV: our id, exclusive '0'/'1', grace ms, the id
  * of a node whose claim we take over (or ""), the ids of the nodes whose
@@ -55,7 +59,7 @@ struct bus__lookup {
 
 static uint64_t bus__grace_ms(const bus__redis *b)
 {
-    return BUS__FRESH_MS + b->timeout_ms;
+    return bus__fresh_ms(b) + b->timeout_ms;
 }
 
 static void bus__claim_forget(bus__redis *b, bus__claim *rec)
@@ -185,7 +189,7 @@ static void bus__claim_start(bus__claimop *op)
 
 static int bus__registry_fresh(const bus__redis *b)
 {
-    return b->registry_at && uv_now(b->loop) - b->registry_at <= BUS__FRESH_MS;
+    return b->registry_at && uv_now(b->loop) - b->registry_at <= bus__fresh_ms(b);
 }
 
 /* A registry read ended (rc 0: b->nodes is fresh): starts or fails the

@@ -151,6 +151,7 @@ struct bus__redis {
     rc_cluster *rc;
     uint32_t timeout_ms;
     uint32_t reserve_ms; /* a dead node's users stay reserved this long */
+    uint32_t heartbeat_ms, dead_ms; /* bus_redis_timing, defaults applied */
     char id[BUS__ID_LEN + 1];
     char *hkey, *pchan; /* parley:{n:<id>} and its channel */
     bus_handlers h;

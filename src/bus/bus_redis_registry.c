@@ -71,7 +71,7 @@ static void bus__on_zadd(void *ud, const redisReply *r, const char *err)
     }
     uint64_t now = uv_now(b->loop);
     int missing = r->integer == 1;
-    int stale = b->hb_ok_at && now - b->hb_ok_at > BUS_NODE_DEAD_MS;
+    int stale = b->hb_ok_at && now - b->hb_ok_at > b->dead_ms;
     if (b->hb_ok_at == 0)
         log_info("bus node registered", "node=%s", b->id);
     else if (missing || stale)
@@ -153,7 +153,7 @@ void bus_redis__on_heartbeat(uv_timer_t *t)
         return;
     }
     char score[24];
-    snprintf(score, sizeof(score), "%" PRIu64, bus_redis__wall_ms() + BUS_NODE_DEAD_MS);
+    snprintf(score, sizeof(score), "%" PRIu64, bus_redis__wall_ms() + b->dead_ms);
     const char *zadd[] = {"ZADD", BUS__NODES_KEY, score, b->id};
     const char *zrange[] = {"ZRANGE", BUS__NODES_KEY, "0", "-1", "WITHSCORES"};
     if (rc_command(b->rc, BUS__NODES_KEY, 4, zadd, NULL, bus__on_zadd, b) == 0)

@@ -3,7 +3,8 @@
  * tests/redis/run.sh starts with scripts/redis-cluster.sh and describes in
  * the environment (RC_TEST_DIR: its directory with the redis-PORT.pid
  * files; RC_TEST_BASE: its first port). redis-cli moves slots and the test
- * kills a master itself, so the cluster is spent afterwards.
+ * kills a master itself; run.sh restarts that node (it rejoins as a
+ * replica) before it runs another program on the same cluster.
  *
  * Every wait is bounded and polls the loop (a 10 ms tick keeps it
  * turning); nothing sleeps blindly. Prints one line per check that fails,

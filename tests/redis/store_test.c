@@ -4,7 +4,8 @@
  * STORE_TEST_DIR: its directory with the redis-PORT.pid files). The same
  * behaviours as tests/unit/test_store_sqlite.c, plus completion order on a
  * network backend, close with commands out, and a master killed with -9.
- * The last test kills a master, so the cluster is spent afterwards.
+ * The last test kills a master; run.sh restarts that node (it rejoins as
+ * a replica) before it runs another program on the same cluster.
  *
  * Every wait is bounded and polls the loop (a 10 ms tick keeps it
  * turning). Prints one line per failed check, one per test, and finally

@@ -56,6 +56,8 @@ static int net__on_header_field(http_parser *p, const char *at, size_t len)
     net_http *h = c->http;
     if (net__count_header_bytes(c, len))
         return -1;
+    if (h->in_trailers)
+        return 0;
     if (h->last_was_value) {
         h->field.len = 0;
         h->last_was_value = 0;
@@ -70,6 +72,11 @@ static int net__on_header_value(http_parser *p, const char *at, size_t len)
     net_http *h = c->http;
     if (net__count_header_bytes(c, len))
         return -1;
+    /* The request's header fields point into hv since headers complete:
+     * trailers must not grow (move) those buffers, and no handler reads
+     * them anyway. */
+    if (h->in_trailers)
+        return 0;
     if (!h->last_was_value) {
         h->last_was_value = 1;
         h->cur = -1;
@@ -106,6 +113,7 @@ static int net__on_headers_complete(http_parser *p)
     net_conn *c = net__conn_of(p);
     net_http *h = c->http;
     net_request *r = &h->req;
+    h->in_trailers = 1;
     buf_append(&h->url, "", 0); /* ensure a NUL-terminated buffer */
     r->url = h->url.data;
     char *q = strchr(r->url, '?');

@@ -52,6 +52,8 @@ typedef struct {
     uint8_t seen[NET_H_COUNT];
     int cur;              /* index into hv of the header being read, or -1 */
     int last_was_value;
+    int in_trailers;      /* headers complete: header callbacks now carry
+                             a chunked body's trailer fields, ignored */
     size_t header_bytes;
     int complete;         /* a request awaits its response */
     int too_large;        /* header or body over the limit */

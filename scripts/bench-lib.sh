@@ -24,6 +24,8 @@ bench_parley_flags() {
     PARLEY_BENCH_FLAGS=(--rate-limit 0 --max-output 268435456 --log-level info)
     if grep -q -- '--max-per-ip' <<<"$help"; then PARLEY_BENCH_FLAGS+=(--max-per-ip 0); fi
     if grep -q -- '--max-connections' <<<"$help"; then PARLEY_BENCH_FLAGS+=(--max-connections 0); fi
+    PARLEY_HAS_REDIS=0
+    if grep -q -- '--redis' <<<"$help"; then PARLEY_HAS_REDIS=1; fi
 }
 
 bench_log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -260,5 +262,6 @@ bench_field() {
     printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
 }
 
-# Does this parley have a cluster mode yet?
-bench_parley_has_redis() { "$PARLEY_BIN" --help 2>&1 | grep -q -- '--redis'; }
+# Does this parley have a cluster mode yet? (read once by bench_parley_flags,
+# not per run: a rebuild in progress must not turn a run into a skip)
+bench_parley_has_redis() { [ "${PARLEY_HAS_REDIS:-0}" = 1 ]; }

@@ -129,14 +129,14 @@ static void net__ip_release(net_conn *c)
         return;
     c->ip = NULL;
     if (--e->count == 0) {
-        HASH_DEL(c->srv->ips, e);
+        HASH_DEL(net__srv(c)->ips, e);
         mem_free(e);
     }
 }
 
 static void net__conn_free(net_conn *c)
 {
-    net_server *s = c->srv;
+    net_server *s = net__srv(c);
     net__outq_free(c->out);
     net__http_free(c);
     mem_free(c);
@@ -191,8 +191,8 @@ void net__mark_dirty(net_conn *c)
     if (c->flags & NET_F_DIRTY)
         return;
     c->flags |= NET_F_DIRTY;
-    c->dirty_next = c->srv->dirty;
-    c->srv->dirty = c;
+    c->dirty_next = net__srv(c)->dirty;
+    net__srv(c)->dirty = c;
 }
 
 int net_conn_write(net_conn *c, rbuf_t *b, size_t off, size_t len)
@@ -203,12 +203,12 @@ int net_conn_write(net_conn *c, rbuf_t *b, size_t off, size_t len)
         return 0;
     if (c->out == NULL)
         c->out = mem_calloc(1, sizeof(net_outq));
-    if (c->out->bytes + len > c->srv->cfg.max_output_bytes) {
+    if (c->out->bytes + len > net__srv(c)->cfg.max_output_bytes) {
         char peer[64];
         net_conn_peer(c, peer, sizeof(peer));
         log_warn("slow consumer disconnected", "peer=%s queued=%zu limit=%zu", peer,
-                 c->out->bytes, c->srv->cfg.max_output_bytes);
-        c->srv->slow_consumers++;
+                 c->out->bytes, net__srv(c)->cfg.max_output_bytes);
+        net__srv(c)->slow_consumers++;
         net_conn_close(c, 0);
         return -1;
     }
@@ -262,7 +262,7 @@ static void net__linger(net_conn *c)
         net__handle_close(c);
         return;
     }
-    net_server *s = c->srv;
+    net_server *s = net__srv(c);
     tq_push(&s->http_q, &c->http_deadline, uv_now(s->loop) + NET_LINGER_MS);
 }
 
@@ -360,8 +360,8 @@ static void net__prepare_cb(uv_prepare_t *h)
 static void net__alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     net_conn *c = mem_container_of(h, net_conn, tcp);
-    buf->base = (char *)c->srv->readbuf;
-    buf->len = sizeof(c->srv->readbuf);
+    buf->base = (char *)net__srv(c)->readbuf;
+    buf->len = sizeof(net__srv(c)->readbuf);
 }
 
 static void net__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -413,7 +413,7 @@ void *net_conn_owner(const net_conn *c)
 
 net_server *net_conn_server(const net_conn *c)
 {
-    return c->srv;
+    return net__srv(c);
 }
 
 void net_conn_peer(const net_conn *c, char *out, size_t size)
@@ -491,7 +491,7 @@ static int net__admit(net_server *s, net_conn *c)
 void net_conn_client_ip(const net_conn *c, const net_request *req, char *out, size_t size)
 {
     net_conn_peer(c, out, size);
-    if (!req || !req->forwarded_for || !net__is_trusted(c->srv, out))
+    if (!req || !req->forwarded_for || !net__is_trusted(net__srv(c), out))
         return;
     /* The last entry is the one the trusted proxy appended. */
     const char *last = strrchr(req->forwarded_for, ',');
@@ -526,13 +526,13 @@ static void net__http_expired(tq_queue *q, tq_node *n)
     char peer[64];
     net_conn_peer(c, peer, sizeof(peer));
     log_debug("http connection timed out", "peer=%s", peer);
-    c->srv->http_timeouts++;
+    net__srv(c)->http_timeouts++;
     net_conn_close(c, 0);
 }
 
 void net__http_deadline_start(net_conn *c)
 {
-    net_server *s = c->srv;
+    net_server *s = net__srv(c);
     if (s->cfg.http_timeout_ms && !(c->flags & (NET_F_CLOSED | NET_F_RAW)))
         tq_push(&s->http_q, &c->http_deadline, uv_now(s->loop) + s->cfg.http_timeout_ms);
 }
@@ -550,7 +550,6 @@ static void net__on_connection(uv_stream_t *ls, int status)
         return;
     }
     net_conn *c = mem_calloc(1, sizeof(*c));
-    c->srv = s;
     uv_tcp_init(s->loop, &c->tcp);
     c->tcp.data = s; /* marks the handle as one of ours for net__close_walk */
     s->nconns++;

@@ -34,7 +34,7 @@ static int net__count_header_bytes(net_conn *c, size_t len)
 {
     net_http *h = c->http;
     h->header_bytes += len;
-    if (h->header_bytes > c->srv->cfg.max_header_bytes) {
+    if (h->header_bytes > net__srv(c)->cfg.max_header_bytes) {
         h->too_large = 431;
         return -1;
     }
@@ -132,7 +132,7 @@ static int net__on_headers_complete(http_parser *p)
     }
     r->method = (int)p->method;
     r->method_name = http_method_str((enum http_method)p->method);
-    if (p->content_length != ULLONG_MAX && p->content_length > c->srv->cfg.max_body_bytes)
+    if (p->content_length != ULLONG_MAX && p->content_length > net__srv(c)->cfg.max_body_bytes)
         net__stop_too_large(p, h);
     return 0;
 }
@@ -141,7 +141,7 @@ static int net__on_body(http_parser *p, const char *at, size_t len)
 {
     net_conn *c = net__conn_of(p);
     net_http *h = c->http;
-    if (h->req.body.len + len > c->srv->cfg.max_body_bytes) {
+    if (h->req.body.len + len > net__srv(c)->cfg.max_body_bytes) {
         net__stop_too_large(p, h);
         return 0;
     }
@@ -201,7 +201,7 @@ static void net__dispatch(net_conn *c)
         net_respond_close(c, 431, "text/plain", NULL, "Request Header Fields Too Large\n", 32);
         return;
     }
-    c->srv->handler->on_request(c->srv->ud, c, &h->req);
+    net__srv(c)->handler->on_request(net__srv(c)->ud, c, &h->req);
 }
 
 /* Parses data; returns bytes consumed. */
@@ -232,7 +232,7 @@ void net__http_feed(net_conn *c, const uint8_t *data, size_t len)
     net_http *h = c->http;
     if (h->complete || h->pending_in.len) {
         /* Answering a request, or older input waits: keep order. */
-        size_t limit = c->srv->cfg.max_header_bytes + c->srv->cfg.max_body_bytes;
+        size_t limit = net__srv(c)->cfg.max_header_bytes + net__srv(c)->cfg.max_body_bytes;
         if (h->pending_in.len + len > limit) {
             net_conn_close(c, 0);
             return;

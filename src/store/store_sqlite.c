@@ -349,6 +349,46 @@ static int store__exec(store__sqlite_t *st, sqlite3_stmt *stmt, const char *what
     return rc == SQLITE_DONE ? 0 : store__fail(st->db, what);
 }
 
+/* ---- reading rows ---------------------------------------------------------- */
+
+/* Steps stmt (bound) to its end, one element of `size` bytes per row in a
+ * growing array, filled by row(stmt, element) from zeroed memory (0, or -1
+ * when a column cannot be read). Resets stmt. Returns 0 with *out (NULL
+ * when there was no row) and *n; or STORE_EIO with *out and *n holding
+ * the elements so far, the failing one included, for the caller to free
+ * with the type's own free. */
+static int store__collect(store__sqlite_t *st, sqlite3_stmt *stmt, size_t size,
+                          int (*row)(sqlite3_stmt *, void *), const char *what, void **out,
+                          size_t *n)
+{
+    char *v = NULL;
+    size_t len = 0, cap = 0;
+    int rc = 0, step;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8;
+            v = mem_realloc(v, cap * size);
+        }
+        char *elem = v + len * size;
+        memset(elem, 0, size);
+        len++;
+        if (row(stmt, elem) < 0) {
+            rc = store__fail(st->db, what);
+            break;
+        }
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = store__fail(st->db, what);
+    store__done(stmt);
+    if (rc == 0 && len == 0) {
+        mem_free(v);
+        v = NULL;
+    }
+    *out = v;
+    *n = len;
+    return rc;
+}
+
 /* A message id as this backend writes it: the decimal rowid. */
 static void store__format_id(int64_t rowid, char out[STORE_ID_MAX])
 {
@@ -959,43 +999,28 @@ static void store__room_create(store_t *s, const char *key, const char *name, st
     store__submit(st, op);
 }
 
+/* One row of ROOM_LIST into a store_room_t. */
+static int store__room_row(sqlite3_stmt *stmt, void *elem)
+{
+    store_room_t *r = elem;
+    if (store__column_text(stmt, 0, &r->key, NULL) < 0 ||
+        store__column_text(stmt, 1, &r->name, NULL) < 0 || !r->key || !r->name)
+        return -1;
+    return 0;
+}
+
 static int store__room_rows(store__sqlite_t *st, store_room_list_t *out)
 {
-    sqlite3_stmt *stmt = store__stmt(st, STORE__ROOM_LIST);
-    store_room_t *v = NULL;
-    size_t len = 0, cap = 0;
-    int rc, step;
-
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 16;
-            v = mem_realloc(v, cap * sizeof(*v));
-        }
-        store_room_t *r = &v[len];
-        r->key = r->name = NULL;
-        len++;
-        if (store__column_text(stmt, 0, &r->key, NULL) < 0 ||
-            store__column_text(stmt, 1, &r->name, NULL) < 0 || !r->key || !r->name) {
-            rc = store__fail(st->db, "room list column");
-            goto cleanup;
-        }
+    void *v = NULL;
+    size_t n = 0;
+    int rc = store__collect(st, store__stmt(st, STORE__ROOM_LIST), sizeof(store_room_t),
+                            store__room_row, "room list", &v, &n);
+    store_room_list_t list = {v, n};
+    if (rc < 0) {
+        store_room_list_free(&list);
+        list = (store_room_list_t){NULL, 0};
     }
-    if (step != SQLITE_DONE) {
-        rc = store__fail(st->db, "room list");
-        goto cleanup;
-    }
-    out->rooms = len ? v : NULL;
-    out->n = len;
-    if (!len)
-        mem_free(v);
-    v = NULL;
-    rc = 0;
-cleanup:
-    store__done(stmt);
-    if (v) {
-        store_room_list_t partial = {v, len};
-        store_room_list_free(&partial);
-    }
+    *out = list;
     return rc;
 }
 
@@ -1180,6 +1205,20 @@ static void store__msg_append(store_t *s, const store_msg_in_t *m, const store_d
     store__submit(st, op);
 }
 
+/* A row of HISTORY or SINCE (id, sender, recipient, content, ts_ms) into
+ * m, zeroed: 0, or -1 when a column cannot be read. */
+static int store__msg_row(sqlite3_stmt *stmt, store_msg_t *m)
+{
+    store__format_id(sqlite3_column_int64(stmt, 0), m->id);
+    m->ts_ms = sqlite3_column_int64(stmt, 4);
+    if (store__column_text(stmt, 1, &m->from, NULL) < 0 ||
+        store__column_text(stmt, 2, &m->to, NULL) < 0 ||
+        store__column_text(stmt, 3, &m->content, &m->content_len) < 0 || !m->from ||
+        !m->content)
+        return -1;
+    return 0;
+}
+
 /* A page of conv into *out (see store_history). */
 static int store__history_read(store__sqlite_t *st, const char *conv, const char *before,
                                size_t limit, store_history_t *out)
@@ -1235,14 +1274,8 @@ static int store__history_read(store__sqlite_t *st, const char *conv, const char
             out->has_more = 1;
             break;
         }
-        store_msg_t *m = &v[limit - 1 - len];
         len++;
-        store__format_id(sqlite3_column_int64(stmt, 0), m->id);
-        m->ts_ms = sqlite3_column_int64(stmt, 4);
-        if (store__column_text(stmt, 1, &m->from, NULL) < 0 ||
-            store__column_text(stmt, 2, &m->to, NULL) < 0 ||
-            store__column_text(stmt, 3, &m->content, &m->content_len) < 0 || !m->from ||
-            !m->content) {
+        if (store__msg_row(stmt, &v[limit - len]) < 0) {
             rc = store__fail(st->db, "history column");
             goto cleanup;
         }
@@ -1319,13 +1352,7 @@ static int store__since_read(store__sqlite_t *st, const char *conv, int64_t sinc
             out->has_more = 1;
             break;
         }
-        store_msg_t *m = &v[len++];
-        store__format_id(sqlite3_column_int64(stmt, 0), m->id);
-        m->ts_ms = sqlite3_column_int64(stmt, 4);
-        if (store__column_text(stmt, 1, &m->from, NULL) < 0 ||
-            store__column_text(stmt, 2, &m->to, NULL) < 0 ||
-            store__column_text(stmt, 3, &m->content, &m->content_len) < 0 || !m->from ||
-            !m->content) {
+        if (store__msg_row(stmt, &v[len++]) < 0) {
             rc = store__fail(st->db, "since column");
             goto cleanup;
         }
@@ -1369,47 +1396,32 @@ static void store__since(store_t *s, const char *conv, int64_t since_ms, size_t 
 }
 
 /* The private conversations of user_key newer than since_ms into *out. */
+/* One row of PRIVATE_CONVS into a char *. */
+static int store__conv_row(sqlite3_stmt *stmt, void *elem)
+{
+    char **key = elem;
+    return store__column_text(stmt, 0, key, NULL) < 0 || *key == NULL ? -1 : 0;
+}
+
 static int store__private_read(store__sqlite_t *st, const char *user_key, int64_t since_ms,
                                store_conv_list_t *out)
 {
     sqlite3_stmt *stmt = store__stmt(st, STORE__PRIVATE_CONVS);
-    char **v = NULL;
-    size_t len = 0, cap = 0;
-    int rc, step;
-
     memset(out, 0, sizeof(*out));
     if (store__bind_text(stmt, 1, user_key, strlen(user_key)) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 2, since_ms) != SQLITE_OK) {
-        rc = store__fail(st->db, "private convs bind");
-        goto cleanup;
+        store__done(stmt);
+        return store__fail(st->db, "private convs bind");
     }
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 8;
-            v = mem_realloc(v, cap * sizeof(*v));
-        }
-        v[len] = NULL;
-        if (store__column_text(stmt, 0, &v[len++], NULL) < 0 || !v[len - 1]) {
-            rc = store__fail(st->db, "private convs column");
-            goto cleanup;
-        }
+    void *v = NULL;
+    size_t n = 0;
+    int rc = store__collect(st, stmt, sizeof(char *), store__conv_row, "private convs", &v, &n);
+    store_conv_list_t list = {v, n};
+    if (rc < 0) {
+        store_conv_list_free(&list);
+        list = (store_conv_list_t){NULL, 0};
     }
-    if (step != SQLITE_DONE) {
-        rc = store__fail(st->db, "private convs");
-        goto cleanup;
-    }
-    out->convs = len ? v : NULL;
-    out->n = len;
-    if (!len)
-        mem_free(v);
-    v = NULL;
-    rc = 0;
-cleanup:
-    store__done(stmt);
-    if (v) {
-        store_conv_list_t partial = {v, len};
-        store_conv_list_free(&partial);
-    }
+    *out = list;
     return rc;
 }
 

@@ -83,6 +83,35 @@ static uint32_t net__outq_iov(net_outq *q, uv_buf_t *iov, uint32_t max)
     return n;
 }
 
+/* ---- deadlines ---------------------------------------------------------- */
+
+/* A connection's armed deadline in the server's http_q: an HTTP request
+ * due, an idle keep-alive, a lingering close. Allocated only while armed,
+ * so that a WebSocket connection, which never has one, does not carry the
+ * queue node (one malloc step less per connection). */
+typedef struct net_deadline {
+    tq_node node;
+    net_conn *conn;
+} net_deadline;
+
+static void net__deadline_clear(net_conn *c)
+{
+    if (c->deadline == NULL)
+        return;
+    tq_remove(&c->deadline->node);
+    mem_free(c->deadline);
+    c->deadline = NULL;
+}
+
+static void net__deadline_set(net_conn *c, uint64_t at)
+{
+    if (c->deadline == NULL) {
+        c->deadline = mem_calloc(1, sizeof(*c->deadline));
+        c->deadline->conn = c;
+    }
+    tq_push(&net__srv(c)->http_q, &c->deadline->node, at); /* moves it if queued */
+}
+
 /* ---- closing ----------------------------------------------------------- */
 
 static void net__handle_close(net_conn *c)
@@ -90,7 +119,7 @@ static void net__handle_close(net_conn *c)
     if (c->flags & NET_F_HANDLE_CLOSING)
         return;
     c->flags |= NET_F_HANDLE_CLOSING;
-    tq_remove(&c->http_deadline);
+    net__deadline_clear(c);
     uv_close((uv_handle_t *)&c->tcp, net__close_cb);
 }
 
@@ -137,6 +166,7 @@ static void net__ip_release(net_conn *c)
 static void net__conn_free(net_conn *c)
 {
     net_server *s = net__srv(c);
+    net__deadline_clear(c);
     net__outq_free(c->out);
     net__http_free(c);
     mem_free(c);
@@ -163,7 +193,7 @@ void net_conn_close(net_conn *c, int graceful)
     }
     c->flags |= NET_F_CLOSED;
     uv_read_stop((uv_stream_t *)&c->tcp);
-    tq_remove(&c->http_deadline);
+    net__deadline_clear(c);
     net__ip_release(c);
     const net_owner_ops *ops = c->ops;
     void *owner = c->owner;
@@ -262,8 +292,7 @@ static void net__linger(net_conn *c)
         net__handle_close(c);
         return;
     }
-    net_server *s = net__srv(c);
-    tq_push(&s->http_q, &c->http_deadline, uv_now(s->loop) + NET_LINGER_MS);
+    net__deadline_set(c, uv_now(net__srv(c)->loop) + NET_LINGER_MS);
 }
 
 static void net__write_cb(uv_write_t *req, int status)
@@ -386,7 +415,7 @@ void net_conn_upgrade(net_conn *c, const net_owner_ops *ops, void *owner)
     c->ops = ops;
     c->owner = owner;
     c->flags |= NET_F_RAW;
-    tq_remove(&c->http_deadline);
+    net__deadline_clear(c);
     net_http *h = c->http;
     c->http = NULL;
     if (h) {
@@ -518,7 +547,10 @@ void net_server_stats(const net_server *s, net_stats *out)
 
 static void net__http_expired(tq_queue *q, tq_node *n)
 {
-    net_conn *c = mem_container_of(n, net_conn, http_deadline);
+    net_deadline *d = mem_container_of(n, net_deadline, node);
+    net_conn *c = d->conn;
+    c->deadline = NULL; /* already out of the queue */
+    mem_free(d);
     if (c->flags & NET_F_CLOSED) {
         net__handle_close(c); /* a lingering close that waited long enough */
         return;
@@ -534,12 +566,12 @@ void net__http_deadline_start(net_conn *c)
 {
     net_server *s = net__srv(c);
     if (s->cfg.http_timeout_ms && !(c->flags & (NET_F_CLOSED | NET_F_RAW)))
-        tq_push(&s->http_q, &c->http_deadline, uv_now(s->loop) + s->cfg.http_timeout_ms);
+        net__deadline_set(c, uv_now(s->loop) + s->cfg.http_timeout_ms);
 }
 
 void net__http_deadline_stop(net_conn *c)
 {
-    tq_remove(&c->http_deadline);
+    net__deadline_clear(c);
 }
 
 static void net__on_connection(uv_stream_t *ls, int status)

@@ -75,7 +75,8 @@ struct net_conn {
     const net_owner_ops *ops;
     void *owner;
     net_ip_count *ip;     /* counted against max_per_ip, or NULL */
-    tq_node http_deadline; /* queued while an HTTP request is due */
+    struct net_deadline *deadline; /* while an HTTP request is due, a
+                                      keep-alive idles or a close lingers */
     uint32_t flags;
 };
 

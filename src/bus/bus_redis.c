@@ -385,7 +385,7 @@ static void bus__op_metrics(const bus_t *bb, buf_t *out)
     metrics_sample(out, "parley_bus_publish_errors_total", NULL, (double)b->publish_errors);
     metrics_header(out, "parley_bus_nodes", "gauge",
                    "Other live nodes in this node's presence mirror.");
-    metrics_sample(out, "parley_bus_nodes", NULL, (double)(HASH_COUNT(b->nodes) - b->ndead));
+    metrics_sample(out, "parley_bus_nodes", NULL, (double)bus_redis__live_count(b));
     metrics_header(out, "parley_bus_reserved_nodes", "gauge",
                    "Dead nodes whose users this node still keeps reserved (their reserve "
                    "window is not over).");

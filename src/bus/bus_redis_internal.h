@@ -296,6 +296,11 @@ uint64_t bus_redis__op_room_count(const bus_t *bb, const char *room_key);
 void bus_redis__on_heartbeat(uv_timer_t *t);
 /* The wall clock in ms (registry scores, claim times). */
 uint64_t bus_redis__wall_ms(void);
+/* The remote nodes of the mirror that are alive (not dead-but-reserved). */
+static inline unsigned bus_redis__live_count(const bus__redis *b)
+{
+    return HASH_COUNT(b->nodes) - b->ndead;
+}
 
 /* ---- bus_redis_claim.c ---------------------------------------------------- */
 

@@ -406,7 +406,7 @@ bus__node *bus_redis__node_add(bus__redis *b, const char *id)
     bus__node *n = bus__node_new(b, id);
     bus__node_subscribe(b, n);
     log_info("bus node joined", "node=%s peer=%s nodes=%u", b->id, id,
-             HASH_COUNT(b->nodes) - b->ndead);
+             bus_redis__live_count(b));
     return n;
 }
 
@@ -470,7 +470,7 @@ unsigned bus_redis__node_kill(bus__redis *b, bus__node *n)
     if (!n->synced && !n->sync_inflight)
         bus_redis__node_sync(b, n);
     log_info("bus node dead", "node=%s peer=%s users=%u reserve_ms=%" PRIu32 " nodes=%u", b->id,
-             n->id, HASH_COUNT(n->users), b->reserve_ms, HASH_COUNT(b->nodes) - b->ndead);
+             n->id, HASH_COUNT(n->users), b->reserve_ms, bus_redis__live_count(b));
     return what;
 }
 
@@ -483,7 +483,7 @@ void bus_redis__node_revive(bus__redis *b, bus__node *n)
     /* its snapshot, read once subscribed, replaces the reserved users */
     bus__node_subscribe(b, n);
     log_info("bus node back", "node=%s peer=%s nodes=%u", b->id, n->id,
-             HASH_COUNT(b->nodes) - b->ndead);
+             bus_redis__live_count(b));
 }
 
 void bus_redis__on_reserve_timer(uv_timer_t *t)
@@ -512,7 +512,7 @@ unsigned bus_redis__node_drop(bus__redis *b, bus__node *n, const char *why)
         rc_sunsubscribe(b->rc, n->channel);
     unsigned what = bus__node_clear(b, n);
     log_info("bus node dropped", "node=%s peer=%s why=%s nodes=%u", b->id, n->id, why,
-             HASH_COUNT(b->nodes) - b->ndead);
+             bus_redis__live_count(b));
     n->dropped = 1;
     if (n->refs == 0)
         bus__node_free(n);

@@ -290,6 +290,17 @@ void bus_redis__sweeps_free(bus__redis *b)
         bus__sweep_free(b->sweeps);
 }
 
+/* A reply to one of s's commands came: counts it; when the bus closed
+ * meanwhile, frees s (the sweep ends there) and returns 1. */
+static int bus__sweep_reply_closed(bus__sweep *s)
+{
+    s->out--;
+    if (!s->b->closed)
+        return 0;
+    bus__sweep_free(s);
+    return 1;
+}
+
 /* A command of s failed: s stops; the dead node stays in the registry, so
  * the next registry read (this node's or another's) starts over. */
 static void bus__sweep_fail(bus__sweep *s, const redisReply *r, const char *err)
@@ -307,11 +318,8 @@ static void bus__on_sweep_unlisted(void *ud, const redisReply *r, const char *er
 {
     bus__sweep *s = ud;
     bus__redis *b = s->b;
-    s->out--;
-    if (b->closed) {
-        bus__sweep_free(s);
+    if (bus__sweep_reply_closed(s))
         return;
-    }
     if (bus_redis__failed(r, err) || r->type != REDIS_REPLY_INTEGER) {
         bus_redis__warn(b, "dead_node", r, err); /* the next registry read retries */
     } else if (r->integer == 1) {
@@ -352,11 +360,8 @@ static void bus__sweep_done(bus__sweep *s)
 static void bus__on_sweep_removed(void *ud, const redisReply *r, const char *err)
 {
     bus__sweep *s = ud;
-    s->out--;
-    if (s->b->closed) {
-        bus__sweep_free(s);
+    if (bus__sweep_reply_closed(s))
         return;
-    }
     if (bus_redis__failed(r, err)) {
         bus__sweep_fail(s, r, err);
         return;
@@ -410,11 +415,8 @@ static void bus__on_sweep_range(void *ud, const redisReply *r, const char *err)
 {
     bus__sweep *s = ud;
     bus__redis *b = s->b;
-    s->out--;
-    if (b->closed) {
-        bus__sweep_free(s);
+    if (bus__sweep_reply_closed(s))
         return;
-    }
     if (bus_redis__failed(r, err) || r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
         bus__sweep_fail(s, r, err);
         return;

@@ -85,31 +85,17 @@ static uint32_t net__outq_iov(net_outq *q, uv_buf_t *iov, uint32_t max)
 
 /* ---- deadlines ---------------------------------------------------------- */
 
-/* A connection's armed deadline in the server's http_q: an HTTP request
- * due, an idle keep-alive, a lingering close. Allocated only while armed,
- * so that a WebSocket connection, which never has one, does not carry the
- * queue node (one malloc step less per connection). */
-typedef struct net_deadline {
-    tq_node node;
-    net_conn *conn;
-} net_deadline;
-
+/* A connection's armed deadline in the server's http_q (an HTTP request
+ * due, an idle keep-alive, a lingering close) is a tq_owned node: a
+ * WebSocket connection, which never has one, does not carry it. */
 static void net__deadline_clear(net_conn *c)
 {
-    if (c->deadline == NULL)
-        return;
-    tq_remove(&c->deadline->node);
-    mem_free(c->deadline);
-    c->deadline = NULL;
+    tq_owned_cancel(&c->deadline);
 }
 
 static void net__deadline_set(net_conn *c, uint64_t at)
 {
-    if (c->deadline == NULL) {
-        c->deadline = mem_calloc(1, sizeof(*c->deadline));
-        c->deadline->conn = c;
-    }
-    tq_push(&net__srv(c)->http_q, &c->deadline->node, at); /* moves it if queued */
+    tq_owned_push(&net__srv(c)->http_q, &c->deadline, c, at);
 }
 
 /* ---- closing ----------------------------------------------------------- */
@@ -547,10 +533,7 @@ void net_server_stats(const net_server *s, net_stats *out)
 
 static void net__http_expired(tq_queue *q, tq_node *n)
 {
-    net_deadline *d = mem_container_of(n, net_deadline, node);
-    net_conn *c = d->conn;
-    c->deadline = NULL; /* already out of the queue */
-    mem_free(d);
+    net_conn *c = tq_owned_expired(n);
     if (c->flags & NET_F_CLOSED) {
         net__handle_close(c); /* a lingering close that waited long enough */
         return;

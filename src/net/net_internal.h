@@ -75,8 +75,8 @@ struct net_conn {
     const net_owner_ops *ops;
     void *owner;
     net_ip_count *ip;     /* counted against max_per_ip, or NULL */
-    struct net_deadline *deadline; /* while an HTTP request is due, a
-                                      keep-alive idles or a close lingers */
+    tq_owned *deadline;   /* while an HTTP request is due, a keep-alive
+                             idles or a close lingers (http_q) */
     uint32_t flags;
 };
 

@@ -72,20 +72,13 @@ typedef struct {
     sio_bin bins[SIO_MAX_ATTACHMENTS];
 } sio_binwait;
 
-/* A client's wait for its first CONNECT (--connect-timeout), in the
- * server's connect_q; allocated only while it runs, so that a connected
- * client does not carry the queue node (one malloc step less each). */
-typedef struct sio_connect_wait {
-    tq_node node;
-    sio_client *client;
-} sio_connect_wait;
-
 struct sio_client {
     eio_session *es;
     sio_server *srv;
     sio_socket *sockets;
     sio_binwait *bin;
-    sio_connect_wait *wait; /* until the first CONNECT, or NULL */
+    tq_owned *wait;         /* in connect_q until the first CONNECT
+                               (--connect-timeout), or NULL */
     sio_restore *restore;   /* a CONNECT waiting for on_restore's answer */
 };
 

@@ -297,17 +297,6 @@ static void sio__connect_error(sio_client *c, const char *nsp, json_t *data)
     }
 }
 
-/* The client's wait for its first CONNECT is over (it came, or the
- * session closed). */
-static void sio__connect_wait_end(sio_client *c)
-{
-    if (c->wait == NULL)
-        return;
-    tq_remove(&c->wait->node);
-    mem_free(c->wait);
-    c->wait = NULL;
-}
-
 /* Links a socket into its client and namespace: it is connected. */
 static void sio__attach(sio_client *c, sio_socket *s)
 {
@@ -322,7 +311,7 @@ static void sio__attach(sio_client *c, sio_socket *s)
         nsp->sockets->nsp_prev = s;
     nsp->sockets = s;
     nsp->count++;
-    sio__connect_wait_end(c);
+    tq_owned_cancel(&c->wait); /* the first CONNECT came */
 }
 
 /* The CONNECT reply: {sid}, plus {pid} when recovery is on. */
@@ -566,11 +555,9 @@ static void sio__eio_open(void *ud, eio_session *es)
     c->es = es;
     c->srv = srv;
     eio_session_set_data(es, c);
-    if (srv->cfg.connect_timeout_ms) {
-        c->wait = mem_calloc(1, sizeof(*c->wait));
-        c->wait->client = c;
-        tq_push(&srv->connect_q, &c->wait->node, uv_now(srv->loop) + srv->cfg.connect_timeout_ms);
-    }
+    if (srv->cfg.connect_timeout_ms)
+        tq_owned_push(&srv->connect_q, &c->wait, c,
+                      uv_now(srv->loop) + srv->cfg.connect_timeout_ms);
 }
 
 static void sio__eio_message(void *ud, eio_session *es, uint8_t *data, size_t len, int binary)
@@ -590,7 +577,7 @@ static void sio__eio_close(void *ud, eio_session *es, const char *reason)
     if (c == NULL)
         return;
     eio_session_set_data(es, NULL);
-    sio__connect_wait_end(c);
+    tq_owned_cancel(&c->wait);
     if (c->restore)
         c->restore->client = NULL; /* sio_restore_finish frees it */
     while (c->sockets)
@@ -607,10 +594,7 @@ static const eio_handlers sio__eio_handlers = {
 
 static void sio__connect_expired(tq_queue *q, tq_node *n)
 {
-    sio_connect_wait *w = mem_container_of(n, sio_connect_wait, node);
-    sio_client *c = w->client;
-    c->wait = NULL; /* already out of the queue */
-    mem_free(w);
+    sio_client *c = tq_owned_expired(n);
     if (c->sockets == NULL)
         eio_session_close(c->es, "connect timeout");
 }

@@ -1,6 +1,8 @@
 /* tq.c - FIFO deadline queues on one libuv timer each (see tq.h). */
 #include "util/tq.h"
 
+#include "util/mem.h"
+
 static void tq__fire(uv_timer_t *t);
 
 static void tq__arm(tq_queue *q)
@@ -76,4 +78,32 @@ void tq_push(tq_queue *q, tq_node *n, uint64_t deadline)
         uv_timer_start(&q->timer, tq__fire, deadline > now ? deadline - now : 0, 0);
         q->armed = deadline ? deadline : 1;
     }
+}
+
+void tq_owned_push(tq_queue *q, tq_owned **slot, void *owner, uint64_t deadline)
+{
+    if (*slot == NULL) {
+        *slot = mem_calloc(1, sizeof(**slot));
+        (*slot)->slot = slot;
+    }
+    (*slot)->owner = owner;
+    tq_push(q, &(*slot)->node, deadline);
+}
+
+void tq_owned_cancel(tq_owned **slot)
+{
+    if (*slot == NULL)
+        return;
+    tq_remove(&(*slot)->node);
+    mem_free(*slot);
+    *slot = NULL;
+}
+
+void *tq_owned_expired(tq_node *n)
+{
+    tq_owned *o = mem_container_of(n, tq_owned, node);
+    void *owner = o->owner;
+    *o->slot = NULL;
+    mem_free(o);
+    return owner;
 }

@@ -1,6 +1,6 @@
 /* test_util.c - unit tests for src/util: base64 (RFC 4648 vectors and
- * strict rejection), the growable buffer, reference-counted buffers and
- * random identifiers. */
+ * strict rejection), the growable buffer, reference-counted buffers,
+ * random identifiers and the deadline queue's owned nodes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +15,7 @@
 #include "util/mem.h"
 #include "util/rand.h"
 #include "util/rbuf.h"
+#include "util/tq.h"
 
 /* --- b64 ----------------------------------------------------------------- */
 
@@ -314,6 +315,61 @@ static void test_mem(void **state)
     assert_ptr_equal(mem_container_of(&o.member, struct outer, member), &o);
 }
 
+/* --- tq: owned nodes ------------------------------------------------------ */
+
+typedef struct {
+    tq_owned *slot;
+    int expired;
+} tq_owner_t;
+
+/* q->data is the loop: stopped at each expiry, so that the test's
+ * uv_run returns then and never waits for a later deadline. */
+static void on_owned_expired(tq_queue *q, tq_node *n)
+{
+    tq_owner_t *o = tq_owned_expired(n);
+    assert_null(o->slot); /* cleared before the owner hears of it */
+    o->expired++;
+    uv_stop(q->data);
+}
+
+/* A node exists only while queued: cancel frees it, expiry hands the owner
+ * back with its slot cleared, a push while queued moves it. Leaks would
+ * show under ASan and valgrind. */
+static void test_tq_owned(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    tq_queue q;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    tq_init(&q, &loop, on_owned_expired, &loop);
+    uint64_t now = uv_now(&loop);
+    tq_owner_t a = {0}, b = {0}, c = {0};
+
+    tq_owned_push(&q, &a.slot, &a, now + 1);
+    tq_owned_push(&q, &b.slot, &b, now + 1);
+    tq_owned_push(&q, &c.slot, &c, now + 60000);
+    assert_non_null(a.slot);
+    assert_true(tq_queued(&a.slot->node));
+    tq_owned *first = a.slot;
+    tq_owned_push(&q, &a.slot, &a, now + 2); /* moved, not a second node */
+    assert_ptr_equal(a.slot, first);
+    tq_owned_cancel(&b.slot);
+    assert_null(b.slot);
+    tq_owned_cancel(&b.slot); /* nothing queued: nothing to do */
+
+    while (a.expired == 0)
+        uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(a.expired, 1);
+    assert_null(a.slot);
+    assert_int_equal(b.expired, 0);
+    assert_int_equal(c.expired, 0);
+    assert_non_null(c.slot);
+    tq_owned_cancel(&c.slot);
+    tq_close(&q);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_rbuf),
         cmocka_unit_test(test_rand_id),
         cmocka_unit_test(test_mem),
+        cmocka_unit_test(test_tq_owned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

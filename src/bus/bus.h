@@ -60,11 +60,12 @@
 #include <uv.h>
 
 #include "util/buf.h"
+#include "util/err.h"
 
-#define BUS_ETAKEN (-1) /* bus_claim: another live node holds the name */
-#define BUS_EIO    (-2) /* the backend failed (timeout, Redis down) */
-#define BUS_ECLOSED (-3) /* bus_close ran first */
-#define BUS_ENOTFOUND (-4) /* bus_session_take: no such session;
+#define BUS_ETAKEN ERR_TAKEN /* bus_claim: another live node holds the name */
+#define BUS_EIO    ERR_IO /* the backend failed (timeout, Redis down) */
+#define BUS_ECLOSED ERR_CLOSED /* bus_close ran first */
+#define BUS_ENOTFOUND ERR_NOTFOUND /* bus_session_take: no such session;
                               bus_user_lookup: no claim of the name */
 
 /* The production timing of the Redis bus (bus_redis_timing): a node is

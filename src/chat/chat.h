@@ -1,5 +1,5 @@
 /* chat.h - the chat layer: the events of the chat contract
- * (/work/shared/spec/chat-protocol.md) on top of a Socket.IO namespace and a
+ * (docs/PROTOCOL.md) on top of a Socket.IO namespace and a
  * store.
  *
  * A chat_server owns namespace "/" of a sio_server: identity (anonymous

@@ -15,6 +15,7 @@
 #define PARLEY_CHAT_VALIDATE_H
 
 #include <stddef.h>
+#include "util/err.h"
 
 /* ---- contract error codes ------------------------------------------------
  * The codes a reply may carry, in the contract's order. Positive values, so
@@ -45,10 +46,10 @@ const char *chat_error_message(chat_err_t code);
 /* ---- validation results --------------------------------------------------
  * What each validator returns: 0, or one of these. Which contract code a
  * result becomes depends on the field: see chat_validate_err. */
-#define CHAT_VALID_EMPTY     (-1) /* nothing left (after trimming, for names) */
-#define CHAT_VALID_TOO_LONG  (-2) /* more code points than the field allows */
-#define CHAT_VALID_BAD_CHAR  (-3) /* a character the field refuses */
-#define CHAT_VALID_BAD_UTF8  (-4) /* not well-formed UTF-8 (overlong forms,
+#define CHAT_VALID_EMPTY     ERR_EMPTY /* nothing left (after trimming, for names) */
+#define CHAT_VALID_TOO_LONG  ERR_TOOLONG /* more code points than the field allows */
+#define CHAT_VALID_BAD_CHAR  ERR_BADCHAR /* a character the field refuses */
+#define CHAT_VALID_BAD_UTF8  ERR_BADUTF8 /* not well-formed UTF-8 (overlong forms,
                                      surrogates and > U+10FFFF included) */
 
 /* Field limits, in code points. */

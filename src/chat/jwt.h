@@ -11,16 +11,17 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
-#define JWT_EMALFORMED (-1) /* not three base64url parts of JSON objects, or a
+#define JWT_EMALFORMED ERR_MALFORMED /* not three base64url parts of JSON objects, or a
                                claim of the wrong type, or over JWT_MAX_LEN */
-#define JWT_EBADSIG    (-2) /* the signature does not match */
-#define JWT_EEXPIRED   (-3) /* now >= exp */
-#define JWT_ENOTYET    (-4) /* now < nbf */
-#define JWT_EBADALG    (-5) /* header alg is a string other than "HS256"
+#define JWT_EBADSIG    ERR_BADSIG /* the signature does not match */
+#define JWT_EEXPIRED   ERR_EXPIRED /* now >= exp */
+#define JWT_ENOTYET    ERR_NOTYET /* now < nbf */
+#define JWT_EBADALG    ERR_BADALG /* header alg is a string other than "HS256"
                                ("none" included; a missing alg is malformed) */
-#define JWT_ENOSUB     (-6) /* sub missing, not a string, or empty */
-#define JWT_EINTERNAL  (-7) /* empty secret, or the crypto library failed */
+#define JWT_ENOSUB     ERR_NOSUB /* sub missing, not a string, or empty */
+#define JWT_EINTERNAL  ERR_INTERNAL /* empty secret, or the crypto library failed */
 
 /* Longest token accepted, in bytes; longer ones are JWT_EMALFORMED. */
 #define JWT_MAX_LEN 8192

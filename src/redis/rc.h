@@ -41,11 +41,12 @@
 #include <hiredis/hiredis.h>
 
 #include "util/buf.h"
+#include "util/err.h"
 
-#define RC_EINVAL (-1) /* a bad argument (a bug in the caller) */
-#define RC_ECLOSED (-2) /* rc_free has been called */
-#define RC_EEXIST (-3) /* already subscribed to that channel */
-#define RC_ENOENT (-4) /* not subscribed to that channel */
+#define RC_EINVAL ERR_INVAL /* a bad argument (a bug in the caller) */
+#define RC_ECLOSED ERR_CLOSED /* rc_free has been called */
+#define RC_EEXIST ERR_EXIST /* already subscribed to that channel */
+#define RC_ENOENT ERR_NOTFOUND /* not subscribed to that channel */
 
 /* The `err` a command callback can get. */
 #define RC_ERR_TIMEOUT "timeout"              /* no answer within timeout_ms */

@@ -60,17 +60,18 @@
 #include <uv.h>
 
 #include "util/mem.h"
+#include "util/err.h"
 
-#define STORE_EIO       (-1) /* the backend failed: answer `internal`. For a
+#define STORE_EIO       ERR_IO /* the backend failed: answer `internal`. For a
                                 write, a backend that cannot know (a Redis
                                 timeout) may have applied it: see
                                 store_msg_append */
-#define STORE_ENOTFOUND (-2) /* no such room */
-#define STORE_EBADID    (-3) /* `before` is malformed or not an id of that
+#define STORE_ENOTFOUND ERR_NOTFOUND /* no such room */
+#define STORE_EBADID    ERR_BADID /* `before` is malformed or not an id of that
                                 conversation: answer `invalid_payload` */
-#define STORE_EINVAL    (-4) /* a bad argument (a bug in the caller) */
-#define STORE_ESCHEMA   (-5) /* open: the data was written by a newer schema */
-#define STORE_ECLOSED   (-6) /* store_close ran before the operation finished:
+#define STORE_EINVAL    ERR_INVAL /* a bad argument (a bug in the caller) */
+#define STORE_ESCHEMA   ERR_SCHEMA /* open: the data was written by a newer schema */
+#define STORE_ECLOSED   ERR_CLOSED /* store_close ran before the operation finished:
                                 see store_close */
 
 /* Bytes that hold any message id, its NUL included. */

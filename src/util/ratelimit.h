@@ -13,6 +13,7 @@
 #define PARLEY_UTIL_RATELIMIT_H
 
 #include <stdint.h>
+#include "util/err.h"
 
 #define RATELIMIT_DEFAULT_RATE  20.0
 #define RATELIMIT_DEFAULT_BURST 40u
@@ -22,8 +23,8 @@
 /* Largest rate accepted, in events per second. */
 #define RATELIMIT_MAX_RATE 1000000.0
 
-#define RATELIMIT_ELIMITED (-1) /* the event is over the limit: refuse it */
-#define RATELIMIT_EINVAL   (-2) /* a configuration value out of range */
+#define RATELIMIT_ELIMITED ERR_LIMITED /* the event is over the limit: refuse it */
+#define RATELIMIT_EINVAL   ERR_INVAL /* a configuration value out of range */
 
 typedef struct {
     uint64_t refill_per_ms; /* micro-tokens added per millisecond; 0 = off */

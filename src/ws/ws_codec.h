@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 enum {
     WS_OP_CONT = 0x0,
@@ -71,7 +72,7 @@ typedef struct {
     int (*on_close)(void *ud, uint16_t code, const char *reason, size_t len);
 } ws_callbacks;
 
-#define WS_STOPPED (-1)
+#define WS_STOPPED ERR_STOPPED
 
 /* Feeds n bytes read from the peer (data is modified: payloads are unmasked
  * in place). Returns 0 when all input was consumed (an incomplete frame is

@@ -1,5 +1,5 @@
 // tests/cluster/shared.test.mjs - the chat contract across two backends
-// sharing a Redis Cluster (/work/shared/spec/chat-protocol.md, "with several
+// sharing a Redis Cluster (docs/PROTOCOL.md, "with several
 // backends behind a load balancer, every event behaves the same whichever
 // backend each client is on"). Clients connect directly to backend1 and
 // backend2 (WebSocket) and through NGINX, with long-polling only and with

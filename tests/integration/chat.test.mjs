@@ -1,4 +1,4 @@
-// chat.test.mjs - the chat contract (/work/shared/spec/chat-protocol.md)
+// chat.test.mjs - the chat contract (docs/PROTOCOL.md)
 // against the real build/parley (or $PARLEY_BUILD_DIR/parley), driven by
 // socket.io-client: every row of the contract's event tables, every error
 // code with and without an ack, the precedence of errors, malformed payloads

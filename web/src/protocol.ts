@@ -1,4 +1,4 @@
-// Types for the Parley chat contract (shared/spec/chat-protocol.md): the
+// Types for the Parley chat contract (docs/PROTOCOL.md): the
 // payloads the server sends and the acks it answers with. Only the shapes
 // the UI relies on are declared; anything else the server adds is ignored.
 

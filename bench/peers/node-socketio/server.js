@@ -1,4 +1,4 @@
-// server.js - the Parley chat contract (/work/shared/spec/chat-protocol.md,
+// server.js - the Parley chat contract (docs/PROTOCOL.md,
 // docs/PROTOCOL.md) on Node.js + socket.io: what a team would build instead of
 // parley, kept as the comparison point of bench/ (docs/BENCHMARKS.md).
 //

@@ -13,94 +13,30 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "util/b64.h"
 #include "util/mem.h"
 
 #define JWT__SIG_LEN 32 /* SHA-256 */
 
 static const char jwt__header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 
-/* ---- base64url, no padding ----------------------------------------------- */
+/* ---- pieces -------------------------------------------------------------- */
 
-static const char jwt__b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* Value of a base64url character, or -1. */
-static int jwt__b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Appends the base64url form of in[0..n) at out, which has room for
- * (n * 4 + 2) / 3 characters; returns the number written (no NUL). */
-static size_t jwt__b64_encode(const uint8_t *in, size_t n, char *out)
-{
-    size_t o = 0, i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = jwt__b64[v >> 18];
-        out[o++] = jwt__b64[(v >> 12) & 63];
-        out[o++] = jwt__b64[(v >> 6) & 63];
-        out[o++] = jwt__b64[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = jwt__b64[v >> 18];
-        out[o++] = jwt__b64[(v >> 12) & 63];
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = jwt__b64[v >> 18];
-        out[o++] = jwt__b64[(v >> 12) & 63];
-        out[o++] = jwt__b64[(v >> 6) & 63];
-    }
-    return o;
-}
-
-/* Decodes s[0..n) into a new buffer (caller frees) and sets *out_len.
- * Returns 0, or -1 for a character outside the alphabet (padding
- * included), an impossible length (n % 4 == 1) or non-zero unused bits in
- * the last character, which would let two strings decode alike. */
+/* Decodes the base64url s[0..n) into a new buffer (caller frees) and sets
+ * *out_len. Returns 0 or -1 (see b64url_decode). */
 static int jwt__b64_decode(const char *s, size_t n, uint8_t **out, size_t *out_len)
 {
-    *out = NULL;
-    if (n % 4 == 1)
+    uint8_t *buf = mem_alloc(B64URL_DECODED_MAX(n));
+    long r = b64url_decode(s, n, buf);
+    if (r < 0) {
+        mem_free(buf);
+        *out = NULL;
         return -1;
-    uint8_t *buf = mem_alloc(n / 4 * 3 + 2);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = jwt__b64val((unsigned char)s[i]);
-        if (v < 0)
-            goto fail;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
     }
-    if (acc != 0) /* the leftover bits of the last character */
-        goto fail;
     *out = buf;
-    *out_len = o;
+    *out_len = (size_t)r;
     return 0;
-fail:
-    mem_free(buf);
-    return -1;
 }
-
-/* ---- pieces -------------------------------------------------------------- */
 
 /* HMAC-SHA256 of msg[0..n) into mac. Returns 0 or JWT_EINTERNAL. */
 static int jwt__hmac(const uint8_t *secret, size_t secret_len, const char *msg, size_t n,
@@ -260,16 +196,16 @@ int jwt_sign_hs256(const char *payload_json, size_t len, const uint8_t *secret,
     size_t hlen = sizeof(jwt__header) - 1;
     size_t cap = (hlen * 4 + 2) / 3 + 1 + (len * 4 + 2) / 3 + 1 + (JWT__SIG_LEN * 4 + 2) / 3 + 1;
     tok = mem_alloc(cap);
-    o = jwt__b64_encode((const uint8_t *)jwt__header, hlen, tok);
+    o = b64url_encode((const uint8_t *)jwt__header, hlen, tok);
     tok[o++] = '.';
-    o += jwt__b64_encode((const uint8_t *)payload_json, len, tok + o);
+    o += b64url_encode((const uint8_t *)payload_json, len, tok + o);
     rc = jwt__hmac(secret, secret_len, tok, o, mac);
     if (rc < 0) {
         mem_free(tok);
         return rc;
     }
     tok[o++] = '.';
-    o += jwt__b64_encode(mac, JWT__SIG_LEN, tok + o);
+    o += b64url_encode(mac, JWT__SIG_LEN, tok + o);
     tok[o] = '\0';
     *out = tok;
     return 0;

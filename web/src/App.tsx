@@ -1,18 +1,19 @@
 // The application shell: top bar with the connection status (always
 // visible), server notices, and either the sign-in or the chat screen.
+// It reads the client's state and hands each part what it shows.
 
 import { useEffect } from 'react';
-import { useChat } from './hooks/useChat.ts';
-import type { ChatSocket } from './socket.ts';
-import { totalUnread } from './state/unread.ts';
+import type { ChatClient } from './client/ChatClient.ts';
 import { ChatScreen } from './components/ChatScreen.tsx';
 import { LoginScreen } from './components/LoginScreen.tsx';
 import { StatusBar } from './components/StatusBar.tsx';
+import { useChat } from './hooks/useChat.ts';
+import { connStatus } from './state/session.ts';
+import { totalUnread } from './state/unread.ts';
 
-export function App({ socket, storage }: { socket: ChatSocket; storage: Storage | null }) {
-  const chat = useChat(socket, storage);
-  const { state } = chat;
-  const unread = totalUnread(state.unread);
+export function App({ client }: { client: ChatClient }) {
+  const { session, chat } = useChat(client);
+  const unread = totalUnread(chat.unread);
 
   useEffect(() => {
     document.title = unread > 0 ? `(${unread}) Parley` : 'Parley';
@@ -22,37 +23,37 @@ export function App({ socket, storage }: { socket: ChatSocket; storage: Storage 
     <div className="app">
       <header className="topbar">
         <h1 className="brand">Parley</h1>
-        <StatusBar status={state.status} onReconnect={chat.reconnect} />
-        {chat.phase === 'ready' && state.me && (
+        <StatusBar status={connStatus(session.link)} onReconnect={client.reconnect} />
+        {session.phase === 'ready' && chat.me && (
           <div className="whoami">
             <span className="whoami-name">
               <span className="sr-only">Signed in as </span>
-              {state.me}
+              {chat.me}
             </span>
-            <button type="button" className="link-button" onClick={chat.signOut}>
+            <button type="button" className="link-button" onClick={client.signOut}>
               Sign out
             </button>
           </div>
         )}
       </header>
-      {state.notice && (
+      {chat.notice && (
         <div className="notice" role="alert">
-          <span>{state.notice}</span>
-          <button type="button" className="icon-button" aria-label="Dismiss" onClick={chat.dismissNotice}>
+          <span>{chat.notice}</span>
+          <button type="button" className="icon-button" aria-label="Dismiss" onClick={client.dismissNotice}>
             ×
           </button>
         </div>
       )}
-      {chat.phase === 'ready' ? (
-        <ChatScreen chat={chat} />
+      {session.phase === 'ready' ? (
+        <ChatScreen chat={chat} actions={client} />
       ) : (
         <LoginScreen
-          busy={chat.phase === 'joining'}
-          error={chat.loginError}
-          tokenRequired={chat.tokenRequired}
-          initialName={chat.pendingName}
-          onName={chat.signIn}
-          onToken={chat.signInWithToken}
+          busy={session.phase === 'joining'}
+          error={session.loginError}
+          tokenRequired={session.tokenRequired}
+          initialName={session.lastName}
+          onName={client.signIn}
+          onToken={client.signInWithToken}
         />
       )}
     </div>

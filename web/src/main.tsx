@@ -1,9 +1,11 @@
-// Entry point: mounts the app with the page's one socket connection.
+// Entry point: makes the chat client (which owns the page's one socket
+// connection), starts it, and mounts the app on it.
 
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App.tsx';
-import { socket } from './socket.ts';
+import { ChatClient } from './client/ChatClient.ts';
+import { createSocket } from './socket.ts';
 import './styles.css';
 
 function sessionStore(): Storage | null {
@@ -16,8 +18,10 @@ function sessionStore(): Storage | null {
 
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root');
+const client = new ChatClient(createSocket(), sessionStore());
+client.start();
 createRoot(root).render(
   <StrictMode>
-    <App socket={socket} storage={sessionStore()} />
+    <App client={client} />
   </StrictMode>,
 );

@@ -1,8 +1,9 @@
-// The one Socket.IO connection of the page (the only module-level singleton
-// the app has). It talks to the page's own origin on /socket.io/; the server
-// keeps connection state across short drops (connection state recovery), and
-// socket.io-client >= 4.6 resumes it on its own: `socket.recovered` tells
-// whether the missed packets were replayed or we must resync ourselves.
+// The page's Socket.IO connection, made by `createSocket()` for the client
+// object (client/ChatClient.ts), which owns it. It talks to the page's own
+// origin on /socket.io/; the server keeps connection state across short
+// drops (connection state recovery), and socket.io-client >= 4.6 resumes it
+// on its own: `socket.recovered` tells whether the missed packets were
+// replayed or we must resync ourselves.
 
 import { io, type Socket } from 'socket.io-client';
 import type { Ack } from './protocol.ts';
@@ -24,8 +25,6 @@ export function createSocket(): ChatSocket {
     timeout: 10_000,
   });
 }
-
-export const socket: ChatSocket = createSocket();
 
 /**
  * Emits `event` and resolves with the server's ack. A missing or malformed

@@ -1,61 +1,75 @@
 // The signed-in screen: sidebar and the open conversation side by side on
 // a desktop; on a phone one of the two at a time, with a back button.
 
-import { useCallback, useEffect, useRef } from 'react';
-import type { ChatController } from '../hooks/useChat.ts';
+import { useCallback, useEffect, useMemo, useRef } from 'react';
+import type { ChatActions } from '../client/ChatClient.ts';
+import { isOnline, memberCount, type ChatState } from '../state/chat.ts';
 import type { ConvKey } from '../state/names.ts';
+import { visiblePending } from '../state/pending.ts';
+import { typingNames } from '../state/typing.ts';
 import { ConversationView } from './ConversationView.tsx';
 import { Sidebar } from './Sidebar.tsx';
 
-export function ChatScreen({ chat }: { chat: ChatController }) {
-  const { state } = chat;
-  const active = state.active ? state.conversations[state.active] : undefined;
+export type ChatScreenActions = Pick<
+  ChatActions,
+  'open' | 'openDm' | 'createRoom' | 'joinRoom' | 'leaveRoom' | 'send' | 'typing' | 'loadOlder' | 'retrySend' | 'discardSend'
+>;
+
+export function ChatScreen({ chat, actions }: { chat: ChatState; actions: ChatScreenActions }) {
+  const active = chat.active ? chat.conversations[chat.active] : undefined;
   const lastActive = useRef<ConvKey | null>(null);
 
   // Back from a conversation (phone layout): focus returns to its entry in the list.
   useEffect(() => {
-    if (state.active === null && lastActive.current) {
+    if (chat.active === null && lastActive.current) {
       const key = lastActive.current;
       const el = document.querySelector<HTMLButtonElement>(`[data-conv="${CSS.escape(key)}"] .conv-button`);
       el?.focus();
     }
-    lastActive.current = state.active;
-  }, [state.active]);
+    lastActive.current = chat.active;
+  }, [chat.active]);
 
   const activeKey = active?.key;
-  const { send, typing, loadOlder, open } = chat;
+  const { send, typing, loadOlder, open } = actions;
   const onSend = useCallback((content: string) => activeKey && send(activeKey, content), [activeKey, send]);
   const onTyping = useCallback((on: boolean) => activeKey && typing(activeKey, on), [activeKey, typing]);
   const onLoadOlder = useCallback(() => activeKey && loadOlder(activeKey), [activeKey, loadOlder]);
   const onBack = useCallback(() => open(null), [open]);
+  // Expired notices are pruned by the client's once-a-second tick.
+  const typingNow = useMemo(() => (activeKey ? typingNames(chat.typing, activeKey, 0) : []), [chat.typing, activeKey]);
+  const pending = useMemo(() => (activeKey ? visiblePending(chat.pending, activeKey) : []), [chat.pending, activeKey]);
 
   return (
     <div className="chat" data-view={active ? 'conversation' : 'list'}>
       <Sidebar
-        state={state}
-        onOpen={chat.open}
-        onOpenDm={chat.openDm}
-        onCreateRoom={chat.createRoom}
-        onJoinRoom={chat.joinRoom}
-        onLeaveRoom={chat.leaveRoom}
+        chat={chat}
+        onOpen={actions.open}
+        onOpenDm={actions.openDm}
+        onCreateRoom={actions.createRoom}
+        onJoinRoom={actions.joinRoom}
+        onLeaveRoom={actions.leaveRoom}
       />
       <main className="pane">
         {active ? (
           <ConversationView
             key={active.key}
-            state={state}
             conv={active}
+            me={chat.me}
+            members={active.kind === 'room' ? memberCount(chat, active.name) : null}
+            peerOnline={active.kind === 'dm' && isOnline(chat, active.name)}
+            typing={typingNow}
+            pending={pending}
             onBack={onBack}
-            onLeave={chat.leaveRoom}
+            onLeave={actions.leaveRoom}
             onSend={onSend}
             onTyping={onTyping}
             onLoadOlder={onLoadOlder}
-            onRetry={chat.retrySend}
-            onDiscard={chat.discardSend}
+            onRetry={actions.retrySend}
+            onDiscard={actions.discardSend}
           />
         ) : (
           <div className="placeholder">
-            <h2>Welcome, {state.me}</h2>
+            <h2>Welcome, {chat.me}</h2>
             <p>Pick a room or a person on the left, or create a room.</p>
           </div>
         )}

@@ -3,16 +3,25 @@
 
 import { useCallback, useState } from 'react';
 import type { ChatMessage } from '../protocol.ts';
-import type { ChatState, Conversation } from '../state/chat.ts';
-import { isOnline, isOwn, memberCount } from '../state/chat.ts';
-import { visiblePending } from '../state/pending.ts';
-import { describeTyping, typingNames } from '../state/typing.ts';
+import type { Conversation } from '../state/chat.ts';
+import { sameName } from '../state/names.ts';
+import type { PendingSend } from '../state/pending.ts';
+import { describeTyping } from '../state/typing.ts';
 import { Composer } from './Composer.tsx';
 import { MessageList } from './MessageList.tsx';
 
 export interface ConversationProps {
-  state: ChatState;
   conv: Conversation;
+  /** This user's name (own messages are marked). */
+  me: string | null;
+  /** Rooms: the member count, if known. */
+  members: number | null;
+  /** Private chats: the peer is online. */
+  peerOnline: boolean;
+  /** Who is typing here, by name. */
+  typing: readonly string[];
+  /** Sends not yet in the timeline. */
+  pending: readonly PendingSend[];
   onBack: () => void;
   onLeave: (room: string) => Promise<string | null>;
   onSend: (content: string) => void;
@@ -23,14 +32,12 @@ export interface ConversationProps {
 }
 
 export function ConversationView(p: ConversationProps) {
-  const { state, conv } = p;
+  const { conv, me, members: count } = p;
   const [error, setError] = useState<string | null>(null);
-  // Expired notices are pruned by the reducer's once-a-second tick.
-  const typingText = describeTyping(typingNames(state.typing, conv.key, 0));
+  const typingText = describeTyping(p.typing);
 
-  const own = useCallback((m: ChatMessage) => isOwn(state, m), [state]);
+  const own = useCallback((m: ChatMessage) => sameName(m.from, me), [me]);
   const title = conv.kind === 'room' ? `# ${conv.name}` : conv.name;
-  const count = conv.kind === 'room' ? memberCount(state, conv.name) : null;
   const meta =
     conv.kind === 'room'
       ? count === null
@@ -38,7 +45,7 @@ export function ConversationView(p: ConversationProps) {
         : count === 1
           ? '1 member'
           : `${count} members`
-      : isOnline(state, conv.name)
+      : p.peerOnline
         ? 'online'
         : 'offline';
   const placeholder = conv.kind === 'room' ? `Message # ${conv.name}` : `Message ${conv.name}`;
@@ -65,7 +72,7 @@ export function ConversationView(p: ConversationProps) {
       <MessageList
         label={conv.kind === 'room' ? `Messages in ${conv.name}` : `Private chat with ${conv.name}`}
         messages={conv.messages}
-        pending={visiblePending(state.pending, conv.key)}
+        pending={p.pending}
         isOwn={own}
         hasMore={conv.hasMore}
         loadingOlder={conv.loadingOlder}

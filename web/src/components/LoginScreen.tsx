@@ -3,7 +3,7 @@
 // the field they are about, and the field keeps the focus.
 
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
-import type { LoginError } from '../hooks/useChat.ts';
+import type { LoginError } from '../state/session.ts';
 
 export interface LoginProps {
   busy: boolean;

@@ -1,7 +1,7 @@
 // Connection status, always on screen: connected, connecting, reconnecting
 // or offline, announced politely to screen readers when it changes.
 
-import type { ConnStatus } from '../state/chat.ts';
+import type { ConnStatus } from '../state/session.ts';
 
 const LABELS: Record<ConnStatus, string> = {
   connected: 'Connected',

@@ -19,7 +19,6 @@ function run(state: ChatState, ...actions: ChatAction[]): ChatState {
 function signedIn(): ChatState {
   return run(
     initialState(),
-    { type: 'status', status: 'connected' },
     { type: 'signedIn', username: 'Alice' },
     { type: 'roomJoined', name: 'general', users: 2 },
   );
@@ -165,9 +164,8 @@ describe('typing', () => {
   it('expires on tick and is cleared by a disconnect', () => {
     let s = run(signedIn(), { type: 'typing', event: { room: 'general', from: 'Bob', isTyping: true }, now: T0 });
     expect(run(s, { type: 'tick', now: T0 + 60_000 }).typing).toEqual({});
-    s = run(s, { type: 'disconnected', status: 'reconnecting' });
+    s = run(s, { type: 'disconnected' });
     expect(s.typing).toEqual({});
-    expect(s.status).toBe('reconnecting');
   });
 });
 
@@ -202,11 +200,11 @@ describe('pending sends and acks', () => {
 
   it('a send interrupted by a disconnect is retried with the same clientId and delivered once', () => {
     let s = run(signedIn(), { type: 'send', pending: sendOf('c1', 'typed offline') }, { type: 'sending', clientId: 'c1' });
-    s = run(s, { type: 'disconnected', status: 'reconnecting' });
+    s = run(s, { type: 'disconnected' });
     expect(s.pending.map((p) => [p.clientId, p.status])).toEqual([['c1', 'queued']]);
     // Back online: the server had stored the first attempt; it replays the
     // broadcast and acks the retry with the first id.
-    s = run(s, { type: 'status', status: 'connected' }, { type: 'sending', clientId: 'c1' });
+    s = run(s, { type: 'sending', clientId: 'c1' });
     expect(s.pending[0]?.attempts).toBe(2);
     s = run(
       s,
@@ -222,7 +220,7 @@ describe('pending sends and acks', () => {
     let s = run(signedIn(), { type: 'send', pending: sendOf('c1', 'x'.repeat(5000)) });
     s = run(s, { type: 'sendFailed', clientId: 'c1', error: 'too long' });
     expect(s.pending[0]?.status).toBe('failed');
-    s = run(s, { type: 'disconnected', status: 'reconnecting' });
+    s = run(s, { type: 'disconnected' });
     expect(s.pending[0]?.status).toBe('failed'); // not retried behind the user's back
     s = run(s, { type: 'sendRetry', clientId: 'c1' });
     expect(s.pending[0]?.status).toBe('queued');

@@ -1,8 +1,10 @@
-// The chat's whole client state and the reducer that moves it. Everything
-// the server says arrives here as an action; the React side only renders
-// and the socket side only translates events into actions, so this file is
-// where the rules live: which conversation a message belongs to, what
-// counts as unread, how history and live messages merge, how sends settle.
+// The chat's data (conversations, messages, rooms, users, unread counts,
+// typing notices, sends in flight) and the pure reducer that moves it.
+// Everything the server says arrives here as an action; the session reducer
+// (session.ts) decides when to ask the server and feeds the answers in, so
+// this file is where the data rules live: which conversation a message
+// belongs to, what counts as unread, how history and live messages merge,
+// how sends settle. The connection's state is not here but in session.ts.
 
 import type { ChatMessage, OnlineUser, RoomInfo, TypingEvent } from '../protocol.ts';
 import { appendLive, insertByTime, mergeLatest, mergeOlder, hasMessage } from './messages.ts';
@@ -22,8 +24,6 @@ import {
 import { applyTyping, clearTyping, pruneTyping, type TypingState } from './typing.ts';
 import { bumpUnread, clearUnread, type UnreadState } from './unread.ts';
 
-export type ConnStatus = 'connecting' | 'connected' | 'reconnecting' | 'offline';
-
 export interface Conversation {
   key: ConvKey;
   kind: ConvKind;
@@ -40,7 +40,6 @@ export interface Conversation {
 }
 
 export interface ChatState {
-  status: ConnStatus;
   me: string | null;
   users: readonly OnlineUser[];
   rooms: readonly RoomInfo[];
@@ -54,8 +53,7 @@ export interface ChatState {
 }
 
 export type ChatAction =
-  | { type: 'status'; status: ConnStatus }
-  | { type: 'disconnected'; status: ConnStatus }
+  | { type: 'disconnected' }
   | { type: 'signedIn'; username: string }
   | { type: 'signedOut' }
   | { type: 'users'; users: OnlineUser[] }
@@ -119,7 +117,6 @@ export function initialState(session: InitialSession = {}): ChatState {
   }
   const active = session.active && conversations[session.active] ? session.active : null;
   return {
-    status: 'connecting',
     me: null,
     users: [],
     rooms: [],
@@ -191,18 +188,15 @@ function settleAck(state: ChatState, clientId: string, id: string, timestamp: nu
 
 export function chatReducer(state: ChatState, action: ChatAction): ChatState {
   switch (action.type) {
-    case 'status':
-      return state.status === action.status ? state : { ...state, status: action.status };
-
     case 'disconnected':
       // Typing notices die with the connection; sends in flight are retried on return.
-      return { ...state, status: action.status, typing: {}, pending: requeueInFlight(state.pending) };
+      return { ...state, typing: {}, pending: requeueInFlight(state.pending) };
 
     case 'signedIn':
       return { ...state, me: action.username };
 
     case 'signedOut':
-      return { ...initialState(), status: state.status, users: state.users, rooms: state.rooms };
+      return { ...initialState(), users: state.users, rooms: state.rooms };
 
     case 'users':
       return { ...state, users: action.users };
@@ -315,26 +309,26 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
 }
 
 /** Rooms this connection is in, by display name (what a reconnect must rejoin). */
-export function joinedRooms(state: ChatState): string[] {
+export function joinedRooms(state: Pick<ChatState, 'conversations'>): string[] {
   return Object.values(state.conversations)
     .filter((c) => c.kind === 'room' && c.joined)
     .map((c) => c.name);
 }
 
 /** Private chats, most recently active first. */
-export function privateChats(state: ChatState): Conversation[] {
+export function privateChats(state: Pick<ChatState, 'conversations'>): Conversation[] {
   const last = (c: Conversation) => c.messages[c.messages.length - 1]?.timestamp ?? 0;
   return Object.values(state.conversations)
     .filter((c) => c.kind === 'dm')
     .sort((a, b) => last(b) - last(a) || a.name.localeCompare(b.name));
 }
 
-export function isOnline(state: ChatState, name: string): boolean {
+export function isOnline(state: Pick<ChatState, 'users'>, name: string): boolean {
   const f = foldName(name);
   return state.users.some((u) => foldName(u.username) === f);
 }
 
-export function memberCount(state: ChatState, room: string): number | null {
+export function memberCount(state: Pick<ChatState, 'rooms'>, room: string): number | null {
   const r = state.rooms.find((x) => sameName(x.name, room));
   return r ? r.users : null;
 }

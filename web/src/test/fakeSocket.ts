@@ -1,6 +1,6 @@
-// A stand-in for the socket.io-client Socket in hook tests: records what the
-// client emits, answers acks through per-event responders, and lets a test
-// play the server (connect, drop, recover, push events).
+// A stand-in for the socket.io-client Socket in the client's tests: records
+// what the client emits, answers acks through per-event responders, and lets
+// a test play the server (connect, drop, recover, push events).
 
 type Handler = (...args: unknown[]) => void;
 type AckFn = (err: Error | null, reply?: unknown) => void;

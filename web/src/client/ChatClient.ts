@@ -1,0 +1,270 @@
+// The chat client: a plain object (no React) that owns the page's socket.
+// Everything that happens (a socket event, a server push, an answer, a
+// timer, a user action) becomes one event for the pure reducer in
+// state/session.ts; the client keeps the resulting state and carries out
+// the commands the reducer returns (emit, connect, disconnect, set the
+// CONNECT auth, start a timer, save the session). React reads the state
+// with useSyncExternalStore through `subscribe` and `getSnapshot`
+// (hooks/useChat.ts) and calls the action methods, which are bound and can
+// be passed around as callbacks.
+//
+// Lifetime: `start()` attaches the socket and page listeners and connects;
+// `stop()` detaches them and cancels every timer (the socket is left as
+// it is). Answers that arrive after `stop()` still update the state.
+
+import {
+  describeError,
+  parseChatError,
+  parseMessage,
+  parseRoomHistory,
+  parseRooms,
+  parseTyping,
+  parseUsers,
+} from '../protocol.ts';
+import { request, type ChatSocket } from '../socket.ts';
+import { connectAuth } from '../state/auth.ts';
+import type { ChatAction } from '../state/chat.ts';
+import { roomKey, type ConvKey } from '../state/names.ts';
+import { newClientId } from '../state/pending.ts';
+import {
+  answerError,
+  initialClientState,
+  step,
+  type ClientState,
+  type Command,
+  type RequestTag,
+  type SessionEvent,
+} from '../state/session.ts';
+import { hasTyping } from '../state/typing.ts';
+import { loadSaved, storeSaved } from './storage.ts';
+
+/** What the user can do; the components receive these as callbacks. */
+export interface ChatActions {
+  signIn(username: string): void;
+  signInWithToken(token: string): void;
+  signOut(): void;
+  reconnect(): void;
+  /** room:create, room:join and room:leave resolve to an error text, or null when they worked. */
+  createRoom(name: string): Promise<string | null>;
+  joinRoom(name: string): Promise<string | null>;
+  leaveRoom(name: string): Promise<string | null>;
+  open(key: ConvKey | null): void;
+  openDm(peer: string): void;
+  send(conv: ConvKey, content: string): void;
+  loadOlder(conv: ConvKey): void;
+  typing(conv: ConvKey, isTyping: boolean): void;
+  retrySend(clientId: string): void;
+  discardSend(clientId: string): void;
+  dismissNotice(): void;
+}
+
+/** How often expired typing notices are pruned while any is shown. */
+const TYPING_TICK_MS = 1000;
+
+type Listener = () => void;
+type Timer = ReturnType<typeof setTimeout>;
+
+function browserOnline(): boolean {
+  return typeof navigator === 'undefined' || navigator.onLine;
+}
+
+/** Server pushes, validated, as chat actions (null: malformed, dropped). */
+const PUSHES: Record<string, (v: unknown) => ChatAction | null> = {
+  'users:update': (v) => ({ type: 'users', users: parseUsers(v) }),
+  'rooms:update': (v) => ({ type: 'rooms', rooms: parseRooms(v) }),
+  'message:receive': (v) => {
+    const message = parseMessage(v);
+    return message && { type: 'received', message };
+  },
+  'room:history': (v) => {
+    const h = parseRoomHistory(v);
+    return (
+      h && { type: 'history', key: roomKey(h.room), name: h.room, messages: h.messages, hasMore: h.hasMore, mode: 'latest' }
+    );
+  },
+  typing: (v) => {
+    const event = parseTyping(v);
+    return event && { type: 'typing', event, now: Date.now() };
+  },
+  'chat:error': (v) => {
+    const e = parseChatError(v);
+    return e && { type: 'notice', text: describeError(e.error, e.message) };
+  },
+};
+
+export class ChatClient implements ChatActions {
+  private state: ClientState;
+  private readonly listeners = new Set<Listener>();
+  private readonly timers = new Set<Timer>();
+  private ticker: ReturnType<typeof setInterval> | null = null;
+  private detach: (() => void) | null = null;
+
+  /** `socket` is owned from now on; `storage` keeps the session across reloads (null: not kept). */
+  constructor(
+    private readonly socket: ChatSocket,
+    private readonly storage: Storage | null,
+  ) {
+    this.state = initialClientState(loadSaved(storage));
+  }
+
+  // ---- the store React reads ----
+
+  readonly subscribe = (listener: Listener): (() => void) => {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  };
+
+  readonly getSnapshot = (): ClientState => this.state;
+
+  // ---- lifetime ----
+
+  start(): void {
+    if (this.detach) return;
+    this.detach = this.listen();
+    this.dispatch({ type: 'start', online: browserOnline() });
+    if (this.socket.connected) this.dispatch({ type: 'connected', recovered: this.socket.recovered });
+  }
+
+  stop(): void {
+    this.detach?.();
+    this.detach = null;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = null;
+  }
+
+  // ---- actions ----
+
+  readonly signIn = (name: string): void => this.dispatch({ type: 'signIn', name });
+  readonly signInWithToken = (token: string): void => this.dispatch({ type: 'signInWithToken', token });
+  readonly signOut = (): void => this.dispatch({ type: 'signOut' });
+  readonly reconnect = (): void => this.dispatch({ type: 'reconnect' });
+  readonly createRoom = (name: string): Promise<string | null> => this.ask('room:create', [name], { kind: 'enterRoom' });
+  readonly joinRoom = (name: string): Promise<string | null> => this.ask('room:join', [name], { kind: 'enterRoom' });
+  readonly leaveRoom = (name: string): Promise<string | null> =>
+    this.ask('room:leave', [name], { kind: 'leaveRoom', room: name });
+  readonly open = (key: ConvKey | null): void => this.dispatch({ type: 'open', key });
+  readonly openDm = (peer: string): void => this.dispatch({ type: 'openDm', peer });
+  readonly send = (conv: ConvKey, content: string): void =>
+    this.dispatch({ type: 'send', conv, content, clientId: newClientId(), now: Date.now() });
+  readonly loadOlder = (key: ConvKey): void => this.dispatch({ type: 'loadOlder', key });
+  readonly typing = (key: ConvKey, isTyping: boolean): void => this.dispatch({ type: 'typing', key, isTyping });
+  readonly retrySend = (clientId: string): void => this.dispatch({ type: 'retrySend', clientId });
+  readonly discardSend = (clientId: string): void => this.chat({ type: 'sendDiscard', clientId });
+  readonly dismissNotice = (): void => this.chat({ type: 'notice', text: null });
+
+  // ---- the loop ----
+
+  private chat(action: ChatAction): void {
+    this.dispatch({ type: 'chat', action });
+  }
+
+  private dispatch(event: SessionEvent): void {
+    const prev = this.state;
+    const { state, commands } = step(prev, event);
+    this.state = state;
+    // A command may dispatch at once (a disconnect fires its event): that
+    // transition starts from the state just set, and runs its own commands.
+    for (const c of commands) this.run(c);
+    if (state !== prev) {
+      this.tickTyping();
+      for (const l of [...this.listeners]) l();
+    }
+  }
+
+  private run(c: Command): void {
+    const s = this.socket;
+    switch (c.type) {
+      case 'request':
+        void this.call(c.event, c.args, c.tag);
+        return;
+      case 'auth':
+        s.auth = connectAuth(c.token);
+        return;
+      case 'connect':
+        if (!s.connected) s.connect();
+        return;
+      case 'disconnect':
+        s.disconnect();
+        return;
+      case 'after': {
+        const t = setTimeout(() => {
+          this.timers.delete(t);
+          this.dispatch(c.event);
+        }, c.ms);
+        this.timers.add(t);
+        return;
+      }
+      case 'save':
+        storeSaved(this.storage, c.session);
+        return;
+    }
+  }
+
+  /** Emits a request; its answer goes back through the reducer. */
+  private async call(event: string, args: unknown[], tag: RequestTag) {
+    const ack = await request<Record<string, unknown>>(this.socket, event, ...args);
+    if (tag.kind !== 'none') this.dispatch({ type: 'answer', tag, ack });
+    return ack;
+  }
+
+  /** A request a form waits for: resolves to the text to show, or null. */
+  private async ask(event: string, args: unknown[], tag: RequestTag): Promise<string | null> {
+    return answerError(tag, await this.call(event, args, tag));
+  }
+
+  /** Expired typing notices are dropped once a second while any is shown. */
+  private tickTyping(): void {
+    const want = this.detach !== null && hasTyping(this.state.chat.typing);
+    if (want && !this.ticker) {
+      this.ticker = setInterval(() => this.chat({ type: 'tick', now: Date.now() }), TYPING_TICK_MS);
+    } else if (!want && this.ticker) {
+      clearInterval(this.ticker);
+      this.ticker = null;
+    }
+  }
+
+  /** Attaches the socket's and the page's listeners; returns what detaches them. */
+  private listen(): () => void {
+    const s = this.socket;
+    const link = () => ({ active: s.active, online: browserOnline() });
+    const on: [string, (arg: unknown) => void][] = [
+      ['connect', () => this.dispatch({ type: 'connected', recovered: s.recovered })],
+      ['disconnect', (reason) => this.dispatch({ type: 'disconnected', reason: String(reason), ...link() })],
+      [
+        'connect_error',
+        (err) => this.dispatch({ type: 'connectError', message: err instanceof Error ? err.message : String(err), ...link() }),
+      ],
+    ];
+    for (const [event, parse] of Object.entries(PUSHES)) {
+      on.push([
+        event,
+        (v) => {
+          const action = parse(v);
+          if (action) this.chat(action);
+        },
+      ]);
+    }
+    const onAttempt = () => this.dispatch({ type: 'link', ...link() });
+    for (const [event, f] of on) s.on(event, f);
+    s.io.on('reconnect_attempt', onAttempt);
+
+    const page: [string, (e: Event) => void][] = [
+      ['online', onAttempt],
+      ['offline', onAttempt],
+      ['pagehide', () => this.dispatch({ type: 'pageHide' })],
+      ['pageshow', (e) => this.dispatch({ type: 'pageShow', persisted: (e as PageTransitionEvent).persisted })],
+    ];
+    const win = typeof window === 'undefined' ? null : window;
+    for (const [event, f] of page) win?.addEventListener(event, f);
+
+    return () => {
+      for (const [event, f] of on) s.off(event, f);
+      s.io.off('reconnect_attempt', onAttempt);
+      for (const [event, f] of page) win?.removeEventListener(event, f);
+    };
+  }
+}

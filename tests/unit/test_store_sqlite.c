@@ -306,7 +306,7 @@ static int64_t raw_count(sqlite3 *db, const char *table)
     char sql[128];
     int64_t n = -1;
     snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", table);
-    assert_int_equal(store__query_int(db, sql, &n), 0);
+    assert_int_equal(store_sqlite__query_int(db, sql, &n), 0);
     return n;
 }
 
@@ -1238,13 +1238,13 @@ static void test_schema_migrations(void **state)
     sqlite3_stmt *stmt;
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM schema_migrations ORDER BY 1",
                                         -1, &stmt, NULL), SQLITE_OK);
-    for (int v = 1; v <= STORE__SCHEMA_VERSION; v++) {
+    for (int v = 1; v <= STORE_SQLITE__SCHEMA_VERSION; v++) {
         assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
         assert_int_equal(sqlite3_column_int(stmt, 0), v);
     }
     assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
     sqlite3_finalize(stmt);
-    assert_int_equal(STORE__SCHEMA_VERSION, 3);
+    assert_int_equal(STORE_SQLITE__SCHEMA_VERSION, 3);
 
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
@@ -1289,7 +1289,7 @@ static void test_upgrade_from_v1(void **state)
                                   "  version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL);"
                                   "INSERT INTO schema_migrations VALUES (1, 0);",
                                   NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, store__migrations[0], NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, store_sqlite__migrations[0], NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
                                   "INSERT INTO conversations(id, key) VALUES"
                                   " (1, 'p:alice' || char(31) || 'bob'),"
@@ -1306,23 +1306,23 @@ static void test_upgrade_from_v1(void **state)
     assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &f->s), 0);
     db = raw_open(f);
     int64_t n = -1;
-    assert_int_equal(store__query_int(db, "SELECT MAX(version) FROM schema_migrations", &n), 0);
-    assert_int_equal(n, STORE__SCHEMA_VERSION);
-    assert_int_equal(store__query_int(db,
+    assert_int_equal(store_sqlite__query_int(db, "SELECT MAX(version) FROM schema_migrations", &n), 0);
+    assert_int_equal(n, STORE_SQLITE__SCHEMA_VERSION);
+    assert_int_equal(store_sqlite__query_int(db,
                                       "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
                                       " AND name = 'conversations_peer'",
                                       &n), 0);
     assert_int_equal(n, 1);
     /* version 3 rebuilt messages without AUTOINCREMENT (ids go on from
      * the largest, below) and took the time index away again */
-    assert_int_equal(store__query_int(db,
+    assert_int_equal(store_sqlite__query_int(db,
                                       "SELECT COUNT(*) FROM sqlite_master WHERE name = 'messages'"
                                       " AND sql NOT LIKE '%AUTOINCREMENT%'",
                                       &n), 0);
     assert_int_equal(n, 1);
-    assert_int_equal(store__query_int(db, "SELECT COUNT(*) FROM messages", &n), 0);
+    assert_int_equal(store_sqlite__query_int(db, "SELECT COUNT(*) FROM messages", &n), 0);
     assert_int_equal(n, 4);
-    assert_int_equal(store__query_int(db,
+    assert_int_equal(store_sqlite__query_int(db,
                                       "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
                                       " AND name = 'messages_conv_ts'",
                                       &n), 0);
@@ -1417,13 +1417,13 @@ static void test_checkpoints_while_open(void **state)
 
 static char *plan(fixture_t *f, int which)
 {
-    store__sqlite_t *st = store__self(f->s);
+    store_sqlite *st = store_sqlite__self(f->s);
     char sql[1024];
     sqlite3_stmt *stmt;
     size_t len = 0;
     char *out = mem_calloc(1, 1);
 
-    snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", store__sql[which]);
+    snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", store_sqlite__sql[which]);
     assert_int_equal(sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL), SQLITE_OK);
     while (sqlite3_step(stmt) == SQLITE_ROW) {
         const char *d = (const char *)sqlite3_column_text(stmt, 3);
@@ -1447,9 +1447,9 @@ static void test_query_plans(void **state)
     for (int i = 0; i < 50; i++)
         append(f, conv, "a", NULL, "x", i, id);
     mem_free(conv);
-    assert_int_equal(sqlite3_exec(store__self(f->s)->db, "ANALYZE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(store_sqlite__self(f->s)->db, "ANALYZE", NULL, NULL, NULL), SQLITE_OK);
 
-    char *p = plan(f, STORE__HISTORY);
+    char *p = plan(f, STORE_SQLITE__HISTORY);
     /* "SEARCH messages USING INDEX messages_conv_id (conv_id=? AND id<?)":
      * both terms bound the range (the spelling of the rowid varies) */
     assert_non_null(strstr(p, "SEARCH messages USING INDEX messages_conv_id (conv_id=? AND "));
@@ -1461,7 +1461,7 @@ static void test_query_plans(void **state)
     /* since: the conversation's range of messages_conv_id after the
      * floor, which is a walk of the same index back from the newest; the
      * index gives the order */
-    p = plan(f, STORE__SINCE);
+    p = plan(f, STORE_SQLITE__SINCE);
     assert_non_null(strstr(p, "USING INDEX messages_conv_id (conv_id=? AND "));
     assert_non_null(strstr(p, "SUBQUERY"));
     assert_non_null(strstr(p, "USING INDEX messages_conv_id (conv_id=?)"));
@@ -1471,7 +1471,7 @@ static void test_query_plans(void **state)
     /* a user's private conversations: a range of the names for the first
      * key, the expression index for the second, a walk back from the
      * newest message of each */
-    p = plan(f, STORE__PRIVATE_CONVS);
+    p = plan(f, STORE_SQLITE__PRIVATE_CONVS);
     assert_non_null(strstr(p, "sqlite_autoindex_conversations_1 (key>? AND key<?)"));
     assert_non_null(strstr(p, "USING INDEX conversations_peer (<expr>=?)"));
     assert_non_null(strstr(p, "USING INDEX messages_conv_id (conv_id=? AND "));
@@ -1479,12 +1479,12 @@ static void test_query_plans(void **state)
     mem_free(p);
 
     /* every other lookup is by key too; only the room list reads it all */
-    for (int i = 0; i < STORE__NSTMT; i++) {
-        if (i == STORE__ROOM_LIST)
+    for (int i = 0; i < STORE_SQLITE__NSTMT; i++) {
+        if (i == STORE_SQLITE__ROOM_LIST)
             continue;
         p = plan(f, i);
         if (strstr(p, "SCAN") != NULL)
-            fail_msg("statement %d scans: %s\n%s", i, store__sql[i], p);
+            fail_msg("statement %d scans: %s\n%s", i, store_sqlite__sql[i], p);
         mem_free(p);
     }
 }

@@ -46,7 +46,12 @@
  * thread of their own: store_sqlite_ckpt.c.
  *
  * Every statement is prepared once at open and reset after each use.
- * Errors from SQLite are logged here and returned as STORE_EIO. */
+ * Errors from SQLite are logged here and returned as STORE_EIO. Op records
+ * complete through store_op.h, which the Redis store shares.
+ *
+ * Memory: this file's allocations go through mem.h and abort on OOM (no
+ * uthash here); SQLite's reported failures, OOM included, become
+ * STORE_EIO. */
 #include "store/store.h"
 
 #include <errno.h>
@@ -127,7 +132,8 @@ static const char *const store_sqlite__migrations[] = {
     "DELETE FROM sqlite_sequence WHERE name = 'messages';"
     "CREATE INDEX messages_conv_id ON messages(conv_id, id);",
 };
-#define STORE_SQLITE__SCHEMA_VERSION ((int)(sizeof(store_sqlite__migrations) / sizeof(store_sqlite__migrations[0])))
+#define STORE_SQLITE__SCHEMA_VERSION \
+    ((int)(sizeof(store_sqlite__migrations) / sizeof(store_sqlite__migrations[0])))
 
 
 /* ---- statements --------------------------------------------------------- */
@@ -182,7 +188,8 @@ static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
     [STORE_SQLITE__SAVEPOINT] = "SAVEPOINT op",
     [STORE_SQLITE__RELEASE] = "RELEASE op",
     [STORE_SQLITE__ROLLBACK_TO] = "ROLLBACK TO op",
-    [STORE_SQLITE__ROOM_ADD] = "INSERT INTO rooms(key, name) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+    [STORE_SQLITE__ROOM_ADD] =
+        "INSERT INTO rooms(key, name) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
     [STORE_SQLITE__ROOM_GET] = "SELECT name FROM rooms WHERE key = ?1",
     [STORE_SQLITE__ROOM_LIST] = "SELECT key, name FROM rooms ORDER BY id",
     [STORE_SQLITE__CONV_GET] = "SELECT id FROM conversations WHERE key = ?1",
@@ -297,7 +304,7 @@ static int store_sqlite__bind_text(sqlite3_stmt *stmt, int i, const char *s, siz
 }
 
 /* A caller-owned copy of text column i, or NULL for SQL NULL. Returns 0, or
- * -1 when SQLite failed to produce the text (its OOM). */
+ * STORE_EIO when SQLite failed to produce the text (its OOM). */
 static int store_sqlite__column_text(sqlite3_stmt *stmt, int i, char **out, size_t *len)
 {
     *out = NULL;
@@ -305,7 +312,7 @@ static int store_sqlite__column_text(sqlite3_stmt *stmt, int i, char **out, size
         return 0;
     const unsigned char *t = sqlite3_column_text(stmt, i);
     if (t == NULL)
-        return -1;
+        return STORE_EIO;
     size_t n = (size_t)sqlite3_column_bytes(stmt, i);
     *out = mem_strndup((const char *)t, n);
     if (len)
@@ -324,14 +331,14 @@ static int store_sqlite__exec(store_sqlite *st, sqlite3_stmt *stmt, const char *
 /* ---- reading rows ---------------------------------------------------------- */
 
 /* Steps stmt (bound) to its end, one element of `size` bytes per row in a
- * growing array, filled by row(stmt, element) from zeroed memory (0, or -1
- * when a column cannot be read). Resets stmt. Returns 0 with *out (NULL
+ * growing array, filled by row(stmt, element) from zeroed memory (0, or
+ * STORE_EIO when a column cannot be read). Resets stmt. Returns 0 with *out (NULL
  * when there was no row) and *n; or STORE_EIO with *out and *n holding
  * the elements so far, the failing one included, for the caller to free
  * with the type's own free. */
 static int store_sqlite__collect(store_sqlite *st, sqlite3_stmt *stmt, size_t size,
-                          int (*row)(sqlite3_stmt *, void *), const char *what, void **out,
-                          size_t *n)
+                                 int (*row)(sqlite3_stmt *, void *), const char *what, void **out,
+                                 size_t *n)
 {
     char *v = NULL;
     size_t len = 0, cap = 0;
@@ -368,19 +375,19 @@ static void store_sqlite__format_id(int64_t rowid, char out[STORE_ID_MAX])
 }
 
 /* Parses an id in exactly the form store_sqlite__format_id writes (no sign, no
- * leading zero, no space, 1..INT64_MAX). Returns 0 or -1. */
+ * leading zero, no space, 1..INT64_MAX). Returns 0 or STORE_EBADID. */
 static int store_sqlite__parse_id(const char *s, int64_t *out)
 {
     int64_t v = 0;
     size_t i = 0;
     if (s[0] < '1' || s[0] > '9')
-        return -1;
+        return STORE_EBADID;
     for (; s[i]; i++) {
         if (s[i] < '0' || s[i] > '9' || i >= 19)
-            return -1;
+            return STORE_EBADID;
         int d = s[i] - '0';
         if (v > (INT64_MAX - d) / 10)
-            return -1;
+            return STORE_EBADID;
         v = v * 10 + d;
     }
     *out = v;
@@ -484,10 +491,10 @@ static int store_sqlite__migrate(sqlite3 *db)
     if (rc < 0)
         return rc;
     rc = store_sqlite__exec_sql(db,
-                         "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                         "  version    INTEGER PRIMARY KEY,"
-                         "  applied_ms INTEGER NOT NULL)",
-                         "migrate table");
+                                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                "  version    INTEGER PRIMARY KEY,"
+                                "  applied_ms INTEGER NOT NULL)",
+                                "migrate table");
     if (rc < 0)
         goto cleanup;
     rc = store_sqlite__query_int(db, "SELECT MAX(version) FROM schema_migrations", &version);
@@ -619,7 +626,9 @@ static void store_sqlite__batch_commit(store_sqlite *st)
 static int store_sqlite__write_begin(store_sqlite *st)
 {
     int rc = store_sqlite__batch_begin(st);
-    return rc ? rc : store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__SAVEPOINT), "savepoint");
+    if (rc != 0)
+        return rc;
+    return store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__SAVEPOINT), "savepoint");
 }
 
 /* Keeps the op's writes (rc 0) or undoes them alone. Returns rc, or
@@ -810,7 +819,7 @@ int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out)
         goto cleanup;
     }
     rc = store_sqlite__exec_sql(st->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                         "pragmas");
+                                "pragmas");
     if (rc < 0)
         goto cleanup;
     rc = store_sqlite__migrate(st->db);
@@ -882,7 +891,7 @@ static void store_sqlite__room_get(store_t *s, const char *key, store_room_cb cb
 
 /* Inserts the room unless its key exists; *created says which. */
 static int store_sqlite__room_insert(store_sqlite *st, const char *key, const char *name,
-                              int *created)
+                                     int *created)
 {
     sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__ROOM_ADD);
     if (store_sqlite__bind_text(stmt, 1, key, strlen(key)) != SQLITE_OK ||
@@ -896,8 +905,8 @@ static int store_sqlite__room_insert(store_sqlite *st, const char *key, const ch
     return rc;
 }
 
-static void store_sqlite__room_create(store_t *s, const char *key, const char *name, store_room_cb cb,
-                               void *ud)
+static void store_sqlite__room_create(store_t *s, const char *key, const char *name,
+                                      store_room_cb cb, void *ud)
 {
     store_op_call call = STORE_OP_CALL_ROOM(cb, ud);
     if (store_op__refused(s, &call))
@@ -925,7 +934,7 @@ static int store_sqlite__room_row(sqlite3_stmt *stmt, void *elem)
     store_room_t *r = elem;
     if (store_sqlite__column_text(stmt, 0, &r->key, NULL) < 0 ||
         store_sqlite__column_text(stmt, 1, &r->name, NULL) < 0 || !r->key || !r->name)
-        return -1;
+        return STORE_EIO;
     return 0;
 }
 
@@ -933,8 +942,9 @@ static int store_sqlite__room_rows(store_sqlite *st, store_room_list_t *out)
 {
     void *v = NULL;
     size_t n = 0;
-    int rc = store_sqlite__collect(st, store_sqlite__stmt(st, STORE_SQLITE__ROOM_LIST), sizeof(store_room_t),
-                            store_sqlite__room_row, "room list", &v, &n);
+    int rc = store_sqlite__collect(st, store_sqlite__stmt(st, STORE_SQLITE__ROOM_LIST),
+                                   sizeof(store_room_t),
+                                   store_sqlite__room_row, "room list", &v, &n);
     store_room_list_t list = {v, n};
     if (rc < 0) {
         store_room_list_free(&list);
@@ -982,7 +992,7 @@ cleanup:
 /* Inserts the row of conversation conv_id; its id into id_out. One
  * statement, so atomic alone. Returns 0 or STORE_EIO. */
 static int store_sqlite__msg_row_insert(store_sqlite *st, int64_t conv_id, const store_msg_in_t *m,
-                                 char id_out[STORE_ID_MAX])
+                                        char id_out[STORE_ID_MAX])
 {
     int rc;
     sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__MSG_ADD);
@@ -1004,7 +1014,7 @@ static int store_sqlite__msg_row_insert(store_sqlite *st, int64_t conv_id, const
 /* Inserts the message row, and its conversation's first; its id into
  * id_out. Returns 0 or STORE_EIO. */
 static int store_sqlite__msg_insert(store_sqlite *st, const store_msg_in_t *m,
-                             char id_out[STORE_ID_MAX])
+                                    char id_out[STORE_ID_MAX])
 {
     int64_t conv_id = 0;
     int rc = store_sqlite__conv_get(st, m->conv, &conv_id);
@@ -1027,7 +1037,7 @@ static int store_sqlite__msg_insert(store_sqlite *st, const store_msg_in_t *m,
 /* The live entry of d at now_ms into *out (duplicate set): 0,
  * STORE_ENOTFOUND or STORE_EIO. */
 static int store_sqlite__dedupe_find(store_sqlite *st, const store_dedupe_in_t *d, int64_t now_ms,
-                              store_appended_t *out)
+                                     store_appended_t *out)
 {
     sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__DEDUPE_GET);
     int rc;
@@ -1059,8 +1069,9 @@ cleanup:
     return rc;
 }
 
-static int store_sqlite__dedupe_put(store_sqlite *st, const store_dedupe_in_t *d, const char *msg_id,
-                             int64_t ts_ms, const char *conv)
+static int store_sqlite__dedupe_put(store_sqlite *st, const store_dedupe_in_t *d,
+                                    const char *msg_id,
+                                    int64_t ts_ms, const char *conv)
 {
     sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__DEDUPE_PUT);
     if (d->client_id_len > INT32_MAX ||
@@ -1081,8 +1092,9 @@ static int store_sqlite__dedupe_put(store_sqlite *st, const store_dedupe_in_t *d
  * lookup, the message and the clientId entry are one savepoint. A message
  * without a clientId to a conversation that exists is one INSERT, atomic
  * alone: it skips the savepoint's two statements. */
-static void store_sqlite__msg_append(store_t *s, const store_msg_in_t *m, const store_dedupe_in_t *d,
-                              store_append_cb cb, void *ud)
+static void store_sqlite__msg_append(store_t *s, const store_msg_in_t *m,
+                                     const store_dedupe_in_t *d,
+                                     store_append_cb cb, void *ud)
 {
     store_op_call call = STORE_OP_CALL_APPEND(cb, ud);
     if (store_op__refused(s, &call))
@@ -1120,7 +1132,7 @@ static void store_sqlite__msg_append(store_t *s, const store_msg_in_t *m, const 
 }
 
 /* A row of HISTORY or SINCE (id, sender, recipient, content, ts_ms) into
- * m, zeroed: 0, or -1 when a column cannot be read. */
+ * m, zeroed: 0, or STORE_EIO when a column cannot be read. */
 static int store_sqlite__msg_row(sqlite3_stmt *stmt, store_msg_t *m)
 {
     store_sqlite__format_id(sqlite3_column_int64(stmt, 0), m->id);
@@ -1129,13 +1141,13 @@ static int store_sqlite__msg_row(sqlite3_stmt *stmt, store_msg_t *m)
         store_sqlite__column_text(stmt, 2, &m->to, NULL) < 0 ||
         store_sqlite__column_text(stmt, 3, &m->content, &m->content_len) < 0 || !m->from ||
         !m->content)
-        return -1;
+        return STORE_EIO;
     return 0;
 }
 
 /* A page of conv into *out (see store_history). */
 static int store_sqlite__history_read(store_sqlite *st, const char *conv, const char *before,
-                               size_t limit, store_history_t *out)
+                                      size_t limit, store_history_t *out)
 {
     sqlite3_stmt *stmt = NULL;
     int64_t conv_id = 0, before_id = INT64_MAX;
@@ -1162,7 +1174,8 @@ static int store_sqlite__history_read(store_sqlite *st, const char *conv, const 
             goto cleanup;
         }
         step = sqlite3_step(stmt);
-        if (step == SQLITE_DONE || (step == SQLITE_ROW && sqlite3_column_int64(stmt, 0) != conv_id)) {
+        if (step == SQLITE_DONE ||
+            (step == SQLITE_ROW && sqlite3_column_int64(stmt, 0) != conv_id)) {
             rc = STORE_EBADID;
             goto cleanup;
         }
@@ -1217,7 +1230,7 @@ cleanup:
 }
 
 static void store_sqlite__history(store_t *s, const char *conv, const char *before, size_t limit,
-                           store_history_cb cb, void *ud)
+                                  store_history_cb cb, void *ud)
 {
     store_op_call call = STORE_OP_CALL_PAGE(cb, ud);
     if (store_op__refused(s, &call))
@@ -1232,7 +1245,7 @@ static void store_sqlite__history(store_t *s, const char *conv, const char *befo
 
 /* The messages of conv newer than since_ms into *out (see store_since). */
 static int store_sqlite__since_read(store_sqlite *st, const char *conv, int64_t since_ms,
-                             size_t limit, store_history_t *out)
+                                    size_t limit, store_history_t *out)
 {
     sqlite3_stmt *stmt = NULL;
     int64_t conv_id = 0;
@@ -1292,7 +1305,7 @@ cleanup:
 }
 
 static void store_sqlite__since(store_t *s, const char *conv, int64_t since_ms, size_t limit,
-                         store_history_cb cb, void *ud)
+                                store_history_cb cb, void *ud)
 {
     store_op_call call = STORE_OP_CALL_PAGE(cb, ud);
     if (store_op__refused(s, &call))
@@ -1307,12 +1320,12 @@ static void store_sqlite__since(store_t *s, const char *conv, int64_t since_ms, 
 static int store_sqlite__conv_row(sqlite3_stmt *stmt, void *elem)
 {
     char **key = elem;
-    return store_sqlite__column_text(stmt, 0, key, NULL) < 0 || *key == NULL ? -1 : 0;
+    return store_sqlite__column_text(stmt, 0, key, NULL) < 0 || *key == NULL ? STORE_EIO : 0;
 }
 
 /* The private conversations of user_key newer than since_ms into *out. */
 static int store_sqlite__private_read(store_sqlite *st, const char *user_key, int64_t since_ms,
-                               store_conv_list_t *out)
+                                      store_conv_list_t *out)
 {
     sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__PRIVATE_CONVS);
     memset(out, 0, sizeof(*out));
@@ -1323,7 +1336,8 @@ static int store_sqlite__private_read(store_sqlite *st, const char *user_key, in
     }
     void *v = NULL;
     size_t n = 0;
-    int rc = store_sqlite__collect(st, stmt, sizeof(char *), store_sqlite__conv_row, "private convs", &v, &n);
+    int rc = store_sqlite__collect(st, stmt, sizeof(char *), store_sqlite__conv_row,
+                                   "private convs", &v, &n);
     store_conv_list_t list = {v, n};
     if (rc < 0) {
         store_conv_list_free(&list);
@@ -1334,7 +1348,7 @@ static int store_sqlite__private_read(store_sqlite *st, const char *user_key, in
 }
 
 static void store_sqlite__private_convs(store_t *s, const char *user_key, int64_t since_ms,
-                                 store_conv_list_cb cb, void *ud)
+                                        store_conv_list_cb cb, void *ud)
 {
     store_op_call call = STORE_OP_CALL_CONVS(cb, ud);
     if (store_op__refused(s, &call))

@@ -521,7 +521,8 @@ static void test_since_chunks(void)
         int bad = 0;
         for (size_t i = 0; i < h.n && total + i < 250; i++) {
             snprintf(text, sizeof(text), "m%zu", total + i);
-            bad += strcmp(h.msgs[i].content, text) != 0 || strcmp(h.msgs[i].id, ids[total + i]) != 0;
+            bad += strcmp(h.msgs[i].content, text) != 0 ||
+                   strcmp(h.msgs[i].id, ids[total + i]) != 0;
         }
         CHECK(bad == 0);
         total += h.n;

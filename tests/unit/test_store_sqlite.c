@@ -682,26 +682,27 @@ static void test_upgrade_from_v1(void **state)
     assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &f->s), 0);
     db = raw_open(f);
     int64_t n = -1;
-    assert_int_equal(store_sqlite__query_int(db, "SELECT MAX(version) FROM schema_migrations", &n), 0);
+    assert_int_equal(
+        store_sqlite__query_int(db, "SELECT MAX(version) FROM schema_migrations", &n), 0);
     assert_int_equal(n, STORE_SQLITE__SCHEMA_VERSION);
     assert_int_equal(store_sqlite__query_int(db,
                                       "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
-                                      " AND name = 'conversations_peer'",
-                                      &n), 0);
+                                             " AND name = 'conversations_peer'",
+                                             &n), 0);
     assert_int_equal(n, 1);
     /* version 3 rebuilt messages without AUTOINCREMENT (ids go on from
      * the largest, below) and took the time index away again */
     assert_int_equal(store_sqlite__query_int(db,
                                       "SELECT COUNT(*) FROM sqlite_master WHERE name = 'messages'"
-                                      " AND sql NOT LIKE '%AUTOINCREMENT%'",
-                                      &n), 0);
+                                             " AND sql NOT LIKE '%AUTOINCREMENT%'",
+                                             &n), 0);
     assert_int_equal(n, 1);
     assert_int_equal(store_sqlite__query_int(db, "SELECT COUNT(*) FROM messages", &n), 0);
     assert_int_equal(n, 4);
     assert_int_equal(store_sqlite__query_int(db,
                                       "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
-                                      " AND name = 'messages_conv_ts'",
-                                      &n), 0);
+                                             " AND name = 'messages_conv_ts'",
+                                             &n), 0);
     assert_int_equal(n, 0);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
@@ -823,7 +824,8 @@ static void test_query_plans(void **state)
     for (int i = 0; i < 50; i++)
         append(f, conv, "a", NULL, "x", i, id);
     mem_free(conv);
-    assert_int_equal(sqlite3_exec(store_sqlite__self(f->s)->db, "ANALYZE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(store_sqlite__self(f->s)->db, "ANALYZE", NULL, NULL, NULL),
+                     SQLITE_OK);
 
     char *p = plan(f, STORE_SQLITE__HISTORY);
     /* "SEARCH messages USING INDEX messages_conv_id (conv_id=? AND id<?)":

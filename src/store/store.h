@@ -138,7 +138,7 @@ typedef struct {
 } store_msg_t;
 
 typedef struct {
-    store_msg_t *msgs;   /* oldest first */
+    store_msg_t *msgs;   /* oldest first; NULL when n is 0 */
     size_t n;
     int has_more;        /* older messages exist before msgs[0] */
 } store_history_t;

@@ -1211,10 +1211,14 @@ static int store_sqlite__history_read(store_sqlite *st, const char *conv, const 
         rc = store_sqlite__fail(st->db, "history");
         goto cleanup;
     }
-    if (len < limit) /* move the filled tail to the front */
-        memmove(v, v + (limit - len), len * sizeof(*v));
-    out->msgs = v;
-    out->n = len;
+    if (len == 0) { /* an empty page holds no array, as store_since's */
+        mem_free(v);
+    } else {
+        if (len < limit) /* move the filled tail to the front */
+            memmove(v, v + (limit - len), len * sizeof(*v));
+        out->msgs = v;
+        out->n = len;
+    }
     v = NULL;
     rc = 0;
 

@@ -281,6 +281,7 @@ static void sc_test_append_and_history(sc_env *env)
     store_history_free(&h);
     /* a conversation nobody wrote to */
     SC_ASSERT(sc_history(env, c, NULL, 50, &h) == 0 && h.n == 0 && !h.has_more);
+    SC_ASSERT(h.msgs == NULL);
     mem_free(a);
     mem_free(b);
     mem_free(c);
@@ -321,6 +322,7 @@ static void sc_test_paging_250(sc_env *env)
     store_history_free(&h);
     /* before the oldest: empty; before the second: just the first */
     SC_ASSERT(sc_history(env, conv, ids[0], 10, &h) == 0 && h.n == 0 && !h.has_more);
+    SC_ASSERT(h.msgs == NULL);
     SC_ASSERT(sc_history(env, conv, ids[1], 10, &h) == 0 && h.n == 1 && !h.has_more);
     SC_ASSERT(strcmp(h.msgs[0].content, "m0") == 0);
     store_history_free(&h);
@@ -355,6 +357,7 @@ static void sc_test_bad_before_ids(sc_env *env)
     }
     /* its own id is fine */
     SC_ASSERT(sc_history(env, a, ida, 10, &h) == 0 && h.n == 0 && !h.has_more);
+    SC_ASSERT(h.msgs == NULL); /* an empty page holds no array */
     /* limits */
     SC_ASSERT(sc_history(env, a, NULL, 0, &h) == STORE_EINVAL);
     SC_ASSERT(sc_history(env, a, NULL, STORE_HISTORY_LIMIT_MAX + 1, &h) == STORE_EINVAL);

@@ -282,6 +282,7 @@ static void test_bad_before_ids(void **state)
     assert_int_equal(history(f, a, "9223372036854775808", 10, &h), STORE_EBADID);
     assert_int_equal(history(f, a, "1", 10, &h), 0);
     assert_int_equal(h.n, 0);
+    assert_null(h.msgs);
     mem_free(a);
 }
 

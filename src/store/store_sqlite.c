@@ -253,7 +253,7 @@ typedef struct {
     struct store base; /* first: a store_t * is a store_sqlite * */
     sqlite3 *db;
     sqlite3_stmt *stmt[STORE_SQLITE__NSTMT];
-    store_ckpt *ckpt;       /* WAL checkpoints on their own thread */
+    store_sqlite__ckpt *ckpt;       /* WAL checkpoints on their own thread */
     uv_loop_t *loop;        /* NULL: ops complete inline */
     uv_check_t check;       /* drain right after the I/O phase */
     uv_idle_t idle;         /* drain, and no blocking while ops wait */
@@ -756,7 +756,7 @@ static void store_sqlite__close(store_t *s)
         mem_free(op);
     }
     st->nspare = 0;
-    store_ckpt_stop(st->ckpt);
+    store_sqlite__ckpt_stop(st->ckpt);
     st->ckpt = NULL;
     for (int i = 0; i < STORE_SQLITE__NSTMT; i++)
         sqlite3_finalize(st->stmt[i]);
@@ -832,7 +832,7 @@ int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out)
             goto cleanup;
         }
     }
-    st->ckpt = store_ckpt_start(st->db, path);
+    st->ckpt = store_sqlite__ckpt_start(st->db, path);
     *out = &st->base;
     st = NULL;
     rc = 0;

@@ -106,9 +106,12 @@
  * Completion. Callbacks run later, from rc's reply callbacks, or from a
  * zero timer for operations that fail before reaching Redis (bad limit,
  * malformed id, rc refusing a command). Each kind of operation has its
- * own start (store_redis__kinds) and one reply handler per step, which
- * sends the next step's command or finishes the operation; finishing goes
- * through store_op.h, which the SQLite store shares.
+ * own start (a store_redis__kind: store_redis__run_append, ...) and one
+ * reply handler per step (store_redis__on_xadded, ...), which sends the
+ * next step's command or finishes the operation; every reply passes
+ * through store_redis__on_reply first (bookkeeping, errors logged and
+ * given to the handler as NULL). Finishing goes through store_op.h, which
+ * the SQLite store shares.
  *
  * Memory: every allocation of this file and of the lanes goes through
  * mem.h and aborts on OOM (no uthash here); hiredis' and rc's reported

@@ -234,8 +234,12 @@ static int parley_open_state(parley_server *ps, const parley_config *cfg)
         log_error("invalid --redis seed list", "redis=\"%s\"", cfg->redis);
         return -1;
     }
-    store_redis_open_rc(ps->loop, ps->rc, (uint32_t)cfg->redis_maxlen,
-                        (uint32_t)cfg->redis_wait_replicas, &ps->store);
+    r = store_redis_open_rc(ps->loop, ps->rc, (uint32_t)cfg->redis_maxlen,
+                            (uint32_t)cfg->redis_wait_replicas, &ps->store);
+    if (r != 0) {
+        log_error("cannot open the store", "redis=\"%s\" error=%d", cfg->redis, r);
+        return -1;
+    }
     return 0;
 }
 

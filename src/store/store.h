@@ -3,8 +3,11 @@
  *
  * The chat layer talks to an opaque store_t through the inline wrappers
  * below, whatever the backend: the embedded SQLite store (store_sqlite.c)
- * today, a Redis Cluster store later. A backend embeds `struct store` as the
- * first member of its own struct and fills in a store_ops_t.
+ * or the Redis Cluster store (store_redis.c). A backend embeds `struct
+ * store` as the first member of its own struct and fills in a store_ops_t;
+ * what the backends share about an operation (its kind, its typed
+ * callback, the refusal after store_close, completing it) is in
+ * store_op.h.
  *
  * Asynchronous. Every operation takes a completion callback and returns
  * nothing; the callback runs exactly once, with 0 or a negative STORE_E*
@@ -135,7 +138,7 @@ typedef struct {
 } store_msg_t;
 
 typedef struct {
-    store_msg_t *msgs;   /* oldest first */
+    store_msg_t *msgs;   /* oldest first; NULL when n is 0 */
     size_t n;
     int has_more;        /* older messages exist before msgs[0] */
 } store_history_t;
@@ -176,6 +179,8 @@ typedef struct {
 /* The part every backend shares; backends put it first in their struct. */
 struct store {
     const store_ops_t *ops;
+    int closed; /* store_close has run: every operation gets STORE_ECLOSED
+                   (store_op__refused) */
 };
 
 /* ---- backends ----------------------------------------------------------- */
@@ -200,20 +205,17 @@ struct store {
  * its callback runs inline, before the call returns. */
 int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out);
 
-/* store_sqlite_open_loop on uv_default_loop(), the loop main.c runs (a
- * build with -DSTORE_SQLITE_INLINE passes NULL instead, to test the chat
- * layer against inline completion). */
-int store_sqlite_open(const char *dir, store_t **out);
-
 /* Opens the Redis Cluster store (store_redis.c) on loop: an rc client for
  * the cluster reachable at `seeds` ("host:port,host:port", see rc_create),
  * every command bounded by timeout_ms (0: rc's 2000), each conversation's
  * stream trimmed to about maxlen messages (0: 10000), an append reported
  * once wait_replicas replicas have it (WAIT; 0: once the master has it;
- * see store_redis.c for what happens while replicas are missing). It connects in the
- * background: operations started meanwhile wait (within their timeout).
- * Returns 0 and sets *out (close it with store_close), or STORE_EINVAL for
- * a NULL loop or an empty or malformed seed list (*out is then NULL).
+ * see store_redis.c for what happens while replicas are missing; at most
+ * STORE_REDIS_WAIT_REPLICAS_MAX). It connects in the background:
+ * operations started meanwhile wait (within their timeout). Returns 0 and
+ * sets *out (close it with store_close), or STORE_EINVAL for a NULL loop,
+ * an empty or malformed seed list or a wait_replicas over the maximum
+ * (*out is then NULL, nothing is kept).
  * Callbacks always run later, from the loop; order and durability are
  * described at the top of store_redis.c. store_close always leaves memory
  * to libuv close callbacks (the store's timer, rc's connections): run the
@@ -222,10 +224,13 @@ int store_redis_open(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, ui
                      uint32_t wait_replicas, store_t **out);
 
 /* The same on an rc client the caller made (rc_create) and keeps: the store
- * borrows it, so that one client (one set of connections) serves the store
- * and the bus. The caller frees rc after store_close, before running the
- * loop again (rc_free completes the store's commands still out). Returns 0
- * and sets *out, or STORE_EINVAL for a NULL loop or rc. */
+ * borrows it, so that the caller can read the client's metrics (main.c
+ * does, for /metrics; the Redis bus has a client of its own). The caller
+ * frees rc after store_close, before running the loop again (rc_free
+ * completes the store's commands still out). Returns 0 and sets *out, or
+ * STORE_EINVAL for a NULL loop or rc or a wait_replicas over the maximum
+ * (*out is then NULL). */
+#define STORE_REDIS_WAIT_REPLICAS_MAX 100
 struct rc_cluster;
 int store_redis_open_rc(uv_loop_t *loop, struct rc_cluster *rc, uint32_t maxlen,
                         uint32_t wait_replicas, store_t **out);

@@ -37,7 +37,7 @@
  * Recovery reads by time walk that index back from a conversation's newest
  * message (ts_ms is the server's clock, which may step back, so the
  * messages newer than a moment are not quite a suffix of the ids: see
- * STORE__SINCE_FLOOR); an index by time would cost every message one more
+ * STORE_SQLITE__SINCE_FLOOR); an index by time would cost every message one more
  * page write. An expression index on the second key of private
  * conversation names finds a user's conversations in which it is the
  * second of the pair (the name's own index serves the first).
@@ -46,7 +46,12 @@
  * thread of their own: store_sqlite_ckpt.c.
  *
  * Every statement is prepared once at open and reset after each use.
- * Errors from SQLite are logged here and returned as STORE_EIO. */
+ * Errors from SQLite are logged here and returned as STORE_EIO. Op records
+ * complete through store_op.h, which the Redis store shares.
+ *
+ * Memory: this file's allocations go through mem.h and abort on OOM (no
+ * uthash here); SQLite's reported failures, OOM included, become
+ * STORE_EIO. */
 #include "store/store.h"
 
 #include <errno.h>
@@ -58,20 +63,21 @@
 
 #include <sqlite3.h>
 
+#include "store/store_op.h"
 #include "store/store_sqlite_ckpt.h"
 #include "util/log.h"
 #include "util/mem.h"
 
-#define STORE__BUSY_TIMEOUT_MS 5000
+#define STORE_SQLITE__BUSY_TIMEOUT_MS 5000
 /* Op records kept for reuse. */
-#define STORE__SPARE_MAX 256
+#define STORE_SQLITE__SPARE_MAX 256
 /* Batches drained per check/idle callback before the loop gets its turn
  * back (ops that callbacks keep starting wait for the next one). */
-#define STORE__ROUNDS_MAX 1024
+#define STORE_SQLITE__ROUNDS_MAX 1024
 
 /* ---- schema ------------------------------------------------------------- */
 
-static const char *const store__migrations[] = {
+static const char *const store_sqlite__migrations[] = {
     /* version 1: the initial schema */
     "CREATE TABLE rooms ("
     "  id   INTEGER PRIMARY KEY,"
@@ -105,7 +111,7 @@ static const char *const store__migrations[] = {
     "  ON conversations(substr(key, instr(key, char(31)) + 1))"
     "  WHERE key >= 'p:' AND key < 'p;';",
     /* version 3: cheaper appends. Recovery reads by time go through
-     * messages_conv_id (see STORE__SINCE_FLOOR): the time index cost every
+     * messages_conv_id (see STORE_SQLITE__SINCE_FLOOR): the time index cost every
      * message a page written at a random place of the file, for reads that
      * only cluster mode (on the Redis store) makes. And the table loses
      * AUTOINCREMENT, which cost every insert an update of sqlite_sequence
@@ -126,88 +132,90 @@ static const char *const store__migrations[] = {
     "DELETE FROM sqlite_sequence WHERE name = 'messages';"
     "CREATE INDEX messages_conv_id ON messages(conv_id, id);",
 };
-#define STORE__SCHEMA_VERSION ((int)(sizeof(store__migrations) / sizeof(store__migrations[0])))
+#define STORE_SQLITE__SCHEMA_VERSION \
+    ((int)(sizeof(store_sqlite__migrations) / sizeof(store_sqlite__migrations[0])))
 
 
 /* ---- statements --------------------------------------------------------- */
 
 /* Reads by time (store_since, store_private_convs) walk a conversation's
  * messages by id from its newest one back to the first stamped at least
- * STORE__STEP_BACK_MS before the moment asked for; a message that old is
+ * STORE_SQLITE__STEP_BACK_MS before the moment asked for; a message that old is
  * never newer than the moment, nor is any before it, unless the server's
  * clock stepped back by more than that between them. The walk covers the
  * messages of the recovery window plus that margin. CONV is the
  * conversation's id, SINCE the moment, both SQL expressions. */
-#define STORE__STEP_BACK_MS "10000"
+#define STORE_SQLITE__STEP_BACK_MS "10000"
 /* (a row of conversations has a message newer than ?2) */
-#define STORE__NEWER_EXISTS                                                                \
+#define STORE_SQLITE__NEWER_EXISTS                                                                \
     "EXISTS (SELECT 1 FROM messages AS m INDEXED BY messages_conv_id"                       \
     " WHERE m.conv_id = conversations.id AND m.id > "                                      \
-    STORE__SINCE_FLOOR("conversations.id", "?2") " AND m.ts_ms > ?2)"
-#define STORE__SINCE_FLOOR(CONV, SINCE)                                                    \
+    STORE_SQLITE__SINCE_FLOOR("conversations.id", "?2") " AND m.ts_ms > ?2)"
+#define STORE_SQLITE__SINCE_FLOOR(CONV, SINCE)                                                    \
     "COALESCE((SELECT id FROM messages INDEXED BY messages_conv_id WHERE conv_id = " CONV \
-    " AND ts_ms <= " SINCE " - " STORE__STEP_BACK_MS " ORDER BY id DESC LIMIT 1), 0)"
+    " AND ts_ms <= " SINCE " - " STORE_SQLITE__STEP_BACK_MS " ORDER BY id DESC LIMIT 1), 0)"
 
 enum {
-    STORE__BEGIN,
-    STORE__COMMIT,
-    STORE__ROLLBACK,
-    STORE__SAVEPOINT,
-    STORE__RELEASE,
-    STORE__ROLLBACK_TO,
-    STORE__ROOM_ADD,
-    STORE__ROOM_GET,
-    STORE__ROOM_LIST,
-    STORE__CONV_GET,
-    STORE__CONV_ADD,
-    STORE__MSG_ADD,
-    STORE__MSG_CONV,
-    STORE__HISTORY,
-    STORE__DEDUPE_PUT,
-    STORE__DEDUPE_GET,
-    STORE__DEDUPE_PURGE,
-    STORE__SINCE,
-    STORE__PRIVATE_CONVS,
-    STORE__NSTMT
+    STORE_SQLITE__BEGIN,
+    STORE_SQLITE__COMMIT,
+    STORE_SQLITE__ROLLBACK,
+    STORE_SQLITE__SAVEPOINT,
+    STORE_SQLITE__RELEASE,
+    STORE_SQLITE__ROLLBACK_TO,
+    STORE_SQLITE__ROOM_ADD,
+    STORE_SQLITE__ROOM_GET,
+    STORE_SQLITE__ROOM_LIST,
+    STORE_SQLITE__CONV_GET,
+    STORE_SQLITE__CONV_ADD,
+    STORE_SQLITE__MSG_ADD,
+    STORE_SQLITE__MSG_CONV,
+    STORE_SQLITE__HISTORY,
+    STORE_SQLITE__DEDUPE_PUT,
+    STORE_SQLITE__DEDUPE_GET,
+    STORE_SQLITE__DEDUPE_PURGE,
+    STORE_SQLITE__SINCE,
+    STORE_SQLITE__PRIVATE_CONVS,
+    STORE_SQLITE__NSTMT
 };
 
-static const char *const store__sql[STORE__NSTMT] = {
+static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
     /* IMMEDIATE takes the write lock now: a batch never fails half-way for
      * want of upgrading a read lock. */
-    [STORE__BEGIN] = "BEGIN IMMEDIATE",
-    [STORE__COMMIT] = "COMMIT",
-    [STORE__ROLLBACK] = "ROLLBACK",
+    [STORE_SQLITE__BEGIN] = "BEGIN IMMEDIATE",
+    [STORE_SQLITE__COMMIT] = "COMMIT",
+    [STORE_SQLITE__ROLLBACK] = "ROLLBACK",
     /* One write op inside the turn's transaction. */
-    [STORE__SAVEPOINT] = "SAVEPOINT op",
-    [STORE__RELEASE] = "RELEASE op",
-    [STORE__ROLLBACK_TO] = "ROLLBACK TO op",
-    [STORE__ROOM_ADD] = "INSERT INTO rooms(key, name) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
-    [STORE__ROOM_GET] = "SELECT name FROM rooms WHERE key = ?1",
-    [STORE__ROOM_LIST] = "SELECT key, name FROM rooms ORDER BY id",
-    [STORE__CONV_GET] = "SELECT id FROM conversations WHERE key = ?1",
-    [STORE__CONV_ADD] = "INSERT INTO conversations(key) VALUES (?1)",
-    [STORE__MSG_ADD] = "INSERT INTO messages(conv_id, sender, recipient, content, ts_ms)"
+    [STORE_SQLITE__SAVEPOINT] = "SAVEPOINT op",
+    [STORE_SQLITE__RELEASE] = "RELEASE op",
+    [STORE_SQLITE__ROLLBACK_TO] = "ROLLBACK TO op",
+    [STORE_SQLITE__ROOM_ADD] =
+        "INSERT INTO rooms(key, name) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+    [STORE_SQLITE__ROOM_GET] = "SELECT name FROM rooms WHERE key = ?1",
+    [STORE_SQLITE__ROOM_LIST] = "SELECT key, name FROM rooms ORDER BY id",
+    [STORE_SQLITE__CONV_GET] = "SELECT id FROM conversations WHERE key = ?1",
+    [STORE_SQLITE__CONV_ADD] = "INSERT INTO conversations(key) VALUES (?1)",
+    [STORE_SQLITE__MSG_ADD] = "INSERT INTO messages(conv_id, sender, recipient, content, ts_ms)"
                        " VALUES (?1, ?2, ?3, ?4, ?5)",
-    [STORE__MSG_CONV] = "SELECT conv_id FROM messages WHERE id = ?1",
+    [STORE_SQLITE__MSG_CONV] = "SELECT conv_id FROM messages WHERE id = ?1",
     /* ?2 is the `before` id, or INT64_MAX for the newest page; ?3 is the
      * limit plus one, the extra row telling whether more exist. INDEXED BY
      * pins the plan: with statistics saying most rows share one conv_id,
      * the planner would otherwise walk the rowids backwards and filter,
      * which reads the whole table for a quiet conversation. */
-    [STORE__HISTORY] = "SELECT id, sender, recipient, content, ts_ms"
+    [STORE_SQLITE__HISTORY] = "SELECT id, sender, recipient, content, ts_ms"
                        " FROM messages INDEXED BY messages_conv_id"
                        " WHERE conv_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-    [STORE__DEDUPE_PUT] = "INSERT OR REPLACE INTO dedupe"
+    [STORE_SQLITE__DEDUPE_PUT] = "INSERT OR REPLACE INTO dedupe"
                           "(user_key, client_id, msg_id, ts_ms, conv, expires_ms)"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [STORE__DEDUPE_GET] = "SELECT msg_id, ts_ms FROM dedupe"
+    [STORE_SQLITE__DEDUPE_GET] = "SELECT msg_id, ts_ms FROM dedupe"
                           " WHERE user_key = ?1 AND client_id = ?2 AND expires_ms > ?3",
-    [STORE__DEDUPE_PURGE] = "DELETE FROM dedupe WHERE expires_ms <= ?1",
+    [STORE_SQLITE__DEDUPE_PURGE] = "DELETE FROM dedupe WHERE expires_ms <= ?1",
     /* ?3 is the limit plus one. The rows after the floor are few (a
      * recovery window), filtered by time in id order. */
-    [STORE__SINCE] = "SELECT id, sender, recipient, content, ts_ms"
+    [STORE_SQLITE__SINCE] = "SELECT id, sender, recipient, content, ts_ms"
                      " FROM messages INDEXED BY messages_conv_id"
-                     " WHERE conv_id = ?1 AND id > " STORE__SINCE_FLOOR("?1", "?2")
+                     " WHERE conv_id = ?1 AND id > " STORE_SQLITE__SINCE_FLOOR("?1", "?2")
                      " AND ts_ms > ?2 ORDER BY id LIMIT ?3",
     /* The names "p:" ?1 U+001F ... (a range of the name's unique index)
      * and "p:" ... U+001F ?1 (conversations_peer, pinned: statistics of a
@@ -218,83 +226,54 @@ static const char *const store__sql[STORE__NSTMT] = {
      * walk back from the newest message of each; one step for a
      * conversation quiet since before ?2). Keys hold no control character,
      * so U+001F is the separator. */
-    [STORE__PRIVATE_CONVS] =
+    [STORE_SQLITE__PRIVATE_CONVS] =
         "SELECT key FROM conversations"
         " WHERE key >= 'p:' || ?1 || char(31) AND key < 'p:' || ?1 || char(32)"
-        " AND " STORE__NEWER_EXISTS
+        " AND " STORE_SQLITE__NEWER_EXISTS
         " UNION "
         "SELECT key FROM conversations INDEXED BY conversations_peer"
         " WHERE substr(key, instr(key, char(31)) + 1) = ?1 AND key >= 'p:' AND key < 'p;'"
-        " AND " STORE__NEWER_EXISTS,
+        " AND " STORE_SQLITE__NEWER_EXISTS,
 };
 
 /* ---- ops waiting for their completion ----------------------------------- */
 
-enum {
-    STORE__OP_ROOM,
-    STORE__OP_LIST,
-    STORE__OP_APPEND,
-    STORE__OP_HISTORY,
-    STORE__OP_COUNT,
-    STORE__OP_CONVS
-};
-
 /* One operation, done, waiting for its commit and callback. */
-typedef struct store__op {
-    struct store__op *next;
+typedef struct store_sqlite__op {
+    struct store_sqlite__op *next;
     uint64_t batch; /* serial of the transaction it ran in; 0: none */
-    int kind;       /* STORE__OP_* */
     int rc;
-    void *ud;
-    union {
-        store_room_cb room;
-        store_room_list_cb list;
-        store_append_cb append;
-        store_history_cb history;
-        store_count_cb count;
-        store_conv_list_cb convs;
-    } cb;
-    union {
-        struct {
-            char *name;
-            int created;
-        } room;
-        store_room_list_t list;
-        store_appended_t append;
-        store_history_t history;
-        uint64_t count;
-        store_conv_list_t convs;
-    } res;
-} store__op;
+    store_op_call call;
+    store_op_result res;
+} store_sqlite__op;
 
-enum { STORE__H_CLOSED, STORE__H_RUNNING, STORE__H_CLOSING };
+enum { STORE_SQLITE__H_CLOSED, STORE_SQLITE__H_RUNNING, STORE_SQLITE__H_CLOSING };
 
 typedef struct {
-    struct store base; /* first: a store_t * is a store__sqlite_t * */
+    struct store base; /* first: a store_t * is a store_sqlite * */
     sqlite3 *db;
-    sqlite3_stmt *stmt[STORE__NSTMT];
-    store_ckpt *ckpt;       /* WAL checkpoints on their own thread */
+    sqlite3_stmt *stmt[STORE_SQLITE__NSTMT];
+    store_sqlite__ckpt *ckpt;       /* WAL checkpoints on their own thread */
     uv_loop_t *loop;        /* NULL: ops complete inline */
     uv_check_t check;       /* drain right after the I/O phase */
     uv_idle_t idle;         /* drain, and no blocking while ops wait */
-    int handles;            /* STORE__H_*: the two handles' state */
+    int handles;            /* STORE_SQLITE__H_*: the two handles' state */
     int nclosing;           /* close callbacks still to come */
-    int closed;             /* store_close has run */
     int free_on_close;      /* store_close ran while the handles closed */
     uint64_t batch;         /* serial of the open transaction; 0: none */
     uint64_t batches;       /* serials given so far */
-    store__op *head, *tail; /* done, waiting (start order) */
-    store__op *spare;       /* recycled records */
+    store_sqlite__op *head, *tail; /* done, waiting (start order) */
+    store_sqlite__op *spare;       /* recycled records */
     unsigned nspare;
-} store__sqlite_t;
+} store_sqlite;
 
-static store__sqlite_t *store__self(store_t *s)
+static store_sqlite *store_sqlite__self(store_t *s)
 {
-    return (store__sqlite_t *)s;
+    return (store_sqlite *)s;
 }
 
 /* Logs the database's last error for `what`; returns STORE_EIO. */
-static int store__fail(sqlite3 *db, const char *what)
+static int store_sqlite__fail(sqlite3 *db, const char *what)
 {
     log_error("store error", "op=%s code=%d err=\"%s\"", what, sqlite3_extended_errcode(db),
               sqlite3_errmsg(db));
@@ -302,7 +281,7 @@ static int store__fail(sqlite3 *db, const char *what)
 }
 
 /* The statement `which`, reset and unbound, ready for new bindings. */
-static sqlite3_stmt *store__stmt(store__sqlite_t *st, int which)
+static sqlite3_stmt *store_sqlite__stmt(store_sqlite *st, int which)
 {
     sqlite3_stmt *stmt = st->stmt[which];
     sqlite3_reset(stmt);
@@ -312,12 +291,12 @@ static sqlite3_stmt *store__stmt(store__sqlite_t *st, int which)
 
 /* Releases the statement's locks and result so that it does not hold a
  * read transaction open between calls. */
-static void store__done(sqlite3_stmt *stmt)
+static void store_sqlite__done(sqlite3_stmt *stmt)
 {
     sqlite3_reset(stmt);
 }
 
-static int store__bind_text(sqlite3_stmt *stmt, int i, const char *s, size_t n)
+static int store_sqlite__bind_text(sqlite3_stmt *stmt, int i, const char *s, size_t n)
 {
     if (n > INT32_MAX)
         return SQLITE_TOOBIG;
@@ -325,15 +304,15 @@ static int store__bind_text(sqlite3_stmt *stmt, int i, const char *s, size_t n)
 }
 
 /* A caller-owned copy of text column i, or NULL for SQL NULL. Returns 0, or
- * -1 when SQLite failed to produce the text (its OOM). */
-static int store__column_text(sqlite3_stmt *stmt, int i, char **out, size_t *len)
+ * STORE_EIO when SQLite failed to produce the text (its OOM). */
+static int store_sqlite__column_text(sqlite3_stmt *stmt, int i, char **out, size_t *len)
 {
     *out = NULL;
     if (sqlite3_column_type(stmt, i) == SQLITE_NULL)
         return 0;
     const unsigned char *t = sqlite3_column_text(stmt, i);
     if (t == NULL)
-        return -1;
+        return STORE_EIO;
     size_t n = (size_t)sqlite3_column_bytes(stmt, i);
     *out = mem_strndup((const char *)t, n);
     if (len)
@@ -342,24 +321,24 @@ static int store__column_text(sqlite3_stmt *stmt, int i, char **out, size_t *len
 }
 
 /* Runs a statement that returns no row. Returns 0 or STORE_EIO. */
-static int store__exec(store__sqlite_t *st, sqlite3_stmt *stmt, const char *what)
+static int store_sqlite__exec(store_sqlite *st, sqlite3_stmt *stmt, const char *what)
 {
     int rc = sqlite3_step(stmt);
-    store__done(stmt);
-    return rc == SQLITE_DONE ? 0 : store__fail(st->db, what);
+    store_sqlite__done(stmt);
+    return rc == SQLITE_DONE ? 0 : store_sqlite__fail(st->db, what);
 }
 
 /* ---- reading rows ---------------------------------------------------------- */
 
 /* Steps stmt (bound) to its end, one element of `size` bytes per row in a
- * growing array, filled by row(stmt, element) from zeroed memory (0, or -1
- * when a column cannot be read). Resets stmt. Returns 0 with *out (NULL
+ * growing array, filled by row(stmt, element) from zeroed memory (0, or
+ * STORE_EIO when a column cannot be read). Resets stmt. Returns 0 with *out (NULL
  * when there was no row) and *n; or STORE_EIO with *out and *n holding
  * the elements so far, the failing one included, for the caller to free
  * with the type's own free. */
-static int store__collect(store__sqlite_t *st, sqlite3_stmt *stmt, size_t size,
-                          int (*row)(sqlite3_stmt *, void *), const char *what, void **out,
-                          size_t *n)
+static int store_sqlite__collect(store_sqlite *st, sqlite3_stmt *stmt, size_t size,
+                                 int (*row)(sqlite3_stmt *, void *), const char *what, void **out,
+                                 size_t *n)
 {
     char *v = NULL;
     size_t len = 0, cap = 0;
@@ -373,13 +352,13 @@ static int store__collect(store__sqlite_t *st, sqlite3_stmt *stmt, size_t size,
         memset(elem, 0, size);
         len++;
         if (row(stmt, elem) < 0) {
-            rc = store__fail(st->db, what);
+            rc = store_sqlite__fail(st->db, what);
             break;
         }
     }
     if (rc == 0 && step != SQLITE_DONE)
-        rc = store__fail(st->db, what);
-    store__done(stmt);
+        rc = store_sqlite__fail(st->db, what);
+    store_sqlite__done(stmt);
     if (rc == 0 && len == 0) {
         mem_free(v);
         v = NULL;
@@ -390,25 +369,25 @@ static int store__collect(store__sqlite_t *st, sqlite3_stmt *stmt, size_t size,
 }
 
 /* A message id as this backend writes it: the decimal rowid. */
-static void store__format_id(int64_t rowid, char out[STORE_ID_MAX])
+static void store_sqlite__format_id(int64_t rowid, char out[STORE_ID_MAX])
 {
     snprintf(out, STORE_ID_MAX, "%" PRId64, rowid);
 }
 
-/* Parses an id in exactly the form store__format_id writes (no sign, no
- * leading zero, no space, 1..INT64_MAX). Returns 0 or -1. */
-static int store__parse_id(const char *s, int64_t *out)
+/* Parses an id in exactly the form store_sqlite__format_id writes (no sign, no
+ * leading zero, no space, 1..INT64_MAX). Returns 0 or STORE_EBADID. */
+static int store_sqlite__parse_id(const char *s, int64_t *out)
 {
     int64_t v = 0;
     size_t i = 0;
     if (s[0] < '1' || s[0] > '9')
-        return -1;
+        return STORE_EBADID;
     for (; s[i]; i++) {
         if (s[i] < '0' || s[i] > '9' || i >= 19)
-            return -1;
+            return STORE_EBADID;
         int d = s[i] - '0';
         if (v > (INT64_MAX - d) / 10)
-            return -1;
+            return STORE_EBADID;
         v = v * 10 + d;
     }
     *out = v;
@@ -418,7 +397,7 @@ static int store__parse_id(const char *s, int64_t *out)
 /* ---- open, migrate, close ------------------------------------------------ */
 
 /* mkdir -p with mode 0700 for the directories it creates. */
-static int store__mkdirs(const char *dir)
+static int store_sqlite__mkdirs(const char *dir)
 {
     char *p = mem_strdup(dir);
     int rc = 0;
@@ -442,7 +421,7 @@ static int store__mkdirs(const char *dir)
 }
 
 /* Runs SQL text without results (pragmas, migrations). */
-static int store__exec_sql(sqlite3 *db, const char *sql, const char *what)
+static int store_sqlite__exec_sql(sqlite3 *db, const char *sql, const char *what)
 {
     char *err = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
@@ -455,7 +434,7 @@ static int store__exec_sql(sqlite3 *db, const char *sql, const char *what)
 
 /* Reads one integer from `sql` (its first column of its first row) into
  * *out; no row gives 0. Returns 0 or STORE_EIO. */
-static int store__query_int(sqlite3 *db, const char *sql, int64_t *out)
+static int store_sqlite__query_int(sqlite3 *db, const char *sql, int64_t *out)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = STORE_EIO;
@@ -471,7 +450,7 @@ static int store__query_int(sqlite3 *db, const char *sql, int64_t *out)
     rc = 0;
 cleanup:
     if (rc < 0)
-        store__fail(db, sql);
+        store_sqlite__fail(db, sql);
     sqlite3_finalize(stmt);
     return rc;
 }
@@ -479,14 +458,14 @@ cleanup:
 /* Switches to WAL; *wal says whether it is the mode in force afterwards
  * (the pragma answers with the mode it ended up in: a file system without
  * shared memory keeps the old one). Returns 0 or STORE_EIO. */
-static int store__use_wal(sqlite3 *db, int *wal)
+static int store_sqlite__use_wal(sqlite3 *db, int *wal)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = STORE_EIO;
     *wal = 0;
     if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) != SQLITE_OK ||
         sqlite3_step(stmt) != SQLITE_ROW) {
-        store__fail(db, "journal_mode");
+        store_sqlite__fail(db, "journal_mode");
         goto cleanup;
     }
     const unsigned char *mode = sqlite3_column_text(stmt, 0);
@@ -497,50 +476,50 @@ cleanup:
     return rc;
 }
 
-static int64_t store__wall_ms(void)
+static int64_t store_sqlite__wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Brings the schema to STORE__SCHEMA_VERSION in one transaction. */
-static int store__migrate(sqlite3 *db)
+/* Brings the schema to STORE_SQLITE__SCHEMA_VERSION in one transaction. */
+static int store_sqlite__migrate(sqlite3 *db)
 {
     int64_t version = 0;
-    int rc = store__exec_sql(db, "BEGIN IMMEDIATE", "migrate begin");
+    int rc = store_sqlite__exec_sql(db, "BEGIN IMMEDIATE", "migrate begin");
     if (rc < 0)
         return rc;
-    rc = store__exec_sql(db,
-                         "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                         "  version    INTEGER PRIMARY KEY,"
-                         "  applied_ms INTEGER NOT NULL)",
-                         "migrate table");
+    rc = store_sqlite__exec_sql(db,
+                                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                "  version    INTEGER PRIMARY KEY,"
+                                "  applied_ms INTEGER NOT NULL)",
+                                "migrate table");
     if (rc < 0)
         goto cleanup;
-    rc = store__query_int(db, "SELECT MAX(version) FROM schema_migrations", &version);
+    rc = store_sqlite__query_int(db, "SELECT MAX(version) FROM schema_migrations", &version);
     if (rc < 0)
         goto cleanup;
-    if (version > STORE__SCHEMA_VERSION) {
+    if (version > STORE_SQLITE__SCHEMA_VERSION) {
         log_error("store schema is newer than this server", "version=%" PRId64 " known=%d",
-                  version, STORE__SCHEMA_VERSION);
+                  version, STORE_SQLITE__SCHEMA_VERSION);
         rc = STORE_ESCHEMA;
         goto cleanup;
     }
-    for (int v = (int)version + 1; v <= STORE__SCHEMA_VERSION; v++) {
+    for (int v = (int)version + 1; v <= STORE_SQLITE__SCHEMA_VERSION; v++) {
         char sql[128];
-        rc = store__exec_sql(db, store__migrations[v - 1], "migrate");
+        rc = store_sqlite__exec_sql(db, store_sqlite__migrations[v - 1], "migrate");
         if (rc < 0)
             goto cleanup;
         snprintf(sql, sizeof(sql),
                  "INSERT INTO schema_migrations(version, applied_ms) VALUES (%d, %" PRId64 ")",
-                 v, store__wall_ms());
-        rc = store__exec_sql(db, sql, "migrate record");
+                 v, store_sqlite__wall_ms());
+        rc = store_sqlite__exec_sql(db, sql, "migrate record");
         if (rc < 0)
             goto cleanup;
         log_info("store schema migrated", "version=%d", v);
     }
-    rc = store__exec_sql(db, "COMMIT", "migrate commit");
+    rc = store_sqlite__exec_sql(db, "COMMIT", "migrate commit");
 cleanup:
     if (rc < 0)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -550,9 +529,9 @@ cleanup:
 
 /* ---- the turn's transaction and the completion FIFO ---------------------- */
 
-static store__op *store__op_new(store__sqlite_t *st, int kind, void *ud)
+static store_sqlite__op *store_sqlite__op_new(store_sqlite *st, store_op_call call)
 {
-    store__op *op = st->spare;
+    store_sqlite__op *op = st->spare;
     if (op) {
         st->spare = op->next;
         st->nspare--;
@@ -560,14 +539,13 @@ static store__op *store__op_new(store__sqlite_t *st, int kind, void *ud)
         op = mem_alloc(sizeof(*op));
     }
     memset(op, 0, sizeof(*op));
-    op->kind = kind;
-    op->ud = ud;
+    op->call = call;
     return op;
 }
 
-static void store__op_recycle(store__sqlite_t *st, store__op *op)
+static void store_sqlite__op_recycle(store_sqlite *st, store_sqlite__op *op)
 {
-    if (st->nspare >= STORE__SPARE_MAX || st->closed) {
+    if (st->nspare >= STORE_SQLITE__SPARE_MAX || st->base.closed) {
         mem_free(op);
         return;
     }
@@ -577,90 +555,52 @@ static void store__op_recycle(store__sqlite_t *st, store__op *op)
 }
 
 /* Empties op's result: what a callback gets with an error. */
-static void store__op_clear(store__op *op)
+static void store_sqlite__op_clear(store_sqlite__op *op)
 {
-    switch (op->kind) {
-    case STORE__OP_ROOM:
-        mem_free(op->res.room.name);
-        op->res.room.name = NULL;
-        op->res.room.created = 0;
-        break;
-    case STORE__OP_LIST:
-        store_room_list_free(&op->res.list);
-        break;
-    case STORE__OP_HISTORY:
-        store_history_free(&op->res.history);
-        break;
-    case STORE__OP_CONVS:
-        store_conv_list_free(&op->res.convs);
-        break;
-    default:
-        memset(&op->res, 0, sizeof(op->res));
-        break;
-    }
+    store_op__clear(op->call.kind, &op->res);
 }
 
-static void store__op_fail(store__op *op, int rc)
+static void store_sqlite__op_fail(store_sqlite__op *op, int rc)
 {
     op->rc = rc;
-    store__op_clear(op);
+    store_sqlite__op_clear(op);
 }
 
 /* Runs op's callback, then frees what the callback left and recycles op. */
-static void store__op_complete(store__sqlite_t *st, store__op *op)
+static void store_sqlite__op_complete(store_sqlite *st, store_sqlite__op *op)
 {
-    switch (op->kind) {
-    case STORE__OP_ROOM:
-        op->cb.room(op->ud, op->rc, op->res.room.name, op->res.room.created);
-        break;
-    case STORE__OP_LIST:
-        op->cb.list(op->ud, op->rc, &op->res.list);
-        break;
-    case STORE__OP_APPEND:
-        op->cb.append(op->ud, op->rc, &op->res.append);
-        break;
-    case STORE__OP_HISTORY:
-        op->cb.history(op->ud, op->rc, &op->res.history);
-        break;
-    case STORE__OP_COUNT:
-        op->cb.count(op->ud, op->rc, op->res.count);
-        break;
-    case STORE__OP_CONVS:
-        op->cb.convs(op->ud, op->rc, &op->res.convs);
-        break;
-    }
-    store__op_clear(op);
-    store__op_recycle(st, op);
+    store_op__complete(&op->call, op->rc, &op->res);
+    store_sqlite__op_recycle(st, op);
 }
 
 /* The transaction `batch` is gone (rolled back by SQLite or by us): every
  * waiting op that ran in it fails, since its writes are lost and a read in
  * it may have seen them. */
-static void store__batch_lost(store__sqlite_t *st, uint64_t batch)
+static void store_sqlite__batch_lost(store_sqlite *st, uint64_t batch)
 {
-    for (store__op *op = st->head; op; op = op->next)
+    for (store_sqlite__op *op = st->head; op; op = op->next)
         if (op->batch == batch && op->rc == 0)
-            store__op_fail(op, STORE_EIO);
+            store_sqlite__op_fail(op, STORE_EIO);
 }
 
 /* After a failed statement: some errors (I/O, a full disk, OOM) make
  * SQLite roll back the whole transaction, not just the statement. */
-static void store__batch_check(store__sqlite_t *st)
+static void store_sqlite__batch_check(store_sqlite *st)
 {
     if (st->batch && sqlite3_get_autocommit(st->db)) {
         log_error("store transaction rolled back", "batch=%" PRIu64, st->batch);
         uint64_t b = st->batch;
         st->batch = 0;
-        store__batch_lost(st, b);
+        store_sqlite__batch_lost(st, b);
     }
 }
 
 /* Opens the turn's transaction unless one is open. Returns 0 or STORE_EIO. */
-static int store__batch_begin(store__sqlite_t *st)
+static int store_sqlite__batch_begin(store_sqlite *st)
 {
     if (st->batch)
         return 0;
-    int rc = store__exec(st, store__stmt(st, STORE__BEGIN), "begin");
+    int rc = store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__BEGIN), "begin");
     if (rc == 0)
         st->batch = ++st->batches;
     return rc;
@@ -668,52 +608,54 @@ static int store__batch_begin(store__sqlite_t *st)
 
 /* Commits the open transaction, if any; on failure every op that ran in it
  * fails. */
-static void store__batch_commit(store__sqlite_t *st)
+static void store_sqlite__batch_commit(store_sqlite *st)
 {
     uint64_t b = st->batch;
     if (b == 0)
         return;
     st->batch = 0;
-    if (store__exec(st, store__stmt(st, STORE__COMMIT), "commit") == 0)
+    if (store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__COMMIT), "commit") == 0)
         return;
     if (!sqlite3_get_autocommit(st->db)) /* a failed COMMIT leaves it open */
-        store__exec(st, store__stmt(st, STORE__ROLLBACK), "rollback");
-    store__batch_lost(st, b);
+        store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__ROLLBACK), "rollback");
+    store_sqlite__batch_lost(st, b);
 }
 
 /* A write op: inside the turn's transaction, in a savepoint of its own.
- * Returns 0 or STORE_EIO; either way store__write_end follows. */
-static int store__write_begin(store__sqlite_t *st)
+ * Returns 0 or STORE_EIO; either way store_sqlite__write_end follows. */
+static int store_sqlite__write_begin(store_sqlite *st)
 {
-    int rc = store__batch_begin(st);
-    return rc ? rc : store__exec(st, store__stmt(st, STORE__SAVEPOINT), "savepoint");
+    int rc = store_sqlite__batch_begin(st);
+    if (rc != 0)
+        return rc;
+    return store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__SAVEPOINT), "savepoint");
 }
 
 /* Keeps the op's writes (rc 0) or undoes them alone. Returns rc, or
  * STORE_EIO when keeping them failed. */
-static int store__write_end(store__sqlite_t *st, int rc)
+static int store_sqlite__write_end(store_sqlite *st, int rc)
 {
     if (rc == 0) {
-        rc = store__exec(st, store__stmt(st, STORE__RELEASE), "release");
+        rc = store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__RELEASE), "release");
         if (rc == 0)
             return 0;
     }
     if (!sqlite3_get_autocommit(st->db)) {
-        store__exec(st, store__stmt(st, STORE__ROLLBACK_TO), "rollback to");
-        store__exec(st, store__stmt(st, STORE__RELEASE), "release");
+        store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__ROLLBACK_TO), "rollback to");
+        store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__RELEASE), "release");
     }
     return rc;
 }
 
-static void store__drain(store__sqlite_t *st);
-static void store__arm(store__sqlite_t *st);
+static void store_sqlite__drain(store_sqlite *st);
+static void store_sqlite__arm(store_sqlite *st);
 
 /* op is done: it waits for the turn's commit and its callback (inline: both
  * happen now). */
-static void store__submit(store__sqlite_t *st, store__op *op)
+static void store_sqlite__submit(store_sqlite *st, store_sqlite__op *op)
 {
     if (op->rc != 0)
-        store__batch_check(st);
+        store_sqlite__batch_check(st);
     op->batch = op->rc == 0 ? st->batch : 0;
     op->next = NULL;
     if (st->tail)
@@ -722,117 +664,117 @@ static void store__submit(store__sqlite_t *st, store__op *op)
         st->head = op;
     st->tail = op;
     if (st->loop == NULL)
-        store__drain(st);
+        store_sqlite__drain(st);
     else
-        store__arm(st);
+        store_sqlite__arm(st);
 }
 
-static void store__on_closed(uv_handle_t *h)
+static void store_sqlite__on_closed(uv_handle_t *h)
 {
-    store__sqlite_t *st = h->data;
+    store_sqlite *st = h->data;
     if (--st->nclosing > 0)
         return;
-    st->handles = STORE__H_CLOSED;
+    st->handles = STORE_SQLITE__H_CLOSED;
     if (st->free_on_close)
         mem_free(st);
     else if (st->head) /* ops started while the handles closed */
-        store__arm(st);
+        store_sqlite__arm(st);
 }
 
-static void store__disarm(store__sqlite_t *st)
+static void store_sqlite__disarm(store_sqlite *st)
 {
-    if (st->handles != STORE__H_RUNNING)
+    if (st->handles != STORE_SQLITE__H_RUNNING)
         return;
-    st->handles = STORE__H_CLOSING;
+    st->handles = STORE_SQLITE__H_CLOSING;
     st->nclosing = 2;
-    uv_close((uv_handle_t *)&st->check, store__on_closed);
-    uv_close((uv_handle_t *)&st->idle, store__on_closed);
+    uv_close((uv_handle_t *)&st->check, store_sqlite__on_closed);
+    uv_close((uv_handle_t *)&st->idle, store_sqlite__on_closed);
 }
 
 /* Commits and completes, batch after batch, until no op waits (or the
  * round limit: the idle handle then brings us back next turn). */
-static void store__drain(store__sqlite_t *st)
+static void store_sqlite__drain(store_sqlite *st)
 {
-    for (int round = 0; st->head && round < STORE__ROUNDS_MAX; round++) {
-        store__batch_commit(st);
-        store__op *list = st->head;
+    for (int round = 0; st->head && round < STORE_SQLITE__ROUNDS_MAX; round++) {
+        store_sqlite__batch_commit(st);
+        store_sqlite__op *list = st->head;
         st->head = st->tail = NULL;
         while (list) {
-            store__op *op = list;
+            store_sqlite__op *op = list;
             list = op->next;
-            store__op_complete(st, op);
+            store_sqlite__op_complete(st, op);
         }
     }
     if (st->head == NULL)
-        store__disarm(st);
+        store_sqlite__disarm(st);
 }
 
-static void store__on_check(uv_check_t *h)
+static void store_sqlite__on_check(uv_check_t *h)
 {
-    store__drain(h->data);
+    store_sqlite__drain(h->data);
 }
 
-static void store__on_idle(uv_idle_t *h)
+static void store_sqlite__on_idle(uv_idle_t *h)
 {
-    store__drain(h->data);
+    store_sqlite__drain(h->data);
 }
 
 /* Makes sure a drain comes: the handles exist only while ops wait. */
-static void store__arm(store__sqlite_t *st)
+static void store_sqlite__arm(store_sqlite *st)
 {
-    if (st->handles != STORE__H_CLOSED) /* closing: store__on_closed re-arms */
+    if (st->handles != STORE_SQLITE__H_CLOSED) /* closing: store_sqlite__on_closed re-arms */
         return;
     uv_check_init(st->loop, &st->check);
     uv_idle_init(st->loop, &st->idle);
     st->check.data = st->idle.data = st;
-    uv_check_start(&st->check, store__on_check);
-    uv_idle_start(&st->idle, store__on_idle);
-    st->handles = STORE__H_RUNNING;
+    uv_check_start(&st->check, store_sqlite__on_check);
+    uv_idle_start(&st->idle, store_sqlite__on_idle);
+    st->handles = STORE_SQLITE__H_RUNNING;
 }
 
 /* ---- close and open ------------------------------------------------------ */
 
-static void store__close(store_t *s)
+static void store_sqlite__close(store_t *s)
 {
-    store__sqlite_t *st = store__self(s);
-    st->closed = 1;
+    store_sqlite *st = store_sqlite__self(s);
+    st->base.closed = 1;
     if (st->batch) { /* not committed: its ops fail, their writes are undone */
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         st->batch = 0;
     }
     while (st->head) { /* ops started by these callbacks complete inline */
-        store__op *op = st->head;
+        store_sqlite__op *op = st->head;
         st->head = op->next;
         if (st->head == NULL)
             st->tail = NULL;
-        store__op_fail(op, STORE_ECLOSED);
-        store__op_complete(st, op);
+        store_sqlite__op_fail(op, STORE_ECLOSED);
+        store_sqlite__op_complete(st, op);
     }
     while (st->spare) {
-        store__op *op = st->spare;
+        store_sqlite__op *op = st->spare;
         st->spare = op->next;
         mem_free(op);
     }
     st->nspare = 0;
-    store_ckpt_stop(st->ckpt);
+    store_sqlite__ckpt_stop(st->ckpt);
     st->ckpt = NULL;
-    for (int i = 0; i < STORE__NSTMT; i++)
+    for (int i = 0; i < STORE_SQLITE__NSTMT; i++)
         sqlite3_finalize(st->stmt[i]);
     if (sqlite3_close(st->db) != SQLITE_OK)
-        store__fail(st->db, "close");
+        store_sqlite__fail(st->db, "close");
     st->db = NULL;
-    store__disarm(st);
-    if (st->handles == STORE__H_CLOSING)
+    store_sqlite__disarm(st);
+    if (st->handles == STORE_SQLITE__H_CLOSING)
         st->free_on_close = 1;
     else
         mem_free(st);
 }
 
-static const store_ops_t store__sqlite_ops;
+static const store_ops_t store_sqlite__ops;
 
 int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out)
 {
-    store__sqlite_t *st = NULL;
+    store_sqlite *st = NULL;
     char *path = NULL;
     int wal = 0;
     int rc;
@@ -840,7 +782,7 @@ int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out)
     *out = NULL;
     if (dir[0] == '\0')
         return STORE_EINVAL;
-    rc = store__mkdirs(dir);
+    rc = store_sqlite__mkdirs(dir);
     if (rc < 0)
         return rc;
     size_t n = strlen(dir);
@@ -849,7 +791,7 @@ int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out)
     memcpy(path + n, "/parley.db", sizeof("/parley.db"));
 
     st = mem_calloc(1, sizeof(*st));
-    st->base.ops = &store__sqlite_ops;
+    st->base.ops = &store_sqlite__ops;
     st->loop = loop;
     /* NOMUTEX: one store per thread (the loop's), so SQLite's own locks
      * would only cost time. */
@@ -857,18 +799,18 @@ int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out)
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         if (st->db)
-            store__fail(st->db, "open");
+            store_sqlite__fail(st->db, "open");
         else
             log_error("store cannot open", "path=\"%s\" err=out-of-memory", path);
         rc = STORE_EIO;
         goto cleanup;
     }
     sqlite3_extended_result_codes(st->db, 1);
-    if (sqlite3_busy_timeout(st->db, STORE__BUSY_TIMEOUT_MS) != SQLITE_OK) {
-        rc = store__fail(st->db, "busy_timeout");
+    if (sqlite3_busy_timeout(st->db, STORE_SQLITE__BUSY_TIMEOUT_MS) != SQLITE_OK) {
+        rc = store_sqlite__fail(st->db, "busy_timeout");
         goto cleanup;
     }
-    rc = store__use_wal(st->db, &wal);
+    rc = store_sqlite__use_wal(st->db, &wal);
     if (rc < 0)
         goto cleanup;
     if (!wal) {
@@ -876,28 +818,28 @@ int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out)
         rc = STORE_EIO;
         goto cleanup;
     }
-    rc = store__exec_sql(st->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                         "pragmas");
+    rc = store_sqlite__exec_sql(st->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                                "pragmas");
     if (rc < 0)
         goto cleanup;
-    rc = store__migrate(st->db);
+    rc = store_sqlite__migrate(st->db);
     if (rc < 0)
         goto cleanup;
-    for (int i = 0; i < STORE__NSTMT; i++) {
-        if (sqlite3_prepare_v3(st->db, store__sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+    for (int i = 0; i < STORE_SQLITE__NSTMT; i++) {
+        if (sqlite3_prepare_v3(st->db, store_sqlite__sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                &st->stmt[i], NULL) != SQLITE_OK) {
-            rc = store__fail(st->db, store__sql[i]);
+            rc = store_sqlite__fail(st->db, store_sqlite__sql[i]);
             goto cleanup;
         }
     }
-    st->ckpt = store_ckpt_start(st->db, path);
+    st->ckpt = store_sqlite__ckpt_start(st->db, path);
     *out = &st->base;
     st = NULL;
     rc = 0;
 
 cleanup:
     if (st) {
-        for (int i = 0; i < STORE__NSTMT; i++)
+        for (int i = 0; i < STORE_SQLITE__NSTMT; i++)
             sqlite3_finalize(st->stmt[i]);
         sqlite3_close(st->db);
         mem_free(st);
@@ -906,115 +848,103 @@ cleanup:
     return rc;
 }
 
-int store_sqlite_open(const char *dir, store_t **out)
-{
-#ifdef STORE_SQLITE_INLINE /* a test build: the chat layer on inline completion */
-    return store_sqlite_open_loop(NULL, dir, out);
-#else
-    return store_sqlite_open_loop(uv_default_loop(), dir, out);
-#endif
-}
-
 /* ---- rooms -------------------------------------------------------------- */
 
 /* The display name of room `key` into *name_out (caller-owned; name_out may
  * be NULL): 0, STORE_ENOTFOUND or STORE_EIO. */
-static int store__room_read(store__sqlite_t *st, const char *key, char **name_out)
+static int store_sqlite__room_read(store_sqlite *st, const char *key, char **name_out)
 {
-    sqlite3_stmt *stmt = store__stmt(st, STORE__ROOM_GET);
+    sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__ROOM_GET);
     int rc;
 
     if (name_out)
         *name_out = NULL;
-    if (store__bind_text(stmt, 1, key, strlen(key)) != SQLITE_OK) {
-        rc = store__fail(st->db, "room get bind");
+    if (store_sqlite__bind_text(stmt, 1, key, strlen(key)) != SQLITE_OK) {
+        rc = store_sqlite__fail(st->db, "room get bind");
         goto cleanup;
     }
     int step = sqlite3_step(stmt);
     if (step == SQLITE_DONE) {
         rc = STORE_ENOTFOUND;
     } else if (step != SQLITE_ROW) {
-        rc = store__fail(st->db, "room get");
-    } else if (name_out && store__column_text(stmt, 0, name_out, NULL) < 0) {
-        rc = store__fail(st->db, "room get column");
+        rc = store_sqlite__fail(st->db, "room get");
+    } else if (name_out && store_sqlite__column_text(stmt, 0, name_out, NULL) < 0) {
+        rc = store_sqlite__fail(st->db, "room get column");
     } else {
         rc = 0;
     }
 cleanup:
-    store__done(stmt);
+    store_sqlite__done(stmt);
     return rc;
 }
 
-static void store__room_get(store_t *s, const char *key, store_room_cb cb, void *ud)
+static void store_sqlite__room_get(store_t *s, const char *key, store_room_cb cb, void *ud)
 {
-    store__sqlite_t *st = store__self(s);
-    if (st->closed) {
-        cb(ud, STORE_ECLOSED, NULL, 0);
+    store_op_call call = STORE_OP_CALL_ROOM(cb, ud);
+    if (store_op__refused(s, &call))
         return;
-    }
-    store__op *op = store__op_new(st, STORE__OP_ROOM, ud);
-    op->cb.room = cb;
-    op->rc = store__room_read(st, key, &op->res.room.name);
-    store__submit(st, op);
+    store_sqlite *st = store_sqlite__self(s);
+    store_sqlite__op *op = store_sqlite__op_new(st, call);
+    op->rc = store_sqlite__room_read(st, key, &op->res.room.name);
+    store_sqlite__submit(st, op);
 }
 
 /* Inserts the room unless its key exists; *created says which. */
-static int store__room_insert(store__sqlite_t *st, const char *key, const char *name,
-                              int *created)
+static int store_sqlite__room_insert(store_sqlite *st, const char *key, const char *name,
+                                     int *created)
 {
-    sqlite3_stmt *stmt = store__stmt(st, STORE__ROOM_ADD);
-    if (store__bind_text(stmt, 1, key, strlen(key)) != SQLITE_OK ||
-        store__bind_text(stmt, 2, name, strlen(name)) != SQLITE_OK) {
-        store__done(stmt);
-        return store__fail(st->db, "room create bind");
+    sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__ROOM_ADD);
+    if (store_sqlite__bind_text(stmt, 1, key, strlen(key)) != SQLITE_OK ||
+        store_sqlite__bind_text(stmt, 2, name, strlen(name)) != SQLITE_OK) {
+        store_sqlite__done(stmt);
+        return store_sqlite__fail(st->db, "room create bind");
     }
-    int rc = store__exec(st, stmt, "room create");
+    int rc = store_sqlite__exec(st, stmt, "room create");
     if (rc == 0)
         *created = sqlite3_changes(st->db) == 1;
     return rc;
 }
 
-static void store__room_create(store_t *s, const char *key, const char *name, store_room_cb cb,
-                               void *ud)
+static void store_sqlite__room_create(store_t *s, const char *key, const char *name,
+                                      store_room_cb cb, void *ud)
 {
-    store__sqlite_t *st = store__self(s);
-    if (st->closed) {
-        cb(ud, STORE_ECLOSED, NULL, 0);
+    store_op_call call = STORE_OP_CALL_ROOM(cb, ud);
+    if (store_op__refused(s, &call))
         return;
-    }
-    store__op *op = store__op_new(st, STORE__OP_ROOM, ud);
-    op->cb.room = cb;
-    int rc = store__write_begin(st);
+    store_sqlite *st = store_sqlite__self(s);
+    store_sqlite__op *op = store_sqlite__op_new(st, call);
+    int rc = store_sqlite__write_begin(st);
     if (rc == 0)
-        rc = store__room_insert(st, key, name, &op->res.room.created);
+        rc = store_sqlite__room_insert(st, key, name, &op->res.room.created);
     if (rc == 0) {
         /* Read the name back: on a conflict it is the first creator's. */
-        rc = store__room_read(st, key, &op->res.room.name);
+        rc = store_sqlite__room_read(st, key, &op->res.room.name);
         if (rc == STORE_ENOTFOUND)
             rc = STORE_EIO;
     }
-    op->rc = store__write_end(st, rc);
+    op->rc = store_sqlite__write_end(st, rc);
     if (op->rc != 0)
-        store__op_clear(op);
-    store__submit(st, op);
+        store_sqlite__op_clear(op);
+    store_sqlite__submit(st, op);
 }
 
 /* One row of ROOM_LIST into a store_room_t. */
-static int store__room_row(sqlite3_stmt *stmt, void *elem)
+static int store_sqlite__room_row(sqlite3_stmt *stmt, void *elem)
 {
     store_room_t *r = elem;
-    if (store__column_text(stmt, 0, &r->key, NULL) < 0 ||
-        store__column_text(stmt, 1, &r->name, NULL) < 0 || !r->key || !r->name)
-        return -1;
+    if (store_sqlite__column_text(stmt, 0, &r->key, NULL) < 0 ||
+        store_sqlite__column_text(stmt, 1, &r->name, NULL) < 0 || !r->key || !r->name)
+        return STORE_EIO;
     return 0;
 }
 
-static int store__room_rows(store__sqlite_t *st, store_room_list_t *out)
+static int store_sqlite__room_rows(store_sqlite *st, store_room_list_t *out)
 {
     void *v = NULL;
     size_t n = 0;
-    int rc = store__collect(st, store__stmt(st, STORE__ROOM_LIST), sizeof(store_room_t),
-                            store__room_row, "room list", &v, &n);
+    int rc = store_sqlite__collect(st, store_sqlite__stmt(st, STORE_SQLITE__ROOM_LIST),
+                                   sizeof(store_room_t),
+                                   store_sqlite__room_row, "room list", &v, &n);
     store_room_list_t list = {v, n};
     if (rc < 0) {
         store_room_list_free(&list);
@@ -1024,30 +954,27 @@ static int store__room_rows(store__sqlite_t *st, store_room_list_t *out)
     return rc;
 }
 
-static void store__room_list(store_t *s, store_room_list_cb cb, void *ud)
+static void store_sqlite__room_list(store_t *s, store_room_list_cb cb, void *ud)
 {
-    store__sqlite_t *st = store__self(s);
-    if (st->closed) {
-        store_room_list_t none = {NULL, 0};
-        cb(ud, STORE_ECLOSED, &none);
+    store_op_call call = STORE_OP_CALL_LIST(cb, ud);
+    if (store_op__refused(s, &call))
         return;
-    }
-    store__op *op = store__op_new(st, STORE__OP_LIST, ud);
-    op->cb.list = cb;
-    op->rc = store__room_rows(st, &op->res.list);
-    store__submit(st, op);
+    store_sqlite *st = store_sqlite__self(s);
+    store_sqlite__op *op = store_sqlite__op_new(st, call);
+    op->rc = store_sqlite__room_rows(st, &op->res.list);
+    store_sqlite__submit(st, op);
 }
 
 /* ---- messages ----------------------------------------------------------- */
 
 /* Looks up the id of conversation `conv`. Returns 0 (and *id), or
  * STORE_ENOTFOUND, or STORE_EIO. */
-static int store__conv_get(store__sqlite_t *st, const char *conv, int64_t *id)
+static int store_sqlite__conv_get(store_sqlite *st, const char *conv, int64_t *id)
 {
-    sqlite3_stmt *stmt = store__stmt(st, STORE__CONV_GET);
+    sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__CONV_GET);
     int rc;
-    if (store__bind_text(stmt, 1, conv, strlen(conv)) != SQLITE_OK) {
-        rc = store__fail(st->db, "conversation bind");
+    if (store_sqlite__bind_text(stmt, 1, conv, strlen(conv)) != SQLITE_OK) {
+        rc = store_sqlite__fail(st->db, "conversation bind");
         goto cleanup;
     }
     int step = sqlite3_step(stmt);
@@ -1055,71 +982,71 @@ static int store__conv_get(store__sqlite_t *st, const char *conv, int64_t *id)
         *id = sqlite3_column_int64(stmt, 0);
         rc = 0;
     } else {
-        rc = step == SQLITE_DONE ? STORE_ENOTFOUND : store__fail(st->db, "conversation get");
+        rc = step == SQLITE_DONE ? STORE_ENOTFOUND : store_sqlite__fail(st->db, "conversation get");
     }
 cleanup:
-    store__done(stmt);
+    store_sqlite__done(stmt);
     return rc;
 }
 
 /* Inserts the row of conversation conv_id; its id into id_out. One
  * statement, so atomic alone. Returns 0 or STORE_EIO. */
-static int store__msg_row_insert(store__sqlite_t *st, int64_t conv_id, const store_msg_in_t *m,
-                                 char id_out[STORE_ID_MAX])
+static int store_sqlite__msg_row_insert(store_sqlite *st, int64_t conv_id, const store_msg_in_t *m,
+                                        char id_out[STORE_ID_MAX])
 {
     int rc;
-    sqlite3_stmt *stmt = store__stmt(st, STORE__MSG_ADD);
+    sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__MSG_ADD);
     if (sqlite3_bind_int64(stmt, 1, conv_id) != SQLITE_OK ||
-        store__bind_text(stmt, 2, m->from, strlen(m->from)) != SQLITE_OK ||
-        (m->to && store__bind_text(stmt, 3, m->to, strlen(m->to)) != SQLITE_OK) ||
-        store__bind_text(stmt, 4, m->content, m->content_len) != SQLITE_OK ||
+        store_sqlite__bind_text(stmt, 2, m->from, strlen(m->from)) != SQLITE_OK ||
+        (m->to && store_sqlite__bind_text(stmt, 3, m->to, strlen(m->to)) != SQLITE_OK) ||
+        store_sqlite__bind_text(stmt, 4, m->content, m->content_len) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 5, m->ts_ms) != SQLITE_OK) {
-        store__done(stmt);
-        return store__fail(st->db, "message bind");
+        store_sqlite__done(stmt);
+        return store_sqlite__fail(st->db, "message bind");
     }
-    rc = store__exec(st, stmt, "message add");
+    rc = store_sqlite__exec(st, stmt, "message add");
     if (rc < 0)
         return rc;
-    store__format_id(sqlite3_last_insert_rowid(st->db), id_out);
+    store_sqlite__format_id(sqlite3_last_insert_rowid(st->db), id_out);
     return 0;
 }
 
 /* Inserts the message row, and its conversation's first; its id into
  * id_out. Returns 0 or STORE_EIO. */
-static int store__msg_insert(store__sqlite_t *st, const store_msg_in_t *m,
-                             char id_out[STORE_ID_MAX])
+static int store_sqlite__msg_insert(store_sqlite *st, const store_msg_in_t *m,
+                                    char id_out[STORE_ID_MAX])
 {
     int64_t conv_id = 0;
-    int rc = store__conv_get(st, m->conv, &conv_id);
+    int rc = store_sqlite__conv_get(st, m->conv, &conv_id);
     if (rc == STORE_ENOTFOUND) {
-        sqlite3_stmt *stmt = store__stmt(st, STORE__CONV_ADD);
-        if (store__bind_text(stmt, 1, m->conv, strlen(m->conv)) != SQLITE_OK) {
-            store__done(stmt);
-            return store__fail(st->db, "conversation add bind");
+        sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__CONV_ADD);
+        if (store_sqlite__bind_text(stmt, 1, m->conv, strlen(m->conv)) != SQLITE_OK) {
+            store_sqlite__done(stmt);
+            return store_sqlite__fail(st->db, "conversation add bind");
         }
-        rc = store__exec(st, stmt, "conversation add");
+        rc = store_sqlite__exec(st, stmt, "conversation add");
         if (rc < 0)
             return rc;
         conv_id = sqlite3_last_insert_rowid(st->db);
     } else if (rc < 0) {
         return rc;
     }
-    return store__msg_row_insert(st, conv_id, m, id_out);
+    return store_sqlite__msg_row_insert(st, conv_id, m, id_out);
 }
 
 /* The live entry of d at now_ms into *out (duplicate set): 0,
  * STORE_ENOTFOUND or STORE_EIO. */
-static int store__dedupe_find(store__sqlite_t *st, const store_dedupe_in_t *d, int64_t now_ms,
-                              store_appended_t *out)
+static int store_sqlite__dedupe_find(store_sqlite *st, const store_dedupe_in_t *d, int64_t now_ms,
+                                     store_appended_t *out)
 {
-    sqlite3_stmt *stmt = store__stmt(st, STORE__DEDUPE_GET);
+    sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__DEDUPE_GET);
     int rc;
     if (d->client_id_len > INT32_MAX ||
-        store__bind_text(stmt, 1, d->user_key, strlen(d->user_key)) != SQLITE_OK ||
+        store_sqlite__bind_text(stmt, 1, d->user_key, strlen(d->user_key)) != SQLITE_OK ||
         sqlite3_bind_blob(stmt, 2, d->client_id, (int)d->client_id_len, SQLITE_TRANSIENT) !=
             SQLITE_OK ||
         sqlite3_bind_int64(stmt, 3, now_ms) != SQLITE_OK) {
-        rc = store__fail(st->db, "dedupe get bind");
+        rc = store_sqlite__fail(st->db, "dedupe get bind");
         goto cleanup;
     }
     int step = sqlite3_step(stmt);
@@ -1130,7 +1057,7 @@ static int store__dedupe_find(store__sqlite_t *st, const store_dedupe_in_t *d, i
     const unsigned char *id = step == SQLITE_ROW ? sqlite3_column_text(stmt, 0) : NULL;
     size_t id_len = id ? (size_t)sqlite3_column_bytes(stmt, 0) : 0;
     if (id == NULL || id_len == 0 || id_len >= STORE_ID_MAX) {
-        rc = store__fail(st->db, "dedupe get");
+        rc = store_sqlite__fail(st->db, "dedupe get");
         goto cleanup;
     }
     memcpy(out->id, id, id_len + 1);
@@ -1138,90 +1065,89 @@ static int store__dedupe_find(store__sqlite_t *st, const store_dedupe_in_t *d, i
     out->duplicate = 1;
     rc = 0;
 cleanup:
-    store__done(stmt);
+    store_sqlite__done(stmt);
     return rc;
 }
 
-static int store__dedupe_put(store__sqlite_t *st, const store_dedupe_in_t *d, const char *msg_id,
-                             int64_t ts_ms, const char *conv)
+static int store_sqlite__dedupe_put(store_sqlite *st, const store_dedupe_in_t *d,
+                                    const char *msg_id,
+                                    int64_t ts_ms, const char *conv)
 {
-    sqlite3_stmt *stmt = store__stmt(st, STORE__DEDUPE_PUT);
+    sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__DEDUPE_PUT);
     if (d->client_id_len > INT32_MAX ||
-        store__bind_text(stmt, 1, d->user_key, strlen(d->user_key)) != SQLITE_OK ||
+        store_sqlite__bind_text(stmt, 1, d->user_key, strlen(d->user_key)) != SQLITE_OK ||
         sqlite3_bind_blob(stmt, 2, d->client_id, (int)d->client_id_len, SQLITE_TRANSIENT) !=
             SQLITE_OK ||
-        store__bind_text(stmt, 3, msg_id, strlen(msg_id)) != SQLITE_OK ||
+        store_sqlite__bind_text(stmt, 3, msg_id, strlen(msg_id)) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 4, ts_ms) != SQLITE_OK ||
-        store__bind_text(stmt, 5, conv, strlen(conv)) != SQLITE_OK ||
+        store_sqlite__bind_text(stmt, 5, conv, strlen(conv)) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 6, d->expires_ms) != SQLITE_OK) {
-        store__done(stmt);
-        return store__fail(st->db, "dedupe put bind");
+        store_sqlite__done(stmt);
+        return store_sqlite__fail(st->db, "dedupe put bind");
     }
-    return store__exec(st, stmt, "dedupe put");
+    return store_sqlite__exec(st, stmt, "dedupe put");
 }
 
 /* The hot path: no allocation once op records are recycled. The clientId
  * lookup, the message and the clientId entry are one savepoint. A message
  * without a clientId to a conversation that exists is one INSERT, atomic
  * alone: it skips the savepoint's two statements. */
-static void store__msg_append(store_t *s, const store_msg_in_t *m, const store_dedupe_in_t *d,
-                              store_append_cb cb, void *ud)
+static void store_sqlite__msg_append(store_t *s, const store_msg_in_t *m,
+                                     const store_dedupe_in_t *d,
+                                     store_append_cb cb, void *ud)
 {
-    store__sqlite_t *st = store__self(s);
-    if (st->closed) {
-        store_appended_t none = {{0}, 0, 0};
-        cb(ud, STORE_ECLOSED, &none);
+    store_op_call call = STORE_OP_CALL_APPEND(cb, ud);
+    if (store_op__refused(s, &call))
         return;
-    }
-    store__op *op = store__op_new(st, STORE__OP_APPEND, ud);
+    store_sqlite *st = store_sqlite__self(s);
+    store_sqlite__op *op = store_sqlite__op_new(st, call);
     store_appended_t *res = &op->res.append;
-    op->cb.append = cb;
     int64_t conv_id = 0;
-    int rc = store__batch_begin(st);
-    if (rc == 0 && d == NULL && store__conv_get(st, m->conv, &conv_id) == 0) {
+    int rc = store_sqlite__batch_begin(st);
+    if (rc == 0 && d == NULL && store_sqlite__conv_get(st, m->conv, &conv_id) == 0) {
         res->ts_ms = m->ts_ms;
-        op->rc = store__msg_row_insert(st, conv_id, m, res->id);
+        op->rc = store_sqlite__msg_row_insert(st, conv_id, m, res->id);
         if (op->rc != 0)
-            store__op_clear(op);
-        store__submit(st, op);
+            store_sqlite__op_clear(op);
+        store_sqlite__submit(st, op);
         return;
     }
     if (rc == 0)
-        rc = store__exec(st, store__stmt(st, STORE__SAVEPOINT), "savepoint");
+        rc = store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__SAVEPOINT), "savepoint");
     if (rc == 0 && d) {
-        rc = store__dedupe_find(st, d, m->ts_ms, res);
+        rc = store_sqlite__dedupe_find(st, d, m->ts_ms, res);
         if (rc == STORE_ENOTFOUND)
             rc = 0;
     }
     if (rc == 0 && !res->duplicate) {
         res->ts_ms = m->ts_ms;
-        rc = store__msg_insert(st, m, res->id);
+        rc = store_sqlite__msg_insert(st, m, res->id);
         if (rc == 0 && d)
-            rc = store__dedupe_put(st, d, res->id, m->ts_ms, m->conv);
+            rc = store_sqlite__dedupe_put(st, d, res->id, m->ts_ms, m->conv);
     }
-    op->rc = store__write_end(st, rc);
+    op->rc = store_sqlite__write_end(st, rc);
     if (op->rc != 0)
-        store__op_clear(op);
-    store__submit(st, op);
+        store_sqlite__op_clear(op);
+    store_sqlite__submit(st, op);
 }
 
 /* A row of HISTORY or SINCE (id, sender, recipient, content, ts_ms) into
- * m, zeroed: 0, or -1 when a column cannot be read. */
-static int store__msg_row(sqlite3_stmt *stmt, store_msg_t *m)
+ * m, zeroed: 0, or STORE_EIO when a column cannot be read. */
+static int store_sqlite__msg_row(sqlite3_stmt *stmt, store_msg_t *m)
 {
-    store__format_id(sqlite3_column_int64(stmt, 0), m->id);
+    store_sqlite__format_id(sqlite3_column_int64(stmt, 0), m->id);
     m->ts_ms = sqlite3_column_int64(stmt, 4);
-    if (store__column_text(stmt, 1, &m->from, NULL) < 0 ||
-        store__column_text(stmt, 2, &m->to, NULL) < 0 ||
-        store__column_text(stmt, 3, &m->content, &m->content_len) < 0 || !m->from ||
+    if (store_sqlite__column_text(stmt, 1, &m->from, NULL) < 0 ||
+        store_sqlite__column_text(stmt, 2, &m->to, NULL) < 0 ||
+        store_sqlite__column_text(stmt, 3, &m->content, &m->content_len) < 0 || !m->from ||
         !m->content)
-        return -1;
+        return STORE_EIO;
     return 0;
 }
 
 /* A page of conv into *out (see store_history). */
-static int store__history_read(store__sqlite_t *st, const char *conv, const char *before,
-                               size_t limit, store_history_t *out)
+static int store_sqlite__history_read(store_sqlite *st, const char *conv, const char *before,
+                                      size_t limit, store_history_t *out)
 {
     sqlite3_stmt *stmt = NULL;
     int64_t conv_id = 0, before_id = INT64_MAX;
@@ -1232,38 +1158,39 @@ static int store__history_read(store__sqlite_t *st, const char *conv, const char
     memset(out, 0, sizeof(*out));
     if (limit < 1 || limit > STORE_HISTORY_LIMIT_MAX)
         return STORE_EINVAL;
-    if (before && store__parse_id(before, &before_id) < 0)
+    if (before && store_sqlite__parse_id(before, &before_id) < 0)
         return STORE_EBADID;
 
-    rc = store__conv_get(st, conv, &conv_id);
+    rc = store_sqlite__conv_get(st, conv, &conv_id);
     if (rc == STORE_ENOTFOUND) /* nobody ever wrote there: no id can be its */
         return before ? STORE_EBADID : 0;
     if (rc < 0)
         return rc;
 
     if (before) {
-        stmt = store__stmt(st, STORE__MSG_CONV);
+        stmt = store_sqlite__stmt(st, STORE_SQLITE__MSG_CONV);
         if (sqlite3_bind_int64(stmt, 1, before_id) != SQLITE_OK) {
-            rc = store__fail(st->db, "history before bind");
+            rc = store_sqlite__fail(st->db, "history before bind");
             goto cleanup;
         }
         step = sqlite3_step(stmt);
-        if (step == SQLITE_DONE || (step == SQLITE_ROW && sqlite3_column_int64(stmt, 0) != conv_id)) {
+        if (step == SQLITE_DONE ||
+            (step == SQLITE_ROW && sqlite3_column_int64(stmt, 0) != conv_id)) {
             rc = STORE_EBADID;
             goto cleanup;
         }
         if (step != SQLITE_ROW) {
-            rc = store__fail(st->db, "history before");
+            rc = store_sqlite__fail(st->db, "history before");
             goto cleanup;
         }
-        store__done(stmt);
+        store_sqlite__done(stmt);
     }
 
-    stmt = store__stmt(st, STORE__HISTORY);
+    stmt = store_sqlite__stmt(st, STORE_SQLITE__HISTORY);
     if (sqlite3_bind_int64(stmt, 1, conv_id) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 2, before_id) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 3, (int64_t)limit + 1) != SQLITE_OK) {
-        rc = store__fail(st->db, "history bind");
+        rc = store_sqlite__fail(st->db, "history bind");
         goto cleanup;
     }
     /* Rows come newest first; fill the array from its end so that it ends
@@ -1275,25 +1202,29 @@ static int store__history_read(store__sqlite_t *st, const char *conv, const char
             break;
         }
         len++;
-        if (store__msg_row(stmt, &v[limit - len]) < 0) {
-            rc = store__fail(st->db, "history column");
+        if (store_sqlite__msg_row(stmt, &v[limit - len]) < 0) {
+            rc = store_sqlite__fail(st->db, "history column");
             goto cleanup;
         }
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE) {
-        rc = store__fail(st->db, "history");
+        rc = store_sqlite__fail(st->db, "history");
         goto cleanup;
     }
-    if (len < limit) /* move the filled tail to the front */
-        memmove(v, v + (limit - len), len * sizeof(*v));
-    out->msgs = v;
-    out->n = len;
+    if (len == 0) { /* an empty page holds no array, as store_since's */
+        mem_free(v);
+    } else {
+        if (len < limit) /* move the filled tail to the front */
+            memmove(v, v + (limit - len), len * sizeof(*v));
+        out->msgs = v;
+        out->n = len;
+    }
     v = NULL;
     rc = 0;
 
 cleanup:
     if (stmt)
-        store__done(stmt);
+        store_sqlite__done(stmt);
     if (v) {
         store_history_t partial = {v, limit, 0}; /* unfilled entries are zeroed */
         store_history_free(&partial);
@@ -1302,26 +1233,23 @@ cleanup:
     return rc;
 }
 
-static void store__history(store_t *s, const char *conv, const char *before, size_t limit,
-                           store_history_cb cb, void *ud)
+static void store_sqlite__history(store_t *s, const char *conv, const char *before, size_t limit,
+                                  store_history_cb cb, void *ud)
 {
-    store__sqlite_t *st = store__self(s);
-    if (st->closed) {
-        store_history_t none = {NULL, 0, 0};
-        cb(ud, STORE_ECLOSED, &none);
+    store_op_call call = STORE_OP_CALL_PAGE(cb, ud);
+    if (store_op__refused(s, &call))
         return;
-    }
-    store__op *op = store__op_new(st, STORE__OP_HISTORY, ud);
-    op->cb.history = cb;
-    op->rc = store__history_read(st, conv, before, limit, &op->res.history);
-    store__submit(st, op);
+    store_sqlite *st = store_sqlite__self(s);
+    store_sqlite__op *op = store_sqlite__op_new(st, call);
+    op->rc = store_sqlite__history_read(st, conv, before, limit, &op->res.page);
+    store_sqlite__submit(st, op);
 }
 
 /* ---- what a client missed ----------------------------------------------- */
 
 /* The messages of conv newer than since_ms into *out (see store_since). */
-static int store__since_read(store__sqlite_t *st, const char *conv, int64_t since_ms,
-                             size_t limit, store_history_t *out)
+static int store_sqlite__since_read(store_sqlite *st, const char *conv, int64_t since_ms,
+                                    size_t limit, store_history_t *out)
 {
     sqlite3_stmt *stmt = NULL;
     int64_t conv_id = 0;
@@ -1332,17 +1260,17 @@ static int store__since_read(store__sqlite_t *st, const char *conv, int64_t sinc
     memset(out, 0, sizeof(*out));
     if (limit < 1 || limit > STORE_HISTORY_LIMIT_MAX)
         return STORE_EINVAL;
-    rc = store__conv_get(st, conv, &conv_id);
+    rc = store_sqlite__conv_get(st, conv, &conv_id);
     if (rc == STORE_ENOTFOUND) /* nobody ever wrote there */
         return 0;
     if (rc < 0)
         return rc;
 
-    stmt = store__stmt(st, STORE__SINCE);
+    stmt = store_sqlite__stmt(st, STORE_SQLITE__SINCE);
     if (sqlite3_bind_int64(stmt, 1, conv_id) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 2, since_ms) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 3, (int64_t)limit + 1) != SQLITE_OK) {
-        rc = store__fail(st->db, "since bind");
+        rc = store_sqlite__fail(st->db, "since bind");
         goto cleanup;
     }
     /* Rows come oldest first; the (limit+1)-th only says "more". */
@@ -1352,13 +1280,13 @@ static int store__since_read(store__sqlite_t *st, const char *conv, int64_t sinc
             out->has_more = 1;
             break;
         }
-        if (store__msg_row(stmt, &v[len++]) < 0) {
-            rc = store__fail(st->db, "since column");
+        if (store_sqlite__msg_row(stmt, &v[len++]) < 0) {
+            rc = store_sqlite__fail(st->db, "since column");
             goto cleanup;
         }
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE) {
-        rc = store__fail(st->db, "since");
+        rc = store_sqlite__fail(st->db, "since");
         goto cleanup;
     }
     if (len == 0) {
@@ -1371,7 +1299,7 @@ static int store__since_read(store__sqlite_t *st, const char *conv, int64_t sinc
     rc = 0;
 
 cleanup:
-    store__done(stmt);
+    store_sqlite__done(stmt);
     if (v) {
         store_history_t partial = {v, len, 0};
         store_history_free(&partial);
@@ -1380,42 +1308,40 @@ cleanup:
     return rc;
 }
 
-static void store__since(store_t *s, const char *conv, int64_t since_ms, size_t limit,
-                         store_history_cb cb, void *ud)
+static void store_sqlite__since(store_t *s, const char *conv, int64_t since_ms, size_t limit,
+                                store_history_cb cb, void *ud)
 {
-    store__sqlite_t *st = store__self(s);
-    if (st->closed) {
-        store_history_t none = {NULL, 0, 0};
-        cb(ud, STORE_ECLOSED, &none);
+    store_op_call call = STORE_OP_CALL_PAGE(cb, ud);
+    if (store_op__refused(s, &call))
         return;
-    }
-    store__op *op = store__op_new(st, STORE__OP_HISTORY, ud);
-    op->cb.history = cb;
-    op->rc = store__since_read(st, conv, since_ms, limit, &op->res.history);
-    store__submit(st, op);
+    store_sqlite *st = store_sqlite__self(s);
+    store_sqlite__op *op = store_sqlite__op_new(st, call);
+    op->rc = store_sqlite__since_read(st, conv, since_ms, limit, &op->res.page);
+    store_sqlite__submit(st, op);
+}
+
+/* One row of PRIVATE_CONVS into a char *. */
+static int store_sqlite__conv_row(sqlite3_stmt *stmt, void *elem)
+{
+    char **key = elem;
+    return store_sqlite__column_text(stmt, 0, key, NULL) < 0 || *key == NULL ? STORE_EIO : 0;
 }
 
 /* The private conversations of user_key newer than since_ms into *out. */
-/* One row of PRIVATE_CONVS into a char *. */
-static int store__conv_row(sqlite3_stmt *stmt, void *elem)
+static int store_sqlite__private_read(store_sqlite *st, const char *user_key, int64_t since_ms,
+                                      store_conv_list_t *out)
 {
-    char **key = elem;
-    return store__column_text(stmt, 0, key, NULL) < 0 || *key == NULL ? -1 : 0;
-}
-
-static int store__private_read(store__sqlite_t *st, const char *user_key, int64_t since_ms,
-                               store_conv_list_t *out)
-{
-    sqlite3_stmt *stmt = store__stmt(st, STORE__PRIVATE_CONVS);
+    sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__PRIVATE_CONVS);
     memset(out, 0, sizeof(*out));
-    if (store__bind_text(stmt, 1, user_key, strlen(user_key)) != SQLITE_OK ||
+    if (store_sqlite__bind_text(stmt, 1, user_key, strlen(user_key)) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 2, since_ms) != SQLITE_OK) {
-        store__done(stmt);
-        return store__fail(st->db, "private convs bind");
+        store_sqlite__done(stmt);
+        return store_sqlite__fail(st->db, "private convs bind");
     }
     void *v = NULL;
     size_t n = 0;
-    int rc = store__collect(st, stmt, sizeof(char *), store__conv_row, "private convs", &v, &n);
+    int rc = store_sqlite__collect(st, stmt, sizeof(char *), store_sqlite__conv_row,
+                                   "private convs", &v, &n);
     store_conv_list_t list = {v, n};
     if (rc < 0) {
         store_conv_list_free(&list);
@@ -1425,60 +1351,55 @@ static int store__private_read(store__sqlite_t *st, const char *user_key, int64_
     return rc;
 }
 
-static void store__private_convs(store_t *s, const char *user_key, int64_t since_ms,
-                                 store_conv_list_cb cb, void *ud)
+static void store_sqlite__private_convs(store_t *s, const char *user_key, int64_t since_ms,
+                                        store_conv_list_cb cb, void *ud)
 {
-    store__sqlite_t *st = store__self(s);
-    if (st->closed) {
-        store_conv_list_t none = {NULL, 0};
-        cb(ud, STORE_ECLOSED, &none);
+    store_op_call call = STORE_OP_CALL_CONVS(cb, ud);
+    if (store_op__refused(s, &call))
         return;
-    }
-    store__op *op = store__op_new(st, STORE__OP_CONVS, ud);
-    op->cb.convs = cb;
-    op->rc = store__private_read(st, user_key, since_ms, &op->res.convs);
-    store__submit(st, op);
+    store_sqlite *st = store_sqlite__self(s);
+    store_sqlite__op *op = store_sqlite__op_new(st, call);
+    op->rc = store_sqlite__private_read(st, user_key, since_ms, &op->res.convs);
+    store_sqlite__submit(st, op);
 }
 
 /* ---- clientId purge ----------------------------------------------------- */
 
-static void store__dedupe_purge(store_t *s, int64_t now_ms, store_count_cb cb, void *ud)
+static void store_sqlite__dedupe_purge(store_t *s, int64_t now_ms, store_count_cb cb, void *ud)
 {
-    store__sqlite_t *st = store__self(s);
-    if (st->closed) {
-        cb(ud, STORE_ECLOSED, 0);
+    store_op_call call = STORE_OP_CALL_COUNT(cb, ud);
+    if (store_op__refused(s, &call))
         return;
-    }
-    store__op *op = store__op_new(st, STORE__OP_COUNT, ud);
-    op->cb.count = cb;
-    int rc = store__write_begin(st);
+    store_sqlite *st = store_sqlite__self(s);
+    store_sqlite__op *op = store_sqlite__op_new(st, call);
+    int rc = store_sqlite__write_begin(st);
     if (rc == 0) {
-        sqlite3_stmt *stmt = store__stmt(st, STORE__DEDUPE_PURGE);
+        sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__DEDUPE_PURGE);
         if (sqlite3_bind_int64(stmt, 1, now_ms) != SQLITE_OK) {
-            store__done(stmt);
-            rc = store__fail(st->db, "dedupe purge bind");
+            store_sqlite__done(stmt);
+            rc = store_sqlite__fail(st->db, "dedupe purge bind");
         } else {
-            rc = store__exec(st, stmt, "dedupe purge");
+            rc = store_sqlite__exec(st, stmt, "dedupe purge");
         }
         if (rc == 0) {
             int n = sqlite3_changes(st->db);
             op->res.count = n < 0 ? 0 : (uint64_t)n;
         }
     }
-    op->rc = store__write_end(st, rc);
+    op->rc = store_sqlite__write_end(st, rc);
     if (op->rc != 0)
-        store__op_clear(op);
-    store__submit(st, op);
+        store_sqlite__op_clear(op);
+    store_sqlite__submit(st, op);
 }
 
-static const store_ops_t store__sqlite_ops = {
-    .close = store__close,
-    .room_create = store__room_create,
-    .room_get = store__room_get,
-    .room_list = store__room_list,
-    .msg_append = store__msg_append,
-    .history = store__history,
-    .dedupe_purge = store__dedupe_purge,
-    .since = store__since,
-    .private_convs = store__private_convs,
+static const store_ops_t store_sqlite__ops = {
+    .close = store_sqlite__close,
+    .room_create = store_sqlite__room_create,
+    .room_get = store_sqlite__room_get,
+    .room_list = store_sqlite__room_list,
+    .msg_append = store_sqlite__msg_append,
+    .history = store_sqlite__history,
+    .dedupe_purge = store_sqlite__dedupe_purge,
+    .since = store_sqlite__since,
+    .private_convs = store_sqlite__private_convs,
 };

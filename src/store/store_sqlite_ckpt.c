@@ -15,14 +15,14 @@
  * copied. Under a steady stream of commits a background checkpoint always
  * lags by the frames written while it ran, so the WAL would only grow. The
  * hook therefore finishes the job itself once the thread has copied all
- * but a few frames (STORE__CKPT_FINISH_FRAMES): an inline checkpoint of
+ * but a few frames (STORE_SQLITE__CKPT_FINISH_FRAMES): an inline checkpoint of
  * that remainder, after which the next write restarts the WAL. Past
- * STORE__CKPT_HARD_FRAMES (a thread that cannot keep up) it checkpoints
+ * STORE_SQLITE__CKPT_HARD_FRAMES (a thread that cannot keep up) it checkpoints
  * inline whatever is left.
  *
- * Ownership: store_ckpt_start gives the caller the record; the thread owns
+ * Ownership: store_sqlite__ckpt_start gives the caller the record; the thread owns
  * its connection (opened on first use, closed when it stops);
- * store_ckpt_stop joins the thread and frees the record. */
+ * store_sqlite__ckpt_stop joins the thread and frees the record. */
 #include "store/store_sqlite_ckpt.h"
 
 #include <uv.h>
@@ -32,13 +32,13 @@
 
 /* WAL size (frames, one page each) that wakes the thread: SQLite's own
  * default for its automatic checkpoint. */
-#define STORE__CKPT_FRAMES 1000
+#define STORE_SQLITE__CKPT_FRAMES 1000
 /* Frames left to copy that the writer copies itself. */
-#define STORE__CKPT_FINISH_FRAMES 256
+#define STORE_SQLITE__CKPT_FINISH_FRAMES 256
 /* WAL size from which the writer checkpoints inline (about 32 MiB). */
-#define STORE__CKPT_HARD_FRAMES 8000
+#define STORE_SQLITE__CKPT_HARD_FRAMES 8000
 
-struct store_ckpt {
+struct store_sqlite__ckpt {
     sqlite3 *db;       /* the writer's connection (the loop thread's) */
     char *path;        /* the database file */
     sqlite3 *own;      /* the thread's connection; NULL until first use */
@@ -55,7 +55,7 @@ struct store_ckpt {
 };
 
 /* On the thread: a PASSIVE checkpoint of everything committed so far. */
-static void store_ckpt_run(store_ckpt *c)
+static void store_sqlite__ckpt_run(store_sqlite__ckpt *c)
 {
     if (c->own == NULL && !c->open_failed) {
         /* a fresh connection knows the file is in WAL mode only once it
@@ -90,9 +90,9 @@ static void store_ckpt_run(store_ckpt *c)
     uv_mutex_unlock(&c->mu);
 }
 
-static void store_ckpt_main(void *arg)
+static void store_sqlite__ckpt_main(void *arg)
 {
-    store_ckpt *c = arg;
+    store_sqlite__ckpt *c = arg;
     uv_mutex_lock(&c->mu);
     for (;;) {
         while (!c->wanted && !c->stop)
@@ -102,7 +102,7 @@ static void store_ckpt_main(void *arg)
         c->wanted = 0;
         c->running = 1;
         uv_mutex_unlock(&c->mu);
-        store_ckpt_run(c);
+        store_sqlite__ckpt_run(c);
         uv_mutex_lock(&c->mu);
         c->running = 0;
     }
@@ -112,20 +112,20 @@ static void store_ckpt_main(void *arg)
 }
 
 /* The WAL hook: after each commit of the writer, with the WAL's size. */
-static int store_ckpt_on_commit(void *ud, sqlite3 *db, const char *name, int frames)
+static int store_sqlite__ckpt_on_commit(void *ud, sqlite3 *db, const char *name, int frames)
 {
-    store_ckpt *c = ud;
+    store_sqlite__ckpt *c = ud;
     int restarted = frames < c->last_frames, finish = 0;
     c->last_frames = frames;
-    if (!restarted && frames < STORE__CKPT_FRAMES)
+    if (!restarted && frames < STORE_SQLITE__CKPT_FRAMES)
         return SQLITE_OK;
     uv_mutex_lock(&c->mu);
     if (restarted) { /* nothing of this WAL is copied yet */
         c->gen++;
         c->copied = 0;
     }
-    if (frames >= STORE__CKPT_FRAMES && !c->running && !c->wanted) {
-        if (frames - c->copied <= STORE__CKPT_FINISH_FRAMES) {
+    if (frames >= STORE_SQLITE__CKPT_FRAMES && !c->running && !c->wanted) {
+        if (frames - c->copied <= STORE_SQLITE__CKPT_FINISH_FRAMES) {
             finish = 1;
         } else {
             c->wanted = 1;
@@ -135,23 +135,23 @@ static int store_ckpt_on_commit(void *ud, sqlite3 *db, const char *name, int fra
     uv_mutex_unlock(&c->mu);
     /* Inline: the thread's leftovers, or everything when it cannot keep
      * up (BUSY while it runs one: a later commit tries again). */
-    if (finish || frames >= STORE__CKPT_HARD_FRAMES)
+    if (finish || frames >= STORE_SQLITE__CKPT_HARD_FRAMES)
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return SQLITE_OK;
 }
 
-store_ckpt *store_ckpt_start(sqlite3 *db, const char *path)
+store_sqlite__ckpt *store_sqlite__ckpt_start(sqlite3 *db, const char *path)
 {
-    store_ckpt *c = mem_calloc(1, sizeof(*c));
+    store_sqlite__ckpt *c = mem_calloc(1, sizeof(*c));
     c->db = db;
     c->path = mem_strdup(path);
     if (uv_mutex_init(&c->mu) != 0)
         goto fail_mutex;
     if (uv_cond_init(&c->cv) != 0)
         goto fail_cond;
-    if (uv_thread_create(&c->thread, store_ckpt_main, c) != 0)
+    if (uv_thread_create(&c->thread, store_sqlite__ckpt_main, c) != 0)
         goto fail_thread;
-    sqlite3_wal_hook(db, store_ckpt_on_commit, c);
+    sqlite3_wal_hook(db, store_sqlite__ckpt_on_commit, c);
     return c;
 
 fail_thread:
@@ -165,7 +165,7 @@ fail_mutex:
     return NULL;
 }
 
-void store_ckpt_stop(store_ckpt *c)
+void store_sqlite__ckpt_stop(store_sqlite__ckpt *c)
 {
     if (c == NULL)
         return;

@@ -59,7 +59,10 @@ typedef struct {
      * data as before); missed packets are replayed right after. */
     void (*on_recovered)(void *ud, sio_socket *s);
     /* An event: args (borrowed) holds the arguments after the name.
-     * ack_id >= 0 when the client waits for an answer (sio_ack). */
+     * ack_id >= 0 when the client waits for an answer (sio_ack). args is
+     * NULL when the arguments are valid JSON nested deeper than this
+     * server parses (see sio_packet_decode): the name and ack id are all
+     * there is, and the handler answers it as a malformed payload. */
     void (*on_event)(void *ud, sio_socket *s, const char *event, json_t *args,
                      const sio_bin *bins, unsigned nbins, int64_t ack_id);
     /* The socket left ("client namespace disconnect", "server namespace
@@ -152,7 +155,8 @@ int sio_ack_bin(sio_socket *s, int64_t ack_id, const json_t *args, const sio_bin
 
 /* Emits and waits for the client's ack: cb runs once with the ack's args
  * (borrowed), or with args NULL when the socket disconnects or timeout_ms
- * passes first. */
+ * passes first, or when the client's answer is nested deeper than this
+ * server parses. */
 typedef void (*sio_ack_cb)(void *ud, sio_socket *s, json_t *args);
 int sio_emit_with_ack(sio_socket *s, const char *event, const json_t *args,
                       uint32_t timeout_ms, sio_ack_cb cb, void *ud);

@@ -442,10 +442,13 @@ out:
 static void sio__on_event(sio_socket *s, sio_packet *p, const sio_bin *bins, unsigned nbins)
 {
     json_t *name = json_array_get(p->data, 0);
-    json_t *args = json_array();
-    size_t n = json_array_size(p->data);
-    for (size_t i = 1; i < n; i++)
-        json_array_append(args, json_array_get(p->data, i));
+    json_t *args = NULL; /* too deep to read: the handler gets no arguments */
+    if (!p->too_deep) {
+        args = json_array();
+        size_t n = json_array_size(p->data);
+        for (size_t i = 1; i < n; i++)
+            json_array_append(args, json_array_get(p->data, i));
+    }
     sio_socket_ref(s);
     if (s->nsp->h->on_event)
         s->nsp->h->on_event(s->nsp->ud, s, json_string_value(name), args, bins, nbins, p->ack_id);
@@ -501,18 +504,34 @@ static void sio__binwait_free(sio_client *c)
     c->bin = NULL;
 }
 
+/* Closes c for a packet that breaks the protocol, as the reference server
+ * does, saying why in the log (the client only sees its transport close). */
+static void sio__parse_error(sio_client *c, const char *why, size_t len)
+{
+    log_debug("socket.io packet refused", "sid=%s why=\"%s\" len=%zu",
+              eio_session_id(c->es), why, len);
+    eio_session_close(c->es, "parse error");
+}
+
 static void sio__on_text(sio_client *c, const uint8_t *data, size_t len)
 {
     sio_packet p;
     c->srv->stats.packets_in++;
-    if (c->bin || sio_packet_decode((const char *)data, len, &p) != 0) {
-        eio_session_close(c->es, "parse error");
+    if (c->bin) {
+        sio__parse_error(c, "text packet while attachments are due", len);
         return;
     }
+    int rc = sio_packet_decode((const char *)data, len, &p);
+    if (rc != 0 && rc != SIO_PACKET_ETOODEEP) {
+        sio__parse_error(c, "malformed packet", len);
+        return;
+    }
+    /* The placeholders of a packet too deep to parse cannot be checked:
+     * its attachments are only counted, and its handler gets no args. */
     if ((p.type == SIO_BINARY_EVENT || p.type == SIO_BINARY_ACK) && p.attachments > 0) {
-        if (sio_placeholders_check(p.data, p.attachments) != 0) {
+        if (!p.too_deep && sio_placeholders_check(p.data, p.attachments) != 0) {
             sio_packet_clear(&p);
-            eio_session_close(c->es, "parse error");
+            sio__parse_error(c, "attachments do not match their placeholders", len);
             return;
         }
         c->bin = mem_calloc(1, sizeof(sio_binwait));
@@ -520,7 +539,7 @@ static void sio__on_text(sio_client *c, const uint8_t *data, size_t len)
         return;
     }
     if (sio__dispatch(c, &p, NULL, 0) != 0)
-        eio_session_close(c->es, "parse error");
+        sio__parse_error(c, "packet out of place (namespace not joined, or a server-only type)", len);
     sio_packet_clear(&p);
 }
 
@@ -528,7 +547,7 @@ static void sio__on_binary(sio_client *c, const uint8_t *data, size_t len)
 {
     sio_binwait *w = c->bin;
     if (w == NULL) {
-        eio_session_close(c->es, "parse error");
+        sio__parse_error(c, "binary message nobody announced", len);
         return;
     }
     uint8_t *copy = mem_alloc(len ? len : 1);
@@ -543,7 +562,7 @@ static void sio__on_binary(sio_client *c, const uint8_t *data, size_t len)
     c->bin = w;
     sio__binwait_free(c);
     if (r != 0)
-        eio_session_close(c->es, "parse error");
+        sio__parse_error(c, "packet out of place (namespace not joined, or a server-only type)", len);
 }
 
 /* ---- Engine.IO handlers --------------------------------------------------- */

@@ -374,6 +374,7 @@ static void sio__connect_fresh(sio_client *c, sio_nsp *nsp, json_t *auth)
     s->refs = 1;
     s->client = c;
     s->nsp = nsp;
+    s->rec_from = c->srv->rec.next_seq - 1;
     rand_id(s->id);
     json_t *refusal = nsp->h->on_connect ? nsp->h->on_connect(nsp->ud, s, auth) : NULL;
     if (refusal) {
@@ -428,6 +429,7 @@ sio_socket *sio_restore_finish(sio_restore *req, const char *sid, const char *co
     s = mem_calloc(1, sizeof(*s));
     s->refs = 2; /* the client's and the caller's */
     s->nsp = nsp;
+    s->rec_from = c->srv->rec.next_seq - 1;
     memcpy(s->id, sid, RAND_ID_LEN + 1);
     sio__attach(c, s);
     for (size_t i = 0; i < nrooms; i++)

@@ -166,19 +166,10 @@ void eio__session_closed_by_transport(eio_session *s, const char *reason)
     eio__close(s, reason, 1);
 }
 
-int eio_session_is_open(const eio_session *s) { return !s->closed; }
 const char *eio_session_id(const eio_session *s) { return s->sid; }
 void eio_session_set_data(eio_session *s, void *data) { s->data = data; }
 void *eio_session_data(const eio_session *s) { return s->data; }
-eio_server *eio_session_server(const eio_session *s) { return s->srv; }
-uv_loop_t *eio_server_loop(const eio_server *srv) { return srv->loop; }
-size_t eio_server_session_count(const eio_server *srv) { return srv->count; }
 void eio_server_stats(const eio_server *srv, eio_stats *out) { *out = srv->stats; }
-
-const char *eio_session_transport(const eio_session *s)
-{
-    return s->transport == EIO_T_WEBSOCKET ? "websocket" : "polling";
-}
 
 void eio__mark_poll_dirty(eio_session *s)
 {

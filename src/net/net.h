@@ -114,7 +114,6 @@ size_t net_server_conn_count(const net_server *s);
 
 /* Ownership of a connection for close/data notifications. NULL ops clears. */
 void net_conn_set_owner(net_conn *c, const net_owner_ops *ops, void *owner);
-void *net_conn_owner(const net_conn *c);
 
 /* Switches the connection to raw mode (after the handler wrote a 101
  * response with net_conn_write*): from now on every byte goes to
@@ -127,8 +126,6 @@ void net_conn_upgrade(net_conn *c, const net_owner_ops *ops, void *owner);
  * output limit was exceeded (the connection is then closed). */
 int net_conn_write(net_conn *c, rbuf_t *b, size_t off, size_t len);
 int net_conn_write_copy(net_conn *c, const void *data, size_t len);
-/* Bytes queued and not yet written. */
-size_t net_conn_pending_output(const net_conn *c);
 
 /* Closes: with `graceful`, queued output is written first; the owner's
  * on_close runs now either way. Safe to call twice. */
@@ -148,7 +145,6 @@ typedef struct {
 } net_stats;
 
 void net_server_stats(const net_server *s, net_stats *out);
-net_server *net_conn_server(const net_conn *c);
 
 /* Writes a complete response to the current request and moves on to the
  * next one. extra_headers is a block of "Name: value\r\n" lines or NULL.

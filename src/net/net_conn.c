@@ -243,11 +243,6 @@ int net_conn_write_copy(net_conn *c, const void *data, size_t len)
     return r;
 }
 
-size_t net_conn_pending_output(const net_conn *c)
-{
-    return c->out ? c->out->bytes : 0;
-}
-
 static void net__flush(net_conn *c);
 static void net__alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void net__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
@@ -419,16 +414,6 @@ void net_conn_set_owner(net_conn *c, const net_owner_ops *ops, void *owner)
 {
     c->ops = ops;
     c->owner = ops ? owner : NULL;
-}
-
-void *net_conn_owner(const net_conn *c)
-{
-    return c->owner;
-}
-
-net_server *net_conn_server(const net_conn *c)
-{
-    return net__srv(c);
 }
 
 void net_conn_peer(const net_conn *c, char *out, size_t size)

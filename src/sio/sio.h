@@ -65,11 +65,10 @@ typedef struct {
      * there is, and the handler answers it as a malformed payload. */
     void (*on_event)(void *ud, sio_socket *s, const char *event, json_t *args,
                      const sio_bin *bins, unsigned nbins, int64_t ack_id);
-    /* The socket left ("client namespace disconnect", "server namespace
-     * disconnect", "transport close", "ping timeout", "parse error",
-     * "transport error", "server shutting down"). `recoverable` is 1 when
-     * the socket is kept for recovery: the handler keeps its state until
-     * on_expired or on_recovered. */
+    /* The socket left ("client namespace disconnect", "transport close",
+     * "ping timeout", "parse error", "transport error", "server shutting
+     * down"). `recoverable` is 1 when the socket is kept for recovery: the
+     * handler keeps its state until on_expired or on_recovered. */
     void (*on_disconnect)(void *ud, sio_socket *s, const char *reason, int recoverable);
     /* A socket kept for recovery was not reclaimed in time. */
     void (*on_expired)(void *ud, sio_socket *s);
@@ -93,7 +92,6 @@ eio_server *sio_server_eio(sio_server *srv);
 /* Registers namespace `name` ("/", "/custom"). Connects to unregistered
  * namespaces are refused with {"message":"Invalid namespace"}. */
 sio_nsp *sio_namespace(sio_server *srv, const char *name, const sio_handlers *h, void *ud);
-const char *sio_nsp_name(const sio_nsp *nsp);
 
 typedef struct {
     uint64_t connected;         /* sockets connected now (all namespaces) */
@@ -140,8 +138,6 @@ void sio_socket_set_data(sio_socket *s, void *data);
 void *sio_socket_data(const sio_socket *s);
 sio_socket *sio_socket_ref(sio_socket *s);
 void sio_socket_unref(sio_socket *s);
-/* Engine.IO transport name ("polling"/"websocket"), "" when disconnected. */
-const char *sio_socket_transport(const sio_socket *s);
 
 /* Emits event with args (a JSON array, borrowed; NULL for none) to one
  * socket. Returns 0, or -1 when the socket is gone or args can't be encoded. */
@@ -160,9 +156,6 @@ int sio_ack_bin(sio_socket *s, int64_t ack_id, const json_t *args, const sio_bin
 typedef void (*sio_ack_cb)(void *ud, sio_socket *s, json_t *args);
 int sio_emit_with_ack(sio_socket *s, const char *event, const json_t *args,
                       uint32_t timeout_ms, sio_ack_cb cb, void *ud);
-
-/* Server-side disconnect ("server namespace disconnect"). */
-void sio_disconnect(sio_socket *s);
 
 /* ---- rooms and broadcasts ---- */
 /* Join/leave are idempotent. Returns 0. */

@@ -93,7 +93,6 @@ int sio_socket_connected(const sio_socket *s) { return s->connected; }
 sio_nsp *sio_socket_nsp(const sio_socket *s) { return s->nsp; }
 void sio_socket_set_data(sio_socket *s, void *data) { s->data = data; }
 void *sio_socket_data(const sio_socket *s) { return s->data; }
-const char *sio_nsp_name(const sio_nsp *nsp) { return nsp->name; }
 eio_server *sio_server_eio(sio_server *srv) { return srv->eio; }
 
 void sio_server_stats(const sio_server *srv, sio_stats *out)
@@ -116,11 +115,6 @@ void sio_socket_unref(sio_socket *s)
 {
     if (--s->refs == 0)
         mem_free(s);
-}
-
-const char *sio_socket_transport(const sio_socket *s)
-{
-    return s->connected ? eio_session_transport(s->client->es) : "";
 }
 
 int sio_emit(sio_socket *s, const char *event, const json_t *args)
@@ -268,14 +262,6 @@ static void sio__socket_close(sio_socket *s, const char *reason)
     sio__leave_all(s);
     if (!keep)
         sio_socket_unref(s);
-}
-
-void sio_disconnect(sio_socket *s)
-{
-    if (!s->connected)
-        return;
-    sio__send_packet(s, SIO_DISCONNECT, -1, NULL, NULL, 0);
-    sio__socket_close(s, "server namespace disconnect");
 }
 
 /* ---- inbound packets ----------------------------------------------------- */

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "net/net.h"
+#include "util/err.h"
 #include "util/rbuf.h"
 
 typedef struct eio_server eio_server;
@@ -94,8 +95,8 @@ void eio_server_stats(const eio_server *srv, eio_stats *out);
  * routes by path). Always answers or takes over the connection. */
 void eio_handle_request(eio_server *srv, net_conn *c, net_request *req);
 
-/* Queues a message (a new reference is taken). Returns 0, or -1 when the
- * session is closed or was closed by its output limit. */
+/* Queues a message (a new reference is taken). Returns 0, ERR_CLOSED when
+ * the session is closed, or ERR_LIMITED when its output limit closed it. */
 int eio_send(eio_session *s, const eio_msg *m);
 /* Closes the session (see eio.h's lifetime note). */
 void eio_session_close(eio_session *s, const char *reason);

@@ -183,7 +183,7 @@ void eio__mark_poll_dirty(eio_session *s)
 int eio_send(eio_session *s, const eio_msg *m)
 {
     if (s->closed)
-        return -1;
+        return ERR_CLOSED;
     if (s->transport == EIO_T_WEBSOCKET)
         return eio__ws_send(s->ws, m);
     eio__pollq_push(s, m);
@@ -191,7 +191,7 @@ int eio_send(eio_session *s, const eio_msg *m)
         log_warn("slow polling client disconnected", "sid=%s queued=%zu limit=%zu", s->sid,
                  s->pollq->bytes, s->srv->cfg.max_poll_queue);
         eio__close(s, "transport error", 0);
-        return -1;
+        return ERR_LIMITED;
     }
     if (s->poll)
         eio__mark_poll_dirty(s);
@@ -456,7 +456,8 @@ static void eio__buckets_prune(eio_server *srv, uint64_t now)
     srv->buckets_pruned_at = HASH_COUNT(srv->buckets);
 }
 
-/* 0 when a new session from this request's client may open, else -1. */
+/* 0 when a new session from this request's client may open, else
+ * ERR_LIMITED. */
 static int eio__handshake_allowed(eio_server *srv, net_conn *c, net_request *req)
 {
     if (srv->handshake_rl.refill_per_ms == 0)
@@ -479,7 +480,7 @@ static int eio__handshake_allowed(eio_server *srv, net_conn *c, net_request *req
         return 0;
     srv->stats.handshakes_refused++;
     log_debug("handshake refused", "client=%s reason=rate", addr);
-    return -1;
+    return ERR_LIMITED;
 }
 
 static void eio__respond_too_many(eio_server *srv, net_conn *c, net_request *req)

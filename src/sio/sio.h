@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "eio/eio.h"
+#include "util/err.h"
 
 typedef struct sio_server sio_server;
 typedef struct sio_nsp sio_nsp;
@@ -123,7 +124,7 @@ sio_socket *sio_restore_finish(sio_restore *req, const char *sid, const char *co
 void sio_server_set_recovery_key(sio_server *srv, const uint8_t *key, size_t len);
 
 /* The time part of an offset made with offset_clock, in ms since the
- * epoch, or -1 when the offset has none. */
+ * epoch, or ERR_NOTFOUND (negative) when the offset has none. */
 int64_t sio_offset_time(const char *offset);
 
 /* The pid of socket s, as its CONNECT reply gave it ("" when recovery is
@@ -140,7 +141,11 @@ sio_socket *sio_socket_ref(sio_socket *s);
 void sio_socket_unref(sio_socket *s);
 
 /* Emits event with args (a JSON array, borrowed; NULL for none) to one
- * socket. Returns 0, or -1 when the socket is gone or args can't be encoded. */
+ * socket. Returns 0, or a negative util/err.h code: ERR_CLOSED when the
+ * socket is gone (or its session closed), ERR_LIMITED when its output limit
+ * closed it, ERR_INVAL when args can't be encoded, ERR_NOMEM when jansson
+ * could not build the packet. The ack functions return the same codes, and
+ * ERR_INVAL for a negative ack_id. */
 int sio_emit(sio_socket *s, const char *event, const json_t *args);
 int sio_emit_bin(sio_socket *s, const char *event, const json_t *args, const sio_bin *bins,
                  unsigned nbins);

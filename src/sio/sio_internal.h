@@ -187,7 +187,7 @@ int sio__send_packet(sio_socket *s, sio_ptype type, int64_t ack_id, const json_t
 /* Encodes an event packet for nsp into an Engine.IO message (the caller
  * releases it). With recovery on, the packet gets the next offset as its
  * last argument and *seq is set (else 0): log it with sio__rec_log once
- * sent. Returns 0 or -1. */
+ * sent. Returns 0, ERR_NOMEM or SIO_PACKET_EINVAL. */
 int sio__encode_event(eio_msg *m, const sio_nsp *nsp, const char *event, const json_t *args,
                       uint64_t *seq);
 

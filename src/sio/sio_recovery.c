@@ -192,17 +192,17 @@ int64_t sio_offset_time(const char *offset)
 {
     /* "<8 boot chars>-<seq>-<ms>" */
     if (strlen(offset) < 12 || offset[8] != '-')
-        return -1;
+        return ERR_NOTFOUND;
     const char *p = offset + 9;
     while (*p >= '0' && *p <= '9')
         p++;
     if (p == offset + 9 || *p != '-' || p[1] < '0' || p[1] > '9')
-        return -1;
+        return ERR_NOTFOUND;
     char *end;
     errno = 0;
     long long ms = strtoll(p + 1, &end, 10);
     if (*end || errno || ms < 0)
-        return -1;
+        return ERR_NOTFOUND;
     return (int64_t)ms;
 }
 

@@ -18,9 +18,10 @@ static int sio__encode(eio_msg *m, sio_ptype type, const char *nsp, int64_t ack_
                        unsigned nbins, const json_t *data)
 {
     buf_t b = {0};
-    if (sio_packet_encode(&b, type, nsp, ack_id, nbins, data) != 0) {
+    int rc = sio_packet_encode(&b, type, nsp, ack_id, nbins, data);
+    if (rc != 0) {
         buf_free(&b);
-        return -1;
+        return rc;
     }
     eio_msg_init(m, b.data, b.len, 0);
     buf_free(&b);
@@ -46,7 +47,7 @@ int sio__encode_event(eio_msg *m, const sio_nsp *nsp, const char *event, const j
 {
     json_t *arr = sio__event_array(event, args);
     if (arr == NULL)
-        return -1;
+        return ERR_NOMEM;
     *seq = 0;
     if (nsp->srv->rec.enabled) {
         /* Replayable: the offset goes last, as Socket.IO's recovery wants. */
@@ -73,13 +74,14 @@ int sio__send_packet(sio_socket *s, sio_ptype type, int64_t ack_id, const json_t
                      const sio_bin *bins, unsigned nbins)
 {
     if (!s->connected)
-        return -1;
+        return ERR_CLOSED;
     if (nbins > 0)
         type = type == SIO_ACK ? SIO_BINARY_ACK : type == SIO_EVENT ? SIO_BINARY_EVENT : type;
     eio_msg m;
-    if (sio__encode(&m, type, s->nsp->name, ack_id, nbins, data) != 0)
-        return -1;
-    int r = eio_send(s->client->es, &m);
+    int r = sio__encode(&m, type, s->nsp->name, ack_id, nbins, data);
+    if (r != 0)
+        return r;
+    r = eio_send(s->client->es, &m);
     eio_msg_release(&m);
     if (r == 0 && nbins)
         sio__send_bins(s->client->es, bins, nbins);
@@ -126,14 +128,15 @@ int sio_emit_bin(sio_socket *s, const char *event, const json_t *args, const sio
                  unsigned nbins)
 {
     if (!s->connected)
-        return -1;
+        return ERR_CLOSED;
     if (nbins == 0) {
         /* Plain events go through the shared path: offset and log. */
         eio_msg m;
         uint64_t seq;
-        if (sio__encode_event(&m, s->nsp, event, args, &seq) != 0)
-            return -1;
-        int r = eio_send(s->client->es, &m);
+        int r = sio__encode_event(&m, s->nsp, event, args, &seq);
+        if (r != 0)
+            return r;
+        r = eio_send(s->client->es, &m);
         s->nsp->srv->stats.events_out++;
         if (seq)
             sio__rec_log(s->nsp->srv, s->nsp, seq, &m, s->id, NULL, 0, NULL);
@@ -142,7 +145,7 @@ int sio_emit_bin(sio_socket *s, const char *event, const json_t *args, const sio
     }
     json_t *arr = sio__event_array(event, args);
     if (arr == NULL)
-        return -1;
+        return ERR_NOMEM;
     int r = sio__send_packet(s, SIO_EVENT, -1, arr, bins, nbins);
     json_decref(arr);
     return r;
@@ -157,7 +160,7 @@ int sio_ack_bin(sio_socket *s, int64_t ack_id, const json_t *args, const sio_bin
                 unsigned nbins)
 {
     if (ack_id < 0)
-        return -1;
+        return ERR_INVAL;
     json_t *empty = NULL;
     if (args == NULL)
         args = empty = json_array();
@@ -194,15 +197,15 @@ int sio_emit_with_ack(sio_socket *s, const char *event, const json_t *args,
                       uint32_t timeout_ms, sio_ack_cb cb, void *ud)
 {
     if (!s->connected)
-        return -1;
+        return ERR_CLOSED;
     json_t *arr = sio__event_array(event, args);
     if (arr == NULL)
-        return -1;
+        return ERR_NOMEM;
     int64_t id = s->next_ack++;
     int r = sio__send_packet(s, SIO_EVENT, id, arr, NULL, 0);
     json_decref(arr);
     if (r != 0)
-        return -1;
+        return r;
     sio_wait_ack *a = mem_calloc(1, sizeof(*a));
     a->id = id;
     a->cb = cb;
@@ -453,7 +456,8 @@ static void sio__on_ack(sio_socket *s, sio_packet *p)
     mem_free(a);
 }
 
-/* Handles one complete packet; returns -1 when the client must be closed. */
+/* Handles one complete packet; returns 0, or ERR_MALFORMED when the client
+ * must be closed (a packet out of place). */
 static int sio__dispatch(sio_client *c, sio_packet *p, const sio_bin *bins, unsigned nbins)
 {
     if (p->type == SIO_CONNECT) {
@@ -462,7 +466,7 @@ static int sio__dispatch(sio_client *c, sio_packet *p, const sio_bin *bins, unsi
     }
     sio_socket *s = sio__client_socket(c, p->nsp);
     if (s == NULL)
-        return -1;
+        return ERR_MALFORMED;
     switch (p->type) {
     case SIO_DISCONNECT:
         sio__socket_close(s, "client namespace disconnect");
@@ -476,7 +480,7 @@ static int sio__dispatch(sio_client *c, sio_packet *p, const sio_bin *bins, unsi
         sio__on_ack(s, p);
         return 0;
     default:
-        return -1;
+        return ERR_MALFORMED;
     }
 }
 

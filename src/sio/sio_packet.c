@@ -10,7 +10,9 @@
  *
  * Payloads are parsed by jansson and written by this file's own compact
  * JSON writer (see "JSON writer" below for why). Memory: jansson reports
- * OOM itself; a failed json_loadb is treated as a malformed packet. */
+ * OOM itself; a failed json_loadb is treated as a malformed packet, except
+ * for jansson's depth limit, where a syntax scan tells valid JSON too deep
+ * to build from broken JSON (see "JSON too deep for jansson" below). */
 #include "sio/sio_packet.h"
 
 #include <inttypes.h>

@@ -506,8 +506,12 @@ static void expect_too_deep(char *s, size_t n, sio_ptype type, const char *nsp, 
     mem_free(s);
 }
 
-static void expect_deep_malformed(char *s, size_t n)
+/* deep_packet(...) must be malformed. */
+static void expect_deep_malformed(const char *prefix, size_t depth, char open,
+                                  const char *middle, char close, const char *suffix)
 {
+    size_t n;
+    char *s = deep_packet(prefix, depth, open, middle, close, suffix, &n);
     expect_malformed(s, n);
     mem_free(s);
 }
@@ -542,22 +546,22 @@ static void test_decode_too_deep(void **state)
     mem_free(s);
 
     /* Deep and broken, or of the wrong shape: malformed as before. */
-    expect_deep_malformed(deep_packet("2[\"x\",", deep, '[', "", ']', "", &n), n);
-    expect_deep_malformed(deep_packet("2[\"x\",", deep, '[', "", ']', "]]", &n), n);
-    expect_deep_malformed(deep_packet("2[\"x\",", over, '[', "1,", ']', "]", &n), n);
-    expect_deep_malformed(deep_packet("2[\"x\",", over, '[', "tru", ']', "]", &n), n);
-    expect_deep_malformed(deep_packet("2[\"x\",", over, '[', "01", ']', "]", &n), n);
-    expect_deep_malformed(deep_packet("2[\"x\",", over, '[', "\"\t\"", ']', "]", &n), n);
-    expect_deep_malformed(deep_packet("2[\"x\",", over, '[', "\"\\x\"", ']', "]", &n), n);
-    expect_deep_malformed(deep_packet("2[\"x\",", over, '[', "\"\xff\"", ']', "]", &n), n);
-    expect_deep_malformed(deep_packet("2[\"x\",", over, '{', "", '}', "]", &n), n);
-    expect_deep_malformed(deep_packet("2[\"x\",{\"a\":", over, '[', "", '}', "}]", &n), n);
-    expect_deep_malformed(deep_packet("2[1,", over, '[', "", ']', "]", &n), n);
-    expect_deep_malformed(deep_packet("2", over, '[', "", ']', "", &n), n);
-    expect_deep_malformed(deep_packet("2{\"a\":", over, '[', "", ']', "}", &n), n);
-    expect_deep_malformed(deep_packet("0{\"a\":", over, '[', "", ']', "}", &n), n);
-    expect_deep_malformed(deep_packet("4{\"a\":", over, '[', "", ']', "}", &n), n);
-    expect_deep_malformed(deep_packet("3", over, '[', "", ']', " x", &n), n);
+    expect_deep_malformed("2[\"x\",", deep, '[', "", ']', "");
+    expect_deep_malformed("2[\"x\",", deep, '[', "", ']', "]]");
+    expect_deep_malformed("2[\"x\",", over, '[', "1,", ']', "]");
+    expect_deep_malformed("2[\"x\",", over, '[', "tru", ']', "]");
+    expect_deep_malformed("2[\"x\",", over, '[', "01", ']', "]");
+    expect_deep_malformed("2[\"x\",", over, '[', "\"\t\"", ']', "]");
+    expect_deep_malformed("2[\"x\",", over, '[', "\"\\x\"", ']', "]");
+    expect_deep_malformed("2[\"x\",", over, '[', "\"\xff\"", ']', "]");
+    expect_deep_malformed("2[\"x\",", over, '{', "", '}', "]");
+    expect_deep_malformed("2[\"x\",{\"a\":", over, '[', "", '}', "}]");
+    expect_deep_malformed("2[1,", over, '[', "", ']', "]");
+    expect_deep_malformed("2", over, '[', "", ']', "");
+    expect_deep_malformed("2{\"a\":", over, '[', "", ']', "}");
+    expect_deep_malformed("0{\"a\":", over, '[', "", ']', "}");
+    expect_deep_malformed("4{\"a\":", over, '[', "", ']', "}");
+    expect_deep_malformed("3", over, '[', "", ']', " x");
 }
 
 /* --- encoding ------------------------------------------------------------ */

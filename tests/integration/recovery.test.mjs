@@ -171,7 +171,7 @@ describe('recovery after rate-limited traffic', () => {
     srv = await startServer({
       bin: 'parley',
       args: ['--data', dir, '--static', '/nonexistent', '--recovery-window', '60000',
-        '--presence-delay', '3000'],
+        '--presence-delay', '10000'],
     });
   });
   after(async () => {

@@ -30,8 +30,10 @@ typedef struct {
     double rate;                 /* events/s per connection; 0 disables */
     uint32_t burst;              /* token bucket size (ignored when rate is 0) */
     const char *auth_secret;     /* HS256 secret: token mode; NULL: anonymous */
-    uint32_t recovery_window_ms; /* kept for connection state recovery (not
-                                    used yet: see chat_users.c) */
+    uint32_t recovery_window_ms; /* sio's recovery window (0: off); in cluster
+                                    mode the life of a kept session's record
+                                    and of an empty room's topic watch
+                                    (chat_cluster.c) */
     uint32_t presence_delay_ms;  /* coalescing window of users:update and
                                     rooms:update (e.g. 30); 0: one per loop turn */
     uint32_t max_rooms;          /* rooms one connection may be in; 0: no limit */

@@ -501,6 +501,8 @@ static void chat_on_event(void *ud, sio_socket *s, const char *event, json_t *ar
         return;
     int verdict =
         ratelimit_take(&conn->rl, &c->rl, uv_now(c->loop)) == 0 ? 0 : -CHAT_ERR_RATE_LIMITED;
+    if (verdict == 0 && args == NULL) /* too deep for the parser (sio.h) */
+        verdict = -CHAT_ERR_INVALID_PAYLOAD;
     const chat_event *ev = NULL;
     size_t nev = sizeof(chat_events) / sizeof(chat_events[0]);
     for (size_t i = 0; i < nev; i++)

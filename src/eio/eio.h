@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "net/net.h"
+#include "util/err.h"
 #include "util/rbuf.h"
 
 typedef struct eio_server eio_server;
@@ -78,7 +79,6 @@ eio_server *eio_server_new(uv_loop_t *loop, net_server *net, const eio_config *c
 /* Closes every session ("server shutting down": on_close runs for each),
  * and frees the server after the loop has run once more. */
 void eio_server_free(eio_server *srv);
-size_t eio_server_session_count(const eio_server *srv);
 
 typedef struct {
     uint64_t handshakes;      /* sessions opened since start */
@@ -95,18 +95,13 @@ void eio_server_stats(const eio_server *srv, eio_stats *out);
  * routes by path). Always answers or takes over the connection. */
 void eio_handle_request(eio_server *srv, net_conn *c, net_request *req);
 
-/* Queues a message (a new reference is taken). Returns 0, or -1 when the
- * session is closed or was closed by its output limit. */
+/* Queues a message (a new reference is taken). Returns 0, ERR_CLOSED when
+ * the session is closed, or ERR_LIMITED when its output limit closed it. */
 int eio_send(eio_session *s, const eio_msg *m);
 /* Closes the session (see eio.h's lifetime note). */
 void eio_session_close(eio_session *s, const char *reason);
-int eio_session_is_open(const eio_session *s);
 const char *eio_session_id(const eio_session *s);
-/* "polling" or "websocket". */
-const char *eio_session_transport(const eio_session *s);
 void eio_session_set_data(eio_session *s, void *data);
 void *eio_session_data(const eio_session *s);
-eio_server *eio_session_server(const eio_session *s);
-uv_loop_t *eio_server_loop(const eio_server *srv);
 
 #endif

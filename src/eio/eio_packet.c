@@ -23,24 +23,24 @@
 #define EIO__B64_CHUNK 1024
 
 /* Decodes the base64 text p[0..n) into p[0..result), or with write == 0
- * only checks it. Returns the decoded length, or -1 when the text is not
- * what b64_decode accepts as a whole (every chunk but the last must decode
- * to a full 3/4 of its size, which is the same as forbidding padding
- * anywhere but at the very end). */
+ * only checks it. Returns the decoded length, or EIO_PACKET_EMALFORMED when
+ * the text is not what b64_decode accepts as a whole (every chunk but the
+ * last must decode to a full 3/4 of its size, which is the same as
+ * forbidding padding anywhere but at the very end). */
 static long eio__unbase64(uint8_t *p, size_t n, int write)
 {
     uint8_t scratch[EIO__B64_CHUNK / 4 * 3];
     size_t in = 0, outlen = 0;
 
     if (n % 4 != 0)
-        return -1;
+        return EIO_PACKET_EMALFORMED;
     while (in < n) {
         size_t chunk = n - in < EIO__B64_CHUNK ? n - in : EIO__B64_CHUNK;
         long got = b64_decode((const char *)p + in, chunk, scratch);
         if (got < 0)
-            return -1;
+            return EIO_PACKET_EMALFORMED;
         if (in + chunk < n && (size_t)got != chunk / 4 * 3)
-            return -1; /* padding before the last chunk */
+            return EIO_PACKET_EMALFORMED; /* padding before the last chunk */
         if (write)
             memcpy(p + outlen, scratch, (size_t)got);
         outlen += (size_t)got;
@@ -52,7 +52,7 @@ static long eio__unbase64(uint8_t *p, size_t n, int write)
 int eio_packet_decode(uint8_t *s, size_t n, eio_packet *out)
 {
     if (n == 0 || s[0] < '0' || s[0] > '6')
-        return -1;
+        return EIO_PACKET_EMALFORMED;
     out->type = (eio_ptype)(s[0] - '0');
     out->binary = 0;
     out->data = s + 1;
@@ -60,13 +60,14 @@ int eio_packet_decode(uint8_t *s, size_t n, eio_packet *out)
     return 0;
 }
 
-/* Checks one record without changing it: 0 when it will decode, else -1. */
+/* Checks one record without changing it: 0 when it will decode, else
+ * EIO_PACKET_EMALFORMED. */
 static int eio__record_check(uint8_t *rec, size_t n)
 {
     eio_packet p;
 
     if (n > 0 && rec[0] == 'b')
-        return eio__unbase64(rec + 1, n - 1, 0) < 0 ? -1 : 0;
+        return eio__unbase64(rec + 1, n - 1, 0) < 0 ? EIO_PACKET_EMALFORMED : 0;
     return eio_packet_decode(rec, n, &p);
 }
 
@@ -90,7 +91,7 @@ int eio_payload_decode(uint8_t *body, size_t n,
     uint8_t *end, *rec, *sep;
 
     if (n == 0)
-        return -1; /* one empty record */
+        return EIO_PACKET_EMALFORMED; /* one empty record */
     end = body + n;
 
     /* Pass 1: every record must be well formed. An empty body is one empty
@@ -101,7 +102,7 @@ int eio_payload_decode(uint8_t *body, size_t n,
         sep = memchr(rec, EIO_RECORD_SEP, (size_t)(end - rec));
         size_t len = (size_t)((sep ? sep : end) - rec);
         if (eio__record_check(rec, len) != 0)
-            return -1;
+            return EIO_PACKET_EMALFORMED;
         if (sep == NULL)
             break;
         rec = sep + 1;

@@ -11,6 +11,9 @@
 #include <stdint.h>
 
 #include "util/buf.h"
+#include "util/err.h"
+
+#define EIO_PACKET_EMALFORMED ERR_MALFORMED /* not a packet or payload */
 
 typedef enum {
     EIO_OPEN = 0,
@@ -32,16 +35,16 @@ typedef struct {
 } eio_packet;
 
 /* Decodes one text packet s[0..n) (a WebSocket text frame, or one record of a
- * polling payload). Returns 0, or -1 when s is empty or the type is unknown.
- * s is not modified; a 'b' record is not a text packet (-1), only
- * eio_payload_decode reads those. */
+ * polling payload). Returns 0, or EIO_PACKET_EMALFORMED when s is empty or
+ * the type is unknown. s is not modified; a 'b' record is not a text packet
+ * (EIO_PACKET_EMALFORMED), only eio_payload_decode reads those. */
 int eio_packet_decode(uint8_t *s, size_t n, eio_packet *out);
 
 /* Splits a polling payload and calls cb for each packet, in order. Binary
  * records ('b' + base64) are decoded in place, so body is modified. Stops at
  * the first nonzero return of cb and returns it. Returns 0 when all packets
- * were delivered, or -1 (before calling cb for any packet, body unchanged)
- * when any record is malformed: empty (so an empty body, or a separator at
+ * were delivered, or EIO_PACKET_EMALFORMED (before calling cb for any
+ * packet, body unchanged) when any record is malformed: empty (so an empty body, or a separator at
  * either end or doubled), unknown type, or bad base64. "b" alone is an empty
  * binary message. */
 int eio_payload_decode(uint8_t *body, size_t n,

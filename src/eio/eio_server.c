@@ -166,19 +166,10 @@ void eio__session_closed_by_transport(eio_session *s, const char *reason)
     eio__close(s, reason, 1);
 }
 
-int eio_session_is_open(const eio_session *s) { return !s->closed; }
 const char *eio_session_id(const eio_session *s) { return s->sid; }
 void eio_session_set_data(eio_session *s, void *data) { s->data = data; }
 void *eio_session_data(const eio_session *s) { return s->data; }
-eio_server *eio_session_server(const eio_session *s) { return s->srv; }
-uv_loop_t *eio_server_loop(const eio_server *srv) { return srv->loop; }
-size_t eio_server_session_count(const eio_server *srv) { return srv->count; }
 void eio_server_stats(const eio_server *srv, eio_stats *out) { *out = srv->stats; }
-
-const char *eio_session_transport(const eio_session *s)
-{
-    return s->transport == EIO_T_WEBSOCKET ? "websocket" : "polling";
-}
 
 void eio__mark_poll_dirty(eio_session *s)
 {
@@ -192,7 +183,7 @@ void eio__mark_poll_dirty(eio_session *s)
 int eio_send(eio_session *s, const eio_msg *m)
 {
     if (s->closed)
-        return -1;
+        return ERR_CLOSED;
     if (s->transport == EIO_T_WEBSOCKET)
         return eio__ws_send(s->ws, m);
     eio__pollq_push(s, m);
@@ -200,7 +191,7 @@ int eio_send(eio_session *s, const eio_msg *m)
         log_warn("slow polling client disconnected", "sid=%s queued=%zu limit=%zu", s->sid,
                  s->pollq->bytes, s->srv->cfg.max_poll_queue);
         eio__close(s, "transport error", 0);
-        return -1;
+        return ERR_LIMITED;
     }
     if (s->poll)
         eio__mark_poll_dirty(s);
@@ -465,7 +456,8 @@ static void eio__buckets_prune(eio_server *srv, uint64_t now)
     srv->buckets_pruned_at = HASH_COUNT(srv->buckets);
 }
 
-/* 0 when a new session from this request's client may open, else -1. */
+/* 0 when a new session from this request's client may open, else
+ * ERR_LIMITED. */
 static int eio__handshake_allowed(eio_server *srv, net_conn *c, net_request *req)
 {
     if (srv->handshake_rl.refill_per_ms == 0)
@@ -488,7 +480,7 @@ static int eio__handshake_allowed(eio_server *srv, net_conn *c, net_request *req
         return 0;
     srv->stats.handshakes_refused++;
     log_debug("handshake refused", "client=%s reason=rate", addr);
-    return -1;
+    return ERR_LIMITED;
 }
 
 static void eio__respond_too_many(eio_server *srv, net_conn *c, net_request *req)

@@ -14,7 +14,7 @@
 int eio__ws_send(net_conn *c, const eio_msg *m)
 {
     if (c == NULL)
-        return -1;
+        return ERR_CLOSED;
     return net_conn_write(c, m->rb, m->ws_off, m->rb->len - m->ws_off);
 }
 

@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "util/buf.h"
+#include "util/err.h"
 #include "util/rbuf.h"
 
 typedef struct net_server net_server;
@@ -105,7 +106,7 @@ void net_server_close(net_server *s, uint32_t grace_ms, void (*done)(void *ud), 
  * the loop sleeps), before queued output is written: a layer above batches
  * its own work of the turn there (for instance answering long-polls). It may
  * write to connections. At most NET_MAX_FLUSH_HOOKS per server; returns 0 or
- * -1 when full. Removing takes the same pair. */
+ * ERR_LIMITED when full. Removing takes the same pair. */
 #define NET_MAX_FLUSH_HOOKS 4
 int net_server_add_flush_hook(net_server *s, void (*hook)(void *ud), void *ud);
 void net_server_remove_flush_hook(net_server *s, void (*hook)(void *ud), void *ud);
@@ -114,7 +115,6 @@ size_t net_server_conn_count(const net_server *s);
 
 /* Ownership of a connection for close/data notifications. NULL ops clears. */
 void net_conn_set_owner(net_conn *c, const net_owner_ops *ops, void *owner);
-void *net_conn_owner(const net_conn *c);
 
 /* Switches the connection to raw mode (after the handler wrote a 101
  * response with net_conn_write*): from now on every byte goes to
@@ -123,12 +123,11 @@ void net_conn_upgrade(net_conn *c, const net_owner_ops *ops, void *owner);
 
 /* Queues bytes for the connection. net_conn_write takes a new reference to
  * b (the caller keeps its own); the bytes b->data[off..off+len) must not
- * change afterwards. Returns 0, or -1 when the connection is closed or the
- * output limit was exceeded (the connection is then closed). */
+ * change afterwards. Returns 0, ERR_CLOSED when the connection is closed, or
+ * ERR_LIMITED when the output limit was exceeded (the connection is then
+ * closed). */
 int net_conn_write(net_conn *c, rbuf_t *b, size_t off, size_t len);
 int net_conn_write_copy(net_conn *c, const void *data, size_t len);
-/* Bytes queued and not yet written. */
-size_t net_conn_pending_output(const net_conn *c);
 
 /* Closes: with `graceful`, queued output is written first; the owner's
  * on_close runs now either way. Safe to call twice. */
@@ -148,7 +147,6 @@ typedef struct {
 } net_stats;
 
 void net_server_stats(const net_server *s, net_stats *out);
-net_server *net_conn_server(const net_conn *c);
 
 /* Writes a complete response to the current request and moves on to the
  * next one. extra_headers is a block of "Name: value\r\n" lines or NULL.
@@ -166,8 +164,8 @@ void net_respond_close(net_conn *c, int status, const char *content_type,
 net_request *net_conn_request(net_conn *c);
 
 /* Finds `name` in a query string ("a=1&b=2") and writes its percent-decoded
- * value with a NUL into out. Returns the value's length, or -1 when absent
- * or longer than size - 1. */
+ * value with a NUL into out. Returns the value's length, ERR_NOTFOUND when
+ * absent, or ERR_TOOLONG when longer than size - 1. */
 int net_query_get(const char *query, const char *name, char *out, size_t size);
 
 /* The reason phrase of an HTTP status. */

@@ -214,7 +214,7 @@ void net__mark_dirty(net_conn *c)
 int net_conn_write(net_conn *c, rbuf_t *b, size_t off, size_t len)
 {
     if (c->flags & NET_F_CLOSED)
-        return -1;
+        return ERR_CLOSED;
     if (len == 0)
         return 0;
     if (c->out == NULL)
@@ -226,7 +226,7 @@ int net_conn_write(net_conn *c, rbuf_t *b, size_t off, size_t len)
                  c->out->bytes, net__srv(c)->cfg.max_output_bytes);
         net__srv(c)->slow_consumers++;
         net_conn_close(c, 0);
-        return -1;
+        return ERR_LIMITED;
     }
     net__outq_push(c->out, b, off, len);
     net__mark_dirty(c);
@@ -236,16 +236,11 @@ int net_conn_write(net_conn *c, rbuf_t *b, size_t off, size_t len)
 int net_conn_write_copy(net_conn *c, const void *data, size_t len)
 {
     if (c->flags & NET_F_CLOSED)
-        return -1;
+        return ERR_CLOSED;
     rbuf_t *b = rbuf_from(data, len);
     int r = net_conn_write(c, b, 0, len);
     rbuf_unref(b);
     return r;
-}
-
-size_t net_conn_pending_output(const net_conn *c)
-{
-    return c->out ? c->out->bytes : 0;
 }
 
 static void net__flush(net_conn *c);
@@ -421,16 +416,6 @@ void net_conn_set_owner(net_conn *c, const net_owner_ops *ops, void *owner)
     c->owner = ops ? owner : NULL;
 }
 
-void *net_conn_owner(const net_conn *c)
-{
-    return c->owner;
-}
-
-net_server *net_conn_server(const net_conn *c)
-{
-    return net__srv(c);
-}
-
 void net_conn_peer(const net_conn *c, char *out, size_t size)
 {
     struct sockaddr_storage ss;
@@ -446,13 +431,14 @@ void net_conn_peer(const net_conn *c, char *out, size_t size)
 
 /* ---- listener ---------------------------------------------------------- */
 
-/* The peer address as 16 bytes (IPv4 mapped into IPv6); -1 if unknown. */
+/* The peer address as 16 bytes (IPv4 mapped into IPv6): 0, or ERR_IO /
+ * ERR_INVAL when it is unknown. */
 static int net__peer_bytes(const net_conn *c, uint8_t out[16])
 {
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
-        return -1;
+        return ERR_IO;
     memset(out, 0, 16);
     if (ss.ss_family == AF_INET) {
         out[10] = out[11] = 0xff;
@@ -460,7 +446,7 @@ static int net__peer_bytes(const net_conn *c, uint8_t out[16])
     } else if (ss.ss_family == AF_INET6) {
         memcpy(out, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
     } else {
-        return -1;
+        return ERR_INVAL;
     }
     return 0;
 }
@@ -478,7 +464,7 @@ static int net__admit(net_server *s, net_conn *c)
 {
     if (s->cfg.max_connections && s->nconns > s->cfg.max_connections) {
         log_debug("connection refused", "reason=max_connections open=%zu", s->nconns - 1);
-        return -1;
+        return ERR_LIMITED;
     }
     if (s->cfg.max_per_ip == 0)
         return 0;
@@ -491,7 +477,7 @@ static int net__admit(net_server *s, net_conn *c)
     HASH_FIND(hh, s->ips, addr, 16, e);
     if (e && e->count >= s->cfg.max_per_ip) {
         log_debug("connection refused", "reason=max_per_ip peer=%s", peer);
-        return -1;
+        return ERR_LIMITED;
     }
     if (e == NULL) {
         e = mem_calloc(1, sizeof(*e));
@@ -640,7 +626,7 @@ int net_server_add_flush_hook(net_server *s, void (*hook)(void *ud), void *ud)
             return 0;
         }
     }
-    return -1;
+    return ERR_LIMITED;
 }
 
 void net_server_remove_flush_hook(net_server *s, void (*hook)(void *ud), void *ud)

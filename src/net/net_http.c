@@ -36,7 +36,7 @@ static int net__count_header_bytes(net_conn *c, size_t len)
     h->header_bytes += len;
     if (h->header_bytes > net__srv(c)->cfg.max_header_bytes) {
         h->too_large = 431;
-        return -1;
+        return ERR_LIMITED;
     }
     return 0;
 }
@@ -45,7 +45,7 @@ static int net__on_url(http_parser *p, const char *at, size_t len)
 {
     net_conn *c = net__conn_of(p);
     if (net__count_header_bytes(c, len))
-        return -1;
+        return ERR_LIMITED; /* http_parser stops on any nonzero value */
     buf_append(&c->http->url, at, len);
     return 0;
 }
@@ -55,7 +55,7 @@ static int net__on_header_field(http_parser *p, const char *at, size_t len)
     net_conn *c = net__conn_of(p);
     net_http *h = c->http;
     if (net__count_header_bytes(c, len))
-        return -1;
+        return ERR_LIMITED; /* http_parser stops on any nonzero value */
     if (h->in_trailers)
         return 0;
     if (h->last_was_value) {
@@ -71,7 +71,7 @@ static int net__on_header_value(http_parser *p, const char *at, size_t len)
     net_conn *c = net__conn_of(p);
     net_http *h = c->http;
     if (net__count_header_bytes(c, len))
-        return -1;
+        return ERR_LIMITED; /* http_parser stops on any nonzero value */
     /* The request's header fields point into hv since headers complete:
      * trailers must not grow (move) those buffers, and no handler reads
      * them anyway. */
@@ -383,7 +383,7 @@ static int net__hexval(char ch)
         return ch - 'a' + 10;
     if (ch >= 'A' && ch <= 'F')
         return ch - 'A' + 10;
-    return -1;
+    return ERR_INVAL;
 }
 
 int net_query_get(const char *query, const char *name, char *out, size_t size)
@@ -405,7 +405,7 @@ int net_query_get(const char *query, const char *name, char *out, size_t size)
                     i += 2;
                 }
                 if (o + 1 >= size)
-                    return -1;
+                    return ERR_TOOLONG;
                 out[o++] = ch;
             }
             out[o] = '\0';
@@ -413,11 +413,11 @@ int net_query_get(const char *query, const char *name, char *out, size_t size)
         }
         if (seg == nlen && strncmp(p, name, nlen) == 0) {
             if (size == 0)
-                return -1;
+                return ERR_TOOLONG;
             out[0] = '\0';
             return 0;
         }
         p = end ? end + 1 : NULL;
     }
-    return -1;
+    return ERR_NOTFOUND;
 }

@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "eio/eio.h"
+#include "util/err.h"
 
 typedef struct sio_server sio_server;
 typedef struct sio_nsp sio_nsp;
@@ -59,14 +60,16 @@ typedef struct {
      * data as before); missed packets are replayed right after. */
     void (*on_recovered)(void *ud, sio_socket *s);
     /* An event: args (borrowed) holds the arguments after the name.
-     * ack_id >= 0 when the client waits for an answer (sio_ack). */
+     * ack_id >= 0 when the client waits for an answer (sio_ack). args is
+     * NULL when the arguments are valid JSON nested deeper than this
+     * server parses (see sio_packet_decode): the name and ack id are all
+     * there is, and the handler answers it as a malformed payload. */
     void (*on_event)(void *ud, sio_socket *s, const char *event, json_t *args,
                      const sio_bin *bins, unsigned nbins, int64_t ack_id);
-    /* The socket left ("client namespace disconnect", "server namespace
-     * disconnect", "transport close", "ping timeout", "parse error",
-     * "transport error", "server shutting down"). `recoverable` is 1 when
-     * the socket is kept for recovery: the handler keeps its state until
-     * on_expired or on_recovered. */
+    /* The socket left ("client namespace disconnect", "transport close",
+     * "ping timeout", "parse error", "transport error", "server shutting
+     * down"). `recoverable` is 1 when the socket is kept for recovery: the
+     * handler keeps its state until on_expired or on_recovered. */
     void (*on_disconnect)(void *ud, sio_socket *s, const char *reason, int recoverable);
     /* A socket kept for recovery was not reclaimed in time. */
     void (*on_expired)(void *ud, sio_socket *s);
@@ -90,7 +93,6 @@ eio_server *sio_server_eio(sio_server *srv);
 /* Registers namespace `name` ("/", "/custom"). Connects to unregistered
  * namespaces are refused with {"message":"Invalid namespace"}. */
 sio_nsp *sio_namespace(sio_server *srv, const char *name, const sio_handlers *h, void *ud);
-const char *sio_nsp_name(const sio_nsp *nsp);
 
 typedef struct {
     uint64_t connected;         /* sockets connected now (all namespaces) */
@@ -122,7 +124,7 @@ sio_socket *sio_restore_finish(sio_restore *req, const char *sid, const char *co
 void sio_server_set_recovery_key(sio_server *srv, const uint8_t *key, size_t len);
 
 /* The time part of an offset made with offset_clock, in ms since the
- * epoch, or -1 when the offset has none. */
+ * epoch, or ERR_NOTFOUND (negative) when the offset has none. */
 int64_t sio_offset_time(const char *offset);
 
 /* The pid of socket s, as its CONNECT reply gave it ("" when recovery is
@@ -137,11 +139,13 @@ void sio_socket_set_data(sio_socket *s, void *data);
 void *sio_socket_data(const sio_socket *s);
 sio_socket *sio_socket_ref(sio_socket *s);
 void sio_socket_unref(sio_socket *s);
-/* Engine.IO transport name ("polling"/"websocket"), "" when disconnected. */
-const char *sio_socket_transport(const sio_socket *s);
 
 /* Emits event with args (a JSON array, borrowed; NULL for none) to one
- * socket. Returns 0, or -1 when the socket is gone or args can't be encoded. */
+ * socket. Returns 0, or a negative util/err.h code: ERR_CLOSED when the
+ * socket is gone (or its session closed), ERR_LIMITED when its output limit
+ * closed it, ERR_INVAL when args can't be encoded, ERR_NOMEM when jansson
+ * could not build the packet. The ack functions return the same codes, and
+ * ERR_INVAL for a negative ack_id. */
 int sio_emit(sio_socket *s, const char *event, const json_t *args);
 int sio_emit_bin(sio_socket *s, const char *event, const json_t *args, const sio_bin *bins,
                  unsigned nbins);
@@ -152,13 +156,11 @@ int sio_ack_bin(sio_socket *s, int64_t ack_id, const json_t *args, const sio_bin
 
 /* Emits and waits for the client's ack: cb runs once with the ack's args
  * (borrowed), or with args NULL when the socket disconnects or timeout_ms
- * passes first. */
+ * passes first, or when the client's answer is nested deeper than this
+ * server parses. */
 typedef void (*sio_ack_cb)(void *ud, sio_socket *s, json_t *args);
 int sio_emit_with_ack(sio_socket *s, const char *event, const json_t *args,
                       uint32_t timeout_ms, sio_ack_cb cb, void *ud);
-
-/* Server-side disconnect ("server namespace disconnect"). */
-void sio_disconnect(sio_socket *s);
 
 /* ---- rooms and broadcasts ---- */
 /* Join/leave are idempotent. Returns 0. */

@@ -51,6 +51,10 @@ struct sio_socket {
     sio_member *rooms;
     sio_wait_ack *acks;
     int64_t next_ack;
+    /* The last offset reserved before it connected: a client that comes
+     * back with its pid but no offset has received nothing, and is owed
+     * every packet after this one (sio__rec_take). */
+    uint64_t rec_from;
     void *data;
 };
 
@@ -161,11 +165,13 @@ void sio__rec_log(sio_server *srv, sio_nsp *nsp, uint64_t seq, const eio_msg *ms
 /* s is disconnecting for a recoverable reason: keep it (takes the
  * client's reference). Call before leaving its rooms. */
 void sio__rec_keep(sio_server *srv, sio_socket *s);
-/* A CONNECT with auth {pid, offset}: returns the kept socket, removed from
- * the kept set, with *from_seq set to the client's last offset and its room
- * names in *rooms (the caller frees them with sio__rec_rooms_free), or NULL when
- * there is nothing to recover (unknown pid, expired, wrong namespace, or
- * packets missing from the log). */
+/* A CONNECT with auth {pid, offset}, or {pid} alone from a client that has
+ * received no event yet: returns the kept socket, removed from the kept set,
+ * with *from_seq set to the client's last offset (without one: the last
+ * offset before the socket connected) and its room names in *rooms (the
+ * caller frees them with sio__rec_rooms_free), or NULL when there is nothing
+ * to recover (unknown pid, expired, wrong namespace, an offset that is not
+ * ours, or packets missing from the log). */
 sio_socket *sio__rec_take(sio_server *srv, sio_nsp *nsp, const json_t *auth, uint64_t *from_seq,
                           char ***rooms, size_t *nrooms);
 void sio__rec_rooms_free(char **rooms, size_t nrooms);
@@ -181,7 +187,7 @@ int sio__send_packet(sio_socket *s, sio_ptype type, int64_t ack_id, const json_t
 /* Encodes an event packet for nsp into an Engine.IO message (the caller
  * releases it). With recovery on, the packet gets the next offset as its
  * last argument and *seq is set (else 0): log it with sio__rec_log once
- * sent. Returns 0 or -1. */
+ * sent. Returns 0, ERR_NOMEM or SIO_PACKET_EINVAL. */
 int sio__encode_event(eio_msg *m, const sio_nsp *nsp, const char *event, const json_t *args,
                       uint64_t *seq);
 

@@ -10,10 +10,13 @@
  *
  * Payloads are parsed by jansson and written by this file's own compact
  * JSON writer (see "JSON writer" below for why). Memory: jansson reports
- * OOM itself; a failed json_loadb is treated as a malformed packet. */
+ * OOM itself; a failed json_loadb is treated as a malformed packet, except
+ * for jansson's depth limit, where a syntax scan tells valid JSON too deep
+ * to build from broken JSON (see "JSON too deep for jansson" below). */
 #include "sio/sio_packet.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +92,7 @@ static void sio__reset(sio_packet *p)
     p->nsp[1] = '\0';
     p->ack_id = -1;
     p->attachments = 0;
+    p->too_deep = 0;
     p->data = NULL;
 }
 
@@ -112,16 +116,232 @@ static int sio__shape_ok(const sio_packet *p, const json_t *data)
     return 0;
 }
 
-int sio_packet_decode(const char *s, size_t n, sio_packet *out)
+/* --- JSON too deep for jansson --------------------------------------------
+ *
+ * jansson refuses nesting deeper than JSON_PARSER_MAX_DEPTH with the same
+ * failure as broken JSON. JSON.parse has no such limit, so a client may
+ * send valid JSON that we cannot build; the contract calls that a malformed
+ * payload, answered as such, not a broken packet. When jansson reports its
+ * depth limit, the payload is checked here without building anything (an
+ * explicit stack, no recursion) and, for an event, its name is read back;
+ * the arguments are not. */
+
+typedef struct {
+    const unsigned char *p;
+    size_t n, i;
+} sio__scan;
+
+static void sio__scan_ws(sio__scan *sc)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    json_t *data = NULL;
+    while (sc->i < sc->n && (sc->p[sc->i] == ' ' || sc->p[sc->i] == '\t' ||
+                             sc->p[sc->i] == '\n' || sc->p[sc->i] == '\r'))
+        sc->i++;
+}
+
+static int sio__is_hex(unsigned char c)
+{
+    return sio__is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* A string at sc->i (UTF-8 was checked beforehand); 0 when malformed. */
+static int sio__scan_string(sio__scan *sc)
+{
+    if (sc->i >= sc->n || sc->p[sc->i] != '"')
+        return 0;
+    sc->i++;
+    while (sc->i < sc->n) {
+        unsigned char c = sc->p[sc->i++];
+        if (c == '"')
+            return 1;
+        if (c < 0x20)
+            return 0;
+        if (c != '\\')
+            continue;
+        if (sc->i >= sc->n)
+            return 0;
+        c = sc->p[sc->i++];
+        if (c == 'u') {
+            for (int k = 0; k < 4; k++, sc->i++)
+                if (sc->i >= sc->n || !sio__is_hex(sc->p[sc->i]))
+                    return 0;
+        } else if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* Digits at sc->i: how many. */
+static size_t sio__scan_digits(sio__scan *sc)
+{
+    size_t start = sc->i;
+    while (sc->i < sc->n && sio__is_digit(sc->p[sc->i]))
+        sc->i++;
+    return sc->i - start;
+}
+
+/* A number, string or literal at sc->i; 0 when there is none. */
+static int sio__scan_scalar(sio__scan *sc)
+{
+    static const char *const lits[] = {"true", "false", "null"};
+    unsigned char c = sc->p[sc->i];
+    if (c == '"')
+        return sio__scan_string(sc);
+    for (size_t k = 0; k < 3; k++) {
+        size_t len = strlen(lits[k]);
+        if (sc->n - sc->i >= len && memcmp(sc->p + sc->i, lits[k], len) == 0) {
+            sc->i += len;
+            return 1;
+        }
+    }
+    if (c == '-')
+        sc->i++;
+    if (sc->i < sc->n && sc->p[sc->i] == '0')
+        sc->i++;
+    else if (sio__scan_digits(sc) == 0)
+        return 0;
+    if (sc->i < sc->n && sc->p[sc->i] == '.') {
+        sc->i++;
+        if (sio__scan_digits(sc) == 0)
+            return 0;
+    }
+    if (sc->i < sc->n && (sc->p[sc->i] == 'e' || sc->p[sc->i] == 'E')) {
+        sc->i++;
+        if (sc->i < sc->n && (sc->p[sc->i] == '+' || sc->p[sc->i] == '-'))
+            sc->i++;
+        if (sio__scan_digits(sc) == 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* An object key and its ':' at sc->i; 0 when malformed. */
+static int sio__scan_key(sio__scan *sc)
+{
+    sio__scan_ws(sc);
+    if (!sio__scan_string(sc))
+        return 0;
+    sio__scan_ws(sc);
+    if (sc->i >= sc->n || sc->p[sc->i] != ':')
+        return 0;
+    sc->i++;
+    return 1;
+}
+
+/* Returns 1 when s[0..n) is one JSON value (RFC 8259, any depth), with
+ * whitespace around it; *top gets its first byte. When it is an array,
+ * first[0..2) gets the span of its first element ({0,0} when empty). */
+static int sio__json_valid(const char *s, size_t n, char *top, size_t first[2])
+{
+    sio__scan sc = {(const unsigned char *)s, n, 0};
+    char *stack = mem_alloc(n + 1); /* '[' or '{' per open level */
+    size_t depth = 0;
+    int ok = 0, first_done = 0;
+
+    first[0] = first[1] = 0;
+    if (!sio__utf8_valid(sc.p, n))
+        goto out;
+    sio__scan_ws(&sc);
+    *top = sc.i < n ? s[sc.i] : '\0';
+    for (;;) {
+        /* A value at sc.i. */
+        sio__scan_ws(&sc);
+        if (sc.i >= n)
+            goto out;
+        if (depth == 1 && stack[0] == '[' && !first_done)
+            first[0] = sc.i;
+        char c = s[sc.i];
+        if (c == '[' || c == '{') {
+            sc.i++;
+            stack[depth++] = c;
+            sio__scan_ws(&sc);
+            if (sc.i < n && s[sc.i] == (c == '[' ? ']' : '}')) {
+                sc.i++;
+                depth--;
+            } else {
+                if (c == '{' && !sio__scan_key(&sc))
+                    goto out;
+                continue;
+            }
+        } else if (!sio__scan_scalar(&sc)) {
+            goto out;
+        }
+        /* After a value: close levels until a ',' asks for the next one. */
+        for (;;) {
+            if (depth == 1 && stack[0] == '[' && !first_done) {
+                first[1] = sc.i;
+                first_done = 1;
+            }
+            sio__scan_ws(&sc);
+            if (depth == 0) {
+                ok = sc.i == n;
+                goto out;
+            }
+            if (sc.i >= n)
+                goto out;
+            char open = stack[depth - 1];
+            if (s[sc.i] == ',') {
+                sc.i++;
+                if (open == '{' && !sio__scan_key(&sc))
+                    goto out;
+                break;
+            }
+            if (s[sc.i] != (open == '[' ? ']' : '}'))
+                goto out;
+            sc.i++;
+            depth--;
+        }
+    }
+out:
+    mem_free(stack);
+    return ok;
+}
+
+/* The payload s[0..n) of out (its header decoded) is too deep for jansson.
+ * Returns SIO_PACKET_ETOODEEP with out->too_deep set and, for an event,
+ * out->data = [name], when it is valid JSON of the right shape; else
+ * SIO_PACKET_EMALFORMED (out untouched: the caller resets it). */
+static int sio__decode_deep(const char *s, size_t n, sio_packet *out)
+{
+    char top;
+    size_t first[2];
     json_error_t err;
+    int event = out->type == SIO_EVENT || out->type == SIO_BINARY_EVENT;
+    int ack = out->type == SIO_ACK || out->type == SIO_BINARY_ACK;
+
+    if (!(event || ack) || !sio__json_valid(s, n, &top, first) || top != '[')
+        return SIO_PACKET_EMALFORMED;
+    if (event) {
+        json_t *name = first[1] > first[0]
+                           ? json_loadb(s + first[0], first[1] - first[0],
+                                        JSON_DECODE_ANY | JSON_ALLOW_NUL, &err)
+                           : NULL;
+        if (!json_is_string(name)) {
+            json_decref(name);
+            return SIO_PACKET_EMALFORMED;
+        }
+        out->data = json_array();
+        if (json_array_append_new(out->data, name) != 0) { /* takes name either way */
+            json_decref(out->data);
+            out->data = NULL;
+            return SIO_PACKET_EMALFORMED;
+        }
+    }
+    out->too_deep = 1;
+    return SIO_PACKET_ETOODEEP;
+}
+
+/* --- decoding ------------------------------------------------------------ */
+
+/* The header of s[0..n) into out: type, attachment count, namespace and ack
+ * id. Returns the offset of the JSON data (n when there is none), or
+ * SIO_PACKET_EMALFORMED when the header is malformed. */
+static ptrdiff_t sio__decode_header(const unsigned char *p, size_t n, sio_packet *out)
+{
     size_t i;
 
-    sio__reset(out);
     if (n == 0 || p[0] < '0' || p[0] > '6')
-        goto fail;
+        return SIO_PACKET_EMALFORMED;
     out->type = (sio_ptype)(p[0] - '0');
     i = 1;
 
@@ -132,11 +352,11 @@ int sio_packet_decode(const char *s, size_t n, sio_packet *out)
         while (i < n && sio__is_digit(p[i])) {
             count = count * 10 + (unsigned)(p[i] - '0');
             if (count > SIO_MAX_ATTACHMENTS)
-                goto fail;
+                return SIO_PACKET_EMALFORMED;
             i++;
         }
         if (i == start || i == n || p[i] != '-')
-            goto fail;
+            return SIO_PACKET_EMALFORMED;
         out->attachments = count;
         i++;
     }
@@ -148,29 +368,45 @@ int sio_packet_decode(const char *s, size_t n, sio_packet *out)
         size_t len = end - i;
         if (len >= sizeof(out->nsp) || memchr(p + i, '\0', len) != NULL ||
             !sio__utf8_valid(p + i, len))
-            goto fail;
+            return SIO_PACKET_EMALFORMED;
         memcpy(out->nsp, p + i, len);
         out->nsp[len] = '\0';
         i = comma ? end + 1 : n;
     }
 
     /* <ack id> : the run of digits that follows. Anything else that is not
-     * JSON fails below, as in the reference. */
+     * JSON fails later, as in the reference. */
     if (i < n && sio__is_digit(p[i])) {
         int64_t id = 0;
         while (i < n && sio__is_digit(p[i])) {
             id = id * 10 + (p[i] - '0');
             if (id > SIO__MAX_ACK_ID)
-                goto fail;
+                return SIO_PACKET_EMALFORMED;
             i++;
         }
         out->ack_id = id;
     }
+    return (ptrdiff_t)i;
+}
+
+int sio_packet_decode(const char *s, size_t n, sio_packet *out)
+{
+    json_t *data = NULL;
+    json_error_t err;
+
+    sio__reset(out);
+    ptrdiff_t at = sio__decode_header((const unsigned char *)s, n, out);
+    if (at < 0)
+        goto fail;
+    size_t i = (size_t)at;
 
     /* <data> : one JSON value up to the end, duplicate keys allowed (the
      * last one wins, as in JSON.parse). */
     if (i < n) {
         data = json_loadb(s + i, n - i, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+        if (data == NULL && json_error_code(&err) == json_error_stack_overflow &&
+            sio__decode_deep(s + i, n - i, out) == SIO_PACKET_ETOODEEP)
+            return SIO_PACKET_ETOODEEP;
         if (data == NULL)
             goto fail;
     }
@@ -182,7 +418,7 @@ int sio_packet_decode(const char *s, size_t n, sio_packet *out)
 fail:
     json_decref(data);
     sio__reset(out);
-    return -1;
+    return SIO_PACKET_EMALFORMED;
 }
 
 void sio_packet_clear(sio_packet *p)
@@ -242,7 +478,7 @@ static int sio__real_digits(double v, int cur)
  * order, UTF-8 kept, '/' not escaped, '"', '\\' and control characters
  * escaped (\b \f \n \r \t, else \u00XX), except that every real gets the
  * fewest digits that read back as it, where one jansson dump had one
- * precision for all. Fails (-1) on invalid UTF-8 (strings made without
+ * precision for all. Fails (SIO_PACKET_EINVAL) on invalid UTF-8 (strings made without
  * jansson's check) and on a tree deeper than SIO__MAX_DEPTH (a cycle). */
 
 /* Decimal digits of v (any int64) at the end of tmp[20]; returns where
@@ -295,13 +531,14 @@ static void sio__write_real(buf_t *out, double v)
     buf_append(out, tmp, (size_t)n);
 }
 
-/* s[0..n) as a JSON string. Returns 0, or -1 for invalid UTF-8. */
+/* s[0..n) as a JSON string. Returns 0, or SIO_PACKET_EINVAL for invalid
+ * UTF-8. */
 static int sio__write_string(buf_t *out, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *u = (const unsigned char *)s;
     if (!sio__utf8_valid(u, n))
-        return -1;
+        return SIO_PACKET_EINVAL;
     buf_reserve(out, n + 2);
     buf_append_char(out, '"');
     size_t run = 0; /* start of the bytes not written yet */
@@ -337,7 +574,7 @@ static int sio__write_string(buf_t *out, const char *s, size_t n)
 static int sio__write_json(buf_t *out, const json_t *j, int depth)
 {
     if (depth > SIO__MAX_DEPTH)
-        return -1;
+        return SIO_PACKET_EINVAL;
     switch (json_typeof(j)) {
     case JSON_OBJECT: {
         /* jansson's iterators take a non-const object but do not modify it */
@@ -349,10 +586,10 @@ static int sio__write_json(buf_t *out, const json_t *j, int depth)
                 buf_append_char(out, ',');
             first = 0;
             if (sio__write_string(out, json_object_iter_key(it), json_object_iter_key_len(it)))
-                return -1;
+                return SIO_PACKET_EINVAL;
             buf_append_char(out, ':');
             if (sio__write_json(out, json_object_iter_value(it), depth + 1) != 0)
-                return -1;
+                return SIO_PACKET_EINVAL;
         }
         buf_append_char(out, '}');
         return 0;
@@ -364,7 +601,7 @@ static int sio__write_json(buf_t *out, const json_t *j, int depth)
             if (k > 0)
                 buf_append_char(out, ',');
             if (sio__write_json(out, json_array_get(j, k), depth + 1) != 0)
-                return -1;
+                return SIO_PACKET_EINVAL;
         }
         buf_append_char(out, ']');
         return 0;
@@ -387,7 +624,7 @@ static int sio__write_json(buf_t *out, const json_t *j, int depth)
         buf_append(out, "null", 4);
         return 0;
     }
-    return -1;
+    return SIO_PACKET_EINVAL;
 }
 
 int sio_packet_encode(buf_t *out, sio_ptype type, const char *nsp, int64_t ack_id,
@@ -396,12 +633,12 @@ int sio_packet_encode(buf_t *out, sio_ptype type, const char *nsp, int64_t ack_i
     size_t mark = out->len;
 
     if ((int)type < SIO_CONNECT || (int)type > SIO_BINARY_ACK)
-        return -1;
+        return SIO_PACKET_EINVAL;
     if (nsp != NULL && (nsp[0] == '\0' || strcmp(nsp, "/") == 0))
         nsp = NULL;
     /* A namespace this packet could not be decoded back into. */
     if (nsp != NULL && (nsp[0] != '/' || strchr(nsp, ',') != NULL))
-        return -1;
+        return SIO_PACKET_EINVAL;
 
     buf_append_char(out, (char)('0' + (int)type));
     if (sio__is_binary(type)) {
@@ -421,7 +658,7 @@ int sio_packet_encode(buf_t *out, sio_ptype type, const char *nsp, int64_t ack_i
 fail:
     out->len = mark;
     out->data[mark] = '\0';
-    return -1;
+    return SIO_PACKET_EINVAL;
 }
 
 /* --- placeholders -------------------------------------------------------- */
@@ -439,7 +676,7 @@ static int sio__placeholder(const json_t *j, json_int_t *num)
 }
 
 /* Counts the placeholders in j into *count and, when seen is not NULL,
- * marks them in the bitmap seen. Returns -1 on a malformed, out of range
+ * marks them in the bitmap seen. Returns SIO_PACKET_EMALFORMED on a malformed, out of range
  * (>= expected) or (with seen) duplicated one, or a tree too deep. */
 static int sio__ph_walk(const json_t *j, unsigned expected, unsigned char *seen,
                         unsigned *count, int depth)
@@ -447,14 +684,14 @@ static int sio__ph_walk(const json_t *j, unsigned expected, unsigned char *seen,
     json_int_t num;
 
     if (depth > SIO__MAX_DEPTH)
-        return -1;
+        return SIO_PACKET_EMALFORMED;
     if (sio__placeholder(j, &num)) {
         if (num < 0 || num >= (json_int_t)expected)
-            return -1;
+            return SIO_PACKET_EMALFORMED;
         if (seen != NULL) {
             unsigned char bit = (unsigned char)(1u << (num % 8));
             if (seen[num / 8] & bit)
-                return -1;
+                return SIO_PACKET_EMALFORMED;
             seen[num / 8] |= bit;
         }
         ++*count;
@@ -463,13 +700,13 @@ static int sio__ph_walk(const json_t *j, unsigned expected, unsigned char *seen,
     if (json_is_array(j)) {
         for (size_t k = 0; k < json_array_size(j); k++)
             if (sio__ph_walk(json_array_get(j, k), expected, seen, count, depth + 1) != 0)
-                return -1;
+                return SIO_PACKET_EMALFORMED;
     } else if (json_is_object(j)) {
         void *it = json_object_iter((json_t *)j);
         for (; it != NULL; it = json_object_iter_next((json_t *)j, it))
             if (sio__ph_walk(json_object_iter_value(it), expected, seen, count,
                              depth + 1) != 0)
-                return -1;
+                return SIO_PACKET_EMALFORMED;
     }
     return 0;
 }
@@ -479,14 +716,14 @@ int sio_placeholders_check(const json_t *data, unsigned expected)
     unsigned char small[64];
     unsigned char *seen = small;
     unsigned count = 0;
-    int rc = -1;
+    int rc = SIO_PACKET_EMALFORMED;
 
     /* First count: a wrong total needs no bitmap, and a right one bounds
      * the bitmap by the size of the tree, not by `expected`. */
     if (data != NULL && sio__ph_walk(data, expected, NULL, &count, 0) != 0)
-        return -1;
+        return SIO_PACKET_EMALFORMED;
     if (count != expected)
-        return -1;
+        return SIO_PACKET_EMALFORMED;
     if (expected == 0)
         return 0;
 

@@ -11,7 +11,9 @@
  * ping timeout) is kept under its pid with its id, room names and the data of
  * the layer above. A CONNECT whose auth holds that pid and an offset still
  * in the log gets the same socket back and every logged packet after the
- * offset that was meant for it, in order. pid = HMAC-SHA256(key of this
+ * offset that was meant for it, in order. A client that received no event
+ * before it lost its transport has no offset to send: its pid alone gets it
+ * every packet meant for it since the socket connected. pid = HMAC-SHA256(key of this
  * run, socket id): unguessable, and nothing stored per live socket. */
 #include "sio/sio_internal.h"
 #include "util/b64.h"
@@ -190,17 +192,17 @@ int64_t sio_offset_time(const char *offset)
 {
     /* "<8 boot chars>-<seq>-<ms>" */
     if (strlen(offset) < 12 || offset[8] != '-')
-        return -1;
+        return ERR_NOTFOUND;
     const char *p = offset + 9;
     while (*p >= '0' && *p <= '9')
         p++;
     if (p == offset + 9 || *p != '-' || p[1] < '0' || p[1] > '9')
-        return -1;
+        return ERR_NOTFOUND;
     char *end;
     errno = 0;
     long long ms = strtoll(p + 1, &end, 10);
     if (*end || errno || ms < 0)
-        return -1;
+        return ERR_NOTFOUND;
     return (int64_t)ms;
 }
 
@@ -292,16 +294,22 @@ sio_socket *sio__rec_take(sio_server *srv, sio_nsp *nsp, const json_t *auth, uin
 {
     sio_recovery *r = &srv->rec;
     const char *pid = json_string_value(json_object_get(auth, "pid"));
-    const char *offset = json_string_value(json_object_get(auth, "offset"));
-    if (!r->enabled || !pid || !offset)
+    const json_t *offset = json_object_get(auth, "offset");
+    if (!r->enabled || !pid || (offset && !json_is_string(offset)))
         return NULL;
     sio_kept *k = NULL;
     HASH_FIND_STR(r->kept, pid, k);
     if (k == NULL || k->sock->nsp != nsp)
         return NULL;
-    uint64_t seq = sio__rec_parse_offset(srv, offset);
-    /* Every packet after the offset must still be in the log. */
-    if (seq == 0 || (r->head && r->head->seq > seq + 1) || (!r->head && seq + 1 < r->next_seq))
+    /* A client sends the offset of the last event it got; one that got
+     * none yet (its first packets were still on the way, or presence lists
+     * are coalesced) sends its pid alone and is owed everything since it
+     * connected. */
+    uint64_t seq = k->sock->rec_from;
+    if (offset && (seq = sio__rec_parse_offset(srv, json_string_value(offset))) == 0)
+        return NULL;
+    /* Every packet after seq must still be in the log. */
+    if ((r->head && r->head->seq > seq + 1) || (!r->head && seq + 1 < r->next_seq))
         return NULL;
     sio_socket *s = k->sock;
     *from_seq = seq;

@@ -18,9 +18,10 @@ static int sio__encode(eio_msg *m, sio_ptype type, const char *nsp, int64_t ack_
                        unsigned nbins, const json_t *data)
 {
     buf_t b = {0};
-    if (sio_packet_encode(&b, type, nsp, ack_id, nbins, data) != 0) {
+    int rc = sio_packet_encode(&b, type, nsp, ack_id, nbins, data);
+    if (rc != 0) {
         buf_free(&b);
-        return -1;
+        return rc;
     }
     eio_msg_init(m, b.data, b.len, 0);
     buf_free(&b);
@@ -46,7 +47,7 @@ int sio__encode_event(eio_msg *m, const sio_nsp *nsp, const char *event, const j
 {
     json_t *arr = sio__event_array(event, args);
     if (arr == NULL)
-        return -1;
+        return ERR_NOMEM;
     *seq = 0;
     if (nsp->srv->rec.enabled) {
         /* Replayable: the offset goes last, as Socket.IO's recovery wants. */
@@ -73,13 +74,14 @@ int sio__send_packet(sio_socket *s, sio_ptype type, int64_t ack_id, const json_t
                      const sio_bin *bins, unsigned nbins)
 {
     if (!s->connected)
-        return -1;
+        return ERR_CLOSED;
     if (nbins > 0)
         type = type == SIO_ACK ? SIO_BINARY_ACK : type == SIO_EVENT ? SIO_BINARY_EVENT : type;
     eio_msg m;
-    if (sio__encode(&m, type, s->nsp->name, ack_id, nbins, data) != 0)
-        return -1;
-    int r = eio_send(s->client->es, &m);
+    int r = sio__encode(&m, type, s->nsp->name, ack_id, nbins, data);
+    if (r != 0)
+        return r;
+    r = eio_send(s->client->es, &m);
     eio_msg_release(&m);
     if (r == 0 && nbins)
         sio__send_bins(s->client->es, bins, nbins);
@@ -93,7 +95,6 @@ int sio_socket_connected(const sio_socket *s) { return s->connected; }
 sio_nsp *sio_socket_nsp(const sio_socket *s) { return s->nsp; }
 void sio_socket_set_data(sio_socket *s, void *data) { s->data = data; }
 void *sio_socket_data(const sio_socket *s) { return s->data; }
-const char *sio_nsp_name(const sio_nsp *nsp) { return nsp->name; }
 eio_server *sio_server_eio(sio_server *srv) { return srv->eio; }
 
 void sio_server_stats(const sio_server *srv, sio_stats *out)
@@ -118,11 +119,6 @@ void sio_socket_unref(sio_socket *s)
         mem_free(s);
 }
 
-const char *sio_socket_transport(const sio_socket *s)
-{
-    return s->connected ? eio_session_transport(s->client->es) : "";
-}
-
 int sio_emit(sio_socket *s, const char *event, const json_t *args)
 {
     return sio_emit_bin(s, event, args, NULL, 0);
@@ -132,14 +128,15 @@ int sio_emit_bin(sio_socket *s, const char *event, const json_t *args, const sio
                  unsigned nbins)
 {
     if (!s->connected)
-        return -1;
+        return ERR_CLOSED;
     if (nbins == 0) {
         /* Plain events go through the shared path: offset and log. */
         eio_msg m;
         uint64_t seq;
-        if (sio__encode_event(&m, s->nsp, event, args, &seq) != 0)
-            return -1;
-        int r = eio_send(s->client->es, &m);
+        int r = sio__encode_event(&m, s->nsp, event, args, &seq);
+        if (r != 0)
+            return r;
+        r = eio_send(s->client->es, &m);
         s->nsp->srv->stats.events_out++;
         if (seq)
             sio__rec_log(s->nsp->srv, s->nsp, seq, &m, s->id, NULL, 0, NULL);
@@ -148,7 +145,7 @@ int sio_emit_bin(sio_socket *s, const char *event, const json_t *args, const sio
     }
     json_t *arr = sio__event_array(event, args);
     if (arr == NULL)
-        return -1;
+        return ERR_NOMEM;
     int r = sio__send_packet(s, SIO_EVENT, -1, arr, bins, nbins);
     json_decref(arr);
     return r;
@@ -163,7 +160,7 @@ int sio_ack_bin(sio_socket *s, int64_t ack_id, const json_t *args, const sio_bin
                 unsigned nbins)
 {
     if (ack_id < 0)
-        return -1;
+        return ERR_INVAL;
     json_t *empty = NULL;
     if (args == NULL)
         args = empty = json_array();
@@ -200,15 +197,15 @@ int sio_emit_with_ack(sio_socket *s, const char *event, const json_t *args,
                       uint32_t timeout_ms, sio_ack_cb cb, void *ud)
 {
     if (!s->connected)
-        return -1;
+        return ERR_CLOSED;
     json_t *arr = sio__event_array(event, args);
     if (arr == NULL)
-        return -1;
+        return ERR_NOMEM;
     int64_t id = s->next_ack++;
     int r = sio__send_packet(s, SIO_EVENT, id, arr, NULL, 0);
     json_decref(arr);
     if (r != 0)
-        return -1;
+        return r;
     sio_wait_ack *a = mem_calloc(1, sizeof(*a));
     a->id = id;
     a->cb = cb;
@@ -268,14 +265,6 @@ static void sio__socket_close(sio_socket *s, const char *reason)
     sio__leave_all(s);
     if (!keep)
         sio_socket_unref(s);
-}
-
-void sio_disconnect(sio_socket *s)
-{
-    if (!s->connected)
-        return;
-    sio__send_packet(s, SIO_DISCONNECT, -1, NULL, NULL, 0);
-    sio__socket_close(s, "server namespace disconnect");
 }
 
 /* ---- inbound packets ----------------------------------------------------- */
@@ -374,6 +363,7 @@ static void sio__connect_fresh(sio_client *c, sio_nsp *nsp, json_t *auth)
     s->refs = 1;
     s->client = c;
     s->nsp = nsp;
+    s->rec_from = c->srv->rec.next_seq - 1;
     rand_id(s->id);
     json_t *refusal = nsp->h->on_connect ? nsp->h->on_connect(nsp->ud, s, auth) : NULL;
     if (refusal) {
@@ -428,6 +418,7 @@ sio_socket *sio_restore_finish(sio_restore *req, const char *sid, const char *co
     s = mem_calloc(1, sizeof(*s));
     s->refs = 2; /* the client's and the caller's */
     s->nsp = nsp;
+    s->rec_from = c->srv->rec.next_seq - 1;
     memcpy(s->id, sid, RAND_ID_LEN + 1);
     sio__attach(c, s);
     for (size_t i = 0; i < nrooms; i++)
@@ -442,10 +433,13 @@ out:
 static void sio__on_event(sio_socket *s, sio_packet *p, const sio_bin *bins, unsigned nbins)
 {
     json_t *name = json_array_get(p->data, 0);
-    json_t *args = json_array();
-    size_t n = json_array_size(p->data);
-    for (size_t i = 1; i < n; i++)
-        json_array_append(args, json_array_get(p->data, i));
+    json_t *args = NULL; /* too deep to read: the handler gets no arguments */
+    if (!p->too_deep) {
+        args = json_array();
+        size_t n = json_array_size(p->data);
+        for (size_t i = 1; i < n; i++)
+            json_array_append(args, json_array_get(p->data, i));
+    }
     sio_socket_ref(s);
     if (s->nsp->h->on_event)
         s->nsp->h->on_event(s->nsp->ud, s, json_string_value(name), args, bins, nbins, p->ack_id);
@@ -462,7 +456,8 @@ static void sio__on_ack(sio_socket *s, sio_packet *p)
     mem_free(a);
 }
 
-/* Handles one complete packet; returns -1 when the client must be closed. */
+/* Handles one complete packet; returns 0, or ERR_MALFORMED when the client
+ * must be closed (a packet out of place). */
 static int sio__dispatch(sio_client *c, sio_packet *p, const sio_bin *bins, unsigned nbins)
 {
     if (p->type == SIO_CONNECT) {
@@ -471,7 +466,7 @@ static int sio__dispatch(sio_client *c, sio_packet *p, const sio_bin *bins, unsi
     }
     sio_socket *s = sio__client_socket(c, p->nsp);
     if (s == NULL)
-        return -1;
+        return ERR_MALFORMED;
     switch (p->type) {
     case SIO_DISCONNECT:
         sio__socket_close(s, "client namespace disconnect");
@@ -485,7 +480,7 @@ static int sio__dispatch(sio_client *c, sio_packet *p, const sio_bin *bins, unsi
         sio__on_ack(s, p);
         return 0;
     default:
-        return -1;
+        return ERR_MALFORMED;
     }
 }
 
@@ -501,18 +496,34 @@ static void sio__binwait_free(sio_client *c)
     c->bin = NULL;
 }
 
+/* Closes c for a packet that breaks the protocol, as the reference server
+ * does, saying why in the log (the client only sees its transport close). */
+static void sio__parse_error(sio_client *c, const char *why, size_t len)
+{
+    log_debug("socket.io packet refused", "sid=%s why=\"%s\" len=%zu",
+              eio_session_id(c->es), why, len);
+    eio_session_close(c->es, "parse error");
+}
+
 static void sio__on_text(sio_client *c, const uint8_t *data, size_t len)
 {
     sio_packet p;
     c->srv->stats.packets_in++;
-    if (c->bin || sio_packet_decode((const char *)data, len, &p) != 0) {
-        eio_session_close(c->es, "parse error");
+    if (c->bin) {
+        sio__parse_error(c, "text packet while attachments are due", len);
         return;
     }
+    int rc = sio_packet_decode((const char *)data, len, &p);
+    if (rc != 0 && rc != SIO_PACKET_ETOODEEP) {
+        sio__parse_error(c, "malformed packet", len);
+        return;
+    }
+    /* The placeholders of a packet too deep to parse cannot be checked:
+     * its attachments are only counted, and its handler gets no args. */
     if ((p.type == SIO_BINARY_EVENT || p.type == SIO_BINARY_ACK) && p.attachments > 0) {
-        if (sio_placeholders_check(p.data, p.attachments) != 0) {
+        if (!p.too_deep && sio_placeholders_check(p.data, p.attachments) != 0) {
             sio_packet_clear(&p);
-            eio_session_close(c->es, "parse error");
+            sio__parse_error(c, "attachments do not match their placeholders", len);
             return;
         }
         c->bin = mem_calloc(1, sizeof(sio_binwait));
@@ -520,7 +531,7 @@ static void sio__on_text(sio_client *c, const uint8_t *data, size_t len)
         return;
     }
     if (sio__dispatch(c, &p, NULL, 0) != 0)
-        eio_session_close(c->es, "parse error");
+        sio__parse_error(c, "packet out of place (namespace not joined, or a server-only type)", len);
     sio_packet_clear(&p);
 }
 
@@ -528,7 +539,7 @@ static void sio__on_binary(sio_client *c, const uint8_t *data, size_t len)
 {
     sio_binwait *w = c->bin;
     if (w == NULL) {
-        eio_session_close(c->es, "parse error");
+        sio__parse_error(c, "binary message nobody announced", len);
         return;
     }
     uint8_t *copy = mem_alloc(len ? len : 1);
@@ -543,7 +554,7 @@ static void sio__on_binary(sio_client *c, const uint8_t *data, size_t len)
     c->bin = w;
     sio__binwait_free(c);
     if (r != 0)
-        eio_session_close(c->es, "parse error");
+        sio__parse_error(c, "packet out of place (namespace not joined, or a server-only type)", len);
 }
 
 /* ---- Engine.IO handlers --------------------------------------------------- */

@@ -57,8 +57,8 @@ struct ws_pending {
  * are refused. 0 means "between characters". */
 #define WS__UTF8_STATE(need, lo, hi) ((uint32_t)(need) | (uint32_t)(lo) << 8 | (uint32_t)(hi) << 16)
 
-/* Advances *state over s[0..n). Returns 0, or -1 at the first byte that
- * cannot continue valid UTF-8 (*state is then meaningless). */
+/* Advances *state over s[0..n). Returns 0, or ERR_BADUTF8 at the first byte
+ * that cannot continue valid UTF-8 (*state is then meaningless). */
 static int ws__utf8_step(uint32_t *state, const uint8_t *s, size_t n)
 {
     uint32_t st = *state;
@@ -94,11 +94,11 @@ static int ws__utf8_step(uint32_t *state, const uint8_t *s, size_t n)
             else if (c == 0xF4)
                 st = WS__UTF8_STATE(3, 0x80, 0x8F);
             else
-                return -1;
+                return ERR_BADUTF8;
         } else {
             uint8_t c = s[i++];
             if (c < ((st >> 8) & 0xFF) || c > ((st >> 16) & 0xFF))
-                return -1;
+                return ERR_BADUTF8;
             uint32_t need = (st & 0xFF) - 1;
             st = need ? WS__UTF8_STATE(need, 0x80, 0xBF) : 0;
         }

@@ -9,8 +9,9 @@
  * unmasked in place and delivered without copying.
  *
  * Server role: frames from the peer must be masked (RFC 6455 5.1); frames
- * we send are not. The client-role encoder exists for tests and the load
- * generator. */
+ * we send are not. The client-role encoder (ws_encode_header_masked) is for
+ * tests only: tests/unit/test_ws.c builds masked frames with it; the load
+ * generator (bench/loadgen) writes its own frames and links nothing of src/. */
 #ifndef PARLEY_WS_CODEC_H
 #define PARLEY_WS_CODEC_H
 
@@ -95,9 +96,9 @@ void ws_parser_reset(ws_parser *p);
  * (2, 4 or 10). */
 size_t ws_encode_header(uint8_t out[WS_MAX_HEADER], int opcode, int fin, uint64_t len);
 
-/* Client role: writes a masked frame header (with the 4 mask bytes) and
- * returns its length (6, 8 or 14); the caller masks the payload with
- * ws_mask(payload, len, mask, 0). */
+/* Client role, test-only (see the top of this file): writes a masked frame
+ * header (with the 4 mask bytes) and returns its length (6, 8 or 14); the
+ * caller masks the payload with ws_mask(payload, len, mask, 0). */
 size_t ws_encode_header_masked(uint8_t out[WS_MAX_HEADER], int opcode, int fin,
                                uint64_t len, const uint8_t mask[4]);
 

@@ -23,19 +23,19 @@ int ws_accept_key(const char *key, size_t key_len, char out[WS_ACCEPT_LEN + 1])
     uint8_t digest[SHA_DIGEST_LENGTH];
 
     if (key == NULL || key_len != WS__KEY_LEN)
-        return -1;
+        return ERR_MALFORMED;
     if (b64_decode(key, key_len, nonce) != WS__NONCE_LEN)
-        return -1;
+        return ERR_MALFORMED;
     /* Refuse spellings that decode to the same nonce with stray low bits
      * ("...ZR==" for "...ZQ=="): a real client's encoder never makes them. */
     b64_encode(nonce, WS__NONCE_LEN, canon);
     if (memcmp(canon, key, WS__KEY_LEN) != 0)
-        return -1;
+        return ERR_MALFORMED;
 
     memcpy(concat, key, WS__KEY_LEN);
     memcpy(concat + WS__KEY_LEN, WS__GUID, sizeof(WS__GUID) - 1);
     if (SHA1((const unsigned char *)concat, sizeof(concat), digest) == NULL)
-        return -1; /* only if OpenSSL cannot fetch SHA-1 at all */
+        return ERR_INTERNAL; /* only if OpenSSL cannot fetch SHA-1 at all */
     b64_encode(digest, sizeof(digest), out);
     return 0;
 }

@@ -3,8 +3,8 @@
  *
  * The input is a polling payload body. It is decoded from its own
  * exact-size heap block (so ASan sees any read past it); then:
- *   - a refused body (-1) must not have reached the callback, and must be
- *     left byte for byte as it was;
+ *   - a refused body (EIO_PACKET_EMALFORMED) must not have reached the
+ *     callback, and must be left byte for byte as it was;
  *   - every delivered packet must honour the header (type in range, binary
  *     only for messages, data inside the body);
  *   - the packets, encoded again with eio_payload_append, must decode to
@@ -88,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.n = size;
     int rc = eio_payload_decode(body, size, on_packet, &r);
     if (rc != 0) {
-        FUZZ_CHECK(rc == -1 && r.count == 0);
+        FUZZ_CHECK(rc == EIO_PACKET_EMALFORMED && r.count == 0);
         FUZZ_CHECK(size == 0 || memcmp(body, data, size) == 0);
         goto cleanup;
     }

@@ -276,3 +276,74 @@ describe('max-output for a polling session', () => {
     assert.equal((await emitAck(b, 'rooms:list', [], T))[0].ok, true, 'the others go on');
   });
 });
+
+// Issue #12, defect 1: valid JSON nested deeper than the server's parser
+// allows is a malformed payload (invalid_payload), not a reason to close the
+// connection (it used to close it, silently).
+describe('deeply nested payloads', () => {
+  let srv;
+  let s;
+  before(async () => {
+    srv = await startServer({
+      bin: 'parley',
+      args: ['--rate-limit', '0', '--static', '/nonexistent', '--data', dataDir()],
+    });
+    s = io(srv.url, { transports: ['websocket'], forceNew: true, reconnection: false });
+    await waitFor(s, 'connect', T);
+    assert.equal((await emitAck(s, 'user:join', ['Deep'], T))[0].ok, true);
+    assert.equal((await emitAck(s, 'room:create', ['pit'], T))[0].ok, true);
+  });
+  after(async () => {
+    s.close();
+    await srv.stop();
+  });
+
+  // `depth` arrays, one inside the other.
+  function nested(depth) {
+    let v = [];
+    for (let i = 1; i < depth; i++) v = [v];
+    return v;
+  }
+  // The ack's reply; rejects at once if the server closes the connection.
+  function reply(event, args) {
+    return new Promise((resolve, reject) => {
+      const onClose = (reason) => reject(new Error(`the server closed the connection (${reason})`));
+      s.once('disconnect', onClose);
+      emitAck(s, event, args, T).then(
+        ([r]) => { s.off('disconnect', onClose); resolve(r); },
+        (e) => { s.off('disconnect', onClose); reject(e); },
+      );
+    });
+  }
+
+  test('2,000 nested arrays are parsed as usual', async () => {
+    // Within the parser's limit the payload is read: a message that carries
+    // a deep extra field is sent; a deep array in place of the message is the
+    // usual wrong type.
+    const ok = await reply('message:room', [{ room: 'pit', content: 'deep', extra: nested(2000) }]);
+    assert.equal(ok.ok, true, JSON.stringify(ok));
+    const bad = await reply('message:room', [nested(2000)]);
+    assert.equal(bad.error, 'invalid_payload');
+  });
+
+  test('3,000 nested arrays with an ack: invalid_payload, and the connection goes on', async () => {
+    const r = await reply('message:room', [nested(3000)]);
+    assert.equal(r.ok, false);
+    assert.equal(r.error, 'invalid_payload');
+    assert.equal(typeof r.message, 'string');
+    // Also when the deep value sits beside a well-formed message.
+    const r2 = await reply('message:room', [{ room: 'pit', content: 'x', extra: nested(3000) }]);
+    assert.equal(r2.error, 'invalid_payload');
+    const after = await reply('message:room', [{ room: 'pit', content: 'still here' }]);
+    assert.equal(after.ok, true, JSON.stringify(after));
+  });
+
+  test('3,000 nested arrays without an ack: a chat:error', async () => {
+    const err = waitFor(s, 'chat:error', T);
+    s.emit('message:room', nested(3000));
+    const [e] = await err;
+    assert.equal(e.event, 'message:room');
+    assert.equal(e.error, 'invalid_payload');
+    assert.equal((await reply('rooms:list', [])).ok, true);
+  });
+});

@@ -153,3 +153,76 @@ describe('recovery window end', () => {
     frank.close();
   });
 });
+
+// Issue #12, defect 2: after a connection had gone over its rate limit, a
+// lost connection on the same server came back with socket.recovered false.
+// The burst itself leaves nothing behind; what it changes is timing: the
+// presence lists are coalesced (one per --presence-delay window for the
+// whole server), so the first event Alice would get after joining comes
+// after her transport died. A client that has received no event has no
+// offset to send, only its pid, and the server refused such a recovery.
+// A long presence window makes that timing certain here.
+describe('recovery after rate-limited traffic', () => {
+  let srv;
+  let dir;
+  const sockets = [];
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-recovery-'));
+    srv = await startServer({
+      bin: 'parley',
+      args: ['--data', dir, '--static', '/nonexistent', '--recovery-window', '60000',
+        '--presence-delay', '10000'],
+    });
+  });
+  after(async () => {
+    for (const s of sockets) s.close();
+    await srv.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a connection lost before its first event still recovers after a rate-limited burst', async () => {
+    // A burst over the limit (default 20/s, burst 40), half of it without
+    // acks: the refusals come as acks and as chat:error events.
+    const burst = await client(srv.url, 'Burst');
+    sockets.push(burst);
+    const errors = collect(burst, 'chat:error');
+    const acks = [];
+    for (let i = 0; i < 100; i++) {
+      if (i % 2) burst.emit('typing', { room: 'nowhere', isTyping: true });
+      else acks.push(emitAck(burst, 'rooms:list', [], T));
+    }
+    const replies = (await Promise.all(acks)).map(([r]) => r);
+    assert.ok(replies.some((r) => r.error === 'rate_limited'), 'the burst is rate limited');
+    await errors.until(1, T);
+    assert.ok(errors.items.some((e) => e.error === 'rate_limited'));
+    // Two seconds refill the bucket: the connection is usable again.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await ok(burst, 'room:create', 'Afterwards');
+
+    const alice = await client(srv.url, 'Ada');
+    const bob = await client(srv.url, 'Bea');
+    const carol = await client(srv.url);
+    sockets.push(alice, bob, carol);
+    const gone = waitFor(alice, 'disconnect', T);
+    alice.io.engine.close(); // no goodbye: the server keeps her for recovery
+    await gone;
+    for (const name of ['Ada', 'ada', 'ADA']) {
+      const [taken] = await emitAck(carol, 'user:join', [name], T);
+      assert.equal(taken.error, 'username_taken', name);
+    }
+    const sent = [];
+    for (const content of ['one', 'two'])
+      sent.push((await ok(bob, 'message:private', { to: 'Ada', content })).id);
+
+    const received = collect(alice, 'message:receive');
+    alice.connect();
+    await waitFor(alice, 'connect', T);
+    assert.equal(alice.recovered, true);
+    await received.until(2, T);
+    assert.deepEqual(received.items.map((m) => m.id), sent);
+    // Still named: no new user:join needed.
+    const echo = waitFor(bob, 'message:receive', T, { filter: (m) => m.content === 'back' });
+    await ok(alice, 'message:private', { to: 'Bea', content: 'back' });
+    assert.equal((await echo)[0].from, 'Ada');
+  });
+});

@@ -95,14 +95,14 @@ static void test_packet_decode_rejects(void **state)
     uint8_t s[16];
     eio_packet p;
 
-    assert_int_equal(eio_packet_decode(s, 0, &p), -1);
+    assert_int_equal(eio_packet_decode(s, 0, &p), EIO_PACKET_EMALFORMED);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         size_t n = strlen(bad[i]);
         memcpy(s, bad[i], n);
-        assert_int_equal(eio_packet_decode(s, n, &p), -1);
+        assert_int_equal(eio_packet_decode(s, n, &p), EIO_PACKET_EMALFORMED);
     }
     s[0] = '\0';
-    assert_int_equal(eio_packet_decode(s, 1, &p), -1);
+    assert_int_equal(eio_packet_decode(s, 1, &p), EIO_PACKET_EMALFORMED);
 }
 
 static void test_packet_decode_keeps_bytes(void **state)
@@ -267,13 +267,13 @@ static void check_rejected(const char *s, size_t n)
 {
     got_t g = {0};
     if (n == 0) {
-        assert_int_equal(eio_payload_decode((uint8_t *)s, 0, collect, &g), -1);
+        assert_int_equal(eio_payload_decode((uint8_t *)s, 0, collect, &g), EIO_PACKET_EMALFORMED);
         assert_int_equal(g.n, 0);
         return;
     }
     uint8_t *body = mem_alloc(n);
     memcpy(body, s, n);
-    assert_int_equal(eio_payload_decode(body, n, collect, &g), -1);
+    assert_int_equal(eio_payload_decode(body, n, collect, &g), EIO_PACKET_EMALFORMED);
     assert_int_equal(g.n, 0);
     assert_memory_equal(body, s, n);
     mem_free(body);

@@ -76,7 +76,7 @@ static void expect_malformed(const char *s, size_t n)
 {
     sio_packet p;
     memset(&p, 0x5a, sizeof(p));
-    if (sio_packet_decode(s, n, &p) != -1)
+    if (sio_packet_decode(s, n, &p) != SIO_PACKET_EMALFORMED)
         fail_msg("accepted: %.*s", (int)n, s);
     /* A refused packet holds nothing to release. */
     assert_null(p.data);
@@ -95,7 +95,7 @@ static void expect_encode(sio_ptype type, const char *nsp, int64_t ack, unsigned
     buf_append_str(&out, "pre|");
     int rc = sio_packet_encode(&out, type, nsp, ack, att, data);
     if (want == NULL) {
-        assert_int_equal(rc, -1);
+        assert_int_equal(rc, SIO_PACKET_EINVAL);
         assert_string_equal(out.data, "pre|");
     } else {
         assert_int_equal(rc, 0);
@@ -471,24 +471,97 @@ static void test_malformed_shape(void **state)
     MALFORMED("4/random,[\"Invalid namespace\"]");
 }
 
-static void test_malformed_deep_json(void **state)
+/* "<prefix><depth x open><middle><depth x close><suffix>" in a new block;
+ * *n gets its length. */
+static char *deep_packet(const char *prefix, size_t depth, char open, const char *middle,
+                         char close, const char *suffix, size_t *n)
 {
-    (void)state;
-    /* Nesting deeper than jansson's parser allows is refused, not a crash. */
-    size_t depth = 100000, n = 0;
-    char *s = mem_alloc(depth * 2 + 16);
-    s[n++] = '2';
-    s[n++] = '[';
-    s[n++] = '"';
-    s[n++] = 'x';
-    s[n++] = '"';
-    s[n++] = ',';
-    for (size_t i = 0; i < depth; i++)
-        s[n++] = '[';
-    for (size_t i = 0; i < depth + 1; i++)
-        s[n++] = ']';
+    size_t lp = strlen(prefix), lm = strlen(middle), ls = strlen(suffix);
+    char *s = mem_alloc(lp + 2 * depth + lm + ls + 1);
+    memcpy(s, prefix, lp);
+    memset(s + lp, open, depth);
+    memcpy(s + lp + depth, middle, lm);
+    memset(s + lp + depth + lm, close, depth);
+    memcpy(s + lp + 2 * depth + lm, suffix, ls);
+    *n = lp + 2 * depth + lm + ls;
+    return s;
+}
+
+/* Decodes s[0..n) and expects SIO_PACKET_ETOODEEP with this header and
+ * data (JSON text, or NULL). */
+static void expect_too_deep(char *s, size_t n, sio_ptype type, const char *nsp, int64_t ack,
+                            unsigned att, const char *json)
+{
+    sio_packet p;
+    if (sio_packet_decode(s, n, &p) != SIO_PACKET_ETOODEEP)
+        fail_msg("not too deep: %.40s...", s);
+    assert_int_equal(p.type, type);
+    assert_string_equal(p.nsp, nsp);
+    assert_true(p.ack_id == ack);
+    assert_int_equal(p.attachments, att);
+    assert_int_equal(p.too_deep, 1);
+    expect_data(&p, json);
+    sio_packet_clear(&p);
+    assert_null(p.data);
+    mem_free(s);
+}
+
+/* deep_packet(...) must be malformed. */
+static void expect_deep_malformed(const char *prefix, size_t depth, char open,
+                                  const char *middle, char close, const char *suffix)
+{
+    size_t n;
+    char *s = deep_packet(prefix, depth, open, middle, close, suffix, &n);
     expect_malformed(s, n);
     mem_free(s);
+}
+
+static void test_decode_too_deep(void **state)
+{
+    (void)state;
+    size_t n, deep = 100000, over = JSON_PARSER_MAX_DEPTH + 10;
+
+    /* Valid JSON deeper than jansson parses: the header and the event
+     * name, nothing else (JSON.parse would read it: not malformed). */
+    char *s = deep_packet("2[\"x\",", deep, '[', "", ']', "]", &n);
+    expect_too_deep(s, n, SIO_EVENT, "/", -1, 0, "[\"x\"]");
+    s = deep_packet("2/chat,17[\"a\\u0000\\\"b\" , ", over, '[', "1,{\"k\":[null,true]}", ']',
+                    " ] ", &n);
+    expect_too_deep(s, n, SIO_EVENT, "/chat", 17, 0, "[\"a\\u0000\\\"b\"]");
+    s = deep_packet("2[\"m\",{\"a\":", over, '[', "-0.5e+3,\"\\u00e9\"", ']', "}]", &n);
+    expect_too_deep(s, n, SIO_EVENT, "/", -1, 0, "[\"m\"]");
+    s = deep_packet("51-3[\"up\",{\"_placeholder\":true,\"num\":0},", over, '[', "", ']', "]",
+                    &n);
+    expect_too_deep(s, n, SIO_BINARY_EVENT, "/", 3, 1, "[\"up\"]");
+    s = deep_packet("35[", over, '[', "", ']', "]", &n);
+    expect_too_deep(s, n, SIO_ACK, "/", 5, 0, NULL);
+
+    /* Just within the limit: parsed as usual. */
+    s = deep_packet("2[\"x\",", JSON_PARSER_MAX_DEPTH - 2, '[', "", ']', "]", &n);
+    sio_packet p;
+    dec_ok_n(s, n, &p);
+    assert_int_equal(p.too_deep, 0);
+    assert_int_equal(json_array_size(p.data), 2);
+    sio_packet_clear(&p);
+    mem_free(s);
+
+    /* Deep and broken, or of the wrong shape: malformed as before. */
+    expect_deep_malformed("2[\"x\",", deep, '[', "", ']', "");
+    expect_deep_malformed("2[\"x\",", deep, '[', "", ']', "]]");
+    expect_deep_malformed("2[\"x\",", over, '[', "1,", ']', "]");
+    expect_deep_malformed("2[\"x\",", over, '[', "tru", ']', "]");
+    expect_deep_malformed("2[\"x\",", over, '[', "01", ']', "]");
+    expect_deep_malformed("2[\"x\",", over, '[', "\"\t\"", ']', "]");
+    expect_deep_malformed("2[\"x\",", over, '[', "\"\\x\"", ']', "]");
+    expect_deep_malformed("2[\"x\",", over, '[', "\"\xff\"", ']', "]");
+    expect_deep_malformed("2[\"x\",", over, '{', "", '}', "]");
+    expect_deep_malformed("2[\"x\",{\"a\":", over, '[', "", '}', "}]");
+    expect_deep_malformed("2[1,", over, '[', "", ']', "]");
+    expect_deep_malformed("2", over, '[', "", ']', "");
+    expect_deep_malformed("2{\"a\":", over, '[', "", ']', "}");
+    expect_deep_malformed("0{\"a\":", over, '[', "", ']', "}");
+    expect_deep_malformed("4{\"a\":", over, '[', "", ']', "}");
+    expect_deep_malformed("3", over, '[', "", ']', " x");
 }
 
 /* --- encoding ------------------------------------------------------------ */
@@ -604,7 +677,7 @@ static void test_encode_escapes_and_keys(void **state)
     /* a key of invalid UTF-8 (set without jansson's check) fails too */
     json_t *obj = json_object();
     json_object_setn_new_nocheck(obj, "\xc3(", 2, json_true());
-    assert_int_equal(sio_packet_encode(&out, SIO_CONNECT, NULL, -1, 0, obj), -1);
+    assert_int_equal(sio_packet_encode(&out, SIO_CONNECT, NULL, -1, 0, obj), SIO_PACKET_EINVAL);
     assert_int_equal(out.len, 0);
     buf_free(&out);
     json_decref(obj);
@@ -660,11 +733,11 @@ static void test_encode_failures(void **state)
      * left as it was, also when it started empty. */
     json_t *bad = json_pack("[so]", "x", json_stringn_nocheck("\xff", 1));
     buf_append_str(&out, "keep");
-    assert_int_equal(sio_packet_encode(&out, SIO_EVENT, "/a", 5, 0, bad), -1);
+    assert_int_equal(sio_packet_encode(&out, SIO_EVENT, "/a", 5, 0, bad), SIO_PACKET_EINVAL);
     assert_int_equal(out.len, 4);
     assert_string_equal(out.data, "keep");
     buf_free(&out);
-    assert_int_equal(sio_packet_encode(&out, SIO_BINARY_EVENT, "/a", 5, 1, bad), -1);
+    assert_int_equal(sio_packet_encode(&out, SIO_BINARY_EVENT, "/a", 5, 1, bad), SIO_PACKET_EINVAL);
     assert_int_equal(out.len, 0);
     assert_true(out.data == NULL || out.data[0] == '\0');
     buf_free(&out);
@@ -674,7 +747,7 @@ static void test_encode_failures(void **state)
     json_array_append_new(arr, json_string("x"));
     json_array_append(arr, obj);
     json_object_set(obj, "loop", arr);
-    assert_int_equal(sio_packet_encode(&out, SIO_EVENT, NULL, -1, 0, arr), -1);
+    assert_int_equal(sio_packet_encode(&out, SIO_EVENT, NULL, -1, 0, arr), SIO_PACKET_EINVAL);
     assert_true(out.len == 0);
     json_object_del(obj, "loop"); /* break the cycle so both are freed */
     json_decref(obj);
@@ -779,39 +852,39 @@ static void test_placeholders_ok(void **state)
         buf_appendf(&b, ",{\"_placeholder\":true,\"num\":%d}", i);
     buf_append_str(&b, "]");
     assert_int_equal(ph(b.data, SIO_MAX_ATTACHMENTS), 0);
-    assert_int_equal(ph(b.data, SIO_MAX_ATTACHMENTS + 1), -1);
-    assert_int_equal(ph(b.data, SIO_MAX_ATTACHMENTS - 1), -1);
+    assert_int_equal(ph(b.data, SIO_MAX_ATTACHMENTS + 1), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph(b.data, SIO_MAX_ATTACHMENTS - 1), SIO_PACKET_EMALFORMED);
     buf_free(&b);
 }
 
 static void test_placeholders_bad(void **state)
 {
     (void)state;
-    assert_int_equal(sio_placeholders_check(NULL, 1), -1);
+    assert_int_equal(sio_placeholders_check(NULL, 1), SIO_PACKET_EMALFORMED);
     /* Missing. */
-    assert_int_equal(ph("[\"x\"]", 1), -1);
-    assert_int_equal(ph("[\"x\"," PH0 "]", 2), -1);
-    assert_int_equal(ph("[\"x\"," PH1 "]", 2), -1);
+    assert_int_equal(ph("[\"x\"]", 1), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph("[\"x\"," PH0 "]", 2), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph("[\"x\"," PH1 "]", 2), SIO_PACKET_EMALFORMED);
     /* Too many / out of range. */
-    assert_int_equal(ph("[\"x\"," PH0 "]", 0), -1);
-    assert_int_equal(ph("[\"x\"," PH0 "," PH1 "]", 1), -1);
-    assert_int_equal(ph("[\"x\"," PH1 "]", 1), -1);
-    assert_int_equal(ph("[\"x\"," PH(64) "]", 1), -1);
+    assert_int_equal(ph("[\"x\"," PH0 "]", 0), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph("[\"x\"," PH0 "," PH1 "]", 1), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph("[\"x\"," PH1 "]", 1), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph("[\"x\"," PH(64) "]", 1), SIO_PACKET_EMALFORMED);
     /* Duplicated. */
-    assert_int_equal(ph("[\"x\"," PH0 "," PH0 "]", 2), -1);
-    assert_int_equal(ph("[\"x\"," PH1 ",[" PH1 "]]", 2), -1);
+    assert_int_equal(ph("[\"x\"," PH0 "," PH0 "]", 2), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph("[\"x\"," PH1 ",[" PH1 "]]", 2), SIO_PACKET_EMALFORMED);
     /* Malformed placeholders. */
-    assert_int_equal(ph("[\"x\",{\"_placeholder\":true}]", 1), -1);
-    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"num\":\"0\"}]", 1), -1);
-    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"num\":0.0}]", 1), -1);
-    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"num\":-1}]", 1), -1);
-    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"num\":null}]", 1), -1);
-    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"num\":0,\"x\":1}]", 1), -1);
-    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"nom\":0}]", 1), -1);
-    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"num\":9223372036854775807}]", 1), -1);
-    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"num\":-9223372036854775808}]", 1), -1);
+    assert_int_equal(ph("[\"x\",{\"_placeholder\":true}]", 1), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"num\":\"0\"}]", 1), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"num\":0.0}]", 1), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"num\":-1}]", 1), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"num\":null}]", 1), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"num\":0,\"x\":1}]", 1), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"nom\":0}]", 1), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"num\":9223372036854775807}]", 1), SIO_PACKET_EMALFORMED);
+    assert_int_equal(ph("[\"x\",{\"_placeholder\":true,\"num\":-9223372036854775808}]", 1), SIO_PACKET_EMALFORMED);
     /* A malformed one is refused even when it is not counted. */
-    assert_int_equal(ph("[\"x\"," PH0 ",{\"_placeholder\":true,\"num\":\"1\"}]", 1), -1);
+    assert_int_equal(ph("[\"x\"," PH0 ",{\"_placeholder\":true,\"num\":\"1\"}]", 1), SIO_PACKET_EMALFORMED);
 }
 
 /* Many placeholders (bitmap beyond the stack one), and a huge expected
@@ -826,11 +899,11 @@ static void test_placeholders_large(void **state)
         json_array_append_new(arr, json_pack("{sbsI}", "_placeholder", 1, "num",
                                              (json_int_t)(n - 1 - i)));
     assert_int_equal(sio_placeholders_check(arr, n), 0);
-    assert_int_equal(sio_placeholders_check(arr, n + 1), -1);
-    assert_int_equal(sio_placeholders_check(arr, 0xffffffffu), -1);
+    assert_int_equal(sio_placeholders_check(arr, n + 1), SIO_PACKET_EMALFORMED);
+    assert_int_equal(sio_placeholders_check(arr, 0xffffffffu), SIO_PACKET_EMALFORMED);
     /* One duplicate (and so one missing). */
     json_array_set_new(arr, 1, json_pack("{sbsI}", "_placeholder", 1, "num", (json_int_t)5));
-    assert_int_equal(sio_placeholders_check(arr, n), -1);
+    assert_int_equal(sio_placeholders_check(arr, n), SIO_PACKET_EMALFORMED);
     json_decref(arr);
 }
 
@@ -845,7 +918,7 @@ static void test_placeholders_deep(void **state)
         cur = next;
     }
     json_array_append_new(cur, json_pack("{sbsi}", "_placeholder", 1, "num", 0));
-    assert_int_equal(sio_placeholders_check(root, 1), -1);
+    assert_int_equal(sio_placeholders_check(root, 1), SIO_PACKET_EMALFORMED);
     json_decref(root);
 }
 
@@ -869,7 +942,7 @@ int main(void)
         cmocka_unit_test(test_malformed_ack_id),
         cmocka_unit_test(test_malformed_json),
         cmocka_unit_test(test_malformed_shape),
-        cmocka_unit_test(test_malformed_deep_json),
+        cmocka_unit_test(test_decode_too_deep),
         cmocka_unit_test(test_encode_every_type),
         cmocka_unit_test(test_encode_fields),
         cmocka_unit_test(test_encode_json_like_js),

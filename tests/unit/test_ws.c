@@ -1212,14 +1212,14 @@ static void test_accept_key_malformed(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char out[WS_ACCEPT_LEN + 1] = "untouched";
-        assert_int_equal(ws_accept_key(bad[i], strlen(bad[i]), out), -1);
+        assert_int_equal(ws_accept_key(bad[i], strlen(bad[i]), out), ERR_MALFORMED);
         assert_string_equal(out, "untouched");
     }
     char out[WS_ACCEPT_LEN + 1];
-    assert_int_equal(ws_accept_key(NULL, 0, out), -1);
-    assert_int_equal(ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 22, out), -1);
+    assert_int_equal(ws_accept_key(NULL, 0, out), ERR_MALFORMED);
+    assert_int_equal(ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 22, out), ERR_MALFORMED);
     /* An embedded NUL at the right length. */
-    assert_int_equal(ws_accept_key("dGhlIHNhbXBsZSBub2\0jZQ==", 24, out), -1);
+    assert_int_equal(ws_accept_key("dGhlIHNhbXBsZSBub2\0jZQ==", 24, out), ERR_MALFORMED);
 }
 
 int main(void)

@@ -4,6 +4,8 @@
  * docs/ARCHITECTURE.md: net -> eio -> sio -> chat -> (store, bus). The
  * mode picks the store and the bus: embedded (SQLite, the local bus) or
  * cluster (--redis: the Redis store and the Redis bus). */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include "redis/rc.h"
 #include "sio/sio.h"
 #include "store/store.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -239,6 +242,43 @@ static int parley_open_state(parley_server *ps, const parley_config *cfg)
     return 0;
 }
 
+/* --port-file: writes "PORT\n" to path through a temporary file in the same
+ * directory renamed over it, so a reader sees either no file or the whole
+ * number, never a part. Returns 0, or ERR_IO (logged; the temporary file is
+ * removed). */
+static int parley_write_port_file(const char *path, int port)
+{
+    char tmp[4096], text[16];
+    int fd = -1, rc = ERR_IO;
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    int len = snprintf(text, sizeof(text), "%d\n", port);
+    if (n < 0 || (size_t)n >= sizeof(tmp) || len < 0 || (size_t)len >= sizeof(text)) {
+        errno = ENAMETOOLONG;
+        goto cleanup;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        goto cleanup;
+    if (write(fd, text, (size_t)len) != (ssize_t)len)
+        goto cleanup;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto cleanup;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0)
+        goto cleanup;
+    rc = 0;
+cleanup:
+    if (rc != 0) {
+        log_error("cannot write the port file", "file=\"%s\" error=\"%s\"", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp);
+    }
+    return rc;
+}
+
 /* Runs the server with a valid configuration until SIGTERM or SIGINT.
  * Returns the exit status. */
 static int parley_run(const parley_config *cfg)
@@ -314,6 +354,8 @@ static int parley_run(const parley_config *cfg)
         log_error("invalid chat configuration", "%s", "");
         goto out;
     }
+    if (cfg->port_file[0] && parley_write_port_file(cfg->port_file, net_server_port(ps.net)) != 0)
+        goto out;
     uv_signal_init(ps.loop, &ps.sigint);
     uv_signal_init(ps.loop, &ps.sigterm);
     ps.sigint.data = ps.sigterm.data = &ps;

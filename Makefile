@@ -35,9 +35,16 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 CONF_BIN := $(BUILD)/conformance-server
+# Programs run against a live Redis Cluster by tests/redis/run.sh: every
+# tests/redis/NAME.c is one, built into $(BUILD)/tests/redis/NAME.
+REDIS_SRC := $(sort $(wildcard tests/redis/*.c))
+REDIS_BIN := $(REDIS_SRC:tests/redis/%.c=$(BUILD)/tests/redis/%)
+# The benchmark's load generator: plain libc + epoll, no library.
+LOADGEN_SRC := $(sort $(wildcard bench/loadgen/*.c))
+LOADGEN     := $(BUILD)/bench/loadgen
 
 .PHONY: bench bench-scale bench-smoke
-.PHONY: all deps deps-test web run test test-unit test-integration test-python \
+.PHONY: all deps deps-test deps-bench web run test test-unit test-integration test-python test-redis \
         conformance conformance-server clean fuzz fuzz-build help install uninstall
 
 all: $(BUILD)/parley
@@ -65,14 +72,25 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libparley.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libparley.a $(LDLIBS) -lcmocka -o $@
 
+$(BUILD)/tests/redis/%: tests/redis/%.c $(BUILD)/libparley.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libparley.a $(LDLIBS) -o $@
+
 $(CONF_BIN): tests/conformance/server.c $(BUILD)/libparley.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libparley.a $(LDLIBS) -o $@
+
+$(LOADGEN): $(LOADGEN_SRC) $(wildcard bench/loadgen/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -g -O2 $(WARN) $(LOADGEN_SRC) -o $@
 
 deps:
 	@scripts/deps.sh build
 
 deps-test:
 	@scripts/deps.sh test
+
+deps-bench:
+	@scripts/deps.sh bench
 
 web: deps
 	@scripts/build-web.sh
@@ -86,8 +104,12 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 # The benchmark smoke run uses build/parley whatever SANITIZE says
 # (scripts/bench-lib.sh), so the sanitizer pass leaves it to the plain one.
+TEST_BUILD := all web $(CONF_BIN) $(UNIT_BIN) $(REDIS_BIN)
+ifneq ($(SANITIZE),1)
+TEST_BUILD += $(LOADGEN)
+endif
 test: deps-test
-	$(MAKE) -j$(JOBS) all web $(CONF_BIN) $(UNIT_BIN)
+	$(MAKE) -j$(JOBS) $(TEST_BUILD)
 ifeq ($(SANITIZE),1)
 	@echo "== bench smoke: skipped with SANITIZE=1 (it runs build/parley, not $(BUILD)/parley; the plain make test runs it)"
 else
@@ -100,6 +122,9 @@ test-unit: $(UNIT_BIN)
 
 test-integration: all $(CONF_BIN)
 	@scripts/test.sh integration
+
+test-redis: $(REDIS_BIN)
+	@scripts/test.sh redis
 
 conformance-server: $(CONF_BIN)
 	./$(CONF_BIN) --port $${PORT:-3000}
@@ -172,13 +197,13 @@ uninstall:
 	rmdir "$(INSTALL_DOC)" "$(DESTDIR)$(PREFIX)/share/parley" 2>/dev/null || true
 
 # Benchmarks (docs/BENCHMARKS.md): parley against the Node.js socket.io peer.
-bench: deps-test
+bench: deps-bench
 	@scripts/bench.sh
 
-bench-scale: deps-test
+bench-scale: deps-bench
 	@scripts/bench-scale.sh
 
-bench-smoke: all
+bench-smoke: all $(LOADGEN)
 	@scripts/bench.sh --smoke
 
 # The local cluster (docs/OPERATIONS.md, "Cluster"): 6 Redis nodes, two
@@ -193,4 +218,4 @@ cluster-down:
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d $(wildcard $(BUILD)/tests/*.d $(BUILD)/tests/redis/*.d)

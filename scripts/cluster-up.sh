@@ -25,6 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. scripts/lib.sh
 
 CLUSTER_DIR=${CLUSTER_DIR:-.cluster}
 REDIS_BASE_PORT=${REDIS_BASE_PORT:-7001}
@@ -68,24 +69,10 @@ if [ ! -f web/dist/index.html ]; then
     echo "cluster-up: web/dist is missing, running make web"
     make web
 fi
-command -v redis-server >/dev/null || die "redis-server not found (apt-get install redis-server)"
-command -v curl >/dev/null || die "curl not found (apt-get install curl)"
-if [ ! -x "$NGINX" ]; then
-    [ "$(id -u)" = 0 ] || die "$NGINX not found (apt-get install nginx-light, as root)"
-    echo "cluster-up: installing nginx-light"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
-fi
-
-# alive PID PATTERN: PID runs and its command line matches PATTERN (pids
-# are reused, so a pid file alone proves nothing).
-alive() {
-    local pid=$1 pattern=$2
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern"
-}
+need_cmd cluster-up redis-server redis-server test
+need_cmd cluster-up curl curl test
+need_cmd cluster-up envsubst gettext-base test
+need_cmd cluster-up "$NGINX" nginx-light test
 
 # healthy URL: GET URL answers 200 within 2 s.
 healthy() {
@@ -107,7 +94,7 @@ wait_for() {
 
 # backend_ready PID PORT: the backend answers /healthz (3: it has exited).
 backend_ready() {
-    alive "$1" parley || return 3
+    pid_is "$1" parley || return 3
     healthy "http://127.0.0.1:$2/healthz"
 }
 
@@ -116,7 +103,7 @@ backend_ready() {
 for ((i = 0; i < 6; i++)); do
     port=$((REDIS_BASE_PORT + i))
     pid=$(cat "$dir/redis-$port.pid" 2>/dev/null || true)
-    alive "$pid" "redis-server.*:$port\b" && continue
+    pid_is "$pid" "redis-server.*:$port\b" && continue
     if [ -f "$dir/redis-$port.conf" ] && [ -f "$dir/$port/nodes.conf" ]; then
         rm -f "$dir/redis-$port.pid"
         redis-server "$dir/redis-$port.conf" >/dev/null 2>&1 || true
@@ -148,12 +135,12 @@ fi
 start_backend() {
     local name=$1 port=$2 pid
     pid=$(cat "$dir/$name.pid" 2>/dev/null || true)
-    if alive "$pid" "parley.* --port $port "; then
+    if pid_is "$pid" "parley.* --port $port "; then
         return 0
     fi
     rm -f "$dir/$name.pid"
     mkdir -p "$dir/$name-data"
-    # Trailing arguments keep "--port N " matchable by alive().
+    # Trailing arguments keep "--port N " matchable by pid_is (scripts/lib.sh).
     setsid "$PARLEY_BIN" --port "$port" --host 127.0.0.1 \
         --data "$dir/$name-data" --static "$root/web/dist" \
         --trusted-proxy 127.0.0.1 "${redis_args[@]}" --log-level info \
@@ -182,7 +169,7 @@ PARLEY_LISTEN="127.0.0.1:$NGINX_PORT" PARLEY_UPSTREAM=$upstream \
     envsubst "$names" <deploy/nginx.conf >"$dir/nginx.conf.new"
 nginx_args=(-p "$dir/nginx/" -c "$dir/nginx.conf" -e "$dir/nginx/error.log")
 pid=$(cat "$dir/nginx.pid" 2>/dev/null || true)
-if alive "$pid" "nginx: master process.*$dir/nginx.conf"; then
+if pid_is "$pid" "nginx: master process.*$dir/nginx.conf"; then
     # Running: take a changed config (other ports) with a reload.
     if ! cmp -s "$dir/nginx.conf.new" "$dir/nginx.conf"; then
         mv -f "$dir/nginx.conf.new" "$dir/nginx.conf"

@@ -279,6 +279,22 @@ cleanup:
     return rc;
 }
 
+/* Says that the server is ready: the --port-file (written once SIGTERM is
+ * handled, since whoever reads the port may stop the server at once), then
+ * the "listening" log line. Returns 0, or ERR_IO when the port file could
+ * not be written (logged). */
+static int parley_announce(const parley_server *ps, const parley_config *cfg)
+{
+    int port = net_server_port(ps->net);
+    if (cfg->port_file[0] && parley_write_port_file(cfg->port_file, port) != 0)
+        return ERR_IO;
+    log_info("listening", "version=%s host=%s port=%d mode=%s store=%s node=%s static=%s",
+             PARLEY_VERSION, cfg->host, port, cfg->auth_secret[0] ? "token" : "anonymous",
+             cfg->redis[0] ? cfg->redis : cfg->data_dir, bus_node_id(ps->bus),
+             ps->files ? cfg->static_dir : "-");
+    return 0;
+}
+
 /* Runs the server with a valid configuration until SIGTERM or SIGINT.
  * Returns the exit status. */
 static int parley_run(const parley_config *cfg)
@@ -354,8 +370,6 @@ static int parley_run(const parley_config *cfg)
         log_error("invalid chat configuration", "%s", "");
         goto out;
     }
-    if (cfg->port_file[0] && parley_write_port_file(cfg->port_file, net_server_port(ps.net)) != 0)
-        goto out;
     uv_signal_init(ps.loop, &ps.sigint);
     uv_signal_init(ps.loop, &ps.sigterm);
     ps.sigint.data = ps.sigterm.data = &ps;
@@ -365,13 +379,10 @@ static int parley_run(const parley_config *cfg)
     uv_timer_start(&ps.lag_timer, parley_on_lag_timer, PARLEY_LAG_PERIOD_MS, PARLEY_LAG_PERIOD_MS);
     uv_signal_start(&ps.sigint, parley_on_signal, SIGINT);
     uv_signal_start(&ps.sigterm, parley_on_signal, SIGTERM);
-    log_info("listening", "version=%s host=%s port=%d mode=%s store=%s node=%s static=%s",
-             PARLEY_VERSION, cfg->host, net_server_port(ps.net),
-             ccfg.auth_secret ? "token" : "anonymous",
-             cfg->redis[0] ? cfg->redis : cfg->data_dir, bus_node_id(ps.bus),
-             ps.files ? cfg->static_dir : "-");
-    uv_run(ps.loop, UV_RUN_DEFAULT);
-    status = 0;
+    if (parley_announce(&ps, cfg) == 0) {
+        uv_run(ps.loop, UV_RUN_DEFAULT);
+        status = 0;
+    }
 
     uv_close((uv_handle_t *)&ps.sigint, NULL);
     uv_close((uv_handle_t *)&ps.sigterm, NULL);

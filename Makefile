@@ -1,5 +1,6 @@
 # Parley build. `make run` and `make test` are the two commands that matter;
-# both install what is missing first (scripts/deps.sh). See README.md.
+# both install what is missing first (scripts/deps.sh, the only script that
+# installs anything; make bench too, with `deps.sh bench`). See README.md.
 
 CC      ?= cc
 PKGS    := libuv jansson hiredis libutf8proc sqlite3 libcrypto
@@ -209,7 +210,8 @@ bench-smoke: all $(LOADGEN)
 # The local cluster (docs/OPERATIONS.md, "Cluster"): 6 Redis nodes, two
 # backends and NGINX on loopback; ports and CLUSTER_DIR from the environment.
 .PHONY: cluster-up cluster-down
-cluster-up: all
+cluster-up: deps-test
+	$(MAKE) all web
 	@scripts/cluster-up.sh
 
 cluster-down:

@@ -9,13 +9,16 @@
 # Environment (the defaults in brackets):
 #   CLUSTER_DIR      where pid files, logs, data and nginx.conf go [.cluster]
 #   REDIS_BASE_PORT  first Redis port; the nodes use BASE..BASE+5 [7001]
-#   BACKEND1_PORT, BACKEND2_PORT  the parley backends [3001, 3002]
+#   BACKEND1_PORT, BACKEND2_PORT  the parley backends [3001, 3002]; 0: a
+#                    port the kernel picks, kept when the backend restarts
+#                    (each backend writes its port to CLUSTER_DIR/NAME.port)
 #   NGINX_PORT       NGINX, the address clients use [8080]
 #   CLUSTER_WAIT     seconds to wait for each piece to be healthy [30]
 #   PARLEY_BIN       the parley binary [build/parley, built with make if missing]
 #
 # Each process's pid is in CLUSTER_DIR/NAME.pid: backend1, backend2,
-# redis-PORT (6 of them) and nginx. Idempotent: a piece that runs is left
+# redis-PORT (6 of them) and nginx; each backend's port is in
+# CLUSTER_DIR/backend1.port and backend2.port (parley --port-file). Idempotent: a piece that runs is left
 # alone and a missing one is started, so running it again after stopping one
 # piece (kill $(cat .cluster/backend1.pid)) brings that piece back. A Redis
 # node is restarted from its own config and rejoins the cluster. Returns
@@ -132,27 +135,42 @@ else
     echo "cluster-up: note: $PARLEY_BIN has no --redis yet, so the backends run standalone and do not share state"
 fi
 
+# start_backend NAME PORT: starts backend NAME unless it runs on PORT (0:
+# on any port) already. It writes its port to CLUSTER_DIR/NAME.port. With
+# PORT 0 the kernel picks one the first time, and a restart takes the same
+# one again (NGINX's upstream names it).
 start_backend() {
-    local name=$1 port=$2 pid
+    local name=$1 port=$2 pid file="$dir/$1.port" old=
     pid=$(cat "$dir/$name.pid" 2>/dev/null || true)
-    if pid_is "$pid" "parley.* --port $port "; then
+    [ -s "$file" ] && old=$(cat "$file")
+    if pid_is "$pid" "parley.* --port-file $file " && { [ "$port" = 0 ] || [ "$port" = "$old" ]; }; then
         return 0
     fi
-    rm -f "$dir/$name.pid"
+    [ "$port" = 0 ] && [ -n "$old" ] && port=$old
+    rm -f "$dir/$name.pid" "$file"
     mkdir -p "$dir/$name-data"
-    # Trailing arguments keep "--port N " matchable by pid_is (scripts/lib.sh).
-    setsid "$PARLEY_BIN" --port "$port" --host 127.0.0.1 \
+    # Trailing arguments keep "--port-file FILE " matchable by pid_is (scripts/lib.sh).
+    setsid "$PARLEY_BIN" --port "$port" --port-file "$file" --host 127.0.0.1 \
         --data "$dir/$name-data" --static "$root/web/dist" \
         --trusted-proxy 127.0.0.1 "${redis_args[@]}" --log-level info \
         </dev/null >>"$dir/$name.log" 2>&1 &
     echo $! >"$dir/$name.pid"
 }
+
+# backend_listening PID FILE: the backend has written its port file (3: it
+# has exited).
+backend_listening() {
+    pid_is "$1" parley || return 3
+    [ -s "$2" ]
+}
+
 start_backend backend1 "$BACKEND1_PORT"
 start_backend backend2 "$BACKEND2_PORT"
 for name in backend1 backend2; do
-    port=BACKEND${name#backend}_PORT
-    port=${!port}
     pid=$(cat "$dir/$name.pid")
+    wait_for "$name (log $dir/$name.log)" backend_listening "$pid" "$dir/$name.port"
+    port=$(cat "$dir/$name.port")
+    printf -v "BACKEND${name#backend}_PORT" '%s' "$port"
     wait_for "$name (port $port, log $dir/$name.log)" backend_ready "$pid" "$port"
 done
 

@@ -17,18 +17,18 @@
 # deps_hint MODE: the command that installs what mode MODE of deps.sh installs.
 deps_hint() {
     case $1 in
-    build) echo "make deps (scripts/deps.sh build, as root)" ;;
-    test) echo "make deps-test (scripts/deps.sh test, as root)" ;;
-    *) echo "scripts/deps.sh $1 (as root)" ;;
+    build) echo "make deps (runs scripts/deps.sh build; needs root)" ;;
+    test) echo "make deps-test (runs scripts/deps.sh test; needs root)" ;;
+    *) echo "scripts/deps.sh $1 (needs root)" ;;
     esac
 }
 
 # need_cmd NAME CMD PKG MODE: exits 1 with "NAME: CMD is missing (Debian
-# package PKG; install: ...)" when CMD is not on PATH. NAME is the caller's
+# package PKG). Install it with: ..." when CMD is not on PATH. NAME is the caller's
 # name for messages, MODE the deps.sh mode that installs PKG.
 need_cmd() {
     command -v "$2" >/dev/null 2>&1 && return 0
-    echo "$1: $2 is missing (Debian package $3; install it with $(deps_hint "$4"))" >&2
+    echo "$1: $2 is missing (Debian package $3). Install it with: $(deps_hint "$4")" >&2
     exit 1
 }
 
@@ -45,8 +45,8 @@ npm_fresh() {
 need_npm() {
     [ -f "$2/package-lock.json" ] || return 0
     npm_fresh "$2" && return 0
-    echo "$1: the npm packages of $2 are missing or older than its package-lock.json" \
-        "(install them with $(deps_hint "$3"))" >&2
+    echo "$1: the npm packages of $2 are missing or older than its package-lock.json." \
+        "Install them with: $(deps_hint "$3")" >&2
     exit 1
 }
 

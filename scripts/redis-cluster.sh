@@ -30,6 +30,7 @@
 # what it started and prints the end of the node logs. Needs redis-server and
 # redis-cli 7.0+ (SSUBSCRIBE/SPUBLISH); Debian 12 has 7.0.x.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NODES=6

@@ -101,7 +101,7 @@ run_unit() {
     fi
     : >"$out"
     for bin in "${bins[@]}"; do
-        local one="$tmp/$(basename "$bin").out" brc=0
+        local one="$tmp/${bin##*/}.out" brc=0
         "$bin" >"$one" 2>&1 || brc=$?
         cat "$one" >>"$out"
         if [ "$brc" -eq 0 ]; then

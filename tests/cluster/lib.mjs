@@ -1,6 +1,7 @@
 // tests/cluster/lib.mjs - what the cluster tests share: a local cluster of
 // scripts/cluster-up.sh (6 Redis nodes, 2 parley backends, NGINX) started on
-// ports picked free for the run in a temporary CLUSTER_DIR, and stopped with
+// ports picked free for the run (the backends' by the kernel, read from
+// their --port-file) in a temporary CLUSTER_DIR, and stopped with
 // scripts/cluster-down.sh whatever happened; socket.io clients on a backend
 // directly or through NGINX (long-polling or WebSocket, from a chosen client
 // address so that NGINX's hash on it puts them on a known backend); small
@@ -49,7 +50,7 @@ export function portFree(port) {
 }
 
 /** A free port chosen by the kernel (free when checked; the script binds it
- *  right after). */
+ *  right after): NGINX's, which cannot report a port it picked itself. */
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -364,8 +365,10 @@ export class Cluster {
       ...this.extraEnv,
       CLUSTER_DIR: this.dir,
       REDIS_BASE_PORT: String(await freeRedisBase()),
-      BACKEND1_PORT: String(await freePort()),
-      BACKEND2_PORT: String(await freePort()),
+      // The backends take ports the kernel picks (--port 0) and write them
+      // to CLUSTER_DIR/backendN.port; a restart keeps the same port.
+      BACKEND1_PORT: '0',
+      BACKEND2_PORT: '0',
       NGINX_PORT: String(await freePort()),
     };
     await this.up();
@@ -426,8 +429,9 @@ export class Cluster {
     return `http://127.0.0.1:${this.env.NGINX_PORT}`;
   }
 
+  /** The port backend i listens on (its --port-file, written by parley). */
   backendPort(i) {
-    return Number(this.env[`BACKEND${i}_PORT`]);
+    return Number(fs.readFileSync(path.join(this.dir, `backend${i}.port`), 'utf8').trim());
   }
 
   backendUrl(i) {

@@ -57,6 +57,7 @@ help:
 	@echo "make conformance CONFORMANCE_DIR=..   run the official protocol suites"
 	@echo "make fuzz       run every libFuzzer target FUZZ_SECONDS (20) each"
 	@echo "make bench      parley vs the Node.js socket.io peer (about 15 minutes)"
+	@echo "make deps | deps-test | deps-bench   install what building | testing | benchmarking needs"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

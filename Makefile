@@ -104,6 +104,8 @@ run: deps
 # Parallel jobs of the builds that `make test` and `make fuzz` start.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
+# Recipes marked + run scripts that call make themselves (tests/redis/run.sh,
+# scripts/bench-lib.sh, scripts/cluster-up.sh): they share the jobserver.
 # The benchmark smoke run uses build/parley whatever SANITIZE says
 # (scripts/bench-lib.sh), so the sanitizer pass leaves it to the plain one.
 TEST_BUILD := all web $(CONF_BIN) $(UNIT_BIN) $(REDIS_BIN)
@@ -115,18 +117,18 @@ test: deps-test
 ifeq ($(SANITIZE),1)
 	@echo "== bench smoke: skipped with SANITIZE=1 (it runs build/parley, not $(BUILD)/parley; the plain make test runs it)"
 else
-	@scripts/bench.sh --smoke
+	+@scripts/bench.sh --smoke
 endif
-	@scripts/test.sh
+	+@scripts/test.sh
 
 test-unit: $(UNIT_BIN)
-	@scripts/test.sh unit
+	+@scripts/test.sh unit
 
 test-integration: all $(CONF_BIN)
-	@scripts/test.sh integration
+	+@scripts/test.sh integration
 
 test-redis: $(REDIS_BIN)
-	@scripts/test.sh redis
+	+@scripts/test.sh redis
 
 conformance-server: $(CONF_BIN)
 	./$(CONF_BIN) --port $${PORT:-3000}
@@ -200,20 +202,20 @@ uninstall:
 
 # Benchmarks (docs/BENCHMARKS.md): parley against the Node.js socket.io peer.
 bench: deps-bench
-	@scripts/bench.sh
+	+@scripts/bench.sh
 
 bench-scale: deps-bench
-	@scripts/bench-scale.sh
+	+@scripts/bench-scale.sh
 
 bench-smoke: all $(LOADGEN)
-	@scripts/bench.sh --smoke
+	+@scripts/bench.sh --smoke
 
 # The local cluster (docs/OPERATIONS.md, "Cluster"): 6 Redis nodes, two
 # backends and NGINX on loopback; ports and CLUSTER_DIR from the environment.
 .PHONY: cluster-up cluster-down
 cluster-up: deps-test
 	$(MAKE) all web
-	@scripts/cluster-up.sh
+	+@scripts/cluster-up.sh
 
 cluster-down:
 	@scripts/cluster-down.sh

@@ -249,7 +249,7 @@ static int parley_open_state(parley_server *ps, const parley_config *cfg)
 static int parley_write_port_file(const char *path, int port)
 {
     char tmp[4096], text[16];
-    int fd = -1, rc = ERR_IO;
+    int fd = -1, rc = ERR_IO, created = 0;
     int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
     int len = snprintf(text, sizeof(text), "%d\n", port);
     if (n < 0 || (size_t)n >= sizeof(tmp) || len < 0 || (size_t)len >= sizeof(text)) {
@@ -259,6 +259,7 @@ static int parley_write_port_file(const char *path, int port)
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         goto cleanup;
+    created = 1;
     if (write(fd, text, (size_t)len) != (ssize_t)len)
         goto cleanup;
     if (close(fd) != 0) {
@@ -274,7 +275,8 @@ cleanup:
         log_error("cannot write the port file", "file=\"%s\" error=\"%s\"", path, strerror(errno));
         if (fd >= 0)
             close(fd);
-        unlink(tmp);
+        if (created)
+            unlink(tmp);
     }
     return rc;
 }

@@ -104,10 +104,12 @@ run: deps
 # Parallel jobs of the builds that `make test` and `make fuzz` start.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-# Recipes marked + run scripts that call make themselves (tests/redis/run.sh,
-# scripts/bench-lib.sh, scripts/cluster-up.sh): they share the jobserver.
-# The benchmark smoke run uses build/parley whatever SANITIZE says
-# (scripts/bench-lib.sh), so the sanitizer pass leaves it to the plain one.
+# What `make test` builds before it runs anything, in parallel. The
+# benchmark smoke run uses build/parley whatever SANITIZE says
+# (scripts/bench-lib.sh), so the sanitizer pass leaves it (and the load
+# generator) to the plain one. Recipes marked + run scripts that call make
+# themselves (tests/redis/run.sh, scripts/bench-lib.sh,
+# scripts/cluster-up.sh): they share its jobserver.
 TEST_BUILD := all web $(CONF_BIN) $(UNIT_BIN) $(REDIS_BIN)
 ifneq ($(SANITIZE),1)
 TEST_BUILD += $(LOADGEN)

@@ -40,15 +40,6 @@ export const T = 10000;
 
 // ---- ports --------------------------------------------------------------------
 
-/** True if nothing listens on 127.0.0.1:port and it can be bound. */
-export function portFree(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
 /** A free port chosen by the kernel (free when checked; the script binds it
  *  right after): NGINX's, which cannot report a port it picked itself. */
 export function freePort() {
@@ -63,16 +54,14 @@ export function freePort() {
 }
 
 /** A base port such that base..base+5 and their cluster bus ports (+10000)
- *  are all free. Both ranges stay below the kernel's ephemeral range (32768
- *  by default), where freePort() picks, so the two cannot collide. */
-export async function freeRedisBase() {
-  for (let i = 0; i < 50; i++) {
-    const base = 20000 + Math.floor(Math.random() * 2700);
-    let ok = true;
-    for (let p = base; p < base + 6 && ok; p++) ok = (await portFree(p)) && (await portFree(p + 10000));
-    if (ok) return base;
-  }
-  throw new Error('no free range of Redis ports');
+ *  are all free: free_port_block of scripts/lib.sh, the search the
+ *  project's scripts use (below the kernel's ephemeral range, where
+ *  freePort() picks, so the two cannot collide). */
+export function freeRedisBase() {
+  const r = spawnSync('bash', ['-c', '. scripts/lib.sh && free_port_block 6'], { cwd: ROOT, encoding: 'utf8' });
+  const base = Number(r.stdout.trim());
+  if (r.status !== 0 || !Number.isInteger(base)) throw new Error(`no free range of Redis ports: ${r.stderr}`);
+  return base;
 }
 
 // ---- processes, HTTP ------------------------------------------------------------
@@ -364,7 +353,7 @@ export class Cluster {
     this.env = {
       ...this.extraEnv,
       CLUSTER_DIR: this.dir,
-      REDIS_BASE_PORT: String(await freeRedisBase()),
+      REDIS_BASE_PORT: String(freeRedisBase()),
       // The backends take ports the kernel picks (--port 0) and write them
       // to CLUSTER_DIR/backendN.port; a restart keeps the same port.
       BACKEND1_PORT: '0',

@@ -1,5 +1,6 @@
 # Parley build. `make run` and `make test` are the two commands that matter;
-# both install what is missing first (scripts/deps.sh). See README.md.
+# both install what is missing first (scripts/deps.sh, the only script that
+# installs anything; make bench too, with `deps.sh bench`). See README.md.
 
 CC      ?= cc
 PKGS    := libuv jansson hiredis libutf8proc sqlite3 libcrypto
@@ -35,9 +36,16 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 CONF_BIN := $(BUILD)/conformance-server
+# Programs run against a live Redis Cluster by tests/redis/run.sh: every
+# tests/redis/NAME.c is one, built into $(BUILD)/tests/redis/NAME.
+REDIS_SRC := $(sort $(wildcard tests/redis/*.c))
+REDIS_BIN := $(REDIS_SRC:tests/redis/%.c=$(BUILD)/tests/redis/%)
+# The benchmark's load generator: plain libc + epoll, no library.
+LOADGEN_SRC := $(sort $(wildcard bench/loadgen/*.c))
+LOADGEN     := $(BUILD)/bench/loadgen
 
 .PHONY: bench bench-scale bench-smoke
-.PHONY: all deps deps-test web run test test-unit test-integration test-python \
+.PHONY: all deps deps-test deps-bench web run test test-unit test-integration test-python test-redis \
         conformance conformance-server clean fuzz fuzz-build help install uninstall
 
 all: $(BUILD)/parley
@@ -49,6 +57,7 @@ help:
 	@echo "make conformance CONFORMANCE_DIR=..   run the official protocol suites"
 	@echo "make fuzz       run every libFuzzer target FUZZ_SECONDS (20) each"
 	@echo "make bench      parley vs the Node.js socket.io peer (about 15 minutes)"
+	@echo "make deps | deps-test | deps-bench   install what building | testing | benchmarking needs"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -65,14 +74,25 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libparley.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libparley.a $(LDLIBS) -lcmocka -o $@
 
+$(BUILD)/tests/redis/%: tests/redis/%.c $(BUILD)/libparley.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libparley.a $(LDLIBS) -o $@
+
 $(CONF_BIN): tests/conformance/server.c $(BUILD)/libparley.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libparley.a $(LDLIBS) -o $@
+
+$(LOADGEN): $(LOADGEN_SRC) $(wildcard bench/loadgen/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -g -O2 $(WARN) $(LOADGEN_SRC) -o $@
 
 deps:
 	@scripts/deps.sh build
 
 deps-test:
 	@scripts/deps.sh test
+
+deps-bench:
+	@scripts/deps.sh bench
 
 web: deps
 	@scripts/build-web.sh
@@ -84,22 +104,33 @@ run: deps
 # Parallel jobs of the builds that `make test` and `make fuzz` start.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-# The benchmark smoke run uses build/parley whatever SANITIZE says
-# (scripts/bench-lib.sh), so the sanitizer pass leaves it to the plain one.
+# What `make test` builds before it runs anything, in parallel. The
+# benchmark smoke run uses build/parley whatever SANITIZE says
+# (scripts/bench-lib.sh), so the sanitizer pass leaves it (and the load
+# generator) to the plain one. Recipes marked + run scripts that call make
+# themselves (tests/redis/run.sh, scripts/bench-lib.sh,
+# scripts/cluster-up.sh): they share its jobserver.
+TEST_BUILD := all web $(CONF_BIN) $(UNIT_BIN) $(REDIS_BIN)
+ifneq ($(SANITIZE),1)
+TEST_BUILD += $(LOADGEN)
+endif
 test: deps-test
-	$(MAKE) -j$(JOBS) all web $(CONF_BIN) $(UNIT_BIN)
+	$(MAKE) -j$(JOBS) $(TEST_BUILD)
 ifeq ($(SANITIZE),1)
 	@echo "== bench smoke: skipped with SANITIZE=1 (it runs build/parley, not $(BUILD)/parley; the plain make test runs it)"
 else
-	@scripts/bench.sh --smoke
+	+@scripts/bench.sh --smoke
 endif
-	@scripts/test.sh
+	+@scripts/test.sh
 
 test-unit: $(UNIT_BIN)
-	@scripts/test.sh unit
+	+@scripts/test.sh unit
 
 test-integration: all $(CONF_BIN)
-	@scripts/test.sh integration
+	+@scripts/test.sh integration
+
+test-redis: $(REDIS_BIN)
+	+@scripts/test.sh redis
 
 conformance-server: $(CONF_BIN)
 	./$(CONF_BIN) --port $${PORT:-3000}
@@ -172,20 +203,21 @@ uninstall:
 	rmdir "$(INSTALL_DOC)" "$(DESTDIR)$(PREFIX)/share/parley" 2>/dev/null || true
 
 # Benchmarks (docs/BENCHMARKS.md): parley against the Node.js socket.io peer.
-bench: deps-test
-	@scripts/bench.sh
+bench: deps-bench
+	+@scripts/bench.sh
 
-bench-scale: deps-test
-	@scripts/bench-scale.sh
+bench-scale: deps-bench
+	+@scripts/bench-scale.sh
 
-bench-smoke: all
-	@scripts/bench.sh --smoke
+bench-smoke: all $(LOADGEN)
+	+@scripts/bench.sh --smoke
 
 # The local cluster (docs/OPERATIONS.md, "Cluster"): 6 Redis nodes, two
 # backends and NGINX on loopback; ports and CLUSTER_DIR from the environment.
 .PHONY: cluster-up cluster-down
-cluster-up: all
-	@scripts/cluster-up.sh
+cluster-up: deps-test
+	$(MAKE) all web
+	+@scripts/cluster-up.sh
 
 cluster-down:
 	@scripts/cluster-down.sh
@@ -193,4 +225,4 @@ cluster-down:
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d $(wildcard $(BUILD)/tests/*.d $(BUILD)/tests/redis/*.d)

@@ -4,6 +4,7 @@
 # (parley or the Node socket.io peer) on a free loopback port, a throwaway
 # local Redis Cluster for the peer's cluster mode, and reading result lines.
 # Sourced, not run. Every server binds 127.0.0.1 only and is killed by pid.
+. scripts/lib.sh
 
 BENCH_BUILD=${BUILD:-build}
 PARLEY_BIN=${PARLEY_BIN:-$BENCH_BUILD/parley}
@@ -30,16 +31,14 @@ bench_parley_flags() {
 
 bench_log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# bench_build [peer]: parley (make), the load generator, and with "peer" the
-# peer's npm packages from its committed lock file.
+# bench_build [peer]: parley and the load generator (make); with "peer",
+# checks that the peer's npm packages are installed (scripts/deps.sh bench).
 bench_build() {
-    make -s all >&2
-    bench/build.sh >&2
+    make -s BUILD="$BENCH_BUILD" all "$LOADGEN" >&2
     bench_parley_flags
     if [ "${1:-}" = peer ]; then
-        if [ ! -d "$PEER_DIR/node_modules" ] || [ "$PEER_DIR/package-lock.json" -nt "$PEER_DIR/node_modules/.package-lock.json" ]; then
-            (cd "$PEER_DIR" && npm ci --no-audit --no-fund --loglevel=error) >&2
-        fi
+        need_cmd bench node nodejs build
+        need_npm bench "$PEER_DIR" bench
     fi
 }
 
@@ -54,19 +53,21 @@ SRV_DIRS=()
 
 # bench_start KIND [ARGS...]: KIND is parley or peer. Sets SRV_PID, SRV_PORT,
 # SRV_DIR (data folder and stderr log) of this server; may be called again
-# for a second one (bench_stop stops all). Returns 1 if the server did not
-# report its port within 15 s.
+# for a second one (bench_stop stops all). Both servers pick a free port
+# (--port 0) and write it to SRV_DIR/port (--port-file). Returns 1 if the
+# server did not write it within 15 s.
 bench_start() {
     local kind=$1
     shift
     SRV_DIR=$(mktemp -d "${TMPDIR:-/tmp}/parley-bench.XXXXXX")
     case $kind in
     parley)
-        "$PARLEY_BIN" --port 0 --host 127.0.0.1 --data "$SRV_DIR" --static "$SRV_DIR/no-static" \
-            "${PARLEY_BENCH_FLAGS[@]}" "$@" 2>"$SRV_DIR/stderr" &
+        "$PARLEY_BIN" --port 0 --port-file "$SRV_DIR/port" --host 127.0.0.1 --data "$SRV_DIR" \
+            --static "$SRV_DIR/no-static" "${PARLEY_BENCH_FLAGS[@]}" "$@" 2>"$SRV_DIR/stderr" &
         ;;
     peer)
-        node "$PEER_DIR/server.js" --port 0 --host 127.0.0.1 "$@" 2>"$SRV_DIR/stderr" &
+        node "$PEER_DIR/server.js" --port 0 --port-file "$SRV_DIR/port" --host 127.0.0.1 "$@" \
+            2>"$SRV_DIR/stderr" &
         ;;
     *)
         echo "bench_start: unknown server $kind" >&2
@@ -74,16 +75,9 @@ bench_start() {
         ;;
     esac
     SRV_PID=$!
-    SRV_PORT=
     SRV_PIDS+=("$SRV_PID")
     SRV_DIRS+=("$SRV_DIR")
-    local i
-    for i in $(seq 150); do
-        SRV_PORT=$(sed -n 's/.*msg="\{0,1\}listening"\{0,1\}.* port=\([0-9][0-9]*\).*/\1/p' "$SRV_DIR/stderr" | head -n 1)
-        [ -n "$SRV_PORT" ] && return 0
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.1
-    done
+    SRV_PORT=$(wait_port_file "$SRV_DIR/port" "$SRV_PID" 15) && return 0
     echo "bench_start: $kind did not start:" >&2
     sed 's/^/  | /' "$SRV_DIR/stderr" >&2
     bench_stop
@@ -117,118 +111,34 @@ bench_stop() {
     SRV_DIR=
 }
 
-# A TCP port p on 127.0.0.1 such that p and p+10000 (Redis' cluster bus) are free.
-bench_free_port_pair() {
-    python3 - <<'EOF'
-import random, socket
-for _ in range(200):
-    p = random.randint(20000, 29999)
-    ok = True
-    for q in (p, p + 10000):
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", q))
-        except OSError:
-            ok = False
-        finally:
-            s.close()
-    if ok:
-        print(p)
-        break
-EOF
-}
-
 CLUSTER_DIR=
-CLUSTER_PIDS=()
 CLUSTER_NODES=
-CLUSTER_SCRIPT=
-
-# A base port p such that p..p+5 and p+10000..p+10005 are free on 127.0.0.1.
-bench_free_port_block() {
-    python3 - <<'EOF'
-import random, socket
-for _ in range(200):
-    p = random.randint(20000, 29990)
-    ok = True
-    for q in [p + i for i in range(6)] + [p + 10000 + i for i in range(6)]:
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", q))
-        except OSError:
-            ok = False
-        finally:
-            s.close()
-        if not ok:
-            break
-    if ok:
-        print(p)
-        break
-EOF
-}
 
 # bench_cluster_start: the project's local Redis Cluster (scripts/redis-cluster.sh:
-# 3 masters + 3 replicas on loopback) in a throwaway folder, or, where that
-# script does not exist, 3 bare masters. Sets CLUSTER_NODES="127.0.0.1:P,...".
+# 3 masters + 3 replicas on loopback) in a throwaway folder, on free ports.
+# Sets CLUSTER_NODES="127.0.0.1:P,...".
 bench_cluster_start() {
-    command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
-        echo "bench_cluster_start: redis-server/redis-cli missing (apt-get install redis-server)" >&2
-        return 1
-    }
+    need_cmd bench redis-server redis-server test
+    need_cmd bench redis-cli redis-server test
     CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/parley-bench-redis.XXXXXX")
-    CLUSTER_PIDS=()
-    local nodes=() i p base
-    if [ -x scripts/redis-cluster.sh ]; then
-        base=$(bench_free_port_block)
-        CLUSTER_SCRIPT=scripts/redis-cluster.sh
-        scripts/redis-cluster.sh up "$CLUSTER_DIR" "$base" >"$CLUSTER_DIR.log" 2>&1 || {
-            cat "$CLUSTER_DIR.log" >&2
-            bench_cluster_stop
-            return 1
-        }
-        for i in 0 1 2 3 4 5; do nodes+=("127.0.0.1:$((base + i))"); done
-        CLUSTER_NODES=$(IFS=,; echo "${nodes[*]}")
-        return 0
-    fi
-    for i in 0 1 2; do
-        p=$(bench_free_port_pair)
-        mkdir -p "$CLUSTER_DIR/$i"
-        redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
-            --cluster-config-file "$CLUSTER_DIR/$i/nodes.conf" --dir "$CLUSTER_DIR/$i" \
-            --save '' --appendonly no --logfile "$CLUSTER_DIR/$i/log" --daemonize no &
-        CLUSTER_PIDS+=($!)
-        nodes+=("127.0.0.1:$p")
-    done
-    for p in "${nodes[@]}"; do
-        for i in $(seq 50); do
-            redis-cli -h 127.0.0.1 -p "${p#*:}" ping >/dev/null 2>&1 && break
-            sleep 0.1
-        done
-    done
-    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$CLUSTER_DIR/create.log" 2>&1 || {
-        cat "$CLUSTER_DIR/create.log" >&2
+    local nodes=() i base
+    base=$(free_port_block 6) || { echo "bench_cluster_start: no free ports" >&2; bench_cluster_stop; return 1; }
+    scripts/redis-cluster.sh up "$CLUSTER_DIR" "$base" >"$CLUSTER_DIR.log" 2>&1 || {
+        cat "$CLUSTER_DIR.log" >&2
         bench_cluster_stop
         return 1
     }
-    for i in $(seq 100); do
-        redis-cli -h 127.0.0.1 -p "${nodes[0]#*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
-        sleep 0.1
-    done
+    for i in 0 1 2 3 4 5; do nodes+=("127.0.0.1:$((base + i))"); done
     CLUSTER_NODES=$(IFS=,; echo "${nodes[*]}")
 }
 
 bench_cluster_stop() {
-    local p
-    if [ -n "$CLUSTER_SCRIPT" ] && [ -n "$CLUSTER_DIR" ]; then
-        "$CLUSTER_SCRIPT" down "$CLUSTER_DIR" >/dev/null 2>&1 || true
-        rm -f "$CLUSTER_DIR.log"
+    if [ -n "$CLUSTER_DIR" ]; then
+        scripts/redis-cluster.sh down "$CLUSTER_DIR" >/dev/null 2>&1 || true
+        rm -rf "$CLUSTER_DIR" "$CLUSTER_DIR.log"
     fi
-    for p in "${CLUSTER_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${CLUSTER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    CLUSTER_PIDS=()
-    [ -n "$CLUSTER_DIR" ] && rm -rf "$CLUSTER_DIR"
     CLUSTER_DIR=
     CLUSTER_NODES=
-    CLUSTER_SCRIPT=
 }
 
 # Empties every master of the cluster between runs (replicas refuse, harmlessly).

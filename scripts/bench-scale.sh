@@ -40,7 +40,7 @@ if [ "$hard" != unlimited ] && [ "$hard" -lt $((last + 100)) ]; then
     echo "bench-scale: the fd limit ($hard) is too low for $last connections in one server" >&2
     exit 1
 fi
-command -v gnuplot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox >/dev/null 2>&1 || true
+need_cmd bench-scale gnuplot gnuplot-nox bench
 if [ "${servers[*]}" = parley ]; then bench_build; else bench_build peer; fi
 mkdir -p "$RESULTS/logs"
 

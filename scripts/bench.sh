@@ -165,11 +165,7 @@ fi
 
 # ---- full run ------------------------------------------------------------------
 
-command -v gnuplot >/dev/null || {
-    bench_log "installing gnuplot-nox"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox >/dev/null 2>&1 ||
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox >/dev/null; }
-}
+need_cmd bench gnuplot gnuplot-nox bench
 bench_build peer
 REPS=${REPS:-3}
 RAW="$RESULTS/raw.txt"

@@ -9,33 +9,27 @@
 # stay in CLUSTER_DIR (rm -rf it for a fresh start). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 CLUSTER_DIR=${CLUSTER_DIR:-.cluster}
 [ -d "$CLUSTER_DIR" ] || exit 0
 dir=$(cd "$CLUSTER_DIR" && pwd)
 
-alive() {
-    local pid=$1 pattern=$2
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern"
-}
-
 # stop NAME PATTERN: stop the process of CLUSTER_DIR/NAME.pid if it matches.
 stop() {
     local name=$1 pattern=$2 pid t
     pid=$(cat "$dir/$name.pid" 2>/dev/null || true)
-    if alive "$pid" "$pattern"; then
+    if pid_is "$pid" "$pattern"; then
         kill -TERM "$pid" 2>/dev/null || true
         for ((t = 0; t < 100; t++)); do
-            alive "$pid" "$pattern" || break
+            pid_is "$pid" "$pattern" || break
             sleep 0.1
         done
-        if alive "$pid" "$pattern"; then
+        if pid_is "$pid" "$pattern"; then
             echo "cluster-down: $name (pid $pid) ignored SIGTERM for 10 s, killing it" >&2
             kill -KILL "$pid" 2>/dev/null || true
             for ((t = 0; t < 50; t++)); do
-                alive "$pid" "$pattern" || break
+                pid_is "$pid" "$pattern" || break
                 sleep 0.1
             done
         fi

@@ -9,13 +9,16 @@
 # Environment (the defaults in brackets):
 #   CLUSTER_DIR      where pid files, logs, data and nginx.conf go [.cluster]
 #   REDIS_BASE_PORT  first Redis port; the nodes use BASE..BASE+5 [7001]
-#   BACKEND1_PORT, BACKEND2_PORT  the parley backends [3001, 3002]
+#   BACKEND1_PORT, BACKEND2_PORT  the parley backends [3001, 3002]; 0: a
+#                    port the kernel picks, kept when the backend restarts
+#                    (each backend writes its port to CLUSTER_DIR/NAME.port)
 #   NGINX_PORT       NGINX, the address clients use [8080]
 #   CLUSTER_WAIT     seconds to wait for each piece to be healthy [30]
 #   PARLEY_BIN       the parley binary [build/parley, built with make if missing]
 #
 # Each process's pid is in CLUSTER_DIR/NAME.pid: backend1, backend2,
-# redis-PORT (6 of them) and nginx. Idempotent: a piece that runs is left
+# redis-PORT (6 of them) and nginx; each backend's port is in
+# CLUSTER_DIR/backend1.port and backend2.port (parley --port-file). Idempotent: a piece that runs is left
 # alone and a missing one is started, so running it again after stopping one
 # piece (kill $(cat .cluster/backend1.pid)) brings that piece back. A Redis
 # node is restarted from its own config and rejoins the cluster. Returns
@@ -25,6 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. scripts/lib.sh
 
 CLUSTER_DIR=${CLUSTER_DIR:-.cluster}
 REDIS_BASE_PORT=${REDIS_BASE_PORT:-7001}
@@ -68,24 +72,10 @@ if [ ! -f web/dist/index.html ]; then
     echo "cluster-up: web/dist is missing, running make web"
     make web
 fi
-command -v redis-server >/dev/null || die "redis-server not found (apt-get install redis-server)"
-command -v curl >/dev/null || die "curl not found (apt-get install curl)"
-if [ ! -x "$NGINX" ]; then
-    [ "$(id -u)" = 0 ] || die "$NGINX not found (apt-get install nginx-light, as root)"
-    echo "cluster-up: installing nginx-light"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
-fi
-
-# alive PID PATTERN: PID runs and its command line matches PATTERN (pids
-# are reused, so a pid file alone proves nothing).
-alive() {
-    local pid=$1 pattern=$2
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern"
-}
+need_cmd cluster-up redis-server redis-server test
+need_cmd cluster-up curl curl test
+need_cmd cluster-up envsubst gettext-base test
+need_cmd cluster-up "$NGINX" nginx-light test
 
 # healthy URL: GET URL answers 200 within 2 s.
 healthy() {
@@ -107,7 +97,7 @@ wait_for() {
 
 # backend_ready PID PORT: the backend answers /healthz (3: it has exited).
 backend_ready() {
-    alive "$1" parley || return 3
+    pid_is "$1" parley || return 3
     healthy "http://127.0.0.1:$2/healthz"
 }
 
@@ -116,7 +106,7 @@ backend_ready() {
 for ((i = 0; i < 6; i++)); do
     port=$((REDIS_BASE_PORT + i))
     pid=$(cat "$dir/redis-$port.pid" 2>/dev/null || true)
-    alive "$pid" "redis-server.*:$port\b" && continue
+    pid_is "$pid" "redis-server.*:$port\b" && continue
     if [ -f "$dir/redis-$port.conf" ] && [ -f "$dir/$port/nodes.conf" ]; then
         rm -f "$dir/redis-$port.pid"
         redis-server "$dir/redis-$port.conf" >/dev/null 2>&1 || true
@@ -145,27 +135,42 @@ else
     echo "cluster-up: note: $PARLEY_BIN has no --redis yet, so the backends run standalone and do not share state"
 fi
 
+# start_backend NAME PORT: starts backend NAME unless it runs on PORT (0:
+# on any port) already. It writes its port to CLUSTER_DIR/NAME.port. With
+# PORT 0 the kernel picks one the first time, and a restart takes the same
+# one again (NGINX's upstream names it).
 start_backend() {
-    local name=$1 port=$2 pid
+    local name=$1 port=$2 pid file="$dir/$1.port" old=
     pid=$(cat "$dir/$name.pid" 2>/dev/null || true)
-    if alive "$pid" "parley.* --port $port "; then
+    [ -s "$file" ] && old=$(cat "$file")
+    if pid_is "$pid" "parley.* --port-file $file " && { [ "$port" = 0 ] || [ "$port" = "$old" ]; }; then
         return 0
     fi
-    rm -f "$dir/$name.pid"
+    [ "$port" = 0 ] && [ -n "$old" ] && port=$old
+    rm -f "$dir/$name.pid" "$file"
     mkdir -p "$dir/$name-data"
-    # Trailing arguments keep "--port N " matchable by alive().
-    setsid "$PARLEY_BIN" --port "$port" --host 127.0.0.1 \
+    # Trailing arguments keep "--port-file FILE " matchable by pid_is (scripts/lib.sh).
+    setsid "$PARLEY_BIN" --port "$port" --port-file "$file" --host 127.0.0.1 \
         --data "$dir/$name-data" --static "$root/web/dist" \
         --trusted-proxy 127.0.0.1 "${redis_args[@]}" --log-level info \
         </dev/null >>"$dir/$name.log" 2>&1 &
     echo $! >"$dir/$name.pid"
 }
+
+# backend_listening PID FILE: the backend has written its port file (3: it
+# has exited).
+backend_listening() {
+    pid_is "$1" parley || return 3
+    [ -s "$2" ]
+}
+
 start_backend backend1 "$BACKEND1_PORT"
 start_backend backend2 "$BACKEND2_PORT"
 for name in backend1 backend2; do
-    port=BACKEND${name#backend}_PORT
-    port=${!port}
     pid=$(cat "$dir/$name.pid")
+    wait_for "$name (log $dir/$name.log)" backend_listening "$pid" "$dir/$name.port"
+    port=$(cat "$dir/$name.port")
+    printf -v "BACKEND${name#backend}_PORT" '%s' "$port"
     wait_for "$name (port $port, log $dir/$name.log)" backend_ready "$pid" "$port"
 done
 
@@ -182,7 +187,7 @@ PARLEY_LISTEN="127.0.0.1:$NGINX_PORT" PARLEY_UPSTREAM=$upstream \
     envsubst "$names" <deploy/nginx.conf >"$dir/nginx.conf.new"
 nginx_args=(-p "$dir/nginx/" -c "$dir/nginx.conf" -e "$dir/nginx/error.log")
 pid=$(cat "$dir/nginx.pid" 2>/dev/null || true)
-if alive "$pid" "nginx: master process.*$dir/nginx.conf"; then
+if pid_is "$pid" "nginx: master process.*$dir/nginx.conf"; then
     # Running: take a changed config (other ports) with a reload.
     if ! cmp -s "$dir/nginx.conf.new" "$dir/nginx.conf"; then
         mv -f "$dir/nginx.conf.new" "$dir/nginx.conf"

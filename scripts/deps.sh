@@ -1,20 +1,36 @@
 #!/usr/bin/env bash
-# Installs what Parley needs on Debian 12, only what is missing.
-#   scripts/deps.sh build   compilers, libraries, Node.js + the web UI's npm packages
-#   scripts/deps.sh test    the above plus everything the test suites use
+# Installs what Parley needs on Debian 12, only what is missing. The one
+# script of the project that installs anything: the others check what they
+# need (scripts/lib.sh: need_cmd, need_npm) and name the mode of this script
+# that installs it.
+#   scripts/deps.sh build   compilers, libraries, Node.js + the web UI's npm
+#                           packages (make deps; make run)
+#   scripts/deps.sh test    the above plus everything the test suites use,
+#                           valgrind and the fuzzers' clang included
+#                           (make deps-test; make test, make fuzz)
+#   scripts/deps.sh bench   the above plus gnuplot and the Node socket.io
+#                           peer's npm packages (make bench, make bench-scale,
+#                           scripts/soak)
 # Idempotent and quiet when nothing is missing. Needs root for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 what=${1:-build}
+case "$what" in
+    build | test | bench) ;;
+    *) echo "usage: scripts/deps.sh [build|test|bench]" >&2; exit 2 ;;
+esac
 
 build_pkgs=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-dev
             libhiredis-dev libsqlite3-dev libssl-dev uthash-dev libutf8proc-dev
             nodejs npm)
 test_pkgs=(libcmocka-dev python3 python3-socketio python3-websocket python3-requests redis-server
-           nginx-light chromium clang libclang-rt-14-dev curl procps)
+           nginx-light chromium clang libclang-rt-14-dev curl procps valgrind gettext-base)
+bench_pkgs=(gnuplot-nox)
 
 pkgs=("${build_pkgs[@]}")
-[ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
+[ "$what" != build ] && pkgs+=("${test_pkgs[@]}")
+[ "$what" = bench ] && pkgs+=("${bench_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -53,13 +69,16 @@ fi
 npm_ci() {
     local dir=$1
     [ -f "$dir/package-lock.json" ] || return 0
-    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    if ! npm_fresh "$dir"; then
         echo "deps: npm ci in $dir"
         (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
     fi
 }
 npm_ci web
-if [ "$what" = test ]; then
+if [ "$what" != build ]; then
     npm_ci tests/integration
     npm_ci tests/e2e
+fi
+if [ "$what" = bench ]; then
+    npm_ci bench/peers/node-socketio
 fi

@@ -30,6 +30,8 @@
 # what it started and prints the end of the node logs. Needs redis-server and
 # redis-cli 7.0+ (SSUBSCRIBE/SPUBLISH); Debian 12 has 7.0.x.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NODES=6
 WAIT_SECS=${REDIS_CLUSTER_WAIT:-30}
@@ -46,10 +48,7 @@ usage() {
 
 # ours PID PORT: PID is alive and is the redis-server of PORT.
 ours() {
-    local pid=$1 port=$2
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "redis-server.*:$port\b"
+    pid_is "$1" "redis-server.*:$2\b"
 }
 
 cli() {
@@ -170,7 +169,8 @@ up() {
     if ! [[ $base =~ ^[0-9]+$ ]] || [ "$base" -lt 1024 ] || [ "$base" -gt 55530 ]; then
         die "BASEPORT must be a number in 1024..55530 (bus ports are +10000)"
     fi
-    command -v redis-server >/dev/null || die "redis-server not found (apt-get install redis-server)"
+    need_cmd redis-cluster redis-server redis-server test
+    need_cmd redis-cluster redis-cli redis-server test
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
 

@@ -10,7 +10,7 @@
 #   SKIP_BUILD=1 scripts/valgrind.sh     use $BUILD (default build) as it is
 #                                        instead of running make first
 #   PARLEY_SLOW=N, VALGRIND_OPTS=...     override the factor (10) or options
-#   RETRIES=N                            see below (default 1; 0: none)
+#   RETRIES=N                            see below (default 0: no retry)
 #
 # How: lib/server.mjs starts binaries through $PARLEY_WRAP when it is set and
 # multiplies its own waits by $PARLEY_SLOW, and the tests multiply their bound
@@ -31,16 +31,16 @@
 # go through the wrapper like the others'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 BUILD=${BUILD:-build}
 SLOW=${PARLEY_SLOW:-10}
 RETRIES=${RETRIES:-0}
 VALGRIND_OPTS=${VALGRIND_OPTS:-"--error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --track-fds=no --num-callers=30 -q"}
 
-if ! command -v valgrind >/dev/null; then
-    echo "valgrind: installing"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
-fi
+need_cmd valgrind.sh valgrind valgrind test
+need_cmd valgrind.sh node nodejs build
+need_npm valgrind.sh tests/integration test
 
 files=()
 for s in "$@"; do
@@ -52,9 +52,6 @@ done
 
 if [ "${SKIP_BUILD:-}" != 1 ]; then
     make -s BUILD="$BUILD" all "$BUILD/conformance-server"
-fi
-if [ -f tests/integration/package-lock.json ] && [ ! -d tests/integration/node_modules ]; then
-    (cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 tmp=$(mktemp -d)

@@ -41,6 +41,9 @@ static const parley_option parley_options[] = {
      "read options from FILE: one \"name = value\" per line, '#' starts a comment line", 0},
     {"port", OPT_LONG, OFF(port), "8080", "N", "TCP port to listen on (0 picks a free one)", 65535},
     {"host", OPT_STR, OFF(host), "0.0.0.0", "ADDR", "address to listen on", 0},
+    {"port-file", OPT_STR, OFF(port_file), "", "FILE",
+     "once listening, write the bound port (a decimal number and a newline) to FILE, atomically "
+     "(a temporary file renamed over it); with --port 0 this is how a script learns the port", 0},
     {"static", OPT_STR, OFF(static_dir), "web/dist", "DIR",
      "serve the web UI from DIR (relative to the working directory)", 0},
     {"data", OPT_STR, OFF(data_dir), "./data", "DIR",
@@ -443,7 +446,8 @@ static void parley_roff(FILE *out, const char *s)
     }
 }
 
-static void parley_man(FILE *out)
+/* The man page's head: NAME, SYNOPSIS, DESCRIPTION, and the OPTIONS title. */
+static void parley_man_head(FILE *out)
 {
     fprintf(out,
             ".TH PARLEY 1 \"\" \"parley %s\" \"Parley manual\"\n"
@@ -475,6 +479,11 @@ static void parley_man(FILE *out)
             "source replaces the list of the sources before it.\n"
             ".SH OPTIONS\n",
             PARLEY_VERSION);
+}
+
+/* One .TP entry per row of the option table, then the flags outside it. */
+static void parley_man_options(FILE *out)
+{
     for (size_t i = 0; i < NOPTIONS; i++) {
         const parley_option *o = &parley_options[i];
         char env[64];
@@ -501,6 +510,11 @@ static void parley_man(FILE *out)
           ".TP\n\\fB\\-\\-print\\-man\\fR\nPrint this manual page (roff) and exit.\n"
           ".TP\n\\fB\\-\\-help\\fR, \\fB\\-h\\fR\nPrint the options and exit.\n",
           out);
+}
+
+/* CONFIGURATION FILE to SEE ALSO. */
+static void parley_man_tail(FILE *out)
+{
     fputs(".SH CONFIGURATION FILE\n"
           "The file named by \\fB\\-\\-config\\fR (or \\fBPARLEY_CONFIG\\fR) holds one\n"
           "\\fIname\\fR \\fB=\\fR \\fIvalue\\fR per line, where \\fIname\\fR is a flag\n"
@@ -565,5 +579,12 @@ static void parley_man(FILE *out)
           "protocol for client authors), \\fIdocs/OPERATIONS.md\\fR,\n"
           "\\fIdocs/SECURITY.md\\fR, \\fIdeploy/parley.service\\fR.\n",
           out);
+}
+
+static void parley_man(FILE *out)
+{
+    parley_man_head(out);
+    parley_man_options(out);
+    parley_man_tail(out);
 }
 

@@ -37,6 +37,7 @@ typedef struct {
     const char *config_file;
     long port;
     const char *host;
+    const char *port_file; /* "" for none */
     const char *static_dir;
     const char *data_dir;
     const char *redis; /* seed list; "" for the embedded store */

@@ -4,6 +4,8 @@
  * docs/ARCHITECTURE.md: net -> eio -> sio -> chat -> (store, bus). The
  * mode picks the store and the bus: embedded (SQLite, the local bus) or
  * cluster (--redis: the Redis store and the Redis bus). */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include "redis/rc.h"
 #include "sio/sio.h"
 #include "store/store.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -243,6 +246,61 @@ static int parley_open_state(parley_server *ps, const parley_config *cfg)
     return 0;
 }
 
+/* --port-file: writes "PORT\n" to path through a temporary file in the same
+ * directory renamed over it, so a reader sees either no file or the whole
+ * number, never a part. Returns 0, or ERR_IO (logged; the temporary file is
+ * removed). */
+static int parley_write_port_file(const char *path, int port)
+{
+    char tmp[4096], text[16];
+    int fd = -1, rc = ERR_IO, created = 0;
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    int len = snprintf(text, sizeof(text), "%d\n", port);
+    if (n < 0 || (size_t)n >= sizeof(tmp) || len < 0 || (size_t)len >= sizeof(text)) {
+        errno = ENAMETOOLONG;
+        goto cleanup;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        goto cleanup;
+    created = 1;
+    if (write(fd, text, (size_t)len) != (ssize_t)len)
+        goto cleanup;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto cleanup;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0)
+        goto cleanup;
+    rc = 0;
+cleanup:
+    if (rc != 0) {
+        log_error("cannot write the port file", "file=\"%s\" error=\"%s\"", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        if (created)
+            unlink(tmp);
+    }
+    return rc;
+}
+
+/* Says that the server is ready: the --port-file (written once SIGTERM is
+ * handled, since whoever reads the port may stop the server at once), then
+ * the "listening" log line. Returns 0, or ERR_IO when the port file could
+ * not be written (logged). */
+static int parley_announce(const parley_server *ps, const parley_config *cfg)
+{
+    int port = net_server_port(ps->net);
+    if (cfg->port_file[0] && parley_write_port_file(cfg->port_file, port) != 0)
+        return ERR_IO;
+    log_info("listening", "version=%s host=%s port=%d mode=%s store=%s node=%s static=%s",
+             PARLEY_VERSION, cfg->host, port, cfg->auth_secret[0] ? "token" : "anonymous",
+             cfg->redis[0] ? cfg->redis : cfg->data_dir, bus_node_id(ps->bus),
+             ps->files ? cfg->static_dir : "-");
+    return 0;
+}
+
 /* Runs the server with a valid configuration until SIGTERM or SIGINT.
  * Returns the exit status. */
 static int parley_run(const parley_config *cfg)
@@ -327,13 +385,10 @@ static int parley_run(const parley_config *cfg)
     uv_timer_start(&ps.lag_timer, parley_on_lag_timer, PARLEY_LAG_PERIOD_MS, PARLEY_LAG_PERIOD_MS);
     uv_signal_start(&ps.sigint, parley_on_signal, SIGINT);
     uv_signal_start(&ps.sigterm, parley_on_signal, SIGTERM);
-    log_info("listening", "version=%s host=%s port=%d mode=%s store=%s node=%s static=%s",
-             PARLEY_VERSION, cfg->host, net_server_port(ps.net),
-             ccfg.auth_secret ? "token" : "anonymous",
-             cfg->redis[0] ? cfg->redis : cfg->data_dir, bus_node_id(ps.bus),
-             ps.files ? cfg->static_dir : "-");
-    uv_run(ps.loop, UV_RUN_DEFAULT);
-    status = 0;
+    if (parley_announce(&ps, cfg) == 0) {
+        uv_run(ps.loop, UV_RUN_DEFAULT);
+        status = 0;
+    }
 
     uv_close((uv_handle_t *)&ps.sigint, NULL);
     uv_close((uv_handle_t *)&ps.sigterm, NULL);

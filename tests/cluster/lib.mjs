@@ -1,6 +1,7 @@
 // tests/cluster/lib.mjs - what the cluster tests share: a local cluster of
 // scripts/cluster-up.sh (6 Redis nodes, 2 parley backends, NGINX) started on
-// ports picked free for the run in a temporary CLUSTER_DIR, and stopped with
+// ports picked free for the run (the backends' by the kernel, read from
+// their --port-file) in a temporary CLUSTER_DIR, and stopped with
 // scripts/cluster-down.sh whatever happened; socket.io clients on a backend
 // directly or through NGINX (long-polling or WebSocket, from a chosen client
 // address so that NGINX's hash on it puts them on a known backend); small
@@ -39,17 +40,8 @@ export const T = 10000;
 
 // ---- ports --------------------------------------------------------------------
 
-/** True if nothing listens on 127.0.0.1:port and it can be bound. */
-export function portFree(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
 /** A free port chosen by the kernel (free when checked; the script binds it
- *  right after). */
+ *  right after): NGINX's, which cannot report a port it picked itself. */
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -62,16 +54,14 @@ export function freePort() {
 }
 
 /** A base port such that base..base+5 and their cluster bus ports (+10000)
- *  are all free. Both ranges stay below the kernel's ephemeral range (32768
- *  by default), where freePort() picks, so the two cannot collide. */
-export async function freeRedisBase() {
-  for (let i = 0; i < 50; i++) {
-    const base = 20000 + Math.floor(Math.random() * 2700);
-    let ok = true;
-    for (let p = base; p < base + 6 && ok; p++) ok = (await portFree(p)) && (await portFree(p + 10000));
-    if (ok) return base;
-  }
-  throw new Error('no free range of Redis ports');
+ *  are all free: free_port_block of scripts/lib.sh, the search the
+ *  project's scripts use (below the kernel's ephemeral range, where
+ *  freePort() picks, so the two cannot collide). */
+export function freeRedisBase() {
+  const r = spawnSync('bash', ['-c', '. scripts/lib.sh && free_port_block 6'], { cwd: ROOT, encoding: 'utf8' });
+  const base = Number(r.stdout.trim());
+  if (r.status !== 0 || !Number.isInteger(base)) throw new Error(`no free range of Redis ports: ${r.stderr}`);
+  return base;
 }
 
 // ---- processes, HTTP ------------------------------------------------------------
@@ -363,9 +353,11 @@ export class Cluster {
     this.env = {
       ...this.extraEnv,
       CLUSTER_DIR: this.dir,
-      REDIS_BASE_PORT: String(await freeRedisBase()),
-      BACKEND1_PORT: String(await freePort()),
-      BACKEND2_PORT: String(await freePort()),
+      REDIS_BASE_PORT: String(freeRedisBase()),
+      // The backends take ports the kernel picks (--port 0) and write them
+      // to CLUSTER_DIR/backendN.port; a restart keeps the same port.
+      BACKEND1_PORT: '0',
+      BACKEND2_PORT: '0',
       NGINX_PORT: String(await freePort()),
     };
     await this.up();
@@ -426,8 +418,9 @@ export class Cluster {
     return `http://127.0.0.1:${this.env.NGINX_PORT}`;
   }
 
+  /** The port backend i listens on (its --port-file, written by parley). */
   backendPort(i) {
-    return Number(this.env[`BACKEND${i}_PORT`]);
+    return Number(fs.readFileSync(path.join(this.dir, `backend${i}.port`), 'utf8').trim());
   }
 
   backendUrl(i) {

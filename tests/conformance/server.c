@@ -18,7 +18,9 @@
  *                          comes back as the event "answer" with its args
  *
  * Usage: conformance-server [--port N] [--ping-interval MS] [--ping-timeout MS]
- *                           [--max-payload BYTES]    (defaults 3000, 300, 200, 1e6) */
+ *                           [--max-payload BYTES]    (defaults 3000, 300, 200, 1e6)
+ *                           [--port-file FILE]       (as parley's: the bound port,
+ *                                                     written once listening) */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,9 +135,32 @@ static void conf_on_signal(uv_signal_t *h, int signum)
     uv_stop(h->loop);
 }
 
+/* --port-file: "PORT\n" written to a temporary file renamed over path.
+ * Returns 0 or -1 (said on stderr). */
+static int conf_write_port_file(const char *path, int port)
+{
+    char tmp[4096];
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        goto fail;
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        goto fail;
+    int w = fprintf(f, "%d\n", port);
+    if (fclose(f) != 0 || w < 0 || rename(tmp, path) != 0) {
+        remove(tmp);
+        goto fail;
+    }
+    return 0;
+fail:
+    fprintf(stderr, "conformance-server: cannot write the port file %s\n", path);
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     int port = 3000;
+    const char *port_file = NULL;
     unsigned ping_interval = 300, ping_timeout = 200;
     size_t max_payload = 1000000;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -147,6 +172,8 @@ int main(int argc, char **argv)
             ping_timeout = (unsigned)atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--max-payload") == 0)
             max_payload = (size_t)atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--port-file") == 0)
+            port_file = argv[i + 1];
     }
     signal(SIGPIPE, SIG_IGN);
     uv_loop_t *loop = uv_default_loop();
@@ -171,6 +198,9 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &sigterm);
     uv_signal_start(&sigint, conf_on_signal, SIGINT);
     uv_signal_start(&sigterm, conf_on_signal, SIGTERM);
+    /* Once SIGTERM is handled: whoever reads the port may stop us at once. */
+    if (port_file && conf_write_port_file(port_file, net_server_port(cs.net)) != 0)
+        return 1;
     fprintf(stderr, "conformance-server listening on 127.0.0.1:%d\n", net_server_port(cs.net));
     fflush(stderr);
     uv_run(loop, UV_RUN_DEFAULT);

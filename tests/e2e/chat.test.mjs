@@ -15,7 +15,7 @@
 // docs/screenshot.png. Any console error on a page fails the run, except
 // network errors while the server is deliberately down.
 //
-//   make all web && (cd tests/e2e && npm ci) && node --test tests/e2e/
+//   make deps-test all web && scripts/test.sh e2e
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -243,7 +243,7 @@ let alice = null;
 let bob = null;
 
 before(async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing (Debian package chromium: make deps-test installs it)`);
   if (!EXTERNAL_URL) {
     assert.ok(fs.existsSync(BIN), `${BIN} is missing: build it with make (or set PARLEY_BIN / PARLEY_URL)`);
     assert.ok(fs.existsSync(path.join(STATIC, 'index.html')), `${STATIC}/index.html is missing: run make web`);

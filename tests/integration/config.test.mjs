@@ -236,6 +236,29 @@ describe('config file', () => {
 
 // ---- help, man page, version ------------------------------------------------
 
+describe('--port-file', () => {
+  test('holds the port the server answers on, as "PORT\\n", with no temporary file beside it', async () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 'parley.port');
+    const srv = await parley({ args: ['--port-file', file] });
+    try {
+      assert.equal(fs.readFileSync(file, 'utf8'), `${srv.port}\n`);
+      assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('parley.port')), ['parley.port']);
+      assert.equal((await httpRequest(`${srv.url}/healthz`, { timeoutMs: T })).status, 200);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test('a port file that cannot be written stops the server with exit status 1', () => {
+    const file = path.join(tmpDir(), 'missing-dir', 'parley.port');
+    const r = run(['--port', '0', '--host', '127.0.0.1', '--data', tmpDir(), '--static', '/nonexistent',
+      '--port-file', file]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /cannot write the port file/);
+  });
+});
+
 describe('--help, --print-man, --version', () => {
   test('--help lists every option with its flag, environment variable and config key', () => {
     const opts = optionsFromHelp();

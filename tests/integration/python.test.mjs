@@ -37,7 +37,7 @@ describe('python-socketio client', { timeout: 60000 }, () => {
   after(async () => { if (server) await server.stop().catch(() => {}); });
 
   test('polling then websocket upgrade, ack and echo', async () => {
-    assert.ok(existsSync(PYTHON), `${PYTHON} is missing (apt-get install python3-socketio python3-websocket)`);
+    assert.ok(existsSync(PYTHON), `${PYTHON} is missing (Debian packages python3-socketio python3-websocket: make deps-test installs them)`);
     const r = await runClient(server.url);
     const report = `exit ${r.code} signal ${r.signal}\nstdout:\n${r.out}\nstderr:\n${r.err}`;
     assert.equal(r.code, 0, report);

@@ -47,7 +47,7 @@ class Recorder(logging.Handler):
 def main(url):
     missing = missing_modules()
     if missing:
-        print('FAIL missing Debian packages: apt-get install -y %s' % ' '.join(missing), flush=True)
+        print('FAIL missing Debian packages %s (make deps-test installs them)' % ' '.join(missing), flush=True)
         return 1
     recorder = Recorder()
     eio_logger = logging.getLogger('parley.engineio')

@@ -20,16 +20,20 @@
 // abrupt disconnect.
 //
 // Usage: node server.js [--port 0] [--host 127.0.0.1] [--redis ...] [--presence-delay 30]
-// Logs one logfmt line with msg="listening" port=N on stderr, like parley.
+//                       [--port-file FILE]
+// Logs one logfmt line with msg="listening" port=N on stderr and, with
+// --port-file, writes the bound port to FILE (a temporary file renamed over
+// it), like parley.
 'use strict';
 
+const fs = require('node:fs');
 const http = require('node:http');
 const { Server } = require('socket.io');
 
 // ---- options -----------------------------------------------------------------
 
 function parseArgs(argv) {
-  const o = { port: 8080, host: '0.0.0.0', redis: '', presenceDelay: 30, maxContent: 4000 };
+  const o = { port: 8080, host: '0.0.0.0', redis: '', presenceDelay: 30, maxContent: 4000, portFile: '' };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     switch (argv[i]) {
@@ -38,6 +42,7 @@ function parseArgs(argv) {
       case '--redis': o.redis = v; i++; break;
       case '--presence-delay': o.presenceDelay = Number(v); i++; break;
       case '--max-content': o.maxContent = Number(v); i++; break;
+      case '--port-file': o.portFile = v; i++; break;
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
@@ -448,6 +453,11 @@ async function main() {
 
   httpServer.listen(opts.port, opts.host, () => {
     const { port } = httpServer.address();
+    if (opts.portFile) {
+      const tmp = `${opts.portFile}.tmp.${process.pid}`;
+      fs.writeFileSync(tmp, `${port}\n`);
+      fs.renameSync(tmp, opts.portFile);
+    }
     log('info', 'listening', `port=${port} host=${opts.host} mode=${opts.redis ? 'redis-cluster' : 'memory'} node=${process.version}`);
   });
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(0));

@@ -1,6 +1,7 @@
 // lib/server.mjs - what every integration test shares: start a real Parley
 // binary (build/parley or build/conformance-server) on a port the kernel
-// picks, wait for it to say where it listens, and stop it at the end while
+// picks, wait for it to write that port to its --port-file, and stop it at
+// the end while
 // checking that it neither crashed nor printed a sanitizer report. Also small
 // event helpers (waitFor, collect) and raw HTTP / Engine.IO-over-WebSocket
 // helpers for tests that need to see what socket.io-client hides.
@@ -24,7 +25,9 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
@@ -73,17 +76,34 @@ export function findSanitizerReport(text) {
   return null;
 }
 
-// The port in a "ready" line from either binary:
-//   conformance-server listening on 127.0.0.1:PORT
-//   ... msg="listening" ... port=NNNN ...          (parley, logfmt)
-function parseListening(line) {
-  let m = /listening on \S*:(\d+)\s*$/.exec(line);
-  if (m) return Number(m[1]);
-  if (/\bmsg="?listening"?(\s|$)/.test(line)) {
-    m = /\bport=(\d+)\b/.exec(line);
-    if (m) return Number(m[1]);
+/** The port a server wrote to its --port-file, or null while there is none
+ *  (the server renames a complete file into place, so no partial read). */
+function readPortFile(file) {
+  let text;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
   }
-  return null;
+  const port = Number(text.trim());
+  return Number.isInteger(port) && port > 0 ? port : null;
+}
+
+/** Resolves the port once `file` (in a folder of its own, `dir`) holds it:
+ *  woken by the rename into `dir` (fs.watch), not by polling. */
+function waitPortFile(dir, file, signal) {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const port = readPortFile(file);
+      if (port === null) return;
+      watcher.close();
+      resolve(port);
+    };
+    const watcher = fs.watch(dir, check);
+    watcher.on('error', () => {}); // (the folder goes when the server exits: the exit rejects)
+    signal.addEventListener('abort', () => { watcher.close(); reject(signal.reason); }, { once: true });
+    check(); // written before the watch began
+  });
 }
 
 const running = new Set();
@@ -99,8 +119,11 @@ function tail(text, max = 4000) {
 }
 
 /**
- * Starts `bin` with `--port 0` plus `args` and resolves once it has printed
- * its listening line. Rejects if it exits first or is not ready in time.
+ * Starts `bin` with `--port 0 --port-file FILE` plus `args` (FILE in a
+ * temporary folder removed once the server has exited; or the one named by
+ * `--port-file` in args) and resolves once the server has written its port
+ * there. Rejects if it exits first or is
+ * not ready in time.
  *
  * Returns { port, url, pid, stop(), stderr(), exited }:
  *   url      "http://127.0.0.1:PORT"
@@ -121,7 +144,12 @@ export async function startServer({
   readyTimeoutMs *= SLOW;
   stopTimeoutMs *= SLOW;
   const [wrapper, ...wrapArgs] = wrapCommand();
-  const argv = ['--port', '0', ...args];
+  // A --port-file in args (a test of the option) is the one waited for.
+  const given = args.indexOf('--port-file');
+  const ownDir = given < 0 ? fs.mkdtempSync(path.join(os.tmpdir(), 'parley-port-')) : null;
+  const portFile = ownDir ? path.join(ownDir, 'port') : path.resolve(REPO_ROOT, args[given + 1]);
+  const portDir = path.dirname(portFile);
+  const argv = ['--port', '0', ...(ownDir ? ['--port-file', portFile] : []), ...args];
   const child = spawn(wrapper ?? file, wrapper ? [...wrapArgs, file, ...argv] : argv, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -140,46 +168,32 @@ export async function startServer({
   const exited = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
       running.delete(child);
+      if (ownDir) fs.rmSync(ownDir, { recursive: true, force: true });
       resolve({ code, signal });
     });
   });
   // The stderr pipe may still hold data after 'exit'; 'close' means all read.
   const stderrDone = once(child.stderr, 'close').catch(() => {});
 
-  const port = await new Promise((resolve, reject) => {
-    let buffered = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${file} did not print its listening line within ${readyTimeoutMs} ms; stderr:\n${tail(err)}`));
-    }, readyTimeoutMs);
-    const onData = (chunk) => {
-      err += chunk;
-      buffered += chunk;
-      let nl;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        const p = parseListening(line);
-        if (p) {
-          clearTimeout(timer);
-          resolve(p);
-          return;
-        }
-      }
-    };
-    child.stderr.on('data', onData);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot start ${wrapper ? `${wrapper} (PARLEY_WRAP) for ` : ''}${file}: ${e.message}`));
-    });
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`${file} exited (code ${code}, signal ${signal}) before listening; stderr:\n${tail(err)}`));
-    });
-  });
-  // Keep collecting stderr after the ready line.
-  child.stderr.removeAllListeners('data');
   child.stderr.on('data', (chunk) => { err += chunk; });
+  const ready = new AbortController();
+  const timer = setTimeout(() => {
+    child.kill('SIGKILL');
+    ready.abort(new Error(`${file} did not write its port file within ${readyTimeoutMs} ms; stderr:\n${tail(err)}`));
+  }, readyTimeoutMs);
+  child.on('error', (e) => {
+    ready.abort(new Error(`cannot start ${wrapper ? `${wrapper} (PARLEY_WRAP) for ` : ''}${file}: ${e.message}`));
+  });
+  exited.then(async ({ code, signal }) => {
+    await stderrDone;
+    ready.abort(new Error(`${file} exited (code ${code}, signal ${signal}) before listening; stderr:\n${tail(err)}`));
+  });
+  let port;
+  try {
+    port = await waitPortFile(portDir, portFile, ready.signal);
+  } finally {
+    clearTimeout(timer);
+  }
 
   let stopping = null;
   const stop = () => {

@@ -24,6 +24,7 @@
 #include "util/err.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/turn.h"
 
 #include "config.h"
 
@@ -33,6 +34,7 @@
 
 typedef struct {
     uv_loop_t *loop;
+    turn_t turn;            /* the end-of-turn hooks of net, eio and the store */
     net_server *net;
     net_static *files;
     sio_server *sio;
@@ -222,7 +224,7 @@ static int parley_open_state(parley_server *ps, const parley_config *cfg)
 {
     int r;
     if (cfg->redis[0] == '\0') {
-        r = store_sqlite_open_loop(ps->loop, cfg->data_dir, &ps->store);
+        r = store_sqlite_open(&ps->turn, cfg->data_dir, &ps->store);
         if (r != 0) {
             log_error("cannot open the store", "dir=%s error=%d", cfg->data_dir, r);
             return -1;
@@ -237,7 +239,7 @@ static int parley_open_state(parley_server *ps, const parley_config *cfg)
         log_error("invalid --redis seed list", "redis=\"%s\"", cfg->redis);
         return -1;
     }
-    r = store_redis_open_rc(ps->loop, ps->rc, (uint32_t)cfg->redis_maxlen,
+    r = store_redis_open_rc(&ps->turn, ps->rc, (uint32_t)cfg->redis_maxlen,
                             (uint32_t)cfg->redis_wait_replicas, &ps->store);
     if (r != 0) {
         log_error("cannot open the store", "redis=\"%s\" error=%d", cfg->redis, r);
@@ -314,6 +316,10 @@ static int parley_run(const parley_config *cfg)
 
     parley_server ps = {.loop = uv_default_loop()};
     int status = 1;
+    if (turn_init(ps.loop, &ps.turn) != 0) {
+        log_error("cannot start the event loop's turn hooks", "%s", "");
+        return 1;
+    }
     if (parley_open_state(&ps, cfg) != 0)
         goto out;
     parley_key key = {0};
@@ -337,7 +343,7 @@ static int parley_run(const parley_config *cfg)
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 128)
             ncfg.max_connections = (uint32_t)(rl.rlim_cur - 64);
     }
-    r = net_server_start(ps.loop, &ncfg, &parley_handler, &ps, &ps.net);
+    r = net_server_start(&ps.turn, &ncfg, &parley_handler, &ps, &ps.net);
     if (r != 0) {
         log_error("cannot listen", "host=%s port=%ld error=\"%s\"", cfg->host, cfg->port, uv_strerror(r));
         goto out;
@@ -413,7 +419,8 @@ out:
     bus_close(ps.bus);
     store_close(ps.store);
     rc_free(ps.rc);
-    uv_run(ps.loop, UV_RUN_DEFAULT); /* the bus's and the store's close callbacks */
+    turn_close(&ps.turn);
+    uv_run(ps.loop, UV_RUN_DEFAULT); /* the bus's, rc's and the turn's close callbacks */
     uv_loop_close(ps.loop);
     return status;
 }

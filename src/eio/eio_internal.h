@@ -68,6 +68,8 @@ struct eio_server {
     tq_queue ping_q, pong_q, upgrade_q;
     eio_session *dirty;    /* sessions with a long-poll to answer */
     eio_session *dead;     /* closed, freed at the next flush */
+    turn_hook flush;       /* TURN_EIO: eio__flush, armed while either
+                              list above is not empty */
     eio_msg msg_ping, msg_noop, msg_pong_probe, msg_close;
     int timers_open;       /* while closing */
     eio_stats stats;

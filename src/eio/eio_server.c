@@ -150,6 +150,7 @@ static void eio__close(eio_session *s, const char *reason, int client_initiated)
         /* Not on the poll list: put it on the list of the dead. */
         s->next_dirty = srv->dead;
         srv->dead = s;
+        turn_arm(net_server_turn(srv->net), &srv->flush);
     }
     log_debug("session closed", "sid=%s reason=\"%s\"", s->sid, reason);
     if (srv->h->on_close)
@@ -178,6 +179,7 @@ void eio__mark_poll_dirty(eio_session *s)
     s->dirty = 1;
     s->next_dirty = s->srv->dirty;
     s->srv->dirty = s;
+    turn_arm(net_server_turn(s->srv->net), &s->srv->flush);
 }
 
 int eio_send(eio_session *s, const eio_msg *m)
@@ -582,7 +584,8 @@ void eio_handle_request(eio_server *srv, net_conn *c, net_request *req)
 
 /* ---- server ------------------------------------------------------------- */
 
-/* The flush hook: answer long-polls that have packets, free dead sessions. */
+/* The turn hook (TURN_EIO, before net writes): answer long-polls that have
+ * packets, free dead sessions. */
 static void eio__flush(void *ud)
 {
     eio_server *srv = ud;
@@ -626,7 +629,7 @@ eio_server *eio_server_new(uv_loop_t *loop, net_server *net, const eio_config *c
     eio__msg_packet(&srv->msg_noop, "6");
     eio__msg_packet(&srv->msg_close, "1");
     eio__msg_packet(&srv->msg_pong_probe, "3probe");
-    net_server_add_flush_hook(net, eio__flush, srv);
+    turn_hook_init(&srv->flush, TURN_EIO, eio__flush, srv);
     return srv;
 }
 
@@ -649,7 +652,7 @@ void eio_server_free(eio_server *srv)
         mem_free(b);
     }
     eio__flush(srv);
-    net_server_remove_flush_hook(srv->net, eio__flush, srv);
+    turn_disarm(net_server_turn(srv->net), &srv->flush);
     eio_msg_release(&srv->msg_ping);
     eio_msg_release(&srv->msg_noop);
     eio_msg_release(&srv->msg_close);

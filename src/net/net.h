@@ -27,6 +27,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/rbuf.h"
+#include "util/turn.h"
 
 typedef struct net_server net_server;
 typedef struct net_conn net_conn;
@@ -87,10 +88,15 @@ typedef struct {
     size_t trusted_count;
 } net_config;
 
-/* Binds and listens. Returns 0 or a negative libuv error; *out is set only on
- * success. handler and ud must outlive the server. */
-int net_server_start(uv_loop_t *loop, const net_config *cfg, const net_handler *handler,
+/* Binds and listens on turn's loop; queued output is written in the
+ * turn's TURN_NET phase (util/turn.h). Returns 0 or a negative libuv error;
+ * *out is set only on success. turn, handler and ud must outlive the
+ * server. */
+int net_server_start(turn_t *turn, const net_config *cfg, const net_handler *handler,
                      void *ud, net_server **out);
+/* The turn the server was started on: the layers above batch their own
+ * work of the turn there (util/turn.h has the order). */
+turn_t *net_server_turn(net_server *s);
 /* The port actually bound (useful with port 0). */
 int net_server_port(const net_server *s);
 /* Stops accepting; existing connections stay. */
@@ -102,14 +108,6 @@ void net_server_stop_accepting(net_server *s);
  * done(ud) when done is not NULL (a loop that also serves other clients,
  * such as Redis connections, never runs out of work: stop it there). */
 void net_server_close(net_server *s, uint32_t grace_ms, void (*done)(void *ud), void *ud);
-/* Adds a function called at the start of every flush step (just before
- * the loop sleeps), before queued output is written: a layer above batches
- * its own work of the turn there (for instance answering long-polls). It may
- * write to connections. At most NET_MAX_FLUSH_HOOKS per server; returns 0 or
- * ERR_LIMITED when full. Removing takes the same pair. */
-#define NET_MAX_FLUSH_HOOKS 4
-int net_server_add_flush_hook(net_server *s, void (*hook)(void *ud), void *ud);
-void net_server_remove_flush_hook(net_server *s, void (*hook)(void *ud), void *ud);
 /* Open connections. */
 size_t net_server_conn_count(const net_server *s);
 

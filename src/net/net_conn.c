@@ -2,9 +2,10 @@
  *
  * Reads go into the server's one shared buffer. Writes are queued as
  * references to shared buffers and the connection is put on the server's
- * flush list; a uv_prepare handle (which runs just before the loop blocks
- * for I/O) writes each listed connection's queue with one uv_try_write, and
- * falls back to uv_write for what the kernel did not take. */
+ * flush list; the server's turn hook (TURN_NET, util/turn.h: the last
+ * phase before the loop blocks for I/O) writes each listed connection's
+ * queue with one uv_try_write, and falls back to uv_write for what the
+ * kernel did not take. */
 #include "net/net_internal.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -119,8 +120,7 @@ static void net__server_maybe_free(net_server *s)
         return;
     if (!s->finishing) {
         s->finishing = 1;
-        uv_prepare_stop(&s->flusher);
-        uv_close((uv_handle_t *)&s->flusher, net__server_handle_closed);
+        turn_disarm(s->turn, &s->flush);
         uv_timer_stop(&s->http_q.timer);
         s->http_q.timer.data = s;
         uv_close((uv_handle_t *)&s->http_q.timer, net__server_handle_closed);
@@ -207,8 +207,10 @@ void net__mark_dirty(net_conn *c)
     if (c->flags & NET_F_DIRTY)
         return;
     c->flags |= NET_F_DIRTY;
-    c->dirty_next = net__srv(c)->dirty;
-    net__srv(c)->dirty = c;
+    net_server *s = net__srv(c);
+    c->dirty_next = s->dirty;
+    s->dirty = c;
+    turn_arm(s->turn, &s->flush);
 }
 
 int net_conn_write(net_conn *c, rbuf_t *b, size_t off, size_t len)
@@ -335,33 +337,27 @@ static void net__flush(net_conn *c)
         net__linger(c);
 }
 
-/* Runs before the loop blocks: write everything queued this turn, and
- * resume HTTP parsing of connections whose response went out. */
-static void net__prepare_cb(uv_prepare_t *h)
+/* The turn hook: write everything queued this turn, and resume HTTP
+ * parsing of connections whose response went out. Connections made dirty
+ * meanwhile arm the hook again: the turn runs it in its next pass. */
+static void net__flush_dirty(void *ud)
 {
-    net_server *s = h->data;
-    for (;;) {
-        for (int i = 0; i < NET_MAX_FLUSH_HOOKS; i++)
-            if (s->hooks[i].fn)
-                s->hooks[i].fn(s->hooks[i].ud);
-        if (s->dirty == NULL)
-            break;
-        net_conn *list = s->dirty;
-        s->dirty = NULL;
-        while (list) {
-            net_conn *c = list;
-            list = c->dirty_next;
-            c->dirty_next = NULL;
-            c->flags &= ~NET_F_DIRTY;
-            if (c->flags & NET_F_FREE_PENDING) {
-                net__conn_free(c);
-                continue;
-            }
-            if (!(c->flags & (NET_F_CLOSED | NET_F_RAW)) && c->http && !c->http->complete &&
-                c->http->pending_in.len > 0)
-                net__http_resume(c);
-            net__flush(c);
+    net_server *s = ud;
+    net_conn *list = s->dirty;
+    s->dirty = NULL;
+    while (list) {
+        net_conn *c = list;
+        list = c->dirty_next;
+        c->dirty_next = NULL;
+        c->flags &= ~NET_F_DIRTY;
+        if (c->flags & NET_F_FREE_PENDING) {
+            net__conn_free(c);
+            continue;
         }
+        if (!(c->flags & (NET_F_CLOSED | NET_F_RAW)) && c->http && !c->http->complete &&
+            c->http->pending_in.len > 0)
+            net__http_resume(c);
+        net__flush(c);
     }
 }
 
@@ -571,11 +567,14 @@ static void net__on_connection(uv_stream_t *ls, int status)
     uv_read_start((uv_stream_t *)&c->tcp, net__alloc_cb, net__read_cb);
 }
 
-int net_server_start(uv_loop_t *loop, const net_config *cfg, const net_handler *handler,
+int net_server_start(turn_t *turn, const net_config *cfg, const net_handler *handler,
                      void *ud, net_server **out)
 {
+    uv_loop_t *loop = turn_loop(turn);
     net_server *s = mem_calloc(1, sizeof(*s));
     s->loop = loop;
+    s->turn = turn;
+    turn_hook_init(&s->flush, TURN_NET, net__flush_dirty, s);
     s->cfg = *cfg;
     s->handler = handler;
     s->ud = ud;
@@ -600,11 +599,8 @@ int net_server_start(uv_loop_t *loop, const net_config *cfg, const net_handler *
     int len = sizeof(bound);
     uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
     s->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
-    uv_prepare_init(loop, &s->flusher);
-    s->flusher.data = s;
     tq_init(&s->http_q, loop, net__http_expired, s);
-    s->handles_open += 2; /* the flusher and the HTTP deadline timer */
-    uv_prepare_start(&s->flusher, net__prepare_cb);
+    s->handles_open += 1; /* the HTTP deadline timer */
     *out = s;
     return 0;
 fail:
@@ -617,23 +613,9 @@ int net_server_port(const net_server *s)
     return s->port;
 }
 
-int net_server_add_flush_hook(net_server *s, void (*hook)(void *ud), void *ud)
+turn_t *net_server_turn(net_server *s)
 {
-    for (int i = 0; i < NET_MAX_FLUSH_HOOKS; i++) {
-        if (s->hooks[i].fn == NULL) {
-            s->hooks[i].fn = hook;
-            s->hooks[i].ud = ud;
-            return 0;
-        }
-    }
-    return ERR_LIMITED;
-}
-
-void net_server_remove_flush_hook(net_server *s, void (*hook)(void *ud), void *ud)
-{
-    for (int i = 0; i < NET_MAX_FLUSH_HOOKS; i++)
-        if (s->hooks[i].fn == hook && s->hooks[i].ud == ud)
-            s->hooks[i].fn = NULL;
+    return s->turn;
 }
 
 size_t net_server_conn_count(const net_server *s)
@@ -688,6 +670,7 @@ void net_server_close(net_server *s, uint32_t grace_ms, void (*done)(void *ud), 
     uv_timer_start(&s->grace, net__grace_expired, grace_ms, 0);
     net__walk_arg a = {s, 1};
     uv_walk(s->loop, net__close_walk, &a);
-    net__prepare_cb(&s->flusher); /* write what the close handlers queued */
+    /* What the close handlers queued is written at the end of this turn
+     * (the turn's TURN_EIO and TURN_NET phases). */
     net__server_maybe_free(s);
 }

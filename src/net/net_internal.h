@@ -89,7 +89,8 @@ static inline net_server *net__srv(const net_conn *c)
 
 struct net_server {
     uv_tcp_t listener;
-    uv_prepare_t flusher;
+    turn_t *turn;
+    turn_hook flush;    /* TURN_NET: write every dirty connection */
     uv_loop_t *loop;
     net_config cfg;
     const net_handler *handler;
@@ -98,10 +99,6 @@ struct net_server {
     net_ip_count *ips;
     tq_queue http_q;
     uint64_t refused, accepted, slow_consumers, http_timeouts;
-    struct {
-        void (*fn)(void *ud);
-        void *ud;
-    } hooks[NET_MAX_FLUSH_HOOKS];
     size_t nconns;
     int port;
     int closing;

@@ -13,9 +13,9 @@
  * nothing; the callback runs exactly once, with 0 or a negative STORE_E*
  * code and the operation's result. When it runs depends on the backend:
  *   - later, from the store's loop (never inside the call): the SQLite store
- *     opened with a loop, and the Redis store;
+ *     opened with a turn, and the Redis store;
  *   - inline, before the call returns: the SQLite store opened without a
- *     loop (tools and tests), and any operation started from inside a
+ *     turn (tools and tests), and any operation started from inside a
  *     callback that store_close is running (STORE_ECLOSED).
  * A caller must be correct either way: after starting an operation it
  * touches nothing that the callback may have freed or changed already.
@@ -63,6 +63,7 @@
 #include <uv.h>
 
 #include "util/mem.h"
+#include "util/turn.h"
 #include "util/err.h"
 
 #define STORE_EIO       ERR_IO /* the backend failed: answer `internal`. For a
@@ -196,16 +197,13 @@ struct store {
  * transaction that stays open for the rest of the loop turn: every write
  * started in one turn is committed together (one WAL append instead of one
  * per write), and only after that commit do the callbacks run, in start
- * order, from a uv_check handle (right after the loop's I/O phase, where
- * most operations start) or a uv_idle handle (which keeps the loop from
- * blocking while operations wait; it covers those started from timers).
- * Both handles exist only while operations wait: once the callbacks have
- * run they are closed, so a loop that has run until idle holds nothing of
- * the store's. With loop NULL every operation is its own transaction and
- * its callback runs inline, before the call returns. */
-int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out);
+ * order, from the store's hook in the TURN_STORE phase of `turn`
+ * (util/turn.h: before anything of the turn is written to a socket). The
+ * store owns no libuv handle. With turn NULL every operation is its own
+ * transaction and its callback runs inline, before the call returns. */
+int store_sqlite_open(turn_t *turn, const char *dir, store_t **out);
 
-/* Opens the Redis Cluster store (store_redis.c) on loop: an rc client for
+/* Opens the Redis Cluster store (store_redis.c) on turn's loop: an rc client for
  * the cluster reachable at `seeds` ("host:port,host:port", see rc_create),
  * every command bounded by timeout_ms (0: rc's 2000), each conversation's
  * stream trimmed to about maxlen messages (0: 10000), an append reported
@@ -213,14 +211,15 @@ int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out);
  * see store_redis.c for what happens while replicas are missing; at most
  * STORE_REDIS_WAIT_REPLICAS_MAX). It connects in the background:
  * operations started meanwhile wait (within their timeout). Returns 0 and
- * sets *out (close it with store_close), or STORE_EINVAL for a NULL loop,
+ * sets *out (close it with store_close), or STORE_EINVAL for a NULL turn,
  * an empty or malformed seed list or a wait_replicas over the maximum
  * (*out is then NULL, nothing is kept).
- * Callbacks always run later, from the loop; order and durability are
- * described at the top of store_redis.c. store_close always leaves memory
- * to libuv close callbacks (the store's timer, rc's connections): run the
+ * Callbacks always run later, from the loop (rc's replies, or the turn's
+ * TURN_STORE phase for failures found before Redis saw the command);
+ * order and durability are described at the top of store_redis.c.
+ * store_close leaves rc's connections to libuv close callbacks: run the
  * loop once more before closing it. */
-int store_redis_open(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint32_t maxlen,
+int store_redis_open(turn_t *turn, const char *seeds, uint32_t timeout_ms, uint32_t maxlen,
                      uint32_t wait_replicas, store_t **out);
 
 /* The same on an rc client the caller made (rc_create) and keeps: the store
@@ -228,11 +227,11 @@ int store_redis_open(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, ui
  * does, for /metrics; the Redis bus has a client of its own). The caller
  * frees rc after store_close, before running the loop again (rc_free
  * completes the store's commands still out). Returns 0 and sets *out, or
- * STORE_EINVAL for a NULL loop or rc or a wait_replicas over the maximum
+ * STORE_EINVAL for a NULL turn or rc or a wait_replicas over the maximum
  * (*out is then NULL). */
 #define STORE_REDIS_WAIT_REPLICAS_MAX 100
 struct rc_cluster;
-int store_redis_open_rc(uv_loop_t *loop, struct rc_cluster *rc, uint32_t maxlen,
+int store_redis_open_rc(turn_t *turn, struct rc_cluster *rc, uint32_t maxlen,
                         uint32_t wait_replicas, store_t **out);
 
 /* ---- conversation names ------------------------------------------------- */
@@ -277,10 +276,10 @@ static inline char *store_conv_private(const char *user_key_a, const char *user_
  * STORE_ECLOSED means for a write: not applied (SQLite rolls back the
  * turn's open transaction); a backend that had already sent it (Redis) may
  * have applied it. store_close must not be called from inside a store
- * callback. When nothing is pending (the loop has run until idle) the
- * store's memory is gone when store_close returns; otherwise libuv close
- * callbacks release it, so the loop must run once more (UV_RUN_NOWAIT is
- * enough) before it is closed. */
+ * callback. The store's own memory is gone when store_close returns (a
+ * Redis store that made its rc client leaves that client's connections to
+ * libuv close callbacks: run the loop once more, UV_RUN_NOWAIT is enough,
+ * before closing it). */
 static inline void store_close(store_t *s)
 {
     if (s)

@@ -103,8 +103,9 @@
  * PEXPIRE) per user of the pair: two commands more than a room message
  * (one for a user's conversation with itself), on the two users' masters.
  *
- * Completion. Callbacks run later, from rc's reply callbacks, or from a
- * zero timer for operations that fail before reaching Redis (bad limit,
+ * Completion. Callbacks run later, from rc's reply callbacks, or from the
+ * store's turn hook (TURN_STORE, util/turn.h) for operations that fail
+ * before reaching Redis (bad limit,
  * malformed id, rc refusing a command). Each kind of operation has its
  * own start (a store_redis__kind: store_redis__run_append, ...) and one
  * reply handler per step (store_redis__on_xadded, ...), which sends the
@@ -239,8 +240,9 @@ struct store_redis__op {
 struct store_redis {
     struct store base; /* first: a store_t * is a store_redis * */
     uv_loop_t *loop;
+    turn_t *turn;
     rc_cluster *rc;
-    uv_timer_t timer; /* completes ready ops */
+    turn_hook ready_hook; /* TURN_STORE: completes ready ops */
     char maxlen_txt[16];
     uint32_t wait_replicas;   /* replicas to WAIT for; 0: none */
     char wait_txt[16];        /* the same as text */
@@ -251,7 +253,7 @@ struct store_redis {
     lanes_t lanes;
 };
 
-static void store_redis__on_timer(uv_timer_t *t);
+static void store_redis__complete_ready(void *ud);
 static void store_redis__on_reply(void *ud, const redisReply *r, const char *err);
 /* (defined with the kinds' start functions, below) */
 static const store_redis__kind store_redis__history_kind, store_redis__since_kind;
@@ -371,7 +373,8 @@ static void store_redis__fail(store_redis__op *op, const redisReply *r)
     store_redis__finish(op, STORE_EIO);
 }
 
-/* Completes op from the timer: for failures found before Redis saw it. */
+/* Completes op at the end of the turn: for failures found before Redis
+ * saw it (never inside the call that started it). */
 static void store_redis__ready(store_redis__op *op, int rc)
 {
     store_redis *st = op->st;
@@ -382,12 +385,12 @@ static void store_redis__ready(store_redis__op *op, int rc)
     else
         st->ready = op;
     st->ready_last = op;
-    uv_timer_start(&st->timer, store_redis__on_timer, 0, 0);
+    turn_arm(st->turn, &st->ready_hook);
 }
 
-static void store_redis__on_timer(uv_timer_t *t)
+static void store_redis__complete_ready(void *ud)
 {
-    store_redis *st = mem_container_of(t, store_redis, timer);
+    store_redis *st = ud;
     store_redis__op *op = st->ready;
     st->ready = st->ready_last = NULL;
     while (op) {
@@ -416,7 +419,7 @@ static int store_redis__command(store_redis__op *op, store_redis__reply_fn on_re
 }
 
 /* Sends the one command of op's next step; a refusal fails op with
- * STORE_EIO from the timer. */
+ * STORE_EIO at the end of the turn. */
 static void store_redis__send(store_redis__op *op, store_redis__reply_fn on_reply,
                               const char *key, int argc, const char **argv,
                               const size_t *argvlen)
@@ -1208,11 +1211,6 @@ static void store_redis__dedupe_purge(store_t *s, int64_t now_ms, store_count_cb
 
 /* ---- close and open ------------------------------------------------------ */
 
-static void store_redis__on_timer_closed(uv_handle_t *h)
-{
-    mem_free(mem_container_of((uv_timer_t *)h, store_redis, timer));
-}
-
 static void store_redis__close(store_t *s)
 {
     store_redis *st = store_redis__self(s);
@@ -1225,7 +1223,8 @@ static void store_redis__close(store_t *s)
     if (st->owns_rc)
         rc_free(st->rc);
     st->rc = NULL;
-    uv_close((uv_handle_t *)&st->timer, store_redis__on_timer_closed);
+    turn_disarm(st->turn, &st->ready_hook);
+    mem_free(st);
 }
 
 static const store_ops_t store_redis__ops = {
@@ -1240,19 +1239,19 @@ static const store_ops_t store_redis__ops = {
     .private_convs = store_redis__private_convs,
 };
 
-int store_redis_open(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint32_t maxlen,
+int store_redis_open(turn_t *turn, const char *seeds, uint32_t timeout_ms, uint32_t maxlen,
                      uint32_t wait_replicas, store_t **out)
 {
     *out = NULL;
-    if (loop == NULL || seeds == NULL || wait_replicas > STORE_REDIS_WAIT_REPLICAS_MAX)
+    if (turn == NULL || seeds == NULL || wait_replicas > STORE_REDIS_WAIT_REPLICAS_MAX)
         return STORE_EINVAL;
     rc_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.timeout_ms = timeout_ms;
     rc_cluster *rc = NULL;
-    if (rc_create(loop, seeds, &cfg, &rc) != 0)
+    if (rc_create(turn_loop(turn), seeds, &cfg, &rc) != 0)
         return STORE_EINVAL;
-    int r = store_redis_open_rc(loop, rc, maxlen, wait_replicas, out);
+    int r = store_redis_open_rc(turn, rc, maxlen, wait_replicas, out);
     if (r != 0) { /* not expected: the arguments were checked above */
         rc_free(rc);
         return r;
@@ -1261,11 +1260,11 @@ int store_redis_open(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, ui
     return 0;
 }
 
-int store_redis_open_rc(uv_loop_t *loop, rc_cluster *rc, uint32_t maxlen, uint32_t wait_replicas,
+int store_redis_open_rc(turn_t *turn, rc_cluster *rc, uint32_t maxlen, uint32_t wait_replicas,
                         store_t **out)
 {
     *out = NULL;
-    if (loop == NULL || rc == NULL)
+    if (turn == NULL || rc == NULL)
         return STORE_EINVAL;
     if (wait_replicas > STORE_REDIS_WAIT_REPLICAS_MAX) {
         log_error("store redis wait_replicas too large", "wait_replicas=%" PRIu32 " max=%d",
@@ -1274,16 +1273,14 @@ int store_redis_open_rc(uv_loop_t *loop, rc_cluster *rc, uint32_t maxlen, uint32
     }
     store_redis *st = mem_calloc(1, sizeof(*st));
     st->base.ops = &store_redis__ops;
-    st->loop = loop;
+    st->loop = turn_loop(turn);
+    st->turn = turn;
+    turn_hook_init(&st->ready_hook, TURN_STORE, store_redis__complete_ready, st);
     st->rc = rc;
     snprintf(st->maxlen_txt, sizeof(st->maxlen_txt), "%" PRIu32,
              maxlen ? maxlen : STORE_REDIS__MAXLEN_DEFAULT);
     st->wait_replicas = wait_replicas;
     snprintf(st->wait_txt, sizeof(st->wait_txt), "%" PRIu32, wait_replicas);
-    if (uv_timer_init(loop, &st->timer) != 0) { /* libuv: cannot fail for a timer */
-        mem_free(st);
-        return STORE_EIO;
-    }
     *out = &st->base;
     return 0;
 }

@@ -12,19 +12,17 @@
  * operation does its work inside the call and only its completion waits:
  * the op record (result included) joins a FIFO, and the first write of a
  * loop turn opens a transaction (BEGIN IMMEDIATE) that every later
- * operation of the turn runs in. A uv_check handle (right after the I/O
- * phase) or a uv_idle handle (which also keeps the loop from blocking while
- * ops wait) then commits that transaction once and runs the callbacks in
- * start order: nothing is reported, let alone delivered, before the commit
- * that makes it durable. Each write runs inside a savepoint, so a failing
+ * operation of the turn runs in. The store's turn hook (TURN_STORE,
+ * util/turn.h: the first phase at the end of the loop turn, before anything
+ * is written to a socket) then commits that transaction once and runs the
+ * callbacks in start order: nothing is reported, let alone delivered,
+ * before the commit that makes it durable. Each write runs inside a savepoint, so a failing
  * one is undone alone and the rest of the turn still commits; if SQLite
  * ends the whole transaction (an I/O error) or the commit fails, every op
  * of that transaction fails with STORE_EIO, reads included (they may have
  * seen its writes). Ops started by callbacks form the next batch, drained
- * in the same pass. The two handles are closed as soon as the FIFO is
- * empty: the store holds nothing in the loop between turns, which lets
- * main.c close the store after the loop has run until idle, without
- * another turn. Op records are recycled, so the hot path (an append) does
+ * in the same pass. The hook is armed only while ops wait, and the store
+ * owns no libuv handle: store_close frees everything at once. Op records are recycled, so the hot path (an append) does
  * not allocate.
  *
  * Schema. Versioned in schema_migrations (one row per applied version);
@@ -71,8 +69,8 @@
 #define STORE_SQLITE__BUSY_TIMEOUT_MS 5000
 /* Op records kept for reuse. */
 #define STORE_SQLITE__SPARE_MAX 256
-/* Batches drained per check/idle callback before the loop gets its turn
- * back (ops that callbacks keep starting wait for the next one). */
+/* Batches drained per run of the turn hook before the other phases get
+ * theirs (ops that callbacks keep starting wait for the turn's next pass). */
 #define STORE_SQLITE__ROUNDS_MAX 1024
 
 /* ---- schema ------------------------------------------------------------- */
@@ -247,19 +245,13 @@ typedef struct store_sqlite__op {
     store_op_result res;
 } store_sqlite__op;
 
-enum { STORE_SQLITE__H_CLOSED, STORE_SQLITE__H_RUNNING, STORE_SQLITE__H_CLOSING };
-
 typedef struct {
     struct store base; /* first: a store_t * is a store_sqlite * */
     sqlite3 *db;
     sqlite3_stmt *stmt[STORE_SQLITE__NSTMT];
     store_sqlite__ckpt *ckpt;       /* WAL checkpoints on their own thread */
-    uv_loop_t *loop;        /* NULL: ops complete inline */
-    uv_check_t check;       /* drain right after the I/O phase */
-    uv_idle_t idle;         /* drain, and no blocking while ops wait */
-    int handles;            /* STORE_SQLITE__H_*: the two handles' state */
-    int nclosing;           /* close callbacks still to come */
-    int free_on_close;      /* store_close ran while the handles closed */
+    turn_t *turn;           /* NULL: ops complete inline */
+    turn_hook drain;        /* TURN_STORE: commit, then complete */
     uint64_t batch;         /* serial of the open transaction; 0: none */
     uint64_t batches;       /* serials given so far */
     store_sqlite__op *head, *tail; /* done, waiting (start order) */
@@ -647,8 +639,7 @@ static int store_sqlite__write_end(store_sqlite *st, int rc)
     return rc;
 }
 
-static void store_sqlite__drain(store_sqlite *st);
-static void store_sqlite__arm(store_sqlite *st);
+static void store_sqlite__drain(void *ud);
 
 /* op is done: it waits for the turn's commit and its callback (inline: both
  * happen now). */
@@ -663,38 +654,18 @@ static void store_sqlite__submit(store_sqlite *st, store_sqlite__op *op)
     else
         st->head = op;
     st->tail = op;
-    if (st->loop == NULL)
+    if (st->turn == NULL)
         store_sqlite__drain(st);
     else
-        store_sqlite__arm(st);
+        turn_arm(st->turn, &st->drain);
 }
 
-static void store_sqlite__on_closed(uv_handle_t *h)
+/* The turn hook: commits and completes, batch after batch, until no op
+ * waits (or the round limit: the hook is armed again for the turn's next
+ * pass). Inline (no turn): called by store_sqlite__submit. */
+static void store_sqlite__drain(void *ud)
 {
-    store_sqlite *st = h->data;
-    if (--st->nclosing > 0)
-        return;
-    st->handles = STORE_SQLITE__H_CLOSED;
-    if (st->free_on_close)
-        mem_free(st);
-    else if (st->head) /* ops started while the handles closed */
-        store_sqlite__arm(st);
-}
-
-static void store_sqlite__disarm(store_sqlite *st)
-{
-    if (st->handles != STORE_SQLITE__H_RUNNING)
-        return;
-    st->handles = STORE_SQLITE__H_CLOSING;
-    st->nclosing = 2;
-    uv_close((uv_handle_t *)&st->check, store_sqlite__on_closed);
-    uv_close((uv_handle_t *)&st->idle, store_sqlite__on_closed);
-}
-
-/* Commits and completes, batch after batch, until no op waits (or the
- * round limit: the idle handle then brings us back next turn). */
-static void store_sqlite__drain(store_sqlite *st)
-{
+    store_sqlite *st = ud;
     for (int round = 0; st->head && round < STORE_SQLITE__ROUNDS_MAX; round++) {
         store_sqlite__batch_commit(st);
         store_sqlite__op *list = st->head;
@@ -705,31 +676,8 @@ static void store_sqlite__drain(store_sqlite *st)
             store_sqlite__op_complete(st, op);
         }
     }
-    if (st->head == NULL)
-        store_sqlite__disarm(st);
-}
-
-static void store_sqlite__on_check(uv_check_t *h)
-{
-    store_sqlite__drain(h->data);
-}
-
-static void store_sqlite__on_idle(uv_idle_t *h)
-{
-    store_sqlite__drain(h->data);
-}
-
-/* Makes sure a drain comes: the handles exist only while ops wait. */
-static void store_sqlite__arm(store_sqlite *st)
-{
-    if (st->handles != STORE_SQLITE__H_CLOSED) /* closing: store_sqlite__on_closed re-arms */
-        return;
-    uv_check_init(st->loop, &st->check);
-    uv_idle_init(st->loop, &st->idle);
-    st->check.data = st->idle.data = st;
-    uv_check_start(&st->check, store_sqlite__on_check);
-    uv_idle_start(&st->idle, store_sqlite__on_idle);
-    st->handles = STORE_SQLITE__H_RUNNING;
+    if (st->head && st->turn)
+        turn_arm(st->turn, &st->drain);
 }
 
 /* ---- close and open ------------------------------------------------------ */
@@ -763,16 +711,14 @@ static void store_sqlite__close(store_t *s)
     if (sqlite3_close(st->db) != SQLITE_OK)
         store_sqlite__fail(st->db, "close");
     st->db = NULL;
-    store_sqlite__disarm(st);
-    if (st->handles == STORE_SQLITE__H_CLOSING)
-        st->free_on_close = 1;
-    else
-        mem_free(st);
+    if (st->turn)
+        turn_disarm(st->turn, &st->drain);
+    mem_free(st);
 }
 
 static const store_ops_t store_sqlite__ops;
 
-int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out)
+int store_sqlite_open(turn_t *turn, const char *dir, store_t **out)
 {
     store_sqlite *st = NULL;
     char *path = NULL;
@@ -792,7 +738,8 @@ int store_sqlite_open_loop(uv_loop_t *loop, const char *dir, store_t **out)
 
     st = mem_calloc(1, sizeof(*st));
     st->base.ops = &store_sqlite__ops;
-    st->loop = loop;
+    st->turn = turn;
+    turn_hook_init(&st->drain, TURN_STORE, store_sqlite__drain, st);
     /* NOMUTEX: one store per thread (the loop's), so SQLite's own locks
      * would only cost time. */
     if (sqlite3_open_v2(path, &st->db,

@@ -75,6 +75,12 @@ void turn_arm(turn_t *t, turn_hook *h);
  * struct that embeds h. */
 void turn_disarm(turn_t *t, turn_hook *h);
 
+/* The loop t runs on. */
+static inline uv_loop_t *turn_loop(turn_t *t)
+{
+    return t->prepare.loop;
+}
+
 static inline int turn_armed(const turn_hook *h)
 {
     return h->list != NULL;

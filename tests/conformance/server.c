@@ -178,9 +178,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     uv_loop_t *loop = uv_default_loop();
     conf_server cs = {0};
+    turn_t turn;
+    if (turn_init(loop, &turn) != 0)
+        return 1;
     net_config ncfg = {.host = "127.0.0.1", .port = port, .max_header_bytes = 16384,
                        .max_body_bytes = max_payload, .max_output_bytes = 64 << 20};
-    if (net_server_start(loop, &ncfg, &conf_handler, &cs, &cs.net) != 0) {
+    if (net_server_start(&turn, &ncfg, &conf_handler, &cs, &cs.net) != 0) {
         fprintf(stderr, "conformance-server: cannot listen on %d\n", port);
         return 1;
     }
@@ -209,6 +212,8 @@ int main(int argc, char **argv)
     net_server_close(cs.net, 1000, NULL, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    turn_close(&turn);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     return 0;

@@ -91,6 +91,8 @@
 #define FUZZ_TURNS_CLOSE 2000  /* at most this many for the server to let go */
 
 static uv_loop_t *fuzz_loop;
+static turn_t fuzz_turn_hooks;  /* the loop's end-of-turn hooks (net's, ours) */
+static turn_hook fuzz_poll_hook; /* TURN_EIO, as Engine.IO's: fuzz_flush_hook */
 static net_server *fuzz_srv;
 static rbuf_t *fuzz_shared;      /* a shared body for net_respond_rbuf */
 static net_conn *fuzz_poll;      /* a pending long-poll, or NULL */
@@ -125,7 +127,7 @@ static void fuzz_poll_answer(void)
 }
 
 /* Answers the pending long-poll once its time has come, as Engine.IO does
- * from its own flush hook. */
+ * from its own turn hook (armed for every turn the fuzzer runs). */
 static void fuzz_flush_hook(void *ud)
 {
     if (fuzz_poll == NULL || fuzz_poll_wait < 0)
@@ -257,7 +259,7 @@ static void fuzz_on_request(void *ud, net_conn *c, net_request *req)
     net_conn_client_ip(c, req, ip, sizeof(ip));
     FUZZ_CHECK(strlen(ip) < sizeof(ip));
     int n = net_query_get(req->query, "sid", sid, sizeof(sid));
-    FUZZ_CHECK(n >= -1 && n < (int)sizeof(sid));
+    FUZZ_CHECK(n == ERR_NOTFOUND || n == ERR_TOOLONG || (n >= 0 && n < (int)sizeof(sid)));
     if (n >= 0)
         FUZZ_CHECK(strlen(sid) <= (size_t)n);
     int len = snprintf(out, sizeof(out), "%s %s ip=%s sid=%s\n", req->method_name,
@@ -275,9 +277,11 @@ static void fuzz_shutdown(void)
 {
     if (fuzz_srv == NULL)
         return;
-    net_server_remove_flush_hook(fuzz_srv, fuzz_flush_hook, NULL);
+    turn_disarm(&fuzz_turn_hooks, &fuzz_poll_hook);
     net_server_close(fuzz_srv, 0, NULL, NULL);
     fuzz_srv = NULL;
+    uv_run(fuzz_loop, UV_RUN_DEFAULT);
+    turn_close(&fuzz_turn_hooks);
     uv_run(fuzz_loop, UV_RUN_DEFAULT);
     rbuf_unref(fuzz_shared);
     fuzz_shared = NULL;
@@ -301,8 +305,10 @@ static void fuzz_init(void)
         .trusted_proxies = fuzz_trusted,
         .trusted_count = 1,
     };
-    FUZZ_CHECK(net_server_start(fuzz_loop, &cfg, &fuzz_handler, &fuzz_srv, &fuzz_srv) == 0);
-    FUZZ_CHECK(net_server_add_flush_hook(fuzz_srv, fuzz_flush_hook, NULL) == 0);
+    FUZZ_CHECK(turn_init(fuzz_loop, &fuzz_turn_hooks) == 0);
+    turn_hook_init(&fuzz_poll_hook, TURN_EIO, fuzz_flush_hook, NULL);
+    FUZZ_CHECK(net_server_start(&fuzz_turn_hooks, &cfg, &fuzz_handler, &fuzz_srv, &fuzz_srv) ==
+               0);
     static const char body[] = "4{\"shared\":\"body\"}";
     fuzz_shared = rbuf_from(body, sizeof(body) - 1);
     atexit(fuzz_shutdown);
@@ -327,6 +333,7 @@ static size_t fuzz_drain(int fd)
 /* One loop turn, then the client reads. */
 static size_t fuzz_turn(int fd)
 {
+    turn_arm(&fuzz_turn_hooks, &fuzz_poll_hook);
     uv_run(fuzz_loop, UV_RUN_NOWAIT);
     return fuzz_drain(fd);
 }

@@ -15,8 +15,10 @@
 #include <uv.h>
 
 #include "util/log.h"
+#include "util/turn.h"
 
 static uv_loop_t loop;
+static turn_t turn;            /* the loop's end-of-turn hooks (the store's) */
 static uv_timer_t tick;
 static int base_port;          /* the cluster's first port */
 static const char *cluster_dir; /* its directory, with redis-PORT.pid files */
@@ -109,6 +111,7 @@ static int harness_start(const char *prefix, log_level_t level)
         log_parse_level(lvl, &level);
     log_set_level(level);
     uv_loop_init(&loop);
+    turn_init(&loop, &turn);
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, harness_tick, 10, 10);
     return 0;
@@ -146,6 +149,7 @@ static int harness_run(const harness_test *tests, size_t n, int *passed)
 static int harness_finish(int passed, int failed)
 {
     uv_close((uv_handle_t *)&tick, NULL);
+    turn_close(&turn);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0) {
         printf("FAIL handles left open on the loop\n");

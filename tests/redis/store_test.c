@@ -255,7 +255,7 @@ static void redis_close(sc_env *env)
 static int redis_reopen(sc_env *env)
 {
     (void)env;
-    return store_redis_open(&loop, seeds(), 1000, 0, 1, &env->s);
+    return store_redis_open(&turn, seeds(), 1000, 0, 1, &env->s);
 }
 
 /* Runs every contract test on S, each on an empty cluster, printing as
@@ -470,17 +470,17 @@ static void test_pconv_index(void)
 static void test_open_checks(void)
 {
     store_t *s = (store_t *)1;
-    CHECK(store_redis_open(&loop, seeds(), 1000, 0, STORE_REDIS_WAIT_REPLICAS_MAX + 1, &s) ==
+    CHECK(store_redis_open(&turn, seeds(), 1000, 0, STORE_REDIS_WAIT_REPLICAS_MAX + 1, &s) ==
           STORE_EINVAL);
     CHECK(s == NULL);
     s = (store_t *)1;
-    CHECK(store_redis_open(&loop, seeds(), 1000, 0, 1000, &s) == STORE_EINVAL && s == NULL);
+    CHECK(store_redis_open(&turn, seeds(), 1000, 0, 1000, &s) == STORE_EINVAL && s == NULL);
     s = (store_t *)1;
     CHECK(store_redis_open(NULL, seeds(), 1000, 0, 0, &s) == STORE_EINVAL && s == NULL);
     s = (store_t *)1;
-    CHECK(store_redis_open(&loop, NULL, 1000, 0, 0, &s) == STORE_EINVAL && s == NULL);
+    CHECK(store_redis_open(&turn, NULL, 1000, 0, 0, &s) == STORE_EINVAL && s == NULL);
     /* the largest is fine */
-    CHECK(store_redis_open(&loop, seeds(), 1000, 0, STORE_REDIS_WAIT_REPLICAS_MAX, &s) == 0);
+    CHECK(store_redis_open(&turn, seeds(), 1000, 0, STORE_REDIS_WAIT_REPLICAS_MAX, &s) == 0);
     store_close(s);
     uv_run(&loop, UV_RUN_NOWAIT);
 }
@@ -644,7 +644,7 @@ int main(void)
     int r = harness_start("STORE_TEST", LOG_ERROR);
     if (r != 0)
         return r;
-    if (store_redis_open(&loop, seeds(), 1000, 0, 1, &S) != 0) {
+    if (store_redis_open(&turn, seeds(), 1000, 0, 1, &S) != 0) {
         printf("0 passed, 1 failed\n");
         return 1;
     }

@@ -25,6 +25,7 @@ typedef struct {
     char root[64]; /* mkdtemp result, removed at teardown */
     char dir[128]; /* root/data/db: open creates it */
     uv_loop_t loop;
+    turn_t turn;
 } sqlite_fixture;
 
 void sc_failed(const char *expr, const char *file, int line)
@@ -33,8 +34,8 @@ void sc_failed(const char *expr, const char *file, int line)
     _fail(file, line); /* cmocka: prints the location; does not return */
 }
 
-/* Runs the loop until it is idle: every started op has completed, and the
- * store has closed its handles. */
+/* Runs the loop until it is idle: every started op has completed, and
+ * nothing of the store's is armed. */
 static int sqlite_wait(sc_env *env, const int *calls, int want)
 {
     uv_run(env->loop, UV_RUN_DEFAULT);
@@ -45,13 +46,12 @@ static void sqlite_close(sc_env *env)
 {
     store_close(env->s);
     env->s = NULL;
-    uv_run(env->loop, UV_RUN_NOWAIT); /* close callbacks, if ops were pending */
 }
 
 static int sqlite_reopen(sc_env *env)
 {
     sqlite_fixture *f = env->backend;
-    return store_sqlite_open_loop(env->loop, f->dir, &env->s);
+    return store_sqlite_open(&f->turn, f->dir, &env->s);
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -70,7 +70,7 @@ static int setup(void **state)
     if (mkdtemp(f->root) == NULL)
         return -1;
     snprintf(f->dir, sizeof(f->dir), "%s/data/db", f->root);
-    if (uv_loop_init(&f->loop) != 0)
+    if (uv_loop_init(&f->loop) != 0 || turn_init(&f->loop, &f->turn) != 0)
         return -1;
     f->env = (sc_env){.loop = &f->loop, .wait = sqlite_wait, .close = sqlite_close,
                       .reopen = sqlite_reopen, .backend = f};
@@ -85,6 +85,8 @@ static int teardown(void **state)
     sqlite_fixture *f = *state;
     if (f->env.s)
         sqlite_close(&f->env);
+    turn_close(&f->turn);
+    uv_run(&f->loop, UV_RUN_NOWAIT); /* the turn's close callbacks */
     assert_int_equal(uv_loop_close(&f->loop), 0); /* no handle left behind */
     nftw(f->root, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     mem_free(f);

@@ -1,7 +1,7 @@
 /* test_store_sqlite.c - what only the embedded store (src/store/
  * store_sqlite.c) can show, through the asynchronous store.h interface on
  * a libuv loop of the test's own: turns and their one commit, failures
- * undone alone, inline completion without a loop, the migration table,
+ * undone alone, inline completion without a turn, the migration table,
  * WAL mode and checkpoints, the query plans, its id form and purge counts,
  * and when writes become visible to another connection. What every
  * backend must do is the contract suite (tests/store/store_contract.c),
@@ -9,8 +9,8 @@
  *
  * Most tests go through small wrappers that start one op, check that its
  * callback did not run inline, run the loop until it is idle, and check
- * that the callback ran exactly once. Teardown closes the store and then
- * the loop, which fails if the store left a handle behind. Each test gets a
+ * that the callback ran exactly once. Teardown closes the store, the turn
+ * and then the loop, which fails if anything left a handle behind. Each test gets a
  * fresh directory.
  *
  * The .c is included to reach its statement table (house style allows it);
@@ -35,6 +35,7 @@ typedef struct {
     char root[64]; /* mkdtemp result, removed at teardown */
     char dir[128]; /* root/data/db: open must create it */
     uv_loop_t loop;
+    turn_t turn;
     store_t *s;
 } fixture_t;
 
@@ -53,9 +54,9 @@ static int setup(void **state)
     if (mkdtemp(f->root) == NULL)
         return -1;
     snprintf(f->dir, sizeof(f->dir), "%s/data/db", f->root);
-    if (uv_loop_init(&f->loop) != 0)
+    if (uv_loop_init(&f->loop) != 0 || turn_init(&f->loop, &f->turn) != 0)
         return -1;
-    if (store_sqlite_open_loop(&f->loop, f->dir, &f->s) != 0)
+    if (store_sqlite_open(&f->turn, f->dir, &f->s) != 0)
         return -1;
     *state = f;
     return 0;
@@ -65,7 +66,8 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     store_close(f->s);
-    uv_run(&f->loop, UV_RUN_NOWAIT); /* close callbacks, if ops were pending */
+    turn_close(&f->turn);
+    uv_run(&f->loop, UV_RUN_NOWAIT); /* the turn's close callbacks */
     assert_int_equal(uv_loop_close(&f->loop), 0); /* no handle left behind */
     nftw(f->root, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     mem_free(f);
@@ -76,7 +78,7 @@ static void reopen(fixture_t *f)
 {
     store_close(f->s);
     f->s = NULL;
-    assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &f->s), 0);
+    assert_int_equal(store_sqlite_open(&f->turn, f->dir, &f->s), 0);
 }
 
 /* ---- callbacks that record, and synchronous wrappers ---------------------- */
@@ -149,8 +151,8 @@ static void on_convs(void *ud, int rc, store_conv_list_t *l)
 }
 
 /* The op was started: its callback must not have run yet; it runs once when
- * the loop turns, and the store's handles are gone by the time the loop is
- * idle again. */
+ * the loop turns, and nothing of the store's keeps the loop alive once it
+ * is idle again. */
 static void wait_for(fixture_t *f, result_t *r)
 {
     assert_int_equal(r->calls, 0);
@@ -396,7 +398,7 @@ static void test_turn_is_one_commit(void **state)
     store_history_free(&rd.h);
     assert_int_equal(raw_count(raw, "messages"), 3);
     assert_int_equal(raw_count(raw, "rooms"), 1);
-    assert_false(uv_loop_alive(&f->loop)); /* the store's handles are closed */
+    assert_false(uv_loop_alive(&f->loop)); /* nothing of the store's is armed */
     assert_int_equal(sqlite3_close(raw), SQLITE_OK);
     mem_free(conv);
 }
@@ -459,9 +461,8 @@ static void test_close_rolls_back_the_turn(void **state)
     f->s = NULL;
     assert_int_equal(w.calls, 1);
     assert_int_equal(w.rc, STORE_ECLOSED);
-    uv_run(&f->loop, UV_RUN_NOWAIT); /* the handles' close callbacks free it */
-    assert_false(uv_loop_alive(&f->loop));
-    assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &f->s), 0);
+    assert_false(uv_loop_alive(&f->loop)); /* the store's hook is disarmed */
+    assert_int_equal(store_sqlite_open(&f->turn, f->dir, &f->s), 0);
     store_history_t h;
     assert_int_equal(history(f, conv, NULL, 10, &h), 0);
     assert_int_equal(h.n, 1);
@@ -482,7 +483,8 @@ static void start_from_timer(uv_timer_t *t)
 }
 
 /* An op started from a timer (before the loop's poll) completes in the same
- * turn: the store does not wait for I/O that may take seconds to come. */
+ * turn, before the poll: the store does not wait for I/O that may take
+ * seconds to come. One turn that does not block (UV_RUN_NOWAIT) is enough. */
 static void test_op_from_timer_does_not_wait_for_io(void **state)
 {
     fixture_t *f = *state;
@@ -495,7 +497,7 @@ static void test_op_from_timer_does_not_wait_for_io(void **state)
     uv_timer_start(&now, start_from_timer, 0, 0);
     uv_timer_start(&later, start_from_timer, 10000, 0); /* keeps the loop alive */
     uint64_t t0 = uv_hrtime();
-    uv_run(&f->loop, UV_RUN_ONCE);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.rc, STORE_ENOTFOUND);
     assert_true(uv_hrtime() - t0 < (uint64_t)2000000000);
@@ -575,7 +577,7 @@ static void test_inline_without_loop(void **state)
 {
     fixture_t *f = *state;
     store_close(f->s);
-    assert_int_equal(store_sqlite_open_loop(NULL, f->dir, &f->s), 0);
+    assert_int_equal(store_sqlite_open(NULL, f->dir, &f->s), 0);
     char *conv = store_conv_room("inline");
     sqlite3 *raw = raw_open(f);
 
@@ -634,12 +636,12 @@ static void test_schema_migrations(void **state)
     assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (4, 0)", NULL, NULL,
                                   NULL), SQLITE_OK);
     store_t *s = (store_t *)1;
-    assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &s), STORE_ESCHEMA);
+    assert_int_equal(store_sqlite_open(&f->turn, f->dir, &s), STORE_ESCHEMA);
     assert_null(s);
     assert_int_equal(sqlite3_exec(db, "DELETE FROM schema_migrations WHERE version = 4", NULL,
                                   NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
-    assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &f->s), 0);
+    assert_int_equal(store_sqlite_open(&f->turn, f->dir, &f->s), 0);
 }
 
 /* A file of version 1 (before the recovery indexes), with private and
@@ -680,7 +682,7 @@ static void test_upgrade_from_v1(void **state)
                                   NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
-    assert_int_equal(store_sqlite_open_loop(&f->loop, f->dir, &f->s), 0);
+    assert_int_equal(store_sqlite_open(&f->turn, f->dir, &f->s), 0);
     db = raw_open(f);
     int64_t n = -1;
     assert_int_equal(
@@ -740,11 +742,11 @@ static void test_open_errors(void **state)
     fixture_t *f = *state;
     store_t *s = (store_t *)1;
     char path[256];
-    assert_int_equal(store_sqlite_open_loop(&f->loop, "", &s), STORE_EINVAL);
+    assert_int_equal(store_sqlite_open(&f->turn, "", &s), STORE_EINVAL);
     assert_null(s);
     /* a directory where a file is in the way */
     snprintf(path, sizeof(path), "%s/parley.db/sub", f->dir);
-    assert_int_equal(store_sqlite_open_loop(&f->loop, path, &s), STORE_EIO);
+    assert_int_equal(store_sqlite_open(&f->turn, path, &s), STORE_EIO);
     assert_null(s);
 }
 

@@ -32,10 +32,7 @@
 #include "redis/rc.h"
 #include "util/mem.h"
 
-#define uthash_malloc(sz) mem_alloc(sz)
-#define uthash_free(ptr, sz) mem_free(ptr)
-#include <uthash.h>
-#include <utlist.h>
+#include "util/uthash_oom.h" /* uthash on mem.h: aborts on OOM */
 
 #define BUS__ID_LEN 16
 #define BUS__NODES_KEY "parley:nodes"

@@ -61,6 +61,7 @@ struct bus__watch {
     int active; /* subscribed: messages arrive */
     int busy;   /* inside on_message: freed after it if dead */
     int dead;   /* unwatched */
+    int lost;   /* was active, then lost: on_topic(RESUMED) is due */
     bus__waiter *waiters;
 };
 
@@ -186,6 +187,7 @@ struct bus__redis {
     int session_out;       /* put/keep/del commands out: close waits for them */
     /* metrics */
     uint64_t published, received, publish_errors, resyncs;
+    uint64_t topics_lost; /* watched topics whose subscription was lost */
     uint64_t sessions_put, sessions_taken[3]; /* found, missing, error */
     uint64_t session_errors, sessions_expired;
     /* failure logs */

@@ -114,6 +114,8 @@ typedef struct {
     /* Another node published data[0..len) to topic, which this node
      * watches. Both are valid during the call only. */
     void (*on_message)(void *ud, const char *topic, const char *data, size_t len);
+    /* The mirror changed: BUS_PRESENCE_USERS and/or BUS_PRESENCE_ROOMS. */
+    void (*on_presence)(void *ud, unsigned what);
     /* A watched topic's subscription was lost, or is active again after a
      * loss (may be NULL; never for the local bus). Only for a topic that
      * had been active: the first activation of a watch is bus_watch's
@@ -121,8 +123,6 @@ typedef struct {
      * the topic is unwatched first. topic is valid during the call only;
      * the handler may watch, unwatch or publish. */
     void (*on_topic)(void *ud, const char *topic, bus_topic_event ev);
-    /* The mirror changed: BUS_PRESENCE_USERS and/or BUS_PRESENCE_ROOMS. */
-    void (*on_presence)(void *ud, unsigned what);
 } bus_handlers;
 
 typedef struct bus bus_t;

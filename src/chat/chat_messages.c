@@ -113,8 +113,8 @@ static void chat_sent(void *ud, int rc, const store_appended_t *res)
     if (args) {
         const char *rooms[2] = {r->room ? r->room->conv : r->conn->user->room, r->peer_room};
         size_t nrooms = r->room || strcmp(rooms[0], rooms[1]) == 0 ? 1 : 2;
-        c->out_messages += sio_broadcast(c->nsp, rooms, nrooms, NULL, "message:receive", args);
         chat_sent_seen(r, res);
+        c->out_messages += sio_broadcast(c->nsp, rooms, nrooms, NULL, "message:receive", args);
         chat__publish(c, rooms, nrooms, "message:receive", args, NULL);
     } else {
         log_error("stored message not delivered", "id=%s", res->id);

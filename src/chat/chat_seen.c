@@ -190,15 +190,6 @@ static const char *chat_args_id(const json_t *args, int64_t *ts)
     return json_string_value(json_object_get(m, "id"));
 }
 
-static void chat_seen_deliver(chat_server *c, const char *topic, chat_seen *s, json_t *args)
-{
-    int64_t ts;
-    const char *id = chat_args_id(args, &ts);
-    if (id)
-        chat__seen_add(s, id, ts);
-    c->out_messages += sio_broadcast(c->nsp, &topic, 1, NULL, "message:receive", args);
-}
-
 int chat__seen_bus(chat_server *c, const char *topic, json_t *args)
 {
     chat_seen *s = chat__seen_of(c, topic, NULL);
@@ -241,9 +232,24 @@ static chat_seen *chat_replay_seen(chat_replay *rp, const char **room_name)
     return s && s->rp == rp ? s : NULL;
 }
 
+/* Records and delivers one message:receive of rp's topic. Returns the
+ * topic's chat_seen again, or NULL when it went meanwhile (a recipient cut
+ * off as a slow consumer may take its user with it). */
+static chat_seen *chat_replay_emit(chat_replay *rp, chat_seen *s, json_t *args)
+{
+    int64_t ts;
+    const char *id = chat_args_id(args, &ts);
+    if (id)
+        chat__seen_add(s, id, ts);
+    const char *topic = rp->topic;
+    rp->c->out_messages += sio_broadcast(rp->c->nsp, &topic, 1, NULL, "message:receive", args);
+    return chat_replay_seen(rp, NULL);
+}
+
 /* Delivers what the reads found that the topic has not had, then what the
- * bus brought meanwhile unless it was replayed. */
-static void chat_replay_deliver(chat_replay *rp, chat_seen *s)
+ * bus brought meanwhile unless it was replayed. Returns s, or NULL when the
+ * topic went during a delivery. */
+static chat_seen *chat_replay_deliver(chat_replay *rp, chat_seen *s)
 {
     chat_server *c = rp->c;
     size_t i, j, replayed = 0, held = 0;
@@ -252,15 +258,15 @@ static void chat_replay_deliver(chat_replay *rp, chat_seen *s)
     json_array_foreach(rp->pages, i, page) {
         json_array_foreach(json_array_get(page, 1), j, m) {
             const char *id = json_string_value(json_object_get(m, "id"));
-            if (id == NULL || chat_seen_has(s, id))
-                continue;
-            json_t *args = json_pack("[O]", m);
+            json_t *args = id && !chat_seen_has(s, id) ? json_pack("[O]", m) : NULL;
             if (args == NULL)
                 continue;
-            chat_seen_deliver(c, rp->topic, s, args);
             chat_seen_dup_add(s, id);
+            s = chat_replay_emit(rp, s, args);
             json_decref(args);
             replayed++;
+            if (s == NULL)
+                goto out;
         }
     }
     json_array_foreach(rp->held, i, m) {
@@ -270,13 +276,16 @@ static void chat_replay_deliver(chat_replay *rp, chat_seen *s)
             c->replay_dups++;
             continue;
         }
-        chat_seen_deliver(c, rp->topic, s, m);
         held++;
+        if ((s = chat_replay_emit(rp, s, m)) == NULL)
+            goto out;
     }
+out:
     c->replayed += replayed;
     log_info("topic replayed after a lost subscription",
              "topic=\"%s\" replayed=%zu held=%zu failed=%d", rp->topic, replayed, held,
              rp->failed);
+    return s;
 }
 
 /* Every read of rp is in (or failed): deliver, then end or go again. */
@@ -297,7 +306,9 @@ static void chat_replay_done(chat_replay *rp)
         if (rp->failed)
             log_warn("topic not replayed: its messages missed while lost stay missed",
                      "topic=\"%s\"", rp->topic);
-        chat_replay_deliver(rp, s);
+        s = chat_replay_deliver(rp, s);
+    }
+    if (s) {
         s->rp = NULL;
         if (rp->again)
             chat_replay_start(c, rp->topic, s, NULL, 0);

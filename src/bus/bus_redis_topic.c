@@ -115,8 +115,9 @@ static void bus__watch_free(bus__watch *w)
     mem_free(w);
 }
 
-/* Tells the handlers that w was lost or resumed. w stays allocated during
- * the call (busy), whatever the handler does. */
+/* Tells the handlers that w was lost or resumed (not after close or an
+ * unwatch). The caller holds w (busy) across the call: the handler may
+ * unwatch it. */
 static void bus__topic_event(bus__redis *b, bus__watch *w, bus_topic_event ev)
 {
     if (b->h.on_topic == NULL || b->closed || w->dead)

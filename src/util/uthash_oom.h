@@ -6,7 +6,9 @@
  * HASH_ADD can fail and callers never check one. uthash_fatal, its own
  * last resort, aborts the same way should it ever be reached. A module
  * that includes <uthash.h> directly gets plain malloc and uthash's exit(-1)
- * on OOM: one policy per module, so every module of src/ includes this. */
+ * on OOM instead; src/redis and src/bus include this one (through
+ * rc_internal.h and bus_redis_internal.h), so that each of them has one
+ * policy for all of its allocations. */
 #ifndef PARLEY_UTIL_UTHASH_OOM_H
 #define PARLEY_UTIL_UTHASH_OOM_H
 

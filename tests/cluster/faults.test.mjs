@@ -19,8 +19,8 @@
 // backends started with PARLEY_REDIS_WAIT_REPLICAS=1 and no rate limit.
 // Each test that breaks something brings it back with cluster-up.sh. No
 // test sleeps in place of an event: waits are for events, or polls of a
-// condition, with bounds; the one pause is the pace of the sender during
-// the Redis failover.
+// condition, with bounds; the only pauses are the pace of the senders
+// during the Redis failovers.
 
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -288,8 +288,8 @@ describe('cluster: faults', { skip: !HAS_REDIS && 'parley has no --redis yet' },
 
     // Live delivery across backends resumes too (the bus's subscriptions
     // on the failed node are restored): a message from backend1 reaches
-    // backend2 again within a bound (one that was published while the
-    // subscription was being restored may be missed: at most once).
+    // backend2 again within a bound (one published while the subscription
+    // was being restored arrives later, from the store: the next test).
     await until('live delivery from backend1 to backend2 after the failover', async () => {
       const live = waitFor(reader, 'message:receive', 1000, (m) => m.content === 'live?');
       const r = await send(sender, 'live?');

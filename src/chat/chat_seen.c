@@ -19,10 +19,11 @@
  * topic is lost, when nothing leaves (up to CHAT__SEEN_MAX ids).
  *
  * On RESUMED the topic is replayed: one store_since of its conversation
- * (a user: store_private_convs, then one store_since per conversation),
- * from floor, and every message read that is not among the ids is
- * delivered to the topic's sio room (and so to the recovery log), in store
- * order, conversation by conversation, and added to them. Meanwhile the
+ * from floor (a user: store_private_convs, every conversation of the
+ * user's index, then one store_since from floor for each of them), and
+ * every message read that is not among the ids is delivered to the
+ * topic's sio room (and so to the recovery log), in store order,
+ * conversation by conversation, and added to them. Meanwhile the
  * topic's bus deliveries wait behind the read (so that a client gets the
  * gap before what followed it) and are delivered after it unless the
  * replay had them. The ids replayed stay in `dups` for CHAT__SEEN_MS more:
@@ -36,9 +37,13 @@
  * the last one delivered here before the loss and published only after
  * the loss (a store append that stalled that long); more than
  * STORE_HISTORY_LIMIT_MAX messages of one conversation after floor (the
- * rest, logged); a read that failed CHAT__REPLAY_TRIES times (logged). A
- * connection that joins a room between the loss and the end of its replay
- * may get in the replay a message its room:history page had. */
+ * rest, logged); a private conversation missing from the user's index of
+ * conversations (the Redis store's keeps those of the last day, and its
+ * writes fail while the user's master is down: a conversation whose first
+ * message came then is missing); a read that failed CHAT__REPLAY_TRIES
+ * times (logged). A connection that joins a room between the loss and the
+ * end of its replay may get in the replay a message its room:history page
+ * had. */
 #include "chat/chat_internal.h"
 
 #include <stdlib.h>
@@ -423,7 +428,11 @@ static void chat_replay_start(chat_server *c, const char *topic, chat_seen *s, j
     } else {
         rp->waiting++;
         c->pending++;
-        store_private_convs(c->store, topic + 2, rp->since, chat_replay_convs, rp);
+        /* Every conversation of the user's index, not only those written
+         * after floor: the index shares the user's slot, so its writes
+         * failed while that master was down, and a conversation whose
+         * entry is older than floor may have had messages meanwhile. */
+        store_private_convs(c->store, topic + 2, 0, chat_replay_convs, rp);
         chat_replay_step(rp);
     }
 }

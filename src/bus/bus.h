@@ -16,7 +16,10 @@
  * Publications of one node to one topic arrive in the order they were
  * published; nothing else is ordered. Delivery is at most once: a
  * publication made while a watching node's subscription is being restored
- * (a Redis failover, a lost connection) is missed by that node.
+ * (a Redis failover, a lost connection) is missed by that node. The bus
+ * says when that happens (on_topic: BUS_TOPIC_LOST, then BUS_TOPIC_RESUMED
+ * once publications arrive again), so that the chat can read what it
+ * missed from the store (chat_seen.c).
  *
  * Presence. Each node reports its own state with absolute values: for each
  * user, BUS_USER_ONLINE (a live connection), BUS_USER_RESERVED (only
@@ -98,12 +101,28 @@ typedef enum {
 #define BUS_PRESENCE_USERS 1u
 #define BUS_PRESENCE_ROOMS 2u
 
+/* What on_topic reports about a watched topic. */
+typedef enum {
+    BUS_TOPIC_LOST,    /* its subscription is gone (a Redis failover, a lost
+                          connection): publications are missed from now on;
+                          the bus is already subscribing again */
+    BUS_TOPIC_RESUMED, /* after a LOST: publications arrive again; those
+                          made in between were missed by this node */
+} bus_topic_event;
+
 typedef struct {
     /* Another node published data[0..len) to topic, which this node
      * watches. Both are valid during the call only. */
     void (*on_message)(void *ud, const char *topic, const char *data, size_t len);
     /* The mirror changed: BUS_PRESENCE_USERS and/or BUS_PRESENCE_ROOMS. */
     void (*on_presence)(void *ud, unsigned what);
+    /* A watched topic's subscription was lost, or is active again after a
+     * loss (may be NULL; never for the local bus). Only for a topic that
+     * had been active: the first activation of a watch is bus_watch's
+     * callback. A RESUMED always follows a LOST of the same topic, unless
+     * the topic is unwatched first. topic is valid during the call only;
+     * the handler may watch, unwatch or publish. */
+    void (*on_topic)(void *ud, const char *topic, bus_topic_event ev);
 } bus_handlers;
 
 typedef struct bus bus_t;

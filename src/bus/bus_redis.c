@@ -54,7 +54,8 @@
  * Commands per operation:
  *   publish    one SPUBLISH to the topic's master.
  *   watch      SSUBSCRIBE through rc, which subscribes again by itself after
- *              a failover or a resharding; nothing when already watched.
+ *              a failover or a resharding (on_topic is told of the loss and
+ *              of the return); nothing when already watched.
  *   user_set / room_set   nothing at once: the latest value of each entry
  *              waits in `pending`, and the flush (a prepare handle: once
  *              per loop turn, before the loop sleeps, one in flight at a
@@ -395,6 +396,10 @@ static void bus__op_metrics(const bus_t *bb, buf_t *out)
     metrics_header(out, "parley_bus_resyncs_total", "counter",
                    "Presence snapshots of another node read again (gap, lost subscription).");
     metrics_sample(out, "parley_bus_resyncs_total", NULL, (double)b->resyncs);
+    metrics_header(out, "parley_bus_topics_lost_total", "counter",
+                   "Subscriptions of watched topics lost (failover, lost connection); the "
+                   "chat reads what each missed from the store once it is back.");
+    metrics_sample(out, "parley_bus_topics_lost_total", NULL, (double)b->topics_lost);
     metrics_header(out, "parley_bus_sessions_put_total", "counter",
                    "Session records this node wrote for recovery by another node.");
     metrics_sample(out, "parley_bus_sessions_put_total", NULL, (double)b->sessions_put);

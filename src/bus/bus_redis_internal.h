@@ -32,10 +32,7 @@
 #include "redis/rc.h"
 #include "util/mem.h"
 
-#define uthash_malloc(sz) mem_alloc(sz)
-#define uthash_free(ptr, sz) mem_free(ptr)
-#include <uthash.h>
-#include <utlist.h>
+#include "util/uthash_oom.h" /* uthash on mem.h: aborts on OOM */
 
 #define BUS__ID_LEN 16
 #define BUS__NODES_KEY "parley:nodes"
@@ -64,6 +61,7 @@ struct bus__watch {
     int active; /* subscribed: messages arrive */
     int busy;   /* inside on_message: freed after it if dead */
     int dead;   /* unwatched */
+    int lost;   /* was active, then lost: on_topic(RESUMED) is due */
     bus__waiter *waiters;
 };
 
@@ -189,6 +187,7 @@ struct bus__redis {
     int session_out;       /* put/keep/del commands out: close waits for them */
     /* metrics */
     uint64_t published, received, publish_errors, resyncs;
+    uint64_t topics_lost; /* watched topics whose subscription was lost */
     uint64_t sessions_put, sessions_taken[3]; /* found, missing, error */
     uint64_t session_errors, sessions_expired;
     /* failure logs */

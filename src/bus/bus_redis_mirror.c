@@ -307,7 +307,8 @@ static void bus__on_snapshot(void *ud, const redisReply *r, const char *err)
     bus_redis__notify(b, what);
 }
 
-/* "<seq>\n<reset>\n": returns the offset of the first entry line, or -1. */
+/* "<seq>\n<reset>\n": returns the offset of the first entry line, or
+ * ERR_MALFORMED. */
 static long bus__parse_header(const char *msg, size_t len, uint64_t *seq, int *reset)
 {
     size_t i = 0;
@@ -315,10 +316,10 @@ static long bus__parse_header(const char *msg, size_t len, uint64_t *seq, int *r
     while (i < len && i < 20 && msg[i] >= '0' && msg[i] <= '9')
         s = s * 10 + (uint64_t)(msg[i++] - '0');
     if (i == 0 || i >= len || msg[i] != '\n')
-        return -1;
+        return ERR_MALFORMED;
     i++;
     if (i + 2 > len || (msg[i] != '0' && msg[i] != '1') || msg[i + 1] != '\n')
-        return -1;
+        return ERR_MALFORMED;
     *seq = s;
     *reset = msg[i] == '1';
     return (long)(i + 2);

@@ -2,7 +2,8 @@
  * SSUBSCRIBE per topic through rc, which follows failovers by itself),
  * publish (one SPUBLISH), the messages of the other nodes handed to
  * on_message, and the bus_watch callbacks waiting for a subscription to
- * become active (BUS_EIO after timeout_ms). The claims watch "u:<u>"
+ * become active (BUS_EIO after timeout_ms), and the losses and returns
+ * of a watch's subscription handed to on_topic. The claims watch "u:<u>"
  * through here too. */
 #include "bus/bus_redis_internal.h"
 
@@ -114,6 +115,16 @@ static void bus__watch_free(bus__watch *w)
     mem_free(w);
 }
 
+/* Tells the handlers that w was lost or resumed (not after close or an
+ * unwatch). The caller holds w (busy) across the call: the handler may
+ * unwatch it. */
+static void bus__topic_event(bus__redis *b, bus__watch *w, bus_topic_event ev)
+{
+    if (b->h.on_topic == NULL || b->closed || w->dead)
+        return;
+    b->h.on_topic(b->hud, w->topic, ev);
+}
+
 static void bus__on_topic_sub(void *ud, rc_sub_event ev, const char *channel, const char *msg,
                               size_t len)
 {
@@ -123,13 +134,33 @@ static void bus__on_topic_sub(void *ud, rc_sub_event ev, const char *channel, co
     if (b->closed || w->dead)
         return;
     switch (ev) {
-    case RC_SUB_SUBSCRIBED:
+    case RC_SUB_SUBSCRIBED: {
+        int resumed = w->lost;
         w->active = 1;
-        bus__watch_settle(b, w, 0); /* w may be gone afterwards */
+        w->lost = 0;
+        w->busy++;
+        bus__watch_settle(b, w, 0);
+        if (resumed) {
+            log_info("bus watch resumed", "node=%s topic=\"%s\"", b->id, w->topic);
+            bus__topic_event(b, w, BUS_TOPIC_RESUMED);
+        }
+        w->busy--;
+        if (w->dead && w->busy == 0)
+            bus__watch_free(w);
         break;
+    }
     case RC_SUB_LOST:
-        w->active = 0;
         log_debug("bus watch lost", "node=%s topic=\"%s\"", b->id, w->topic);
+        if (!w->active)
+            break; /* never active since the last loss: nothing to report */
+        w->active = 0;
+        w->lost = 1;
+        b->topics_lost++;
+        w->busy++;
+        bus__topic_event(b, w, BUS_TOPIC_LOST);
+        w->busy--;
+        if (w->dead && w->busy == 0)
+            bus__watch_free(w);
         break;
     case RC_SUB_MESSAGE:
         if (len < BUS__ID_LEN + 1 || msg[BUS__ID_LEN] != '\n') {

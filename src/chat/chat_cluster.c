@@ -7,7 +7,9 @@
  * to its own sockets in that room, minus those in room x. The event is
  * encoded once per publication, and once more by each receiving node for
  * all of its recipients. Only the events a delivery can carry are accepted
- * from the bus (message:receive, typing).
+ * from the bus (message:receive, typing). A message:receive is recorded
+ * per topic, and waits or is dropped while the topic is replayed after a
+ * lost subscription (chat_seen.c).
  *
  * Presence: chat_users.c reports each user's state on this node when it
  * changes (chat__user_report); rooms are reported when a rooms:update is
@@ -43,6 +45,11 @@ static void chat_cluster_on_message(void *ud, const char *topic, const char *dat
         json_decref(m);
         return;
     }
+    if (e[0] == 'm' && chat__seen_bus(c, topic, args)) { /* after a replay, or replayed */
+        c->bus_in++;
+        json_decref(m);
+        return;
+    }
     sio_except except = {.room = json_string_value(x)};
     size_t n = sio_broadcast(c->nsp, &topic, 1, except.room ? &except : NULL, e, args);
     c->bus_in++;
@@ -65,7 +72,8 @@ static void chat_cluster_on_presence(void *ud, unsigned what)
 void chat__cluster_init(chat_server *c)
 {
     bus_handlers h = {.on_message = chat_cluster_on_message,
-                      .on_presence = chat_cluster_on_presence};
+                      .on_presence = chat_cluster_on_presence,
+                      .on_topic = chat__seen_on_topic};
     bus_set_handlers(c->bus, &h, c);
 }
 
@@ -110,6 +118,7 @@ void chat__rooms_report(chat_server *c)
         } else if (room->watched && now - room->empty_since > c->cfg.recovery_window_ms) {
             bus_unwatch(c->bus, room->conv);
             room->watched = 0;
+            chat__seen_free(&room->seen);
         }
     }
 }

@@ -12,6 +12,9 @@
  *   chat_typing.c    typing
  *   chat_cluster.c   what crosses to the other nodes through the bus:
  *                    deliveries out and in, this node's presence reports
+ *   chat_seen.c      what a bus topic missed while its subscription was
+ *                    lost (a Redis failover), read back from the store
+ *   chat_restore.c   a session of a dead node, continued here
  *
  * Socket.IO rooms carry the fan-out: every connection of a user is in the
  * sio room "u:<user key>", every member of a chat room in "r:<room key>"
@@ -49,6 +52,30 @@
 #define CHAT__FETCH_DEFAULT 50
 #define CHAT__FETCH_MAX     100
 
+/* ---- chat_seen.c: the messages a bus topic delivered lately ---- */
+typedef struct {
+    char id[STORE_ID_MAX];
+    int64_t ts;
+} chat_seen_id;
+
+typedef struct chat_replay chat_replay;
+
+/* Kept per bus topic with local members (a room's, a user's), in cluster
+ * mode: see chat_seen.c. All zero: not started (nothing recorded). */
+typedef struct {
+    int64_t floor;        /* ms: every message stamped after it that was
+                             delivered here is in ids; 0: not started */
+    int64_t newest;       /* the highest ts in ids */
+    chat_seen_id *ids;    /* a ring in delivery order: head, n of cap */
+    uint32_t head, n, cap;
+    uint32_t ndups;       /* ids replayed lately: bus deliveries of them ... */
+    chat_seen_id *dups;
+    uint64_t dups_until;  /* ... are dropped until then (uv_now) */
+    chat_replay *rp;      /* the replay in flight, or NULL */
+    uint8_t lost;         /* lost and not replayed yet: no id leaves */
+    uint8_t down;         /* lost and not resumed yet */
+} chat_seen;
+
 /* An online user: one entry however many connections it holds. */
 typedef struct chat_user {
     char *key;      /* NFKC case-folded name: the hash key */
@@ -62,6 +89,7 @@ typedef struct chat_user {
                         * private messages accepted and replayed) */
     uint8_t claiming;  /* anonymous mode: the bus claim of its name is in
                         * flight (the entry holds the name meanwhile) */
+    chat_seen seen;    /* its topic "u:<key>" (cluster mode) */
     UT_hash_handle hh;
 } chat_user;
 
@@ -103,6 +131,7 @@ typedef struct chat_room {
     uint64_t empty_since; /* uv_now when it was first seen with no local
                              connection (0: it has some) */
     uint8_t watched;      /* its bus topic is watched */
+    chat_seen seen;       /* its topic (cluster mode; started when watched) */
     UT_hash_handle hh;
 } chat_room;
 
@@ -142,6 +171,9 @@ struct chat_server {
                                       the bus's claims and watches */
     uint64_t bus_in;               /* deliveries published by other nodes */
     uint64_t bus_bad;              /* ... that could not be read */
+    uint64_t replays;              /* topics replayed after a lost subscription */
+    uint64_t replayed;             /* messages they delivered */
+    uint64_t replay_dups;          /* bus deliveries dropped: replayed already */
 };
 
 enum { CHAT__LAT_APPEND, CHAT__LAT_HISTORY, CHAT__LAT_ROOM, CHAT__LAT_DEDUPE, CHAT__LAT_BUS };
@@ -345,6 +377,26 @@ void chat__session_save(chat_server *c, const chat_conn *conn);
 void chat__session_end(chat_server *c, const chat_conn *conn);
 /* conn was lost and is kept here for the recovery window. */
 void chat__session_keep(chat_server *c, const chat_conn *conn);
+
+/* ---- chat_seen.c ---- */
+/* Starts s (a topic gets local members): floor = now, no id. */
+void chat__seen_start(chat_seen *s);
+/* Frees s's ids and zeroes it (not started); a replay in flight is
+ * dropped when its reads complete. */
+void chat__seen_free(chat_seen *s);
+/* A message was delivered to the topic's local connections (nothing when s
+ * is not started). */
+void chat__seen_add(chat_seen *s, const char *id, int64_t ts);
+/* The chat_seen of topic ("r:<room key>" or "u:<user key>"), NULL when the
+ * room or user is not here; *room_name (may be NULL) gets the room's
+ * display name, NULL for a user. */
+chat_seen *chat__seen_of(chat_server *c, const char *topic, const char **room_name);
+/* A message:receive from the bus for topic: 1 when it is taken (kept for
+ * after the topic's replay, or dropped: replayed already), 0 when the
+ * caller delivers it now (it is recorded). */
+int chat__seen_bus(chat_server *c, const char *topic, json_t *args);
+/* bus_handlers.on_topic: a lost topic is replayed once it resumes. */
+void chat__seen_on_topic(void *ud, const char *topic, bus_topic_event ev);
 
 /* ---- chat_restore.c ---- */
 /* sio_handlers.on_restore: a session this node does not hold. */

@@ -73,6 +73,24 @@ static int chat_ack_sent(chat_req *r, const char *id, int64_t ts_ms)
     return rc ? rc : chat__result_set(r, "timestamp", json_integer(ts_ms));
 }
 
+/* Cluster mode: the topics of the local delivery record it, so that a
+ * replay after a lost subscription does not deliver it again (chat_seen.c). */
+static void chat_sent_seen(chat_req *r, const store_appended_t *res)
+{
+    chat_server *c = r->c;
+    if (!bus_clustered(c->bus))
+        return;
+    if (r->room) {
+        chat__seen_add(&r->room->seen, res->id, res->ts_ms);
+        return;
+    }
+    chat_user *from = r->conn->user, *to = chat__user_find(c, r->name.key);
+    if (from)
+        chat__seen_add(&from->seen, res->id, res->ts_ms);
+    if (to && to != from)
+        chat__seen_add(&to->seen, res->id, res->ts_ms);
+}
+
 static void chat_sent(void *ud, int rc, const store_appended_t *res)
 {
     chat_req *r = ud;
@@ -95,6 +113,7 @@ static void chat_sent(void *ud, int rc, const store_appended_t *res)
     if (args) {
         const char *rooms[2] = {r->room ? r->room->conv : r->conn->user->room, r->peer_room};
         size_t nrooms = r->room || strcmp(rooms[0], rooms[1]) == 0 ? 1 : 2;
+        chat_sent_seen(r, res);
         c->out_messages += sio_broadcast(c->nsp, rooms, nrooms, NULL, "message:receive", args);
         chat__publish(c, rooms, nrooms, "message:receive", args, NULL);
     } else {

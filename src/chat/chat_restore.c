@@ -83,6 +83,11 @@ static void chat_restore_end(chat_restore *st, int ok)
         chat_restore_free(st);
         return;
     }
+    for (size_t k = 0; k < st->nrooms; k++) { /* their topics have a member now */
+        chat_seen *seen = chat__seen_of(c, st->rooms[k], NULL);
+        if (seen && seen->floor == 0)
+            chat__seen_start(seen);
+    }
     chat_conn *conn = chat__conn_new(c, s);
     chat__user_attach(c, conn, &st->name);
     chat__presence_changed(c, CHAT__USERS | CHAT__ROOMS);

@@ -35,6 +35,7 @@ void chat__rooms_free(chat_server *c)
     chat_room *room, *tmp;
     HASH_ITER(hh, c->rooms, room, tmp) {
         HASH_DEL(c->rooms, room);
+        chat__seen_free(&room->seen);
         mem_free(room->key);
         mem_free(room->name);
         mem_free(room->conv);
@@ -158,6 +159,8 @@ static void chat_room_watched(void *ud, int rc)
         return;
     }
     r->room->watched = 1;
+    if (r->room->seen.floor == 0)
+        chat__seen_start(&r->room->seen);
     chat__history_page(r, r->room->conv, r->room->name, NULL, CHAT__ROOM_HISTORY,
                        chat_room_entered);
 }

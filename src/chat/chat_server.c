@@ -683,4 +683,14 @@ void chat_server_metrics(const chat_server *c, buf_t *out)
     metrics_header(out, "parley_bus_deliveries_bad_total", "counter",
                    "Publications from other nodes that could not be read.");
     metrics_sample(out, "parley_bus_deliveries_bad_total", NULL, (double)c->bus_bad);
+    metrics_header(out, "parley_bus_replays_total", "counter",
+                   "Topics whose messages missed while their subscription was lost (a Redis "
+                   "failover) were read back from the store.");
+    metrics_sample(out, "parley_bus_replays_total", NULL, (double)c->replays);
+    metrics_header(out, "parley_bus_replayed_total", "counter",
+                   "Messages those replays delivered.");
+    metrics_sample(out, "parley_bus_replayed_total", NULL, (double)c->replayed);
+    metrics_header(out, "parley_bus_replay_duplicates_total", "counter",
+                   "Deliveries from other nodes dropped because a replay had them.");
+    metrics_sample(out, "parley_bus_replay_duplicates_total", NULL, (double)c->replay_dups);
 }

@@ -53,6 +53,7 @@ static void chat_user_id(const char *key, char out[CHAT__USER_ID_HEX + 1])
 
 static void chat_user_free(chat_user *u)
 {
+    chat__seen_free(&u->seen);
     mem_free(u->key);
     mem_free(u->name);
     mem_free(u->room);
@@ -76,6 +77,8 @@ static chat_user *chat_user_new(chat_server *c, const chat_name_t *n)
     u->name = mem_strdup(n->display);
     u->room = chat__user_room(n->key);
     chat_user_id(u->key, u->id);
+    if (bus_clustered(c->bus))
+        chat__seen_start(&u->seen);
     HASH_ADD_KEYPTR(hh, c->users, u->key, strlen(u->key), u);
     return u;
 }

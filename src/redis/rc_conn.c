@@ -263,12 +263,12 @@ int rc__conn_send(rc__node *n, rc__req *req)
 {
     redisAsyncContext *ac = n->ac;
     if (ac == NULL)
-        return -1;
+        return ERR_IO;
     /* ASKING has no callback: hiredis drops its reply. */
     if (req->ask && redisAsyncCommand(ac, NULL, NULL, "ASKING") != REDIS_OK)
-        return -1;
+        return ERR_IO;
     if (redisAsyncFormattedCommand(ac, rc__hiredis_reply, req, req->cmd, req->cmdlen) != REDIS_OK)
-        return -1;
+        return ERR_IO;
     req->in_hiredis = 1;
     req->ac = ac;
     return 0;

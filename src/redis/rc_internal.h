@@ -32,11 +32,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
-#include <uthash.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
 #include "redis/rc.h"
+#include "util/uthash_oom.h" /* uthash on mem.h: aborts on OOM */
 #include "util/metrics.h"
 #include "util/buf.h"
 #include "util/tq.h"
@@ -67,8 +67,8 @@ typedef struct {
 
 /* Parses a CLUSTER SLOTS reply. A NULL or empty endpoint means the node
  * that answered: asked_host. Ranges whose master endpoint is "?" (unknown)
- * are left out. Returns 0 and fills *out (free with rc__slotmap_free) or -1
- * when the reply is malformed (*out is then empty). */
+ * are left out. Returns 0 and fills *out (free with rc__slotmap_free) or
+ * ERR_MALFORMED when the reply is malformed (*out is then empty). */
 int rc__slots_parse(const redisReply *r, const char *asked_host, rc__slotmap *out);
 void rc__slotmap_free(rc__slotmap *m);
 
@@ -91,7 +91,7 @@ rc__verdict rc__classify(const redisReply *r, rc__redirect *rd);
 /* Parses "MOVED <slot> <host>:<port>" or "ASK ..." (s[0..len)). Returns
  * RC__REPLY_MOVED or RC__REPLY_ASK and fills *rd, or RC__REPLY_DONE. */
 rc__verdict rc__parse_redirect(const char *s, size_t len, rc__redirect *rd);
-/* Splits "host:port" / "[v6]:port" (s[0..len)). Returns 0 or -1. */
+/* Splits "host:port" / "[v6]:port" (s[0..len)). Returns 0 or ERR_MALFORMED. */
 int rc__split_addr(const char *s, size_t len, char host[RC__HOST_MAX], int *port);
 
 /* ---- rc_subproto.c: the subscriber protocol engine --------------------- */
@@ -149,7 +149,7 @@ void rc__subproto_free(rc__subproto *p);
 void rc__subproto_send(rc__subproto *p, rc__op_kind kind, const char *channel, size_t len,
                        buf_t *out);
 /* Parses data and calls cb for each event. Returns 0; 1 when cb asked to
- * stop; -1 on a protocol error (bad RESP, a reply that fits no command,
+ * stop; ERR_MALFORMED on a protocol error (bad RESP, a reply that fits no command,
  * more than RC__SUB_MAX_INPUT bytes of an unfinished reply): the link must
  * be closed, and p must not be fed again. */
 int rc__subproto_feed(rc__subproto *p, const char *data, size_t len, rc__ev_cb cb, void *ud);
@@ -282,8 +282,8 @@ uint64_t rc__backoff(const rc_cluster *c, unsigned fails);
 /* rc_conn.c */
 void rc__conn_init(rc__node *n);
 void rc__conn_ensure(rc__node *n);
-/* Queues req on n's command link (n->cmd must be RC__UP). Returns 0, or -1
- * when hiredis refuses it. */
+/* Queues req on n's command link (n->cmd must be RC__UP). Returns 0, or
+ * ERR_IO when hiredis refuses it (no link, OOM). */
 int rc__conn_send(rc__node *n, rc__req *req);
 void rc__conn_close(rc__node *n);
 /* A command on n's link timed out: unless a reply arrives within a few

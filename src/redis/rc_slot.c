@@ -74,15 +74,15 @@ uint16_t rc_slot(const char *key, size_t len)
 static int rc__parse_uint(const char *s, size_t len, long min, long max, int *out)
 {
     if (len == 0 || len > 6)
-        return -1;
+        return ERR_MALFORMED;
     long v = 0;
     for (size_t i = 0; i < len; i++) {
         if (s[i] < '0' || s[i] > '9')
-            return -1;
+            return ERR_MALFORMED;
         v = v * 10 + (s[i] - '0');
     }
     if (v < min || v > max)
-        return -1;
+        return ERR_MALFORMED;
     *out = (int)v;
     return 0;
 }
@@ -113,17 +113,17 @@ int rc__split_addr(const char *s, size_t len, char host[RC__HOST_MAX], int *port
         }
     }
     if (colon == NULL)
-        return -1;
+        return ERR_MALFORMED;
     size_t hlen = (size_t)(colon - s);
     if (rc__parse_uint(colon + 1, len - hlen - 1, 1, 65535, port) != 0)
-        return -1;
+        return ERR_MALFORMED;
     const char *h = s;
     if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
         h++;
         hlen -= 2;
     }
     if (!rc__host_ok(h, hlen))
-        return -1;
+        return ERR_MALFORMED;
     memcpy(host, h, hlen);
     host[hlen] = '\0';
     return 0;
@@ -188,16 +188,16 @@ void rc__slotmap_free(rc__slotmap *m)
 }
 
 /* A node entry [endpoint, port, id, ...]: sets host (asked_host for a NULL
- * or empty endpoint; NULL for "?") and port. Returns 0 or -1. */
+ * or empty endpoint; NULL for "?") and port. Returns 0 or ERR_MALFORMED. */
 static int rc__slots_node(const redisReply *e, const char *asked_host, const char **host,
                           int *port)
 {
     if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0] == NULL ||
         e->element[1] == NULL)
-        return -1;
+        return ERR_MALFORMED;
     const redisReply *h = e->element[0], *p = e->element[1];
     if (p->type != REDIS_REPLY_INTEGER || p->integer < 1 || p->integer > 65535)
-        return -1;
+        return ERR_MALFORMED;
     *port = (int)p->integer;
     if (h->type == REDIS_REPLY_NIL || (h->type == REDIS_REPLY_STRING && h->len == 0)) {
         *host = asked_host;
@@ -206,7 +206,7 @@ static int rc__slots_node(const redisReply *e, const char *asked_host, const cha
     } else if (h->type == REDIS_REPLY_STRING && rc__host_ok(h->str, h->len)) {
         *host = h->str;
     } else {
-        return -1;
+        return ERR_MALFORMED;
     }
     return 0;
 }
@@ -236,7 +236,7 @@ int rc__slots_parse(const redisReply *r, const char *asked_host, rc__slotmap *ou
 {
     memset(out, 0, sizeof(*out));
     if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-        return -1;
+        return ERR_MALFORMED;
     if (r->elements > 0)
         out->ranges = mem_calloc(r->elements, sizeof(*out->ranges));
     for (size_t i = 0; i < r->elements; i++) {
@@ -268,5 +268,5 @@ int rc__slots_parse(const redisReply *r, const char *asked_host, rc__slotmap *ou
     return 0;
 fail:
     rc__slotmap_free(out);
-    return -1;
+    return ERR_MALFORMED;
 }

@@ -151,7 +151,7 @@ static int rc__head_is(const rc__subproto *p, rc__op_kind kind, const redisReply
     return op && op->kind == kind && op->len == ch->len && memcmp(op->channel, ch->str, ch->len) == 0;
 }
 
-/* One reply: 0, 1 (stop) or -1 (protocol error). */
+/* One reply: 0, 1 (stop) or ERR_MALFORMED (protocol error). */
 static int rc__subproto_reply(rc__subproto *p, const redisReply *r, rc__ev_cb cb, void *ud)
 {
     rc__ev ev = {0};
@@ -159,7 +159,7 @@ static int rc__subproto_reply(rc__subproto *p, const redisReply *r, rc__ev_cb cb
 
     if (r->type == REDIS_REPLY_ERROR) {
         if (p->head == NULL)
-            return -1; /* an error nobody asked for (e.g. max clients) */
+            return ERR_MALFORMED; /* an error nobody asked for (e.g. max clients) */
         rc__op *op = rc__subproto_pop(p);
         ev.kind = op->kind == RC__OP_SSUBSCRIBE ? RC__EV_REFUSED : RC__EV_UNSUBSCRIBED;
         ev.channel = op->channel;
@@ -171,27 +171,27 @@ static int rc__subproto_reply(rc__subproto *p, const redisReply *r, rc__ev_cb cb
         return rc ? 1 : 0;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
-        return -1;
+        return ERR_MALFORMED;
     const redisReply *kind = r->element[0], *ch = r->element[1], *arg = r->element[2];
     if (kind == NULL || ch == NULL || arg == NULL || ch->type != REDIS_REPLY_STRING)
-        return -1;
+        return ERR_MALFORMED;
     ev.channel = ch->str;
     ev.channel_len = ch->len;
 
     if (rc__str_is(kind, "smessage")) {
         if (arg->type != REDIS_REPLY_STRING)
-            return -1;
+            return ERR_MALFORMED;
         ev.kind = RC__EV_MESSAGE;
         ev.data = arg->str;
         ev.len = arg->len;
     } else if (rc__str_is(kind, "ssubscribe")) {
         if (arg->type != REDIS_REPLY_INTEGER || !rc__head_is(p, RC__OP_SSUBSCRIBE, ch))
-            return -1;
+            return ERR_MALFORMED;
         mem_free(rc__subproto_pop(p));
         ev.kind = RC__EV_SUBSCRIBED;
     } else if (rc__str_is(kind, "sunsubscribe")) {
         if (arg->type != REDIS_REPLY_INTEGER)
-            return -1;
+            return ERR_MALFORMED;
         if (rc__head_is(p, RC__OP_SUNSUBSCRIBE, ch)) {
             mem_free(rc__subproto_pop(p));
             ev.kind = RC__EV_UNSUBSCRIBED;
@@ -199,7 +199,7 @@ static int rc__subproto_reply(rc__subproto *p, const redisReply *r, rc__ev_cb cb
             ev.kind = RC__EV_KICKED;
         }
     } else {
-        return -1;
+        return ERR_MALFORMED;
     }
     return cb(ud, &ev) ? 1 : 0;
 }
@@ -207,11 +207,11 @@ static int rc__subproto_reply(rc__subproto *p, const redisReply *r, rc__ev_cb cb
 int rc__subproto_feed(rc__subproto *p, const char *data, size_t len, rc__ev_cb cb, void *ud)
 {
     if (redisReaderFeed(p->reader, data, len) != REDIS_OK)
-        return -1;
+        return ERR_MALFORMED;
     for (;;) {
         void *obj = NULL;
         if (redisReaderGetReply(p->reader, &obj) != REDIS_OK)
-            return -1;
+            return ERR_MALFORMED;
         if (obj == NULL)
             break;
         int rc = rc__subproto_reply(p, obj, cb, ud);
@@ -221,6 +221,6 @@ int rc__subproto_feed(rc__subproto *p, const char *data, size_t len, rc__ev_cb c
     }
     /* An unfinished reply may not hold more than this. */
     if (p->reader->len - p->reader->pos > RC__SUB_MAX_INPUT)
-        return -1;
+        return ERR_MALFORMED;
     return 0;
 }

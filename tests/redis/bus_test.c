@@ -80,6 +80,11 @@ typedef struct {
     unsigned what;
     const char *want; /* counts the messages to this topic in wanted */
     int wanted;
+    const char *watch_topic; /* counts its on_topic events: */
+    int lost, resumed;       /* BUS_TOPIC_LOST, BUS_TOPIC_RESUMED */
+    int topic_bad;           /* a RESUMED without a LOST before it, or an
+                                event for never_lost */
+    const char *never_lost;  /* a topic that must get no on_topic */
 } node_t;
 
 static node_t A, B, C;
@@ -93,6 +98,22 @@ static void on_message(void *ud, const char *topic, const char *data, size_t len
     memcpy(n->data, data, n->len);
     if (n->want && strcmp(topic, n->want) == 0)
         n->wanted++;
+}
+
+static void on_topic(void *ud, const char *topic, bus_topic_event ev)
+{
+    node_t *n = ud;
+    if (n->never_lost && strcmp(topic, n->never_lost) == 0)
+        n->topic_bad++;
+    if (n->watch_topic == NULL || strcmp(topic, n->watch_topic) != 0)
+        return;
+    if (ev == BUS_TOPIC_LOST) {
+        n->lost++;
+    } else {
+        n->resumed++;
+        if (n->resumed > n->lost)
+            n->topic_bad++;
+    }
 }
 
 static void on_presence(void *ud, unsigned what)
@@ -114,7 +135,7 @@ static int node_open_reserve(node_t *n, uint32_t reserve_ms)
     memset(n, 0, sizeof(*n));
     if (bus_redis_new(&loop, seeds(), TIMEOUT_MS, reserve_ms, &timing, &n->bus) != 0)
         return -1;
-    bus_handlers h = {on_message, on_presence};
+    bus_handlers h = {on_message, on_presence, on_topic};
     bus_set_handlers(n->bus, &h, n);
     return 0;
 }
@@ -1235,6 +1256,10 @@ static void test_failover(void)
 {
     int ok;
     CHECK(watch_sync(B.bus, "r:fo", NULL) == 0);
+    B.watch_topic = "r:fo";
+    B.never_lost = "r:fo}y";
+    B.lost = B.resumed = B.topic_bad = 0;
+    double lost0 = metric(B.bus, "parley_bus_topics_lost_total");
     int victim = master_holding("parley:{r:fo}:probe");
     CHECK(victim > 0);
     pid_t pid = node_pid(victim);
@@ -1262,6 +1287,14 @@ static void test_failover(void)
     printf("  publications reach the watcher again after %llu ms (%d sent)\n",
            (unsigned long long)(uv_now(&loop) - t0), sent);
     CHECK(got);
+    /* B was told that "r:fo" was lost and when it came back (what it
+     * missed in between is the chat's to read from the store), each LOST
+     * before its RESUMED. "r:fo}y", first active after the promotion, was
+     * never lost. */
+    WAIT_UNTIL(ok, B.lost >= 1 && B.resumed == B.lost, 3000);
+    CHECK(ok && B.topic_bad == 0);
+    CHECK(metric(B.bus, "parley_bus_topics_lost_total") >= lost0 + 1);
+    printf("  B told: %d lost, %d resumed for r:fo\n", B.lost, B.resumed);
     /* the watch asked for before the promotion reported BUS_EIO in time
      * but kept trying */
     CHECK(early.calls == 1 && (early.rc == BUS_EIO || early.rc == 0));
@@ -1283,6 +1316,8 @@ static void test_failover(void)
     bus_publish(C.bus, "r:fo}x", "new", 3);
     CHECK(wait_for(&B.wanted, 1, 3000));
     B.want = NULL;
+    CHECK(B.topic_bad == 0);
+    B.watch_topic = B.never_lost = NULL;
 
     /* Presence still flows and nobody was taken for dead. */
     bus_user_set(A.bus, "after", "After", BUS_USER_ONLINE);

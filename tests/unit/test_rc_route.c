@@ -207,14 +207,14 @@ static void test_slots_parse(void **state)
         void *obj = NULL;
         assert_int_equal(redisReaderGetReply(rd, &obj), REDIS_OK);
         assert_non_null(obj);
-        if (rc__slots_parse(obj, "h", &m) != -1)
+        if (rc__slots_parse(obj, "h", &m) != ERR_MALFORMED)
             fail_msg("accepted bad case %zu", i);
         assert_int_equal(m.n, 0);
         assert_null(m.ranges);
         freeReplyObject(obj);
         redisReaderFree(rd);
     }
-    assert_int_equal(rc__slots_parse(NULL, "h", &m), -1);
+    assert_int_equal(rc__slots_parse(NULL, "h", &m), ERR_MALFORMED);
 }
 
 /* ---- the routing table -------------------------------------------------- */
@@ -534,7 +534,7 @@ static void test_subproto(void **state)
         if (i > 0)
             rc__subproto_send(&q, RC__OP_SSUBSCRIBE, "a", 1, &out);
         memset(&l, 0, sizeof(l));
-        if (rc__subproto_feed(&q, bad[i], strlen(bad[i]), evlog_cb, &l) != -1)
+        if (rc__subproto_feed(&q, bad[i], strlen(bad[i]), evlog_cb, &l) != ERR_MALFORMED)
             fail_msg("accepted bad case %zu", i);
         rc__subproto_free(&q);
     }

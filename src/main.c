@@ -34,7 +34,7 @@
 
 typedef struct {
     uv_loop_t *loop;
-    turn_t turn;            /* the end-of-turn hooks of net, eio and the store */
+    turn_t turn;            /* the end-of-turn hooks: store, bus, eio, net */
     net_server *net;
     net_static *files;
     sio_server *sio;
@@ -234,7 +234,7 @@ static int parley_open_state(parley_server *ps, const parley_config *cfg)
     }
     rc_config rcfg = {.timeout_ms = (uint32_t)cfg->redis_timeout};
     if (rc_create(ps->loop, cfg->redis, &rcfg, &ps->rc) != 0 ||
-        bus_redis_new(ps->loop, cfg->redis, (uint32_t)cfg->redis_timeout,
+        bus_redis_new(&ps->turn, cfg->redis, (uint32_t)cfg->redis_timeout,
                       (uint32_t)cfg->recovery_window, NULL, &ps->bus) != 0) {
         log_error("invalid --redis seed list", "redis=\"%s\"", cfg->redis);
         return -1;

@@ -64,6 +64,7 @@
 
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/turn.h"
 
 #define BUS_ETAKEN ERR_TAKEN /* bus_claim: another live node holds the name */
 #define BUS_EIO    ERR_IO /* the backend failed (timeout, Redis down) */
@@ -170,7 +171,9 @@ struct bus {
 bus_t *bus_local_new(void);
 
 /* The Redis bus on the cluster reachable at `seeds` ("host:port,..."; see
- * rc_create), every command bounded by timeout_ms (0: 2000). reserve_ms:
+ * rc_create), on turn's loop (its presence changes go out in the turn's
+ * TURN_BUS phase, util/turn.h), every command bounded by timeout_ms (0:
+ * 2000). reserve_ms:
  * how long the users of a node found dead stay reserved after this node
  * found it dead (their mirror entries RESERVED, their claims blocking
  * others': the recovery window); 0: not at all (they go at once, their
@@ -184,7 +187,7 @@ bus_t *bus_local_new(void);
  * memory once they are answered, within timeout_ms: keep running the loop
  * until then (uv_run with UV_RUN_DEFAULT returns when it is done; a single
  * UV_RUN_NOWAIT is not enough). */
-int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint32_t reserve_ms,
+int bus_redis_new(turn_t *turn, const char *seeds, uint32_t timeout_ms, uint32_t reserve_ms,
                   const bus_redis_timing *timing, bus_t **out);
 
 /* ---- the interface --------------------------------------------------------- */

@@ -57,9 +57,9 @@
  *              a failover or a resharding (on_topic is told of the loss and
  *              of the return); nothing when already watched.
  *   user_set / room_set   nothing at once: the latest value of each entry
- *              waits in `pending`, and the flush (a prepare handle: once
- *              per loop turn, before the loop sleeps, one in flight at a
- *              time) sends one EVAL of bus_redis__lua_presence that bumps
+ *              waits in `pending`, and the flush (the bus's turn hook,
+ *              TURN_BUS in util/turn.h: once per loop turn, after the
+ *              store's completions, one in flight at a time) sends one EVAL of bus_redis__lua_presence that bumps
  *              '#seq', writes the hash and SPUBLISHes the change,
  *              atomically. A
  *              reset (the whole state of this node, from `own`) is sent
@@ -297,7 +297,6 @@ static void bus__close_finish(bus__redis *b)
     uv_close((uv_handle_t *)&b->hb_timer, bus__on_handle_closed);
     uv_close((uv_handle_t *)&b->wait_timer, bus__on_handle_closed);
     uv_close((uv_handle_t *)&b->reserve_timer, bus__on_handle_closed);
-    uv_close((uv_handle_t *)&b->flush, bus__on_handle_closed);
 }
 
 void bus_redis__close_check(bus__redis *b)
@@ -331,7 +330,7 @@ static void bus__op_close(bus_t *bb)
     uv_timer_stop(&b->hb_timer);
     uv_timer_stop(&b->wait_timer);
     uv_timer_stop(&b->reserve_timer);
-    uv_prepare_stop(&b->flush);
+    turn_disarm(b->turn, &b->flush);
     log_info("bus closing", "node=%s claims=%u session_cmds=%d", b->id, HASH_COUNT(b->claims),
              b->session_out);
 
@@ -459,12 +458,13 @@ static void bus__new_id(char out[BUS__ID_LEN + 1])
     out[BUS__ID_LEN] = '\0';
 }
 
-int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint32_t reserve_ms,
+int bus_redis_new(turn_t *turn, const char *seeds, uint32_t timeout_ms, uint32_t reserve_ms,
                   const bus_redis_timing *timing, bus_t **out)
 {
     *out = NULL;
-    if (loop == NULL || seeds == NULL)
+    if (turn == NULL || seeds == NULL)
         return BUS_EIO;
+    uv_loop_t *loop = turn_loop(turn);
     uint32_t heartbeat_ms = timing && timing->heartbeat_ms ? timing->heartbeat_ms
                                                            : BUS_HEARTBEAT_MS;
     uint32_t dead_ms = timing && timing->dead_ms ? timing->dead_ms : BUS_NODE_DEAD_MS;
@@ -480,6 +480,7 @@ int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint3
     b->base.ops = &bus__redis_ops;
     b->base.clustered = 1;
     b->loop = loop;
+    b->turn = turn;
     b->rc = rc;
     b->timeout_ms = cfg.timeout_ms;
     b->reserve_ms = reserve_ms;
@@ -492,9 +493,9 @@ int bus_redis_new(uv_loop_t *loop, const char *seeds, uint32_t timeout_ms, uint3
     uv_timer_init(loop, &b->hb_timer);
     uv_timer_init(loop, &b->wait_timer);
     uv_timer_init(loop, &b->reserve_timer);
-    uv_prepare_init(loop, &b->flush);
-    b->hb_timer.data = b->wait_timer.data = b->reserve_timer.data = b->flush.data = b;
-    b->open_handles = 4;
+    turn_hook_init(&b->flush, TURN_BUS, bus_redis__on_flush, b);
+    b->hb_timer.data = b->wait_timer.data = b->reserve_timer.data = b;
+    b->open_handles = 3;
     uv_timer_start(&b->hb_timer, bus_redis__on_heartbeat, 0, heartbeat_ms);
     log_info("bus started",
              "node=%s backend=redis reserve_ms=%" PRIu32 " heartbeat_ms=%" PRIu32

@@ -33,6 +33,7 @@
 #include "util/mem.h"
 
 #include "util/uthash_oom.h" /* uthash on mem.h: aborts on OOM */
+#include "util/turn.h"
 
 #define BUS__ID_LEN 16
 #define BUS__NODES_KEY "parley:nodes"
@@ -170,7 +171,8 @@ struct bus__redis {
     /* this node's presence */
     bus__kv *own, *pending;
     int reset_needed, flush_inflight;
-    uv_prepare_t flush;
+    turn_t *turn;
+    turn_hook flush;       /* TURN_BUS: bus__on_flush */
     /* the mirror */
     bus__guser *gusers;
     bus__groom *grooms;
@@ -245,6 +247,8 @@ extern const char bus_redis__lua_presence[];
 
 /* Flushes before the loop sleeps; after the flush in flight if any. */
 void bus_redis__flush_arm(bus__redis *b);
+/* The turn hook (TURN_BUS): sends what bus_redis__flush_arm asked for. */
+void bus_redis__on_flush(void *ud);
 /* Frees this node's reported and pending entries. */
 void bus_redis__own_free(bus__redis *b);
 

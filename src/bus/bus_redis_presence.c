@@ -1,7 +1,7 @@
 /* bus_redis_presence.c - this node's presence on the Redis bus: user_set
  * and room_set record the latest value of each entry (`own`, and `pending`
- * for the flush), and the flush (a prepare handle: once per loop turn, one
- * in flight at a time) sends them with one EVAL of the presence script; a
+ * for the flush), and the flush (the bus's turn hook, TURN_BUS: once per
+ * loop turn, one in flight at a time) sends them with one EVAL of the presence script; a
  * reset sends the whole state instead. The registry asks for a reset when
  * others may have dropped this node; close sends the leave. */
 #include "bus/bus_redis_internal.h"
@@ -139,10 +139,9 @@ static void bus__flush_send(bus__redis *b)
     bus__kv_clear(&b->pending);
 }
 
-static void bus__on_flush(uv_prepare_t *p)
+void bus_redis__on_flush(void *ud)
 {
-    bus__redis *b = p->data;
-    uv_prepare_stop(p);
+    bus__redis *b = ud;
     if (!b->closed && !b->flush_inflight)
         bus__flush_send(b);
 }
@@ -151,7 +150,7 @@ static void bus__on_flush(uv_prepare_t *p)
 void bus_redis__flush_arm(bus__redis *b)
 {
     if (!b->closed && !b->flush_inflight)
-        uv_prepare_start(&b->flush, bus__on_flush);
+        turn_arm(b->turn, &b->flush);
 }
 
 /* ---- the interface: user_set, room_set --------------------------------------- */

@@ -133,7 +133,7 @@ static const char *seeds(void)
 static int node_open_reserve(node_t *n, uint32_t reserve_ms)
 {
     memset(n, 0, sizeof(*n));
-    if (bus_redis_new(&loop, seeds(), TIMEOUT_MS, reserve_ms, &timing, &n->bus) != 0)
+    if (bus_redis_new(&turn, seeds(), TIMEOUT_MS, reserve_ms, &timing, &n->bus) != 0)
         return -1;
     bus_handlers h = {on_message, on_presence, on_topic};
     bus_set_handlers(n->bus, &h, n);
@@ -1043,7 +1043,7 @@ static int child_main(void)
     if (harness_start("BUS_TEST", LOG_ERROR) != 0)
         return 2;
     bus_t *b = NULL;
-    if (bus_redis_new(&loop, seeds(), TIMEOUT_MS, 60000, &child_timing, &b) != 0)
+    if (bus_redis_new(&turn, seeds(), TIMEOUT_MS, 60000, &child_timing, &b) != 0)
         return 1;
     if (claim_sync(b, "dave", 1) != 0 || claim_sync(b, "dot", 1) != 0)
         return 1;

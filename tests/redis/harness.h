@@ -18,7 +18,7 @@
 #include "util/turn.h"
 
 static uv_loop_t loop;
-static turn_t turn;            /* the loop's end-of-turn hooks (the store's) */
+static turn_t turn;            /* the loop's end-of-turn hooks (store, bus) */
 static uv_timer_t tick;
 static int base_port;          /* the cluster's first port */
 static const char *cluster_dir; /* its directory, with redis-PORT.pid files */

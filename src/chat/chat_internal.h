@@ -36,7 +36,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
-#include <uthash.h>
+#include "util/uthash_oom.h" /* uthash on mem.h: aborts on OOM */
 
 #include "bus/bus.h"
 #include "chat/chat.h"

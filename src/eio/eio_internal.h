@@ -2,7 +2,7 @@
 #ifndef PARLEY_EIO_INTERNAL_H
 #define PARLEY_EIO_INTERNAL_H
 
-#include <uthash.h>
+#include "util/uthash_oom.h" /* uthash on mem.h: aborts on OOM */
 
 #include "eio/eio.h"
 #include "eio/eio_packet.h"

@@ -5,7 +5,7 @@
 
 #include <http_parser.h>
 
-#include <uthash.h>
+#include "util/uthash_oom.h" /* uthash on mem.h: aborts on OOM */
 
 #include "net/net.h"
 #include "util/tq.h"

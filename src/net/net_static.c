@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <uthash.h>
+#include "util/uthash_oom.h" /* uthash on mem.h: aborts on OOM */
 
 #define NET_STATIC_MAX_FILE (32u * 1024 * 1024)
 

@@ -3,7 +3,7 @@
 #define PARLEY_SIO_INTERNAL_H
 
 #include <openssl/types.h>
-#include <uthash.h>
+#include "util/uthash_oom.h" /* uthash on mem.h: aborts on OOM */
 
 #include "sio/sio.h"
 #include "sio/sio_packet.h"

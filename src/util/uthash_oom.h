@@ -6,9 +6,9 @@
  * HASH_ADD can fail and callers never check one. uthash_fatal, its own
  * last resort, aborts the same way should it ever be reached. A module
  * that includes <uthash.h> directly gets plain malloc and uthash's exit(-1)
- * on OOM instead; src/redis and src/bus include this one (through
- * rc_internal.h and bus_redis_internal.h), so that each of them has one
- * policy for all of its allocations. */
+ * on OOM instead: no module of src/ does (each includes this one through
+ * its internal header), so that the whole server has one policy for all
+ * of its allocations. */
 #ifndef PARLEY_UTIL_UTHASH_OOM_H
 #define PARLEY_UTIL_UTHASH_OOM_H
 

@@ -374,34 +374,31 @@ static const char *bus__op_node_id(const bus_t *bb)
 static void bus__op_metrics(const bus_t *bb, buf_t *out)
 {
     const bus__redis *b = bus_redis__self(bb);
-    metrics_header(out, "parley_bus_published_total", "counter",
-                   "Publications this node sent to the other nodes.");
-    metrics_sample(out, "parley_bus_published_total", NULL, (double)b->published);
-    metrics_header(out, "parley_bus_received_total", "counter",
-                   "Publications of other nodes this node received.");
-    metrics_sample(out, "parley_bus_received_total", NULL, (double)b->received);
-    metrics_header(out, "parley_bus_publish_errors_total", "counter",
-                   "Publications that failed (refused, timed out, or an error reply).");
-    metrics_sample(out, "parley_bus_publish_errors_total", NULL, (double)b->publish_errors);
-    metrics_header(out, "parley_bus_nodes", "gauge",
-                   "Other live nodes in this node's presence mirror.");
-    metrics_sample(out, "parley_bus_nodes", NULL, (double)bus_redis__live_count(b));
-    metrics_header(out, "parley_bus_reserved_nodes", "gauge",
+    metrics_single(out, "parley_bus_published_total", "counter",
+                   "Publications this node sent to the other nodes.", (double)b->published);
+    metrics_single(out, "parley_bus_received_total", "counter",
+                   "Publications of other nodes this node received.", (double)b->received);
+    metrics_single(out, "parley_bus_publish_errors_total", "counter",
+                   "Publications that failed (refused, timed out, or an error reply).",
+                   (double)b->publish_errors);
+    metrics_single(out, "parley_bus_nodes", "gauge",
+                   "Other live nodes in this node's presence mirror.",
+                   (double)bus_redis__live_count(b));
+    metrics_single(out, "parley_bus_reserved_nodes", "gauge",
                    "Dead nodes whose users this node still keeps reserved (their reserve "
-                   "window is not over).");
-    metrics_sample(out, "parley_bus_reserved_nodes", NULL, (double)b->ndead);
-    metrics_header(out, "parley_bus_watched_topics", "gauge", "Topics this node watches.");
-    metrics_sample(out, "parley_bus_watched_topics", NULL, (double)HASH_COUNT(b->watches));
-    metrics_header(out, "parley_bus_resyncs_total", "counter",
-                   "Presence snapshots of another node read again (gap, lost subscription).");
-    metrics_sample(out, "parley_bus_resyncs_total", NULL, (double)b->resyncs);
-    metrics_header(out, "parley_bus_topics_lost_total", "counter",
+                   "window is not over).", (double)b->ndead);
+    metrics_single(out, "parley_bus_watched_topics", "gauge", "Topics this node watches.",
+                   (double)HASH_COUNT(b->watches));
+    metrics_single(out, "parley_bus_resyncs_total", "counter",
+                   "Presence snapshots of another node read again (gap, lost subscription).",
+                   (double)b->resyncs);
+    metrics_single(out, "parley_bus_topics_lost_total", "counter",
                    "Subscriptions of watched topics lost (failover, lost connection); the "
-                   "chat reads what each missed from the store once it is back.");
-    metrics_sample(out, "parley_bus_topics_lost_total", NULL, (double)b->topics_lost);
-    metrics_header(out, "parley_bus_sessions_put_total", "counter",
-                   "Session records this node wrote for recovery by another node.");
-    metrics_sample(out, "parley_bus_sessions_put_total", NULL, (double)b->sessions_put);
+                   "chat reads what each missed from the store once it is back.",
+                   (double)b->topics_lost);
+    metrics_single(out, "parley_bus_sessions_put_total", "counter",
+                   "Session records this node wrote for recovery by another node.",
+                   (double)b->sessions_put);
     metrics_header(out, "parley_bus_sessions_taken_total", "counter",
                    "Session records this node asked for, by result.");
     metrics_sample(out, "parley_bus_sessions_taken_total", "result=\"found\"",
@@ -410,14 +407,12 @@ static void bus__op_metrics(const bus_t *bb, buf_t *out)
                    (double)b->sessions_taken[1]);
     metrics_sample(out, "parley_bus_sessions_taken_total", "result=\"error\"",
                    (double)b->sessions_taken[2]);
-    metrics_header(out, "parley_bus_session_errors_total", "counter",
+    metrics_single(out, "parley_bus_session_errors_total", "counter",
                    "Session commands that failed (put, keep, del, take, the shared key, "
-                   "the sweep of a dead node's sessions).");
-    metrics_sample(out, "parley_bus_session_errors_total", NULL, (double)b->session_errors);
-    metrics_header(out, "parley_bus_dead_sessions_total", "counter",
+                   "the sweep of a dead node's sessions).", (double)b->session_errors);
+    metrics_single(out, "parley_bus_dead_sessions_total", "counter",
                    "Session records of dead nodes this node gave their expiry (every "
-                   "survivor may count the same record).");
-    metrics_sample(out, "parley_bus_dead_sessions_total", NULL, (double)b->sessions_expired);
+                   "survivor may count the same record).", (double)b->sessions_expired);
 }
 
 static const bus_ops_t bus__redis_ops = {

@@ -677,20 +677,16 @@ void chat_server_metrics(const chat_server *c, buf_t *out)
     metrics_header(out, "parley_bus_wait_seconds", "histogram",
                    "Time a client event waited for the bus (a name claim, a room watch).");
     metrics_histogram(out, "parley_bus_wait_seconds", NULL, &c->store_latency[CHAT__LAT_BUS]);
-    metrics_header(out, "parley_bus_deliveries_in_total", "counter",
-                   "Deliveries published by other nodes and made here.");
-    metrics_sample(out, "parley_bus_deliveries_in_total", NULL, (double)c->bus_in);
-    metrics_header(out, "parley_bus_deliveries_bad_total", "counter",
-                   "Publications from other nodes that could not be read.");
-    metrics_sample(out, "parley_bus_deliveries_bad_total", NULL, (double)c->bus_bad);
-    metrics_header(out, "parley_bus_replays_total", "counter",
+    metrics_single(out, "parley_bus_deliveries_in_total", "counter",
+                   "Deliveries published by other nodes and made here.", (double)c->bus_in);
+    metrics_single(out, "parley_bus_deliveries_bad_total", "counter",
+                   "Publications from other nodes that could not be read.", (double)c->bus_bad);
+    metrics_single(out, "parley_bus_replays_total", "counter",
                    "Topics whose messages missed while their subscription was lost (a Redis "
-                   "failover) were read back from the store.");
-    metrics_sample(out, "parley_bus_replays_total", NULL, (double)c->replays);
-    metrics_header(out, "parley_bus_replayed_total", "counter",
-                   "Messages those replays delivered.");
-    metrics_sample(out, "parley_bus_replayed_total", NULL, (double)c->replayed);
-    metrics_header(out, "parley_bus_replay_duplicates_total", "counter",
-                   "Deliveries from other nodes dropped because a replay had them.");
-    metrics_sample(out, "parley_bus_replay_duplicates_total", NULL, (double)c->replay_dups);
+                   "failover) were read back from the store.", (double)c->replays);
+    metrics_single(out, "parley_bus_replayed_total", "counter",
+                   "Messages those replays delivered.", (double)c->replayed);
+    metrics_single(out, "parley_bus_replay_duplicates_total", "counter",
+                   "Deliveries from other nodes dropped because a replay had them.",
+                   (double)c->replay_dups);
 }

@@ -340,9 +340,8 @@ void rc_metrics(const rc_cluster *c, buf_t *out)
                    "Redis command latency, from the call to the reply, redirections and "
                    "retries included.");
     metrics_histogram(out, "parley_redis_command_latency_seconds", NULL, &c->latency);
-    metrics_header(out, "parley_redis_redirects_total", "counter", "-MOVED and -ASK replies.");
-    metrics_sample(out, "parley_redis_redirects_total", NULL, (double)c->n_redirects);
-    metrics_header(out, "parley_redis_slot_map_reads_total", "counter",
-                   "CLUSTER SLOTS reads (start, redirections, failovers).");
-    metrics_sample(out, "parley_redis_slot_map_reads_total", NULL, (double)c->n_refreshes);
+    metrics_single(out, "parley_redis_redirects_total", "counter", "-MOVED and -ASK replies.",
+                   (double)c->n_redirects);
+    metrics_single(out, "parley_redis_slot_map_reads_total", "counter",
+                   "CLUSTER SLOTS reads (start, redirections, failovers).", (double)c->n_refreshes);
 }

@@ -28,6 +28,13 @@ void metrics_sample(buf_t *out, const char *name, const char *labels, double val
         buf_appendf(out, "%s %.17g\n", name, value);
 }
 
+void metrics_single(buf_t *out, const char *name, const char *type, const char *help,
+                    double value)
+{
+    metrics_header(out, name, type, help);
+    metrics_sample(out, name, NULL, value);
+}
+
 void metrics_histogram(buf_t *out, const char *name, const char *labels, const metrics_hist *h)
 {
     const char *sep = labels && *labels ? "," : "";

@@ -27,6 +27,10 @@ void metrics_hist_observe(metrics_hist *h, double us);
 void metrics_header(buf_t *out, const char *name, const char *type, const char *help);
 /* One sample: name{labels} value; labels may be NULL or "" (no braces). */
 void metrics_sample(buf_t *out, const char *name, const char *labels, double value);
+/* A metric of one unlabelled sample: its header, then name value. type is
+ * "counter" or "gauge". */
+void metrics_single(buf_t *out, const char *name, const char *type, const char *help,
+                    double value);
 /* A whole histogram family member (seconds, as Prometheus prefers):
  * name_bucket{labels,le=...}, name_sum, name_count. */
 void metrics_histogram(buf_t *out, const char *name, const char *labels, const metrics_hist *h);

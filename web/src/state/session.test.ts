@@ -92,6 +92,7 @@ describe('session: start and sign-in', () => {
     expect(requests(r.commands).map((x) => [x.event, x.args[0]])).toEqual([
       ['room:join', 'general'],
       ['history:fetch', { with: 'Bob', limit: 50 }],
+      ['conversations:list', undefined], // v2; a v1 server ignores it
     ]);
     expect(r.state.session.sync).toMatchObject({ kind: 'resyncing', left: 2 });
     expect(r.commands).toContainEqual({
@@ -217,7 +218,7 @@ describe('session: resend', () => {
     expect(r.state.chat.pending[0]?.status).toBe('queued');
     r = feed(r.state, { type: 'connected', recovered: false });
     r = feed(r.state, answer(req(r.commands, 'user:join'), joined('Alice')));
-    expect(emitted(r.commands)).toEqual(['room:join', 'history:fetch']);
+    expect(emitted(r.commands)).toEqual(['room:join', 'history:fetch', 'conversations:list']);
     const rejoin = req(r.commands, 'room:join');
     const dm = req(r.commands, 'history:fetch');
     s = feed(r.state, answer(rejoin, ok({ room: { name: 'general', users: 2 } }))).state;
@@ -341,10 +342,13 @@ describe('session: what a reload restores', () => {
     const out = step(opened.state, { type: 'signOut' });
     expect(out.commands).toEqual([
       { type: 'save', session: null },
+      { type: 'identity', identity: null },
       { type: 'disconnect' },
       { type: 'auth', token: null },
       { type: 'connect' },
     ]);
     expect(out.state.session.phase).toBe('login');
+    // v1: the disconnect frees the name, and the form says so.
+    expect(out.state.session.farewell).toEqual({ name: 'Alice', kept: false });
   });
 });

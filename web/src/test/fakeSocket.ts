@@ -1,8 +1,13 @@
 // A stand-in for the socket.io-client Socket in the client's tests: records
 // what the client emits, answers acks through per-event responders, and lets
-// a test play the server (connect, drop, recover, push events).
+// a test play the server (connect, drop, recover, push events). By default
+// it answers like a v1 server: `{ok: true}` to the events of contract v1,
+// nothing to those of v2.
 
 type Handler = (...args: unknown[]) => void;
+
+/** Events a v1 server ignores. */
+const V2_EVENTS = new Set(['conversations:list', 'read:mark']);
 type AckFn = (err: Error | null, reply?: unknown) => void;
 export type Responder = (payload: unknown, call: number) => unknown;
 
@@ -67,7 +72,8 @@ export class FakeSocket {
     const n = (this.calls.get(event) ?? 0) + 1;
     this.calls.set(event, n);
     const responder = this.respond[event];
-    const reply = responder ? responder(payload, n) : { ok: true };
+    // Like a v1 server, events of contract v2 get no answer unless a test plays a v2 server.
+    const reply = responder ? responder(payload, n) : V2_EVENTS.has(event) ? undefined : { ok: true };
     if (ack) {
       if (reply === undefined) this.unanswered.add(ack);
       else queueMicrotask(() => ack(null, reply));

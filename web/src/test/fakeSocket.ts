@@ -61,11 +61,15 @@ export class FakeSocket {
     return this;
   }
 
-  timeout(_ms: number) {
-    return { emit: (event: string, ...args: unknown[]) => this.emit(event, ...args) };
+  /** As socket.io-client: an ack not answered within `ms` fails with an error (use fake timers). */
+  timeout(ms: number) {
+    return { emit: (event: string, ...args: unknown[]) => this.emit(event, ...args, { timeoutMs: ms }) };
   }
 
-  emit(event: string, ...args: unknown[]): this {
+  emit(event: string, ...argsIn: unknown[]): this {
+    const last = argsIn[argsIn.length - 1] as { timeoutMs?: unknown } | undefined;
+    const timeoutMs = typeof last === 'object' && last !== null && typeof last.timeoutMs === 'number' ? last.timeoutMs : null;
+    const args = timeoutMs === null ? argsIn : argsIn.slice(0, -1);
     const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as AckFn) : null;
     const payload = args[0];
     this.emitted.push({ event, payload });
@@ -75,8 +79,17 @@ export class FakeSocket {
     // Like a v1 server, events of contract v2 get no answer unless a test plays a v2 server.
     const reply = responder ? responder(payload, n) : V2_EVENTS.has(event) ? undefined : { ok: true };
     if (ack) {
-      if (reply === undefined) this.unanswered.add(ack);
-      else queueMicrotask(() => ack(null, reply));
+      if (reply === undefined) {
+        this.unanswered.add(ack);
+        if (timeoutMs !== null) {
+          const t: unknown = setTimeout(() => {
+            if (this.unanswered.delete(ack)) ack(new Error('operation has timed out'));
+          }, timeoutMs);
+          (t as { unref?: () => void }).unref?.(); // a test that ends first need not wait for it
+        }
+      } else {
+        queueMicrotask(() => ack(null, reply));
+      }
     }
     return this;
   }

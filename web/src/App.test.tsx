@@ -144,6 +144,10 @@ describe('App with a v2 server', () => {
     expect(panel.textContent).toContain('stays yours for the guest lifetime');
     fireEvent.keyDown(panel, { key: 'Escape' });
     expect(screen.queryByRole('group', { name: 'Sign out' })).toBeNull();
+    // Focus moving elsewhere closes it too.
+    fireEvent.click(button);
+    fireEvent.blur(button, { relatedTarget: screen.getByLabelText('New message to') });
+    expect(screen.queryByRole('group', { name: 'Sign out' })).toBeNull();
     expect(client.getSnapshot().session.phase).toBe('ready');
     fireEvent.click(button);
     await act(async () => fireEvent.click(within(screen.getByRole('group', { name: 'Sign out' })).getByRole('button', { name: 'Sign out' })));

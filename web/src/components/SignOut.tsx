@@ -37,7 +37,13 @@ export function SignOut({ name, kept, onSignOut }: SignOutProps) {
     );
   }
   return (
-    <div className="signout">
+    <div
+      className="signout"
+      onBlur={(e) => {
+        // Focus left the button and its panel (a click elsewhere): close it.
+        if (asking && !e.currentTarget.contains(e.relatedTarget as Node | null)) setAsking(false);
+      }}
+    >
       <button
         ref={opener}
         type="button"

@@ -38,7 +38,7 @@ import {
   type SessionEvent,
 } from '../state/session.ts';
 import { hasTyping } from '../state/typing.ts';
-import { loadIdentity, loadSaved, storeIdentity, storeSaved } from './storage.ts';
+import { IDENTITY_KEY, loadIdentity, loadSaved, storeIdentity, storeSaved } from './storage.ts';
 
 /** What the user can do; the components receive these as callbacks. */
 export interface ChatActions {
@@ -280,6 +280,13 @@ export class ChatClient implements ChatActions {
       ['offline', onAttempt],
       ['pagehide', () => this.dispatch({ type: 'pageHide' })],
       ['pageshow', (e) => this.dispatch({ type: 'pageShow', persisted: (e as PageTransitionEvent).persisted })],
+      [
+        'storage',
+        (e) => {
+          const { key, newValue, storageArea } = e as StorageEvent;
+          if (key === IDENTITY_KEY && newValue === null && storageArea === this.local) this.dispatch({ type: 'identityRemoved' });
+        },
+      ],
     ];
     const win = typeof window === 'undefined' ? null : window;
     for (const [event, f] of page) win?.addEventListener(event, f);

@@ -132,6 +132,8 @@ export type SessionEvent =
   | { type: 'pageHide' }
   | { type: 'pageShow'; persisted: boolean }
   | { type: 'pageVisible'; visible: boolean }
+  /** Another tab removed the stored guest identity (it signed out, or its token was refused). */
+  | { type: 'identityRemoved' }
   // server pushes and local changes of the chat's data
   | { type: 'chat'; action: ChatAction }
   // answers and timers this reducer asked for
@@ -312,6 +314,10 @@ function handle(tx: Tx, ev: SessionEvent): void {
       return;
     case 'markRead':
       return markRead(tx);
+    case 'identityRemoved':
+      // The browser's guest is signed out: this tab too, if it was that guest.
+      if (tx.session.resume !== null && tx.session.token === null) intent(tx, { type: 'signOut' });
+      return;
     case 'retryList':
       if (ev.seq === tx.session.seq && tx.session.link.connected) listConversations(tx, ev.seq, ev.attempt);
       return;

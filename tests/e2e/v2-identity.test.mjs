@@ -134,19 +134,21 @@ after(async () => {
 // page helpers (accessible names and the data-* hooks of the components)
 
 const list = (page) => page.getByRole('list', { name: 'Recent conversations' });
+/** The v2 sidebar is shown (the list itself only once there is a conversation). */
+const v2Sidebar = (page) => page.getByLabel('New message to').waitFor();
 const row = (page, key) => list(page).locator(`li[data-conv="${key}"]`);
 const title = (page) => page.locator('#conversation-title').textContent();
 const composer = (page) => page.locator('.composer textarea');
 
+/** The row's unread counter (0 without a badge), read in one step so a badge going away cannot stall it. */
 async function unread(locator) {
-  const badge = locator.locator('.badge');
-  return (await badge.count()) === 0 ? 0 : Number(await badge.getAttribute('data-unread'));
+  return locator.evaluate((el) => Number(el.querySelector('.badge')?.getAttribute('data-unread') ?? 0));
 }
 
 async function signIn(page, name) {
   await page.getByLabel('Username').fill(name);
   await page.getByRole('button', { name: 'Join', exact: true }).click();
-  await list(page).waitFor();
+  await v2Sidebar(page);
 }
 
 async function send(page, text) {

@@ -123,6 +123,8 @@ describe('session: start and sign-in', () => {
     r = feed(r.state, { type: 'signInWithToken', token: ` ${token} ` });
     expect(r.commands).toEqual([{ type: 'auth', token }, { type: 'disconnect' }, { type: 'connect' }]);
     expect(r.state.session).toMatchObject({ token, name: 'Alice', phase: 'joining' });
+    // Signing out of token mode says nothing about the name (it is the token's).
+    expect(step(r.state, { type: 'signOut' }).state.session.farewell).toBeNull();
     // A refused token: back to the form, the auth cleared.
     r = feed(r.state, { type: 'connectError', message: 'unauthorized', active: false, online: true });
     expect(r.commands).toEqual([{ type: 'auth', token: null }]);

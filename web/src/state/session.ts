@@ -36,7 +36,7 @@ import {
 import { dmKey, roomKey, sameName, type ConvKey } from './names.ts';
 import { queued, type PendingSend } from './pending.ts';
 import { isTransient, retryDelay, RETRY_LIMIT } from './retry.ts';
-import { sameSaved, sessionFromState, type SavedSession } from './saved.ts';
+import { EMPTY_SESSION, sameSaved, sessionFromState, type SavedSession } from './saved.ts';
 
 export const HISTORY_PAGE = 50;
 /** A conversation's newest message must stay in view this long before it is marked read (and marks are this far apart). */
@@ -184,7 +184,7 @@ export interface Step {
  */
 export function initialClientState(saved: SavedSession, identityIn: GuestIdentity | null = null): ClientState {
   const identity = saved.token ? null : identityIn;
-  if (identity && saved.username !== null && !sameName(saved.username, identity.username)) saved = EMPTY_SAVED;
+  if (identity && saved.username !== null && !sameName(saved.username, identity.username)) saved = EMPTY_SESSION;
   const name = identity?.username ?? saved.username ?? (saved.token ? tokenSubject(saved.token) : null);
   const chat = initialChat({ rooms: saved.rooms, dms: saved.dms, active: saved.active });
   return {
@@ -211,8 +211,6 @@ export function initialClientState(saved: SavedSession, identityIn: GuestIdentit
     chat: identity ? { ...chat, server: 'v2' } : chat,
   };
 }
-
-const EMPTY_SAVED: SavedSession = { username: null, token: null, rooms: [], dms: [], active: null };
 
 /** What the CONNECT packet carries: the pasted token, else the guest resume token. */
 function authToken(s: SessionState): string | null {
@@ -762,7 +760,8 @@ function intent(tx: Tx, ev: Intent): void {
     case 'signInWithToken':
       return signInWithToken(tx, ev.token);
     case 'signOut': {
-      const name = tx.chat.me ?? tx.session.name;
+      // Only a guest's name is freed (v1) or kept for the guest lifetime (v2); a token's is the token's.
+      const name = tx.session.token === null ? (tx.chat.me ?? tx.session.name) : null;
       tx.set({
         seq: tx.session.seq + 1,
         sync: { kind: 'idle' },

@@ -83,3 +83,75 @@ describe('App', () => {
     expect(document.title).toBe('(1) Parley');
   });
 });
+
+describe('App with a v2 server', () => {
+  function v2app() {
+    const { fake, client } = app();
+    fake.respond['user:join'] = (name) => ({ ok: true, user: { id: '1', username: name }, token: 'resume-1' });
+    fake.respond['conversations:list'] = () => ({
+      ok: true,
+      conversations: [
+        {
+          type: 'room',
+          room: 'general',
+          role: 'member',
+          unread: 3,
+          lastMessage: { id: 'g1', type: 'room', room: 'general', from: 'Bob', content: 'see the notes', timestamp: 5 },
+        },
+        { type: 'private', with: 'Carol', unread: 0, lastMessage: null },
+      ],
+    });
+    fake.respond['message:private'] = (p) =>
+      (p as { to: string }).to === 'Nobody' ? { ok: false, error: 'user_not_found' } : { ok: true, id: 'x1', timestamp: 7 };
+    return { fake, client };
+  }
+
+  it('lists conversations with unread counts and previews, offline peers included', async () => {
+    v2app();
+    await signIn('Alice');
+    const list = await screen.findByRole('list', { name: 'Recent conversations' });
+    const rows = within(list).getAllByRole('listitem');
+    expect(rows.map((li) => li.getAttribute('data-conv'))).toEqual(['room:general', 'dm:carol']);
+    expect(rows[0]?.textContent).toContain('Bob: see the notes');
+    expect(rows[0]?.querySelector('.badge')?.getAttribute('data-unread')).toBe('3');
+    expect(within(rows[1] as HTMLElement).getByText('(offline)', { exact: false })).toBeTruthy();
+    expect(document.title).toBe('(3) Parley');
+    // The v1 "Private chats" list is gone; the rooms section offers only rooms to join.
+    expect(screen.queryByRole('list', { name: 'Private chats' })).toBeNull();
+  });
+
+  it('starts a private conversation by name and shows that no user has it', async () => {
+    v2app();
+    await signIn('Alice');
+    await screen.findByRole('list', { name: 'Recent conversations' });
+    fireEvent.change(screen.getByLabelText('New message to'), { target: { value: 'Nobody' } });
+    await act(async () => fireEvent.click(screen.getByRole('button', { name: 'Write' })));
+    expect(screen.getByRole('heading', { level: 2, name: 'Nobody' })).toBeTruthy();
+    const box = screen.getByPlaceholderText('Message Nobody');
+    fireEvent.change(box, { target: { value: 'hello?' } });
+    await act(async () => fireEvent.keyDown(box, { key: 'Enter' }));
+    expect((await screen.findByText('No user is called “Nobody”.')).textContent).toBeTruthy();
+  });
+
+  it('asks before signing out, and says the name stays the guest’s', async () => {
+    const { client } = v2app();
+    await signIn('Alice');
+    await screen.findByRole('list', { name: 'Recent conversations' });
+    const button = screen.getByRole('button', { name: 'Sign out' });
+    fireEvent.click(button);
+    expect(button.getAttribute('aria-expanded')).toBe('true');
+    const panel = screen.getByRole('group', { name: 'Sign out' });
+    expect(panel.textContent).toContain('stays yours for the guest lifetime');
+    fireEvent.keyDown(panel, { key: 'Escape' });
+    expect(screen.queryByRole('group', { name: 'Sign out' })).toBeNull();
+    // Focus moving elsewhere closes it too.
+    fireEvent.click(button);
+    fireEvent.blur(button, { relatedTarget: screen.getByLabelText('New message to') });
+    expect(screen.queryByRole('group', { name: 'Sign out' })).toBeNull();
+    expect(client.getSnapshot().session.phase).toBe('ready');
+    fireEvent.click(button);
+    await act(async () => fireEvent.click(within(screen.getByRole('group', { name: 'Sign out' })).getByRole('button', { name: 'Sign out' })));
+    expect(client.getSnapshot().session.phase).toBe('login');
+    expect(document.querySelector('[data-farewell="kept"]')?.textContent).toContain('“Alice” stays reserved');
+  });
+});

@@ -6,6 +6,7 @@ import { useEffect } from 'react';
 import type { ChatClient } from './client/ChatClient.ts';
 import { ChatScreen } from './components/ChatScreen.tsx';
 import { LoginScreen } from './components/LoginScreen.tsx';
+import { SignOut } from './components/SignOut.tsx';
 import { StatusBar } from './components/StatusBar.tsx';
 import { useChat } from './hooks/useChat.ts';
 import { connStatus } from './state/session.ts';
@@ -30,9 +31,7 @@ export function App({ client }: { client: ChatClient }) {
               <span className="sr-only">Signed in as </span>
               {chat.me}
             </span>
-            <button type="button" className="link-button" onClick={client.signOut}>
-              Sign out
-            </button>
+            <SignOut name={chat.me} kept={session.resume !== null && session.token === null} onSignOut={client.signOut} />
           </div>
         )}
       </header>
@@ -52,6 +51,7 @@ export function App({ client }: { client: ChatClient }) {
           error={session.loginError}
           tokenRequired={session.tokenRequired}
           initialName={session.lastName}
+          farewell={session.farewell}
           onName={client.signIn}
           onToken={client.signInWithToken}
         />

@@ -8,9 +8,9 @@ import { ChatClient } from './client/ChatClient.ts';
 import { createSocket } from './socket.ts';
 import './styles.css';
 
-function sessionStore(): Storage | null {
+function store(which: 'sessionStorage' | 'localStorage'): Storage | null {
   try {
-    return window.sessionStorage;
+    return window[which];
   } catch {
     return null; // storage disabled: no restore after reload
   }
@@ -18,7 +18,7 @@ function sessionStore(): Storage | null {
 
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root');
-const client = new ChatClient(createSocket(), sessionStore());
+const client = new ChatClient(createSocket(), store('sessionStorage'), store('localStorage'));
 client.start();
 createRoot(root).render(
   <StrictMode>

@@ -1,6 +1,9 @@
 // Types for the Parley chat contract (docs/PROTOCOL.md): the
 // payloads the server sends and the acks it answers with. Only the shapes
 // the UI relies on are declared; anything else the server adds is ignored.
+// Version 2 of the contract adds the resume token in the `user:join` ack,
+// `conversations:list`, `read:mark`/`read:update` and `system` messages;
+// their parsers are here too (a v1 server never sends them).
 
 export interface OnlineUser {
   id: string;
@@ -15,7 +18,8 @@ export interface RoomInfo {
 
 export interface ChatMessage {
   id: string;
-  type: 'room' | 'private';
+  /** `system`: a room event written by the server (v2); `from` is then '' when absent. */
+  type: 'room' | 'private' | 'system';
   room?: string;
   to?: string;
   from: string;
@@ -63,7 +67,8 @@ export interface AckError {
 
 export type Ack<T extends object = object> = ({ ok: true } & T) | AckError;
 
-export type JoinAck = Ack<{ user: { id: string; username: string } }>;
+/** `token`: the guest resume token (v2 guest mode only). */
+export type JoinAck = Ack<{ user: { id: string; username: string }; token?: string }>;
 export type RoomAck = Ack<{ room: { name: string; users: number } }>;
 export type SendAck = Ack<{ id: string; timestamp: number }>;
 export type HistoryAck = Ack<{ messages: ChatMessage[]; hasMore: boolean }>;
@@ -83,7 +88,7 @@ export function describeError(code: string, fallback?: string): string {
     case 'not_in_room':
       return 'You are not a member of that room.';
     case 'user_not_found':
-      return 'That user is offline.';
+      return 'No user has that name.';
     case 'content_too_long':
       return 'The message is too long.';
     case 'rate_limited':
@@ -108,14 +113,16 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** Validates a message coming from the wire; returns null for anything malformed. */
 export function parseMessage(v: unknown): ChatMessage | null {
   if (!isObject(v)) return null;
-  const { id, type, room, to, from, content, timestamp } = v;
+  const { id, type, room, to, content, timestamp } = v;
+  // A system message may have no author (a notice posted through the server API).
+  const from = v.from === undefined && type === 'system' ? '' : v.from;
   if (typeof id !== 'string' || typeof from !== 'string' || typeof content !== 'string') return null;
-  if (type !== 'room' && type !== 'private') return null;
+  if (type !== 'room' && type !== 'private' && type !== 'system') return null;
   if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) return null;
   const msg: ChatMessage = { id, type, from, content, timestamp };
   if (typeof room === 'string') msg.room = room;
   if (typeof to === 'string') msg.to = to;
-  if (type === 'room' && msg.room === undefined) return null;
+  if (type !== 'private' && msg.room === undefined) return null;
   return msg;
 }
 
@@ -178,4 +185,47 @@ export function parseChatError(v: unknown): ChatErrorEvent | null {
 
 export function isAck(v: unknown): v is Ack {
   return isObject(v) && typeof v.ok === 'boolean';
+}
+
+/** One entry of the `conversations:list` ack (v2): a room or a private conversation with its read state. */
+export type ConversationSummary =
+  | { type: 'room'; room: string; role: string | null; unread: number; lastMessage: ChatMessage | null }
+  | { type: 'private'; with: string; unread: number; lastMessage: ChatMessage | null };
+
+function count(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0;
+}
+
+/** The `conversations` of a `conversations:list` ack, in the server's order; malformed entries are dropped. */
+export function parseConversations(v: unknown): ConversationSummary[] {
+  if (!Array.isArray(v)) return [];
+  const out: ConversationSummary[] = [];
+  for (const item of v) {
+    if (!isObject(item)) continue;
+    const lastMessage = parseMessage(item.lastMessage);
+    const unread = count(item.unread);
+    if (item.type === 'room' && typeof item.room === 'string') {
+      out.push({ type: 'room', room: item.room, role: typeof item.role === 'string' ? item.role : null, unread, lastMessage });
+    } else if (item.type === 'private' && typeof item.with === 'string') {
+      out.push({ type: 'private', with: item.with, unread, lastMessage });
+    }
+  }
+  return out;
+}
+
+/** `read:update` (v2): another connection of this user read a room or a private conversation. */
+export interface ReadUpdate {
+  room?: string;
+  with?: string;
+  lastReadId: string | null;
+  unread: number;
+}
+
+export function parseReadUpdate(v: unknown): ReadUpdate | null {
+  if (!isObject(v)) return null;
+  const u: ReadUpdate = { lastReadId: typeof v.lastReadId === 'string' ? v.lastReadId : null, unread: count(v.unread) };
+  if (typeof v.room === 'string') u.room = v.room;
+  else if (typeof v.with === 'string') u.with = v.with;
+  else return null;
+  return u;
 }

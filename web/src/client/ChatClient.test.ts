@@ -6,7 +6,7 @@ import type { ChatSocket } from '../socket.ts';
 import { connStatus, type ClientState } from '../state/session.ts';
 import { FakeSocket, memoryStorage } from '../test/fakeSocket.ts';
 import { ChatClient } from './ChatClient.ts';
-import { SESSION_KEY } from './storage.ts';
+import { IDENTITY_KEY, SESSION_KEY } from './storage.ts';
 
 interface SendPayload {
   room: string;
@@ -332,5 +332,117 @@ describe('ChatClient', () => {
     expect(client.getSnapshot().chat.typing['room:general']).toBeDefined();
     await vi.advanceTimersByTimeAsync(7000);
     expect(client.getSnapshot().chat.typing).toEqual({});
+  });
+});
+
+describe('ChatClient with a v2 server', () => {
+  /** A v2 guest server: user:join returns a resume token; conversations:list and read:mark answer. */
+  function v2Server(fake: FakeSocket) {
+    chatServer(fake);
+    fake.respond['user:join'] = (name) => ({ ok: true, user: { id: 'u1', username: name }, token: 'resume-1' });
+    fake.respond['conversations:list'] = () => ({
+      ok: true,
+      conversations: [
+        {
+          type: 'private',
+          with: 'Carol',
+          unread: 1,
+          lastMessage: { id: 'c1', type: 'private', from: 'Carol', to: 'Alice', content: 'ping', timestamp: 9 },
+        },
+      ],
+    });
+    fake.respond['read:mark'] = () => ({ ok: true, unread: 0 });
+  }
+
+  it('keeps the resume token in localStorage; the next page connects with it and needs no user:join', async () => {
+    const local = memoryStorage();
+    const fake = new FakeSocket();
+    v2Server(fake);
+    const client = new ChatClient(fake as unknown as ChatSocket, memoryStorage(), local);
+    clients.push(client);
+    client.start();
+    fake.serverConnect();
+    client.signIn('Alice');
+    await until(client, (s) => s.chat.server === 'v2' && s.chat.conversations['dm:carol'] !== undefined);
+    expect(JSON.parse(local.getItem(IDENTITY_KEY) ?? '{}')).toEqual({ id: 'u1', username: 'Alice', token: 'resume-1' });
+    expect(fake.auth).toEqual({ token: 'resume-1' });
+    expect(client.getSnapshot().chat.unread['dm:carol']).toBe(1);
+
+    // A reload (a new tab would do the same: the identity is in localStorage).
+    const fake2 = new FakeSocket();
+    v2Server(fake2);
+    const again = new ChatClient(fake2 as unknown as ChatSocket, memoryStorage(), local);
+    clients.push(again);
+    again.start();
+    expect(fake2.auth).toEqual({ token: 'resume-1' });
+    fake2.serverConnect();
+    await until(again, (s) => s.chat.conversations['dm:carol'] !== undefined);
+    expect(again.getSnapshot().session.phase).toBe('ready');
+    expect(again.getSnapshot().chat.me).toBe('Alice');
+    expect(fake2.sent('user:join')).toEqual([]);
+    expect(fake2.sent('room:join')).toEqual([]);
+  });
+
+  it('drops a token the server refuses and asks for the name again, prefilled', () => {
+    const local = memoryStorage({ [IDENTITY_KEY]: JSON.stringify({ id: 'u1', username: 'Alice', token: 'stale' }) });
+    const fake = new FakeSocket();
+    const client = new ChatClient(fake as unknown as ChatSocket, memoryStorage(), local);
+    clients.push(client);
+    client.start();
+    expect(fake.auth).toEqual({ token: 'stale' });
+    fake.active = false; // socket.io-client gives up after a CONNECT_ERROR
+    fake.push('connect_error', new Error('unauthorized'));
+    expect(local.getItem(IDENTITY_KEY)).toBeNull();
+    expect(fake.auth).toEqual({});
+    expect(fake.active).toBe(true); // connecting again, anonymous
+    expect(client.getSnapshot().session).toMatchObject({ phase: 'login', lastName: 'Alice', tokenRequired: false });
+  });
+
+  it('marks the open conversation read and follows read:update from another tab', async () => {
+    vi.useFakeTimers();
+    const fake = new FakeSocket();
+    v2Server(fake);
+    fake.respond['history:fetch'] = () => ({
+      ok: true,
+      messages: [{ id: 'c1', type: 'private', from: 'Carol', to: 'Alice', content: 'ping', timestamp: 9 }],
+      hasMore: false,
+    });
+    const client = startClient(fake);
+    fake.serverConnect();
+    client.signIn('Alice');
+    await vi.advanceTimersByTimeAsync(0);
+    client.open('dm:carol');
+    client.viewAtBottom('dm:carol', true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(fake.sent('read:mark')).toEqual([]);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(fake.sent('read:mark')).toEqual([{ with: 'Carol', id: 'c1' }]);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(fake.sent('read:mark')).toHaveLength(1);
+
+    client.open(null);
+    fake.push('message:receive', { id: 'c2', type: 'private', from: 'Carol', to: 'Alice', content: 'again', timestamp: 10 });
+    expect(client.getSnapshot().chat.unread['dm:carol']).toBe(1);
+    fake.push('read:update', { with: 'Carol', lastReadId: 'c2', unread: 0 });
+    expect(client.getSnapshot().chat.unread['dm:carol']).toBeUndefined();
+  });
+
+  it('a v1 server does not answer conversations:list: after the timeout, quietly the v1 lists', async () => {
+    vi.useFakeTimers();
+    const fake = new FakeSocket();
+    chatServer(fake);
+    const client = startClient(fake);
+    fake.serverConnect();
+    client.signIn('Alice');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(client.getSnapshot().session.sync.kind).toBe('synced'); // sending does not wait for the list
+    expect(client.getSnapshot().chat.server).toBe('unknown');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(client.getSnapshot().chat.server).toBe('v1');
+    expect(client.getSnapshot().chat.notice).toBeNull();
+    expect(fake.sent('conversations:list')).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(fake.sent('conversations:list')).toHaveLength(1);
+    expect(fake.sent('read:mark')).toEqual([]);
   });
 });

@@ -3,7 +3,8 @@
 // timer, a user action) becomes one event for the pure reducer in
 // state/session.ts; the client keeps the resulting state and carries out
 // the commands the reducer returns (emit, connect, disconnect, set the
-// CONNECT auth, start a timer, save the session). React reads the state
+// CONNECT auth, start a timer, save the session or the guest identity).
+// React reads the state
 // with useSyncExternalStore through `subscribe` and `getSnapshot`
 // (hooks/useChat.ts) and calls the action methods, which are bound and can
 // be passed around as callbacks.
@@ -16,6 +17,7 @@ import {
   describeError,
   parseChatError,
   parseMessage,
+  parseReadUpdate,
   parseRoomHistory,
   parseRooms,
   parseTyping,
@@ -24,7 +26,7 @@ import {
 import { request, type ChatSocket } from '../socket.ts';
 import { connectAuth } from '../state/auth.ts';
 import type { ChatAction } from '../state/chat.ts';
-import { roomKey, type ConvKey } from '../state/names.ts';
+import { dmKey, roomKey, type ConvKey } from '../state/names.ts';
 import { newClientId } from '../state/pending.ts';
 import {
   answerError,
@@ -36,7 +38,7 @@ import {
   type SessionEvent,
 } from '../state/session.ts';
 import { hasTyping } from '../state/typing.ts';
-import { loadSaved, storeSaved } from './storage.ts';
+import { IDENTITY_KEY, loadIdentity, loadSaved, storeIdentity, storeSaved } from './storage.ts';
 
 /** What the user can do; the components receive these as callbacks. */
 export interface ChatActions {
@@ -56,6 +58,8 @@ export interface ChatActions {
   retrySend(clientId: string): void;
   discardSend(clientId: string): void;
   dismissNotice(): void;
+  /** The open conversation's message list is (or is no longer) scrolled to its newest message. */
+  viewAtBottom(conv: ConvKey, atBottom: boolean): void;
 }
 
 /** How often expired typing notices are pruned while any is shown. */
@@ -66,6 +70,10 @@ type Timer = ReturnType<typeof setTimeout>;
 
 function browserOnline(): boolean {
   return typeof navigator === 'undefined' || navigator.onLine;
+}
+
+function pageVisible(): boolean {
+  return typeof document === 'undefined' || document.visibilityState !== 'hidden';
 }
 
 /** Server pushes, validated, as chat actions (null: malformed, dropped). */
@@ -86,6 +94,12 @@ const PUSHES: Record<string, (v: unknown) => ChatAction | null> = {
     const event = parseTyping(v);
     return event && { type: 'typing', event, now: Date.now() };
   },
+  'read:update': (v) => {
+    const u = parseReadUpdate(v);
+    if (!u) return null;
+    const key = u.room !== undefined ? roomKey(u.room) : dmKey(u.with ?? '');
+    return { type: 'readState', key, lastReadId: u.lastReadId, unread: u.unread };
+  },
   'chat:error': (v) => {
     const e = parseChatError(v);
     return e && { type: 'notice', text: describeError(e.error, e.message) };
@@ -99,12 +113,17 @@ export class ChatClient implements ChatActions {
   private ticker: ReturnType<typeof setInterval> | null = null;
   private detach: (() => void) | null = null;
 
-  /** `socket` is owned from now on; `storage` keeps the session across reloads (null: not kept). */
+  /**
+   * `socket` is owned from now on; `storage` keeps the tab's session across
+   * reloads (sessionStorage), `local` the guest identity for every tab
+   * (localStorage); null: not kept.
+   */
   constructor(
     private readonly socket: ChatSocket,
     private readonly storage: Storage | null,
+    private readonly local: Storage | null = null,
   ) {
-    this.state = initialClientState(loadSaved(storage));
+    this.state = initialClientState(loadSaved(storage), loadIdentity(local));
   }
 
   // ---- the store React reads ----
@@ -123,7 +142,7 @@ export class ChatClient implements ChatActions {
   start(): void {
     if (this.detach) return;
     this.detach = this.listen();
-    this.dispatch({ type: 'start', online: browserOnline() });
+    this.dispatch({ type: 'start', online: browserOnline(), visible: pageVisible() });
     if (this.socket.connected) this.dispatch({ type: 'connected', recovered: this.socket.recovered });
   }
 
@@ -155,6 +174,7 @@ export class ChatClient implements ChatActions {
   readonly retrySend = (clientId: string): void => this.dispatch({ type: 'retrySend', clientId });
   readonly discardSend = (clientId: string): void => this.chat({ type: 'sendDiscard', clientId });
   readonly dismissNotice = (): void => this.chat({ type: 'notice', text: null });
+  readonly viewAtBottom = (key: ConvKey, atBottom: boolean): void => this.dispatch({ type: 'viewAtBottom', key, atBottom });
 
   // ---- the loop ----
 
@@ -200,6 +220,9 @@ export class ChatClient implements ChatActions {
       }
       case 'save':
         storeSaved(this.storage, c.session);
+        return;
+      case 'identity':
+        storeIdentity(this.local, c.identity);
         return;
     }
   }
@@ -257,14 +280,25 @@ export class ChatClient implements ChatActions {
       ['offline', onAttempt],
       ['pagehide', () => this.dispatch({ type: 'pageHide' })],
       ['pageshow', (e) => this.dispatch({ type: 'pageShow', persisted: (e as PageTransitionEvent).persisted })],
+      [
+        'storage',
+        (e) => {
+          const { key, newValue, storageArea } = e as StorageEvent;
+          if (key === IDENTITY_KEY && newValue === null && storageArea === this.local) this.dispatch({ type: 'identityRemoved' });
+        },
+      ],
     ];
     const win = typeof window === 'undefined' ? null : window;
     for (const [event, f] of page) win?.addEventListener(event, f);
+    const doc = typeof document === 'undefined' ? null : document;
+    const onVisibility = () => this.dispatch({ type: 'pageVisible', visible: pageVisible() });
+    doc?.addEventListener('visibilitychange', onVisibility);
 
     return () => {
       for (const [event, f] of on) s.off(event, f);
       s.io.off('reconnect_attempt', onAttempt);
       for (const [event, f] of page) win?.removeEventListener(event, f);
+      doc?.removeEventListener('visibilitychange', onVisibility);
     };
   }
 }

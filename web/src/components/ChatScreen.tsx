@@ -12,7 +12,17 @@ import { Sidebar } from './Sidebar.tsx';
 
 export type ChatScreenActions = Pick<
   ChatActions,
-  'open' | 'openDm' | 'createRoom' | 'joinRoom' | 'leaveRoom' | 'send' | 'typing' | 'loadOlder' | 'retrySend' | 'discardSend'
+  | 'open'
+  | 'openDm'
+  | 'createRoom'
+  | 'joinRoom'
+  | 'leaveRoom'
+  | 'send'
+  | 'typing'
+  | 'loadOlder'
+  | 'retrySend'
+  | 'discardSend'
+  | 'viewAtBottom'
 >;
 
 export function ChatScreen({ chat, actions }: { chat: ChatState; actions: ChatScreenActions }) {
@@ -30,11 +40,12 @@ export function ChatScreen({ chat, actions }: { chat: ChatState; actions: ChatSc
   }, [chat.active]);
 
   const activeKey = active?.key;
-  const { send, typing, loadOlder, open } = actions;
+  const { send, typing, loadOlder, open, viewAtBottom } = actions;
   const onSend = useCallback((content: string) => activeKey && send(activeKey, content), [activeKey, send]);
   const onTyping = useCallback((on: boolean) => activeKey && typing(activeKey, on), [activeKey, typing]);
   const onLoadOlder = useCallback(() => activeKey && loadOlder(activeKey), [activeKey, loadOlder]);
   const onBack = useCallback(() => open(null), [open]);
+  const onAtBottom = useCallback((at: boolean) => activeKey && viewAtBottom(activeKey, at), [activeKey, viewAtBottom]);
   // Expired notices are pruned by the client's once-a-second tick.
   const typingNow = useMemo(() => (activeKey ? typingNames(chat.typing, activeKey, 0) : []), [chat.typing, activeKey]);
   const pending = useMemo(() => (activeKey ? visiblePending(chat.pending, activeKey) : []), [chat.pending, activeKey]);
@@ -66,11 +77,16 @@ export function ChatScreen({ chat, actions }: { chat: ChatState; actions: ChatSc
             onLoadOlder={onLoadOlder}
             onRetry={actions.retrySend}
             onDiscard={actions.discardSend}
+            onAtBottom={onAtBottom}
           />
         ) : (
           <div className="placeholder">
             <h2>Welcome, {chat.me}</h2>
-            <p>Pick a room or a person on the left, or create a room.</p>
+            <p>
+              {chat.server === 'v2'
+                ? 'Pick a conversation on the left, write to someone by name, or create a room.'
+                : 'Pick a room or a person on the left, or create a room.'}
+            </p>
           </div>
         )}
       </main>

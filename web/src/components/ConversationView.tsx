@@ -29,6 +29,7 @@ export interface ConversationProps {
   onLoadOlder: () => void;
   onRetry: (clientId: string) => void;
   onDiscard: (clientId: string) => void;
+  onAtBottom: (atBottom: boolean) => void;
 }
 
 export function ConversationView(p: ConversationProps) {
@@ -80,6 +81,7 @@ export function ConversationView(p: ConversationProps) {
         onLoadOlder={p.onLoadOlder}
         onRetry={p.onRetry}
         onDiscard={p.onDiscard}
+        onAtBottom={p.onAtBottom}
       />
       <div className="typing" aria-live="polite">
         {typingText}

@@ -1,6 +1,7 @@
 // Sign-in: pick a username (anonymous mode) or paste a token (token mode).
 // Errors from the server (taken, invalid, unauthorized) are shown next to
-// the field they are about, and the field keeps the focus.
+// the field they are about, and the field keeps the focus. After "Sign out"
+// it says what became of the name.
 
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import type { LoginError } from '../state/session.ts';
@@ -10,11 +11,13 @@ export interface LoginProps {
   error: LoginError | null;
   tokenRequired: boolean;
   initialName: string;
+  /** The user just signed out as `name`; `kept`: the name stays its guest user's (v2). */
+  farewell?: { name: string; kept: boolean } | null;
   onName: (name: string) => void;
   onToken: (token: string) => void;
 }
 
-export function LoginScreen({ busy, error, tokenRequired, initialName, onName, onToken }: LoginProps) {
+export function LoginScreen({ busy, error, tokenRequired, initialName, farewell = null, onName, onToken }: LoginProps) {
   const [mode, setMode] = useState<'name' | 'token'>(tokenRequired ? 'token' : 'name');
   const [name, setName] = useState(initialName);
   const [token, setToken] = useState('');
@@ -63,6 +66,13 @@ export function LoginScreen({ busy, error, tokenRequired, initialName, onName, o
     <main className="login" aria-labelledby="login-title">
       <form className="login-card" onSubmit={submit} noValidate aria-busy={busy}>
         <h2 id="login-title">{mode === 'name' ? 'Join the chat' : 'Sign in with a token'}</h2>
+        {farewell && (
+          <p className="hint" role="status" data-farewell={farewell.kept ? 'kept' : 'freed'}>
+            {farewell.kept
+              ? `You signed out. The name “${farewell.name}” stays reserved for its guest account for the guest lifetime (by default 30 days after its last connection).`
+              : `You signed out. The name “${farewell.name}” is free again.`}
+          </p>
+        )}
         {mode === 'name' ? (
           <>
             <label htmlFor={nameId}>Username</label>

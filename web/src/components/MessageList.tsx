@@ -1,7 +1,9 @@
 // The conversation's messages, oldest at the top. Scrolling near the top
 // loads the previous page (the reader's position is kept when it arrives);
-// new messages keep the view pinned to the bottom if it was there. Content
-// and names are rendered as React text, never as HTML.
+// new messages keep the view pinned to the bottom if it was there, and
+// `onAtBottom` tells whether the newest message is in view (the client
+// marks the conversation read then). Content and names are rendered as
+// React text, never as HTML.
 
 import { Fragment, useEffect, useLayoutEffect, useRef } from 'react';
 import type { ChatMessage } from '../protocol.ts';
@@ -18,6 +20,8 @@ export interface MessageListProps {
   historyLoaded: boolean;
   onLoadOlder: () => void;
   onRetry: (clientId: string) => void;
+  /** Called on mount and whenever the view reaches or leaves the newest message. */
+  onAtBottom?: (atBottom: boolean) => void;
   onDiscard: (clientId: string) => void;
 }
 
@@ -56,6 +60,13 @@ export function MessageList(props: MessageListProps) {
   const { label, messages, pending, isOwn, hasMore, loadingOlder, historyLoaded, onLoadOlder } = props;
   const ref = useRef<HTMLDivElement>(null);
   const snap = useRef({ firstId: '', lastKey: '', scrollHeight: 0, scrollTop: 0, atBottom: true });
+  const reported = useRef<boolean | null>(null);
+  const { onAtBottom } = props;
+  const report = (value: boolean) => {
+    if (reported.current === value) return;
+    reported.current = value;
+    onAtBottom?.(value);
+  };
 
   const firstId = messages[0]?.id ?? '';
   const lastPending = pending[pending.length - 1];
@@ -73,6 +84,7 @@ export function MessageList(props: MessageListProps) {
       if (prev.atBottom || ownNew) el.scrollTop = el.scrollHeight;
     }
     snap.current = { firstId, lastKey, scrollHeight: el.scrollHeight, scrollTop: el.scrollTop, atBottom: atBottom(el) };
+    report(snap.current.atBottom);
   });
 
   // A first page shorter than the view cannot be scrolled: fetch more right away.
@@ -87,6 +99,7 @@ export function MessageList(props: MessageListProps) {
     snap.current.scrollTop = el.scrollTop;
     snap.current.scrollHeight = el.scrollHeight;
     snap.current.atBottom = atBottom(el);
+    report(snap.current.atBottom);
     if (el.scrollTop < NEAR_TOP_PX && hasMore && !loadingOlder) onLoadOlder();
   };
 
@@ -108,6 +121,7 @@ export function MessageList(props: MessageListProps) {
       <ol className="message-list">
         {messages.map((m) => {
           const own = isOwn(m);
+          const system = m.type === 'system';
           const day = dayStamp(m.timestamp);
           const separator = day !== lastDay;
           lastDay = day;
@@ -118,9 +132,9 @@ export function MessageList(props: MessageListProps) {
                   <span aria-hidden="true">{dayLabel(m.timestamp, now)}</span>
                 </li>
               )}
-              <li className={own ? 'msg own' : 'msg'} data-id={m.id} data-own={own}>
+              <li className={system ? 'msg system' : own ? 'msg own' : 'msg'} data-id={m.id} data-own={own}>
                 <div className="msg-meta">
-                  <span className="msg-from">{own ? 'You' : m.from}</span>
+                  {!system && <span className="msg-from">{own ? 'You' : m.from}</span>}
                   <time dateTime={new Date(m.timestamp).toISOString()} title={formatFull(m.timestamp)}>
                     {formatTime(m.timestamp, now)}
                   </time>

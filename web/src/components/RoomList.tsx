@@ -7,6 +7,7 @@ import { Badge } from './Badge.tsx';
 
 export interface RoomListProps {
   rows: readonly RoomRow[];
+  empty?: string | undefined;
   onOpen: (key: ConvKey) => void;
   onJoin: (name: string) => void;
   onLeave: (name: string) => void;
@@ -17,8 +18,8 @@ function members(n: number | null): string {
   return n === 1 ? '1 member' : `${n} members`;
 }
 
-export function RoomList({ rows, onOpen, onJoin, onLeave }: RoomListProps) {
-  if (rows.length === 0) return <p className="empty">No rooms yet. Create one.</p>;
+export function RoomList({ rows, empty = 'No rooms yet. Create one.', onOpen, onJoin, onLeave }: RoomListProps) {
+  if (rows.length === 0) return <p className="empty">{empty}</p>;
   return (
     <ul className="conv-list" aria-label="Rooms">
       {rows.map((r) => (

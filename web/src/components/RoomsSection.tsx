@@ -10,13 +10,15 @@ import { RoomList } from './RoomList.tsx';
 
 export interface RoomsSectionProps {
   rows: readonly RoomRow[];
+  /** What the list says when it has no rows. */
+  empty?: string;
   onOpen: (key: ConvKey) => void;
   onCreate: (name: string) => Promise<string | null>;
   onJoin: (name: string) => Promise<string | null>;
   onLeave: (name: string) => Promise<string | null>;
 }
 
-export function RoomsSection({ rows, onOpen, onCreate, onJoin, onLeave }: RoomsSectionProps) {
+export function RoomsSection({ rows, empty, onOpen, onCreate, onJoin, onLeave }: RoomsSectionProps) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const errorId = useId();
@@ -49,6 +51,7 @@ export function RoomsSection({ rows, onOpen, onCreate, onJoin, onLeave }: RoomsS
       )}
       <RoomList
         rows={rows}
+        empty={empty}
         onOpen={onOpen}
         onJoin={(name) => void act(() => onJoin(name))}
         onLeave={(name) => void act(() => onLeave(name))}

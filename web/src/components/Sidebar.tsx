@@ -1,15 +1,19 @@
 // The sidebar: rooms, private chats and online users, side by side in one
 // navigation landmark. It derives the rows (state/lists.ts) and gives each
-// section only its rows and the actions it offers.
+// section only its rows and the actions it offers. With a v2 server the
+// joined rooms and the private conversations are one list (Conversations),
+// and the rooms section offers only the rooms one may still join.
 
+import type { ChatState } from '../state/chat.ts';
 import type { ConvKey } from '../state/names.ts';
-import { chatRows, roomRows, userRows, type ListSource } from '../state/lists.ts';
+import { chatRows, conversationRows, otherRoomRows, roomRows, userRows, type ListSource } from '../state/lists.ts';
+import { ConversationList } from './ConversationList.tsx';
 import { PrivateChatList } from './PrivateChatList.tsx';
 import { RoomsSection } from './RoomsSection.tsx';
 import { UserList } from './UserList.tsx';
 
 export interface SidebarProps {
-  chat: ListSource;
+  chat: ListSource & Pick<ChatState, 'server'>;
   onOpen: (key: ConvKey) => void;
   onOpenDm: (peer: string) => void;
   onCreateRoom: (name: string) => Promise<string | null>;
@@ -18,6 +22,22 @@ export interface SidebarProps {
 }
 
 export function Sidebar({ chat, onOpen, onOpenDm, onCreateRoom, onJoinRoom, onLeaveRoom }: SidebarProps) {
+  if (chat.server === 'v2') {
+    return (
+      <nav className="sidebar" aria-label="Conversations">
+        <ConversationList rows={conversationRows(chat)} me={chat.me} onOpen={onOpen} onOpenDm={onOpenDm} />
+        <RoomsSection
+          rows={otherRoomRows(chat)}
+          empty="No other rooms to join. Create one."
+          onOpen={onOpen}
+          onCreate={onCreateRoom}
+          onJoin={onJoinRoom}
+          onLeave={onLeaveRoom}
+        />
+        <UserList users={userRows(chat)} onOpenDm={onOpenDm} />
+      </nav>
+    );
+  }
   return (
     <nav className="sidebar" aria-label="Conversations">
       <RoomsSection

@@ -1,6 +1,9 @@
-// Credentials, in one place: the sign-in token the user pasted (token mode)
-// and what it becomes in the CONNECT packet. The session reducer keeps the
-// token; the client only ever sets `socket.auth` from `connectAuth()`.
+// Credentials, in one place: the sign-in token the user pasted (token mode),
+// the guest resume token a v2 server returns from `user:join` (kept with the
+// user's id and name as the `GuestIdentity`, in localStorage so that every
+// tab and every reload is that user), and what either becomes in the
+// CONNECT packet. The session reducer keeps both tokens; the client only
+// ever sets `socket.auth` from `connectAuth()`.
 
 /** What the CONNECT packet carries: `{ token }` when there is one, else nothing. */
 export function connectAuth(token: string | null): Record<string, string> {
@@ -24,6 +27,27 @@ export function tokenSubject(token: string): string | null {
       return (claims as { sub: string }).sub;
     }
     return null;
+  } catch {
+    return null;
+  }
+}
+
+/** A guest user of a v2 server, as its `user:join` ack named it; `token` attaches a connection to it. */
+export interface GuestIdentity {
+  id: string;
+  username: string;
+  token: string;
+}
+
+/** Parses a stored identity; anything unreadable or incomplete is null. */
+export function parseIdentity(raw: string | null): GuestIdentity | null {
+  if (!raw) return null;
+  try {
+    const v: unknown = JSON.parse(raw);
+    if (typeof v !== 'object' || v === null) return null;
+    const { id, username, token } = v as Record<string, unknown>;
+    if (typeof id !== 'string' || typeof username !== 'string' || typeof token !== 'string' || token === '') return null;
+    return { id, username, token };
   } catch {
     return null;
   }

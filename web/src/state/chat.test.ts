@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../protocol.ts';
-import { chatReducer, initialState, joinedRooms, privateChats, type ChatAction, type ChatState } from './chat.ts';
+import {
+  chatReducer,
+  initialState,
+  joinedRooms,
+  previewOf,
+  privateChats,
+  type ChatAction,
+  type ChatState,
+  type Conversation,
+} from './chat.ts';
+import { conversationRows } from './lists.ts';
 import { visiblePending, type PendingSend } from './pending.ts';
 import { typingNames } from './typing.ts';
 import { totalUnread } from './unread.ts';
@@ -242,5 +252,84 @@ describe('sign-out and restore', () => {
     s = run(s, { type: 'users', users: [{ id: '1', username: 'Bob', isActive: true }] }, { type: 'signedOut' });
     expect(s.conversations).toEqual({});
     expect(s.users).toHaveLength(1);
+  });
+});
+
+describe('conversation list (v2)', () => {
+  const list = (s: ChatState, since = s.joinGen): ChatState =>
+    run(s, {
+      type: 'conversations',
+      since,
+      list: [
+        { type: 'private', with: 'Bob', unread: 2, lastMessage: dm('b9', 'Bob', 'Alice', 'see you') },
+        { type: 'room', room: 'general', role: 'member', unread: 0, lastMessage: roomMsg('g9', 'Carol', 'morning') },
+        { type: 'private', with: 'Dave', unread: 0, lastMessage: null },
+      ],
+    });
+
+  it('takes the server’s order, counts and previews; offline peers included', () => {
+    const s = list(run(initialState(), { type: 'signedIn', username: 'Alice' }));
+    expect(s.server).toBe('v2');
+    expect(conversationRows(s).map((r) => [r.name, r.unread, r.online, r.preview?.from, r.preview?.text])).toEqual([
+      ['Bob', 2, false, '', 'see you'],
+      ['general', 0, false, 'Carol', 'morning'],
+      ['Dave', 0, false, undefined, undefined],
+    ]);
+    expect(totalUnread(s.unread)).toBe(2);
+    // Nothing unread in #general: read up to its newest message.
+    expect(s.conversations['room:general']?.markedId).toBe('g9');
+  });
+
+  it('a message moves its conversation first, updates the preview, and counts unless open or ours', () => {
+    let s = list(run(initialState(), { type: 'signedIn', username: 'Alice' }));
+    s = run(s, { type: 'open', key: 'room:general' });
+    s = run(s, { type: 'received', message: dm('d1', 'Dave', 'Alice', 'hello from Dave') });
+    expect(conversationRows(s).map((r) => [r.name, r.unread])).toEqual([
+      ['Dave', 1],
+      ['Bob', 2],
+      ['general', 0],
+    ]);
+    s = run(s, { type: 'received', message: roomMsg('g10', 'Carol', 'in the open room') });
+    expect(conversationRows(s)[0]).toMatchObject({ name: 'general', unread: 0, preview: { from: 'Carol', text: 'in the open room' } });
+    // Our own message (from another tab) marks its conversation read.
+    s = run(s, { type: 'received', message: dm('b10', 'Alice', 'Bob', 'on my way') });
+    expect(conversationRows(s).map((r) => [r.name, r.unread, r.preview?.from])).toEqual([
+      ['Bob', 0, 'You'],
+      ['general', 0, 'Carol'],
+      ['Dave', 1, ''],
+    ]);
+    expect(s.conversations['dm:bob']?.markedId).toBe('b10');
+  });
+
+  it('read:update from another tab sets the count; in the open conversation it stays 0', () => {
+    let s = list(run(initialState(), { type: 'signedIn', username: 'Alice' }));
+    s = run(s, { type: 'readState', key: 'dm:bob', lastReadId: 'b8', unread: 1 });
+    expect(s.unread['dm:bob']).toBe(1);
+    s = run(s, { type: 'readState', key: 'dm:bob', lastReadId: 'b9', unread: 0 });
+    expect(s.unread['dm:bob']).toBeUndefined();
+    expect(s.conversations['dm:bob']?.markedId).toBe('b9');
+    s = run(s, { type: 'open', key: 'dm:dave' }, { type: 'readState', key: 'dm:dave', lastReadId: null, unread: 3 });
+    expect(s.unread['dm:dave']).toBeUndefined();
+  });
+
+  it('drops rooms the server no longer lists, but not one joined after the list was asked for', () => {
+    let s = run(initialState({ rooms: ['old', 'general'], dms: ['Zed'], active: 'room:old' }), { type: 'signedIn', username: 'Alice' });
+    const since = s.joinGen;
+    s = run(s, { type: 'roomJoined', name: 'fresh' });
+    s = list(s, since);
+    expect(Object.keys(s.conversations).sort()).toEqual(['dm:bob', 'dm:dave', 'dm:zed', 'room:fresh', 'room:general']);
+    expect(s.active).toBeNull();
+    // Conversations the server does not know yet (just opened) stay first.
+    expect(conversationRows(s).map((r) => r.name)).toEqual(['fresh', 'Bob', 'general', 'Dave', 'Zed']);
+  });
+
+  it('the preview is the newer of the list’s message and the loaded timeline', () => {
+    let s = list(run(initialState(), { type: 'signedIn', username: 'Alice' }));
+    const older = roomMsg('g1', 'Bob', 'older');
+    s = run(s, { type: 'history', key: 'room:general', name: 'general', messages: [older], hasMore: true, mode: 'latest' });
+    expect(previewOf(s.conversations['room:general'] as Conversation)?.content).toBe('morning');
+    s = run(s, { type: 'history', key: 'room:general', name: 'general', messages: [older, roomMsg('g9', 'Carol', 'morning')], hasMore: true, mode: 'latest' });
+    s = run(s, { type: 'sendAcked', clientId: 'none', id: 'x', timestamp: 0 });
+    expect(previewOf(s.conversations['room:general'] as Conversation)?.id).toBe('g9');
   });
 });

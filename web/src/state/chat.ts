@@ -5,8 +5,16 @@
 // this file is where the data rules live: which conversation a message
 // belongs to, what counts as unread, how history and live messages merge,
 // how sends settle. The connection's state is not here but in session.ts.
+//
+// With a v2 server (`server: 'v2'`) the conversation list comes from
+// `conversations:list`: it says which rooms the user is a member of, which
+// private conversations it has (also with users who are offline), the
+// unread counts and each one's newest message; live messages, `read:update`
+// and our own reads keep it current from then on. `recent` is the list's
+// order (most recent activity first); a v1 server never fills it and the UI
+// stays as it was (rooms and online users).
 
-import type { ChatMessage, OnlineUser, RoomInfo, TypingEvent } from '../protocol.ts';
+import type { ChatMessage, ConversationSummary, OnlineUser, RoomInfo, TypingEvent } from '../protocol.ts';
 import { appendLive, insertByTime, mergeLatest, mergeOlder, hasMessage } from './messages.ts';
 import { dmKey, foldName, roomKey, sameName, type ConvKey, type ConvKind } from './names.ts';
 import {
@@ -22,7 +30,7 @@ import {
   type PendingSend,
 } from './pending.ts';
 import { applyTyping, clearTyping, pruneTyping, type TypingState } from './typing.ts';
-import { bumpUnread, clearUnread, type UnreadState } from './unread.ts';
+import { bumpUnread, clearUnread, setUnread, type UnreadState } from './unread.ts';
 
 export interface Conversation {
   key: ConvKey;
@@ -37,7 +45,16 @@ export interface Conversation {
   loadingOlder: boolean;
   /** Rooms: this connection is a member. Private chats: always true. */
   joined: boolean;
+  /** The newest message known, also when its history is not loaded (the list's preview). */
+  last: ChatMessage | null;
+  /** The newest message id the server holds as read (our read:mark, read:update, our own message). */
+  markedId: string | null;
+  /** `ChatState.joinGen` when this room was last joined (0: restored or listed). */
+  joinedAt: number;
 }
+
+/** What the server is known to speak: v2 answers conversations:list (or gave a resume token). */
+export type ServerVersion = 'unknown' | 'v1' | 'v2';
 
 export interface ChatState {
   me: string | null;
@@ -50,6 +67,11 @@ export interface ChatState {
   pending: readonly PendingSend[];
   /** The last error the server reported without an ack (`chat:error`), or a local one. */
   notice: string | null;
+  server: ServerVersion;
+  /** Conversations, most recent activity first (v2); ones not in it are listed after. */
+  recent: readonly ConvKey[];
+  /** Counts room joins, so a conversation list asked for before a join does not drop that room. */
+  joinGen: number;
 }
 
 export type ChatAction =
@@ -82,7 +104,15 @@ export type ChatAction =
   | { type: 'sendAcked'; clientId: string; id: string; timestamp: number }
   | { type: 'sendRetry'; clientId: string }
   | { type: 'sendDiscard'; clientId: string }
-  | { type: 'notice'; text: string | null };
+  | { type: 'notice'; text: string | null }
+  | { type: 'server'; version: ServerVersion }
+  /** The `conversations:list` answer; rooms joined after `since` (a joinGen) are kept even if absent. */
+  | { type: 'conversations'; list: ConversationSummary[]; since: number }
+  /** The server's read state of one conversation (read:update, or the read:mark ack). */
+  | { type: 'readState'; key: ConvKey; lastReadId: string | null; unread: number }
+  /** read:mark was sent for `id` (or failed for it: `id` is forgotten, so it is sent again). */
+  | { type: 'marking'; key: ConvKey; id: string }
+  | { type: 'markFailed'; key: ConvKey; id: string };
 
 export interface InitialSession {
   username?: string | null;
@@ -101,6 +131,9 @@ export function newConversation(kind: ConvKind, name: string, joined = true): Co
     historyLoaded: false,
     loadingOlder: false,
     joined,
+    last: null,
+    markedId: null,
+    joinedAt: 0,
   };
 }
 
@@ -126,12 +159,15 @@ export function initialState(session: InitialSession = {}): ChatState {
     typing: {},
     pending: [],
     notice: null,
+    server: 'unknown',
+    recent: [],
+    joinGen: 0,
   };
 }
 
 /** Which conversation a message belongs to, from this user's point of view. */
 export function conversationOf(me: string | null, msg: ChatMessage): { key: ConvKey; kind: ConvKind; name: string } | null {
-  if (msg.type === 'room') {
+  if (msg.type !== 'private') {
     if (msg.room === undefined) return null;
     return { key: roomKey(msg.room), kind: 'room', name: msg.room };
   }
@@ -153,6 +189,53 @@ function ensureConv(state: ChatState, key: ConvKey, kind: ConvKind, name: string
   return state.conversations[key] ?? newConversation(kind, name, kind === 'dm');
 }
 
+/** Moves `key` to the front of the recent list (activity just happened there). */
+function touch(recent: readonly ConvKey[], key: ConvKey): readonly ConvKey[] {
+  if (recent[0] === key) return recent;
+  return [key, ...recent.filter((k) => k !== key)];
+}
+
+function forget(state: ChatState, key: ConvKey): ChatState {
+  const { [key]: _gone, ...conversations } = state.conversations;
+  return {
+    ...state,
+    conversations,
+    active: state.active === key ? null : state.active,
+    unread: clearUnread(state.unread, key),
+    pending: state.pending.filter((p) => p.conv !== key),
+    typing: clearTyping(state.typing, key),
+    recent: state.recent.filter((k) => k !== key),
+  };
+}
+
+/** The conversation list from `conversations:list` (v2) replaces what we knew of memberships and counts. */
+function listed(state: ChatState, list: readonly ConversationSummary[], since: number): ChatState {
+  const conversations: Record<ConvKey, Conversation> = { ...state.conversations };
+  let unread = state.unread;
+  const order: ConvKey[] = [];
+  for (const item of list) {
+    const kind: ConvKind = item.type === 'room' ? 'room' : 'dm';
+    const name = item.type === 'room' ? item.room : item.with;
+    const key = kind === 'room' ? roomKey(name) : dmKey(name);
+    if (order.includes(key)) continue;
+    order.push(key);
+    const conv = conversations[key] ?? newConversation(kind, name);
+    const last = item.lastMessage ?? conv.last;
+    // Nothing unread: everything up to the newest message is read already.
+    const markedId = item.unread === 0 && last ? last.id : conv.markedId;
+    conversations[key] = { ...conv, name: kind === 'dm' ? name : conv.name, joined: true, last, markedId };
+    unread = setUnread(unread, key, key === state.active ? 0 : item.unread);
+  }
+  let next: ChatState = { ...state, conversations, unread, server: 'v2' };
+  // A room the server does not list is one we are no longer a member of
+  // (left in another tab, removed), unless we joined it after asking.
+  for (const c of Object.values(conversations)) {
+    if (c.kind === 'room' && !order.includes(c.key) && c.joinedAt <= since) next = forget(next, c.key);
+  }
+  const kept = next.recent.filter((k) => !order.includes(k) && k in next.conversations);
+  return { ...next, recent: [...kept, ...order] };
+}
+
 function receive(state: ChatState, msg: ChatMessage): ChatState {
   const where = conversationOf(state.me, msg);
   if (!where) return state;
@@ -161,10 +244,13 @@ function receive(state: ChatState, msg: ChatMessage): ChatState {
   const own = isOwn(state, msg);
   // The peer's own spelling of their name wins over the one we typed.
   const name = where.kind === 'dm' && !own ? msg.from : conv.name;
-  let next = putConv(state, { ...conv, messages, name });
-  if (messages === conv.messages) return next; // a duplicate: nothing else changes
+  if (messages === conv.messages) return putConv(state, { ...conv, name }); // a duplicate: nothing else changes
+  // Sending marks everything up to one's own message read (v2).
+  const markedId = own ? msg.id : conv.markedId;
+  let next = putConv(state, { ...conv, messages, name, last: msg, markedId });
+  next = { ...next, recent: touch(next.recent, where.key) };
   if (own) {
-    next = { ...next, pending: matchReceived(next.pending, where.key, msg) as PendingSend[] };
+    next = { ...next, pending: matchReceived(next.pending, where.key, msg) as PendingSend[], unread: clearUnread(next.unread, where.key) };
   } else {
     if (next.active !== where.key) next = { ...next, unread: bumpUnread(next.unread, where.key) };
     next = { ...next, typing: applyTyping(next.typing, where.key, msg.from, false, 0) };
@@ -196,7 +282,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       return { ...state, me: action.username };
 
     case 'signedOut':
-      return { ...initialState(), users: state.users, rooms: state.rooms };
+      return { ...initialState(), users: state.users, rooms: state.rooms, server: state.server };
 
     case 'users':
       return { ...state, users: action.users };
@@ -207,33 +293,26 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case 'roomJoined': {
       const key = roomKey(action.name);
       const existing = state.conversations[key];
+      const joinGen = state.joinGen + 1;
       const conv: Conversation = existing
-        ? { ...existing, name: action.name, joined: true }
-        : newConversation('room', action.name);
-      let next = putConv(state, conv);
+        ? { ...existing, name: action.name, joined: true, joinedAt: joinGen }
+        : { ...newConversation('room', action.name), joinedAt: joinGen };
+      let next = { ...putConv(state, conv), joinGen };
+      if (!existing) next = { ...next, recent: touch(next.recent, key) };
       if (action.users !== undefined && !state.rooms.some((r) => sameName(r.name, action.name))) {
         next = { ...next, rooms: [...state.rooms, { name: action.name, users: action.users }] };
       }
       return next;
     }
 
-    case 'roomLeft': {
-      const key = roomKey(action.name);
-      const { [key]: _gone, ...conversations } = state.conversations;
-      return {
-        ...state,
-        conversations,
-        active: state.active === key ? null : state.active,
-        unread: clearUnread(state.unread, key),
-        pending: state.pending.filter((p) => p.conv !== key),
-        typing: clearTyping(state.typing, key),
-      };
-    }
+    case 'roomLeft':
+      return forget(state, roomKey(action.name));
 
     case 'openDm': {
       const key = dmKey(action.peer);
-      const conv = state.conversations[key] ?? newConversation('dm', action.peer);
-      return { ...putConv(state, conv), active: key, unread: clearUnread(state.unread, key) };
+      const existing = state.conversations[key];
+      const next = { ...putConv(state, existing ?? newConversation('dm', action.peer)), active: key, unread: clearUnread(state.unread, key) };
+      return existing ? next : { ...next, recent: touch(next.recent, key) };
     }
 
     case 'open':
@@ -246,7 +325,10 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
 
     case 'history': {
       const kind = action.key.startsWith('room:') ? 'room' : 'dm';
-      const conv = state.conversations[action.key] ?? newConversation(kind, action.name);
+      const known = state.conversations[action.key];
+      // room:history before the join ack: the room is being joined now.
+      if (!known && kind === 'room') state = { ...state, joinGen: state.joinGen + 1 };
+      const conv = known ?? { ...newConversation(kind, action.name), joinedAt: state.joinGen };
       if (action.mode === 'older') {
         return putConv(state, {
           ...conv,
@@ -305,7 +387,41 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
 
     case 'notice':
       return { ...state, notice: action.text };
+
+    case 'server':
+      return state.server === action.version ? state : { ...state, server: action.version };
+
+    case 'conversations':
+      return listed(state, action.list, action.since);
+
+    case 'readState': {
+      const conv = state.conversations[action.key];
+      if (!conv) return state;
+      const unread = setUnread(state.unread, action.key, action.key === state.active ? 0 : action.unread);
+      const markedId = action.lastReadId ?? conv.markedId;
+      if (unread === state.unread && markedId === conv.markedId) return state;
+      return { ...putConv(state, { ...conv, markedId }), unread };
+    }
+
+    case 'marking': {
+      const conv = state.conversations[action.key];
+      if (!conv || conv.markedId === action.id) return state;
+      return putConv(state, { ...conv, markedId: action.id });
+    }
+
+    case 'markFailed': {
+      const conv = state.conversations[action.key];
+      if (!conv || conv.markedId !== action.id) return state;
+      return putConv(state, { ...conv, markedId: null });
+    }
   }
+}
+
+/** The newest message a conversation's row previews: the timeline's end, or the list's newer one. */
+export function previewOf(conv: Conversation): ChatMessage | null {
+  const end = conv.messages[conv.messages.length - 1];
+  if (conv.last === null || (end && hasMessage(conv.messages, conv.last.id))) return end ?? conv.last;
+  return conv.last;
 }
 
 /** Rooms this connection is in, by display name (what a reconnect must rejoin). */

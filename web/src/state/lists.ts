@@ -1,9 +1,12 @@
 // What the sidebar lists, derived from the chat state: rooms (known from
 // rooms:update or joined), private chats and online users, each row with
-// just what its line shows.
+// just what its line shows; with a v2 server, the conversation list (rooms
+// and private conversations together, most recent activity first, with
+// previews) and the rooms one may still join.
 
+import type { ChatMessage } from '../protocol.ts';
 import type { ChatState } from './chat.ts';
-import { isOnline, privateChats } from './chat.ts';
+import { isOnline, previewOf, privateChats } from './chat.ts';
 import { foldName, roomKey, sameName, type ConvKey } from './names.ts';
 
 export interface RoomRow {
@@ -30,7 +33,20 @@ export interface UserRow {
   me: boolean;
 }
 
-export type ListSource = Pick<ChatState, 'rooms' | 'conversations' | 'users' | 'me' | 'active' | 'unread'>;
+export interface ConversationRow {
+  key: ConvKey;
+  kind: 'room' | 'dm';
+  /** The room's name or the peer's. */
+  name: string;
+  /** Private conversations: the peer is online. */
+  online: boolean;
+  active: boolean;
+  unread: number;
+  /** The newest message: who wrote it ('You', a name, or '' for the peer of a private chat or a system message), what, when. */
+  preview: { from: string; text: string; timestamp: number } | null;
+}
+
+export type ListSource = Pick<ChatState, 'rooms' | 'conversations' | 'users' | 'me' | 'active' | 'unread' | 'recent'>;
 
 /** Listed and joined rooms, by name (case-folded). */
 export function roomRows(state: ListSource): RoomRow[] {
@@ -69,4 +85,33 @@ export function userRows(state: ListSource): UserRow[] {
   return [...state.users]
     .sort((a, b) => foldName(a.username).localeCompare(foldName(b.username)))
     .map((u) => ({ username: u.username, me: sameName(u.username, state.me) }));
+}
+
+function previewRow(state: ListSource, kind: 'room' | 'dm', m: ChatMessage | null): ConversationRow['preview'] {
+  if (!m) return null;
+  const from = sameName(m.from, state.me) ? 'You' : kind === 'room' && m.type !== 'system' ? m.from : '';
+  return { from, text: m.content, timestamp: m.timestamp };
+}
+
+/** Rooms we are a member of and private conversations (v2), most recent activity first. */
+export function conversationRows(state: ListSource): ConversationRow[] {
+  const order = new Map(state.recent.map((k, i) => [k, i]));
+  const rank = (k: ConvKey) => order.get(k) ?? Number.MAX_SAFE_INTEGER;
+  return Object.values(state.conversations)
+    .filter((c) => c.kind === 'dm' || c.joined)
+    .sort((a, b) => rank(a.key) - rank(b.key) || foldName(a.name).localeCompare(foldName(b.name)))
+    .map((c) => ({
+      key: c.key,
+      kind: c.kind,
+      name: c.name,
+      online: c.kind === 'dm' && isOnline(state, c.name),
+      active: state.active === c.key,
+      unread: state.unread[c.key] ?? 0,
+      preview: previewRow(state, c.kind, previewOf(c)),
+    }));
+}
+
+/** Listed rooms we are not a member of (v2: the joined ones are in the conversation list). */
+export function otherRoomRows(state: ListSource): RoomRow[] {
+  return roomRows(state).filter((r) => !r.joined);
 }

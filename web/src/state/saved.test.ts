@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chatReducer, initialState } from './chat.ts';
-import { tokenSubject } from './auth.ts';
+import { connectAuth, parseIdentity, tokenSubject } from './auth.ts';
 import { EMPTY_SESSION, parseSession, sessionFromState } from './saved.ts';
 
 function b64url(s: string): string {
@@ -35,5 +35,21 @@ describe('saved session', () => {
     expect(tokenSubject(token2)).toBe('Zoë');
     expect(tokenSubject(token.replace(/\..*?\./, '.e30.'))).toBeNull(); // {} has no sub
     expect(tokenSubject('garbage')).toBeNull();
+  });
+});
+
+describe('guest identity (v2)', () => {
+  it('round-trips and refuses anything incomplete', () => {
+    const id = { id: 'u1', username: 'Alice', token: 'resume' };
+    expect(parseIdentity(JSON.stringify(id))).toEqual(id);
+    expect(parseIdentity(null)).toBeNull();
+    expect(parseIdentity('{oops')).toBeNull();
+    expect(parseIdentity(JSON.stringify({ ...id, token: '' }))).toBeNull();
+    expect(parseIdentity(JSON.stringify({ id: 'u1', username: 'Alice' }))).toBeNull();
+  });
+
+  it('becomes the CONNECT auth; no token, no auth', () => {
+    expect(connectAuth('resume')).toEqual({ token: 'resume' });
+    expect(connectAuth(null)).toEqual({});
   });
 });

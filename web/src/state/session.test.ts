@@ -92,6 +92,7 @@ describe('session: start and sign-in', () => {
     expect(requests(r.commands).map((x) => [x.event, x.args[0]])).toEqual([
       ['room:join', 'general'],
       ['history:fetch', { with: 'Bob', limit: 50 }],
+      ['conversations:list', undefined], // v2; a v1 server ignores it
     ]);
     expect(r.state.session.sync).toMatchObject({ kind: 'resyncing', left: 2 });
     expect(r.commands).toContainEqual({
@@ -122,6 +123,8 @@ describe('session: start and sign-in', () => {
     r = feed(r.state, { type: 'signInWithToken', token: ` ${token} ` });
     expect(r.commands).toEqual([{ type: 'auth', token }, { type: 'disconnect' }, { type: 'connect' }]);
     expect(r.state.session).toMatchObject({ token, name: 'Alice', phase: 'joining' });
+    // Signing out of token mode says nothing about the name (it is the token's).
+    expect(step(r.state, { type: 'signOut' }).state.session.farewell).toBeNull();
     // A refused token: back to the form, the auth cleared.
     r = feed(r.state, { type: 'connectError', message: 'unauthorized', active: false, online: true });
     expect(r.commands).toEqual([{ type: 'auth', token: null }]);
@@ -217,7 +220,7 @@ describe('session: resend', () => {
     expect(r.state.chat.pending[0]?.status).toBe('queued');
     r = feed(r.state, { type: 'connected', recovered: false });
     r = feed(r.state, answer(req(r.commands, 'user:join'), joined('Alice')));
-    expect(emitted(r.commands)).toEqual(['room:join', 'history:fetch']);
+    expect(emitted(r.commands)).toEqual(['room:join', 'history:fetch', 'conversations:list']);
     const rejoin = req(r.commands, 'room:join');
     const dm = req(r.commands, 'history:fetch');
     s = feed(r.state, answer(rejoin, ok({ room: { name: 'general', users: 2 } }))).state;
@@ -341,10 +344,240 @@ describe('session: what a reload restores', () => {
     const out = step(opened.state, { type: 'signOut' });
     expect(out.commands).toEqual([
       { type: 'save', session: null },
+      { type: 'identity', identity: null },
       { type: 'disconnect' },
       { type: 'auth', token: null },
       { type: 'connect' },
     ]);
     expect(out.state.session.phase).toBe('login');
+    // v1: the disconnect frees the name, and the form says so.
+    expect(out.state.session.farewell).toEqual({ name: 'Alice', kept: false });
+  });
+});
+
+// ---- contract v2 ------------------------------------------------------------
+
+const guest = { id: 'u7', username: 'Alice', token: 'resume-7' };
+const joinedV2 = (name: string, token = 'resume-7'): AnyAck => ok({ user: { id: 'u7', username: name }, token });
+const roomMsg = (id: string, from: string, room = 'general') => ({ id, type: 'room', room, from, content: `text ${id}`, timestamp: 10 });
+const receive = (m: ReturnType<typeof roomMsg>): SessionEvent => ({
+  type: 'chat',
+  action: { type: 'received', message: m as never },
+});
+
+/** A v2 guest restored from its identity, attached by token and synced, #general open with history. */
+function attachedV2(): ClientState {
+  let r = feed(
+    initialClientState({ ...EMPTY_SESSION, username: 'Alice', rooms: ['general'], active: 'room:general' }, guest),
+    { type: 'start', online: true, visible: true },
+    { type: 'connected', recovered: false },
+  );
+  r = feed(r.state, answer(req(r.commands, 'history:fetch'), ok({ messages: [roomMsg('m1', 'Bob')], hasMore: false })));
+  expect(r.state.session.sync.kind).toBe('synced');
+  return r.state;
+}
+
+describe('session v2: guest identity', () => {
+  it('keeps the resume token of the join ack: CONNECT auth and stored identity', () => {
+    let r = feed(initialClientState(EMPTY_SESSION), { type: 'start', online: true }, { type: 'connected', recovered: false });
+    r = feed(r.state, { type: 'signIn', name: 'Alice' });
+    r = feed(r.state, answer(req(r.commands, 'user:join'), joinedV2('Alice')));
+    expect(r.commands).toContainEqual({ type: 'auth', token: 'resume-7' });
+    expect(r.commands).toContainEqual({ type: 'identity', identity: guest });
+    expect(r.state.session).toMatchObject({ resume: 'resume-7', userId: 'u7', phase: 'ready' });
+    expect(r.state.chat.server).toBe('v2');
+    expect(emitted(r.commands)).toEqual(['conversations:list']);
+  });
+
+  it('without a token in the ack (v1) nothing is stored and a reconnect signs in by name again', () => {
+    let r = feed(initialClientState(EMPTY_SESSION), { type: 'start', online: true }, { type: 'connected', recovered: false });
+    r = feed(r.state, { type: 'signIn', name: 'Alice' });
+    r = feed(r.state, answer(req(r.commands, 'user:join'), joined('Alice')));
+    expect(r.commands.filter((c) => c.type === 'identity' || c.type === 'auth')).toEqual([]);
+    expect(r.state.session.resume).toBeNull();
+    r = feed(r.state, { type: 'disconnected', reason: 'transport close', ...link }, { type: 'connected', recovered: false });
+    expect(emitted(r.commands)).toEqual(['rooms:list', 'user:join']);
+  });
+
+  it('a page with a stored identity connects with the token and is signed in without user:join or room:join', () => {
+    const s0 = initialClientState({ ...EMPTY_SESSION, username: 'Alice', rooms: ['general'], dms: ['Bob'], active: 'room:general' }, guest);
+    expect(s0.session.phase).toBe('joining');
+    let r = feed(s0, { type: 'start', online: true });
+    expect(r.commands).toEqual([{ type: 'auth', token: 'resume-7' }, { type: 'connect' }]);
+    r = feed(r.state, { type: 'connected', recovered: false });
+    expect(r.state.session.phase).toBe('ready');
+    expect(r.state.chat.me).toBe('Alice');
+    // Only the open conversation's history is fetched again; the private chat waits until opened.
+    expect(requests(r.commands).map((x) => [x.event, x.args[0]])).toEqual([
+      ['rooms:list', undefined],
+      ['history:fetch', { room: 'general', limit: 50 }],
+      ['conversations:list', undefined],
+    ]);
+    r = feed(r.state, answer(req(r.commands, 'history:fetch'), ok({ messages: [], hasMore: false })));
+    expect(r.state.session.sync.kind).toBe('synced');
+    const opened = step(r.state, { type: 'open', key: 'dm:bob' });
+    expect(req(opened.commands, 'history:fetch').args[0]).toEqual({ with: 'Bob', limit: 50 });
+  });
+
+  it('a reconnect that is not recovered attaches again by token: no user:join, no room:join', () => {
+    const r = feed(attachedV2(), { type: 'disconnected', reason: 'transport close', ...link }, { type: 'connected', recovered: false });
+    expect(emitted(r.commands)).toEqual(['rooms:list', 'history:fetch', 'conversations:list']);
+    expect(r.state.session.phase).toBe('ready');
+  });
+
+  it('a tab saved for another user than the stored identity starts from the identity alone', () => {
+    const s = initialClientState({ ...EMPTY_SESSION, username: 'Zed', rooms: ['zed-room'] }, guest);
+    expect(s.session.name).toBe('Alice');
+    expect(s.chat.conversations).toEqual({});
+  });
+
+  it('an unauthorized stored token is dropped: anonymous connect, the form with the old name', () => {
+    let r = feed(initialClientState({ ...EMPTY_SESSION, username: 'Alice', rooms: ['general'] }, guest), { type: 'start', online: true });
+    r = feed(r.state, { type: 'connectError', message: 'unauthorized', active: false, online: true });
+    expect(r.commands).toEqual([
+      { type: 'identity', identity: null },
+      { type: 'save', session: null },
+      { type: 'auth', token: null },
+      { type: 'connect' },
+    ]);
+    expect(r.state.session).toMatchObject({ resume: null, name: null, lastName: 'Alice', phase: 'login', tokenRequired: false });
+    expect(r.state.session.loginError?.code).toBe('session_expired');
+    expect(r.state.chat.conversations).toEqual({});
+    // The anonymous connection then asks for a name (no user:join on its own).
+    r = feed(r.state, { type: 'connected', recovered: false });
+    expect(emitted(r.commands)).toEqual(['rooms:list']);
+  });
+
+  it('signing out forgets the identity, and says the name stays the guest user’s', () => {
+    const out = step(attachedV2(), { type: 'signOut' });
+    expect(out.commands).toContainEqual({ type: 'identity', identity: null });
+    expect(out.commands).toContainEqual({ type: 'auth', token: null });
+    expect(out.state.session).toMatchObject({ resume: null, phase: 'login', farewell: { name: 'Alice', kept: true } });
+  });
+});
+
+describe('session v2: conversation list and v1 fallback', () => {
+  it('the list answer fills the conversations; a v1 server’s silence falls back quietly', () => {
+    const first = feed(initialClientState(EMPTY_SESSION), { type: 'start', online: true }, { type: 'connected', recovered: false });
+    let r = feed(first.state, { type: 'signIn', name: 'Alice' });
+    r = feed(r.state, answer(req(r.commands, 'user:join'), joined('Alice')));
+    const list = req(r.commands, 'conversations:list');
+    const v1 = feed(r.state, answer(list, fail('timeout')));
+    expect(v1.state.chat.server).toBe('v1');
+    expect(v1.state.chat.notice).toBeNull();
+    expect(v1.commands).toEqual([]); // no retry, no read:mark
+    const v2 = feed(
+      r.state,
+      answer(list, ok({ conversations: [{ type: 'private', with: 'Carol', unread: 2, lastMessage: null }] })),
+    );
+    expect(v2.state.chat.server).toBe('v2');
+    expect(v2.state.chat.unread['dm:carol']).toBe(2);
+  });
+
+  it('a list lost to a timeout is asked again when the server is known to be v2', () => {
+    let r = feed(attachedV2(), { type: 'disconnected', reason: 'transport close', ...link }, { type: 'connected', recovered: false });
+    r = feed(r.state, answer(req(r.commands, 'conversations:list'), fail('timeout')));
+    expect(timers(r.commands)).toEqual([[1000, 'retryList']]);
+    const again = r.commands.find((c) => c.type === 'after');
+    if (again?.type !== 'after') throw new Error('no timer');
+    expect(emitted(step(r.state, again.event).commands)).toEqual(['conversations:list']);
+    expect(r.state.chat.server).toBe('v2');
+  });
+
+  it('an answer of an older sign-in is ignored', () => {
+    let r = feed(attachedV2(), { type: 'disconnected', reason: 'transport close', ...link }, { type: 'connected', recovered: false });
+    const stale = req(r.commands, 'conversations:list');
+    r = feed(r.state, { type: 'disconnected', reason: 'transport close', ...link }, { type: 'connected', recovered: false });
+    r = feed(r.state, answer(stale, ok({ conversations: [{ type: 'private', with: 'Old', unread: 1, lastMessage: null }] })));
+    expect(r.state.chat.conversations['dm:old']).toBeUndefined();
+  });
+});
+
+describe('session v2: read:mark', () => {
+  const marks = (cmds: Command[]) => requests(cmds).filter((x) => x.event === 'read:mark').map((x) => x.args[0]);
+
+  it('marks the open conversation’s newest message once, after a short delay', () => {
+    let r = feed(attachedV2());
+    // attachedV2's own steps already scheduled the timer when the history arrived.
+    expect(r.state.session.markTimer).toBe(true);
+    r = feed(r.state, { type: 'markRead' });
+    expect(marks(r.commands)).toEqual([{ room: 'general', id: 'm1' }]);
+    expect(timers(r.commands)).toEqual([]);
+    // Nothing new: no second mark, whatever happens.
+    r = feed(r.state, { type: 'viewAtBottom', key: 'room:general', atBottom: true }, { type: 'pageVisible', visible: true });
+    expect(r.commands).toEqual([]);
+  });
+
+  it('a burst of messages gives one timer and one read:mark of the newest id', () => {
+    let r = feed(attachedV2(), { type: 'markRead' });
+    r = feed(r.state, receive(roomMsg('m2', 'Bob')), receive(roomMsg('m3', 'Bob')), receive(roomMsg('m4', 'Carol')));
+    expect(timers(r.commands)).toEqual([[500, 'markRead']]);
+    r = feed(r.state, { type: 'markRead' });
+    expect(marks(r.commands)).toEqual([{ room: 'general', id: 'm4' }]);
+    r = feed(r.state, answer(req(r.commands, 'read:mark'), ok({ unread: 0 })));
+    expect(r.commands).toEqual([]);
+  });
+
+  it('nothing is marked while the page is hidden or the newest message is scrolled away', () => {
+    let r = feed(attachedV2(), { type: 'markRead' }, { type: 'pageVisible', visible: false });
+    r = feed(r.state, receive(roomMsg('m2', 'Bob')));
+    expect(r.commands).toEqual([]);
+    r = feed(r.state, { type: 'pageVisible', visible: true }, { type: 'viewAtBottom', key: 'room:general', atBottom: false });
+    const { commands } = feed(r.state, { type: 'markRead' });
+    expect(marks(commands)).toEqual([]);
+    r = feed(r.state, { type: 'markRead' }, { type: 'viewAtBottom', key: 'room:general', atBottom: true });
+    expect(timers(r.commands)).toEqual([[500, 'markRead']]);
+    expect(marks(feed(r.state, { type: 'markRead' }).commands)).toEqual([{ room: 'general', id: 'm2' }]);
+  });
+
+  it('our own message needs no mark; a lost mark is sent again, a refused one is not', () => {
+    let r = feed(attachedV2(), { type: 'markRead' });
+    r = feed(r.state, receive(roomMsg('m2', 'Alice')));
+    expect(r.commands).toEqual([]);
+    r = feed(r.state, receive(roomMsg('m3', 'Bob')), { type: 'markRead' });
+    const lost = req(r.commands, 'read:mark');
+    r = feed(r.state, answer(lost, fail('timeout')));
+    expect(timers(r.commands)).toEqual([[500, 'markRead']]);
+    r = feed(r.state, { type: 'markRead' });
+    r = feed(r.state, answer(req(r.commands, 'read:mark'), fail('message_not_found')));
+    expect(r.commands).toEqual([]);
+  });
+
+  it('a v1 server is never sent read:mark', () => {
+    const s = synced();
+    const r = feed(s, { type: 'open', key: 'room:general' }, receive(roomMsg('m9', 'Bob')), { type: 'markRead' });
+    expect(marks(r.commands)).toEqual([]);
+    expect(timers(r.commands)).toEqual([]);
+  });
+
+  it('read:update from another tab and the mark’s ack set the unread count', () => {
+    let r = feed(attachedV2(), { type: 'markRead' }, { type: 'open', key: null });
+    r = feed(r.state, receive(roomMsg('m2', 'Bob')), receive(roomMsg('m3', 'Bob')));
+    expect(r.state.chat.unread['room:general']).toBe(2);
+    r = feed(r.state, { type: 'chat', action: { type: 'readState', key: 'room:general', lastReadId: 'm3', unread: 0 } });
+    expect(r.state.chat.unread['room:general']).toBeUndefined();
+    expect(r.state.chat.conversations['room:general']?.markedId).toBe('m3');
+    // Opened again: m3 is read already, so no mark goes out.
+    r = feed(r.state, { type: 'open', key: 'room:general' }, { type: 'markRead' });
+    expect(marks(r.commands)).toEqual([]);
+  });
+});
+
+describe('session v2: private conversations with offline users', () => {
+  it('opens a conversation by name, sends to it, and says when no user has that name', () => {
+    let r = feed(attachedV2(), { type: 'openDm', peer: 'Carol' });
+    expect(req(r.commands, 'history:fetch').args[0]).toEqual({ with: 'Carol', limit: 50 });
+    expect(r.state.chat.recent[0]).toBe('dm:carol');
+    r = feed(r.state, { type: 'send', conv: 'dm:carol', content: 'are you there?', clientId: 'c9', now: 1 });
+    expect(req(r.commands, 'message:private').args[0]).toEqual({ to: 'Carol', content: 'are you there?', clientId: 'c9' });
+    r = feed(r.state, answer(req(r.commands, 'message:private'), fail('user_not_found', 'Carol is offline')));
+    expect(r.state.chat.pending[0]).toMatchObject({ status: 'failed', error: 'No user is called “Carol”.' });
+  });
+
+  it('on a v1 server the same refusal says the user is offline', () => {
+    let r = feed(synced(), { type: 'openDm', peer: 'Carol' });
+    r = feed(r.state, { type: 'send', conv: 'dm:carol', content: 'hi', clientId: 'c9', now: 1 });
+    r = feed(r.state, answer(req(r.commands, 'message:private'), fail('user_not_found')));
+    expect(r.state.chat.pending[0]?.error).toBe('Carol is offline.');
   });
 });

@@ -6,17 +6,25 @@
 // the clock or storage, so every transition can be tested by calling it.
 //
 //   connected ── recovered and was synced? ── yes ─> synced, resend queued
-//                                          └─ no ──> user:join ─> resync:
-//                  room:join each room, history:fetch each private chat
-//                  ─> synced, resend queued (same clientIds)
+//        │                                 └─ no ──> user:join ─> resync:
+//        │         room:join each room, history:fetch each private chat
+//        │         ─> synced, resend queued (same clientIds)
+//        └── attached by a guest resume token (v2)? ─> resync without
+//                  user:join or room:join: history:fetch what was loaded
+//
+// Every resync also asks for `conversations:list`; a v1 server ignores it,
+// the request times out and the v1 lists stay (quietly). With a v2 server
+// the open conversation is marked read (`read:mark`, at most one per
+// READ_MARK_DELAY_MS) while the page is visible and its newest message is
+// in view.
 //
 // The chat's data (chat.ts) is part of the state: answers and server pushes
 // become chat actions, and the sends waiting in it are flushed from here.
 // Credentials (the token) live only in SessionState; `auth` commands carry
 // them to the socket.
 
-import { describeError, parseMessages, type Ack } from '../protocol.ts';
-import { tokenSubject } from './auth.ts';
+import { describeError, parseConversations, parseMessages, type Ack } from '../protocol.ts';
+import { tokenSubject, type GuestIdentity } from './auth.ts';
 import {
   chatReducer,
   initialState as initialChat,
@@ -25,12 +33,14 @@ import {
   type ChatState,
   type Conversation,
 } from './chat.ts';
-import { dmKey, roomKey, type ConvKey } from './names.ts';
+import { dmKey, roomKey, sameName, type ConvKey } from './names.ts';
 import { queued, type PendingSend } from './pending.ts';
 import { isTransient, retryDelay, RETRY_LIMIT } from './retry.ts';
-import { sameSaved, sessionFromState, type SavedSession } from './saved.ts';
+import { EMPTY_SESSION, sameSaved, sessionFromState, type SavedSession } from './saved.ts';
 
 export const HISTORY_PAGE = 50;
+/** A conversation's newest message must stay in view this long before it is marked read (and marks are this far apart). */
+export const READ_MARK_DELAY_MS = 500;
 
 export type Phase = 'login' | 'joining' | 'ready';
 export type ConnStatus = 'connecting' | 'connected' | 'reconnecting' | 'offline';
@@ -66,6 +76,18 @@ export interface SessionState {
   lastName: string;
   /** The sign-in token (token mode); sent as the CONNECT auth. */
   token: string | null;
+  /** The guest resume token (v2 guest mode); sent as the CONNECT auth when there is no `token`. */
+  resume: string | null;
+  /** The user's id, from the `user:join` ack or the stored identity. */
+  userId: string | null;
+  /** Shown on the sign-in form after "Sign out": whose name, and whether the server keeps it (v2 guest). */
+  farewell: { name: string; kept: boolean } | null;
+  /** The page is visible (document.visibilityState); nothing is marked read while it is hidden. */
+  visible: boolean;
+  /** The open conversation's newest message is in view (its message list is scrolled to the end). */
+  atBottom: boolean;
+  /** A `markRead` timer is pending. */
+  markTimer: boolean;
   /** The server refused an anonymous connection: only token sign-in works. */
   tokenRequired: boolean;
   loginError: LoginError | null;
@@ -94,25 +116,32 @@ export type RequestTag =
   | { kind: 'history'; key: ConvKey; name: string; mode: 'latest' | 'older'; resync: number | null }
   | { kind: 'send'; clientId: string; attempt: number }
   | { kind: 'enterRoom' }
-  | { kind: 'leaveRoom'; room: string };
+  | { kind: 'leaveRoom'; room: string }
+  | { kind: 'conversations'; seq: number; since: number; attempt: number }
+  | { kind: 'read'; key: ConvKey; id: string };
 
 export type AnyAck = Ack<Record<string, unknown>>;
 
 export type SessionEvent =
   // the client starts, the socket and the page
-  | { type: 'start'; online: boolean }
+  | { type: 'start'; online: boolean; visible?: boolean }
   | { type: 'connected'; recovered: boolean }
   | { type: 'disconnected'; reason: string; active: boolean; online: boolean }
   | { type: 'connectError'; message: string; active: boolean; online: boolean }
   | { type: 'link'; active: boolean; online: boolean }
   | { type: 'pageHide' }
   | { type: 'pageShow'; persisted: boolean }
+  | { type: 'pageVisible'; visible: boolean }
+  /** Another tab removed the stored guest identity (it signed out, or its token was refused). */
+  | { type: 'identityRemoved' }
   // server pushes and local changes of the chat's data
   | { type: 'chat'; action: ChatAction }
   // answers and timers this reducer asked for
   | { type: 'answer'; tag: RequestTag; ack: AnyAck }
   | { type: 'retryJoin'; seq: number }
   | { type: 'retryConnect' }
+  | { type: 'retryList'; seq: number; attempt: number }
+  | { type: 'markRead' }
   | { type: 'flush' }
   // the user
   | { type: 'signIn'; name: string }
@@ -124,7 +153,8 @@ export type SessionEvent =
   | { type: 'send'; conv: ConvKey; content: string; clientId: string; now: number }
   | { type: 'retrySend'; clientId: string }
   | { type: 'loadOlder'; key: ConvKey }
-  | { type: 'typing'; key: ConvKey; isTyping: boolean };
+  | { type: 'typing'; key: ConvKey; isTyping: boolean }
+  | { type: 'viewAtBottom'; key: ConvKey; atBottom: boolean };
 
 export type Command =
   /** Emit `event` with `args` and an ack; dispatch `{type: 'answer', tag, ack}` (unless tag `none`). */
@@ -137,22 +167,38 @@ export type Command =
   /** Dispatch `event` after `ms`. */
   | { type: 'after'; ms: number; event: SessionEvent }
   /** Remember the session for a reload (null: forget it). */
-  | { type: 'save'; session: SavedSession | null };
+  | { type: 'save'; session: SavedSession | null }
+  /** Remember the guest identity for every tab and reload (null: forget it). */
+  | { type: 'identity'; identity: GuestIdentity | null };
 
 export interface Step {
   state: ClientState;
   commands: Command[];
 }
 
-/** The state a page starts with, from what the tab saved before a reload. */
-export function initialClientState(saved: SavedSession): ClientState {
-  const name = saved.username ?? (saved.token ? tokenSubject(saved.token) : null);
+/**
+ * The state a page starts with, from what the tab saved before a reload and
+ * the browser's guest identity (v2). A tab signed in with a pasted token
+ * keeps it; otherwise a stored identity decides who the page is, and the
+ * tab's saved conversations are kept only if they are that user's.
+ */
+export function initialClientState(saved: SavedSession, identityIn: GuestIdentity | null = null): ClientState {
+  const identity = saved.token ? null : identityIn;
+  if (identity && saved.username !== null && !sameName(saved.username, identity.username)) saved = EMPTY_SESSION;
+  const name = identity?.username ?? saved.username ?? (saved.token ? tokenSubject(saved.token) : null);
+  const chat = initialChat({ rooms: saved.rooms, dms: saved.dms, active: saved.active });
   return {
     session: {
       phase: name ? 'joining' : 'login',
       name,
       lastName: name ?? '',
       token: saved.token,
+      resume: identity?.token ?? null,
+      userId: identity?.id ?? null,
+      farewell: null,
+      visible: true,
+      atBottom: true,
+      markTimer: false,
       tokenRequired: false,
       loginError: null,
       userJoin: false,
@@ -162,8 +208,13 @@ export function initialClientState(saved: SavedSession): ClientState {
       seq: 0,
       kicks: 0,
     },
-    chat: initialChat({ rooms: saved.rooms, dms: saved.dms, active: saved.active }),
+    chat: identity ? { ...chat, server: 'v2' } : chat,
   };
+}
+
+/** What the CONNECT packet carries: the pasted token, else the guest resume token. */
+function authToken(s: SessionState): string | null {
+  return s.token ?? s.resume;
 }
 
 export function connStatus(link: Link): ConnStatus {
@@ -226,6 +277,7 @@ class Tx {
 export function step(state: ClientState, event: SessionEvent): Step {
   const tx = new Tx(state);
   handle(tx, event);
+  scheduleMark(tx);
   persist(state, tx);
   return { state: tx.s, commands: tx.commands };
 }
@@ -234,7 +286,8 @@ function handle(tx: Tx, ev: SessionEvent): void {
   switch (ev.type) {
     case 'start':
       tx.link({ online: ev.online });
-      tx.run({ type: 'auth', token: tx.session.token });
+      if (ev.visible !== undefined) tx.set({ visible: ev.visible });
+      tx.run({ type: 'auth', token: authToken(tx.session) });
       tx.connect();
       return;
     case 'connected':
@@ -253,6 +306,18 @@ function handle(tx: Tx, ev: SessionEvent): void {
       return;
     case 'pageShow':
       if (ev.persisted && !tx.session.link.connected) tx.connect();
+      return;
+    case 'pageVisible':
+      if (tx.session.visible !== ev.visible) tx.set({ visible: ev.visible });
+      return;
+    case 'markRead':
+      return markRead(tx);
+    case 'identityRemoved':
+      // The browser's guest is signed out: this tab too, if it was that guest.
+      if (tx.session.resume !== null && tx.session.token === null) intent(tx, { type: 'signOut' });
+      return;
+    case 'retryList':
+      if (ev.seq === tx.session.seq && tx.session.link.connected) listConversations(tx, ev.seq, ev.attempt);
       return;
     case 'chat':
       tx.apply(ev.action);
@@ -289,6 +354,8 @@ function connected(tx: Tx, recovered: boolean): void {
     // Identity, rooms and missed packets are back: only resend.
     tx.set({ sync: { kind: 'synced', seq: s.seq } });
     flush(tx);
+  } else if (s.name && s.resume && s.token === null) {
+    attach(tx, s.name);
   } else if (s.name) {
     startJoin(tx, !s.userJoin);
   } else {
@@ -314,7 +381,29 @@ function disconnected(tx: Tx, ev: { reason: string; active: boolean; online: boo
 
 function connectError(tx: Tx, ev: { message: string; active: boolean; online: boolean }): void {
   tx.link({ active: ev.active, online: ev.online });
-  if (ev.message === 'unauthorized') {
+  if (ev.message === 'unauthorized' && tx.session.resume !== null && tx.session.token === null) {
+    // The server does not know our guest token (the user expired, or another
+    // server): forget it, come back anonymous and ask for the name again.
+    const lastName = tx.session.name ?? tx.session.lastName;
+    tx.set({
+      resume: null,
+      userId: null,
+      name: null,
+      lastName,
+      phase: 'login',
+      sync: { kind: 'idle' },
+      userJoin: false,
+      loginError: {
+        code: 'session_expired',
+        message: 'Your guest session has ended (it expired or this server does not know it). Join again with a name.',
+      },
+    });
+    tx.apply({ type: 'signedOut' });
+    tx.run({ type: 'identity', identity: null });
+    tx.run({ type: 'save', session: null });
+    tx.run({ type: 'auth', token: null });
+    tx.connect();
+  } else if (ev.message === 'unauthorized') {
     tx.set({ tokenRequired: true });
     if (tx.session.token !== null) {
       tx.set({ loginError: { code: 'unauthorized', message: describeError('unauthorized') }, token: null });
@@ -346,11 +435,12 @@ function joinAnswer(tx: Tx, seq: number, ack: AnyAck): void {
   const sync = tx.session.sync;
   if (sync.kind !== 'joining' || sync.seq !== seq) return; // superseded or disconnected
   if (ack.ok) {
-    const user = ack.user as { username?: unknown } | undefined;
+    const user = ack.user as { username?: unknown; id?: unknown } | undefined;
     const username = typeof user?.username === 'string' ? user.username : (tx.session.name ?? '');
-    tx.set({ name: username, lastName: username, loginError: null, userJoin: false, kicks: 0, phase: 'ready' });
+    tx.set({ name: username, lastName: username, loginError: null, userJoin: false, kicks: 0, phase: 'ready', farewell: null });
     tx.apply({ type: 'signedIn', username });
-    return resync(tx, seq);
+    keepIdentity(tx, ack.token, typeof user?.id === 'string' ? user.id : null, username);
+    return resync(tx, seq, false);
   }
   if (ack.error === 'offline') return; // the next connect signs in again
   const again = isTransient(ack.error) || (ack.error === 'username_taken' && sync.auto && sync.attempt < RETRY_LIMIT);
@@ -369,14 +459,113 @@ function joinAnswer(tx: Tx, seq: number, ack: AnyAck): void {
   });
 }
 
-/** After a sign-in: rejoin every room and refetch every private chat, then resend. */
-function resync(tx: Tx, seq: number): void {
-  const rooms = joinedRooms(tx.chat);
-  const dms = Object.values(tx.chat.conversations).filter((c) => c.kind === 'dm');
+/**
+ * A v2 guest sign-in returns a resume token: it becomes the CONNECT auth of
+ * every later connection and is stored for the other tabs and reloads.
+ * Without one (a v1 server, token mode) nothing changes: reconnects sign in
+ * by name again.
+ */
+function keepIdentity(tx: Tx, ackToken: unknown, id: string | null, username: string): void {
+  if (tx.session.token !== null) return;
+  const fresh = typeof ackToken === 'string' && ackToken !== '' ? ackToken : null;
+  const token = fresh ?? tx.session.resume; // a rename of an attached user keeps its token
+  if (token === null) return;
+  const userId = id ?? tx.session.userId ?? '';
+  tx.set({ resume: token, userId });
+  if (fresh) tx.run({ type: 'auth', token });
+  tx.run({ type: 'identity', identity: { id: userId, username, token } });
+  tx.apply({ type: 'server', version: 'v2' });
+}
+
+/**
+ * A connection a v2 server attached to our user by its resume token: it is
+ * signed in and in its rooms from its first packet, so no user:join and no
+ * room:join; only the history we show is fetched again.
+ */
+function attach(tx: Tx, name: string): void {
+  const seq = tx.session.seq + 1;
+  tx.set({ seq, phase: 'ready', name, lastName: name, loginError: null, userJoin: false, kicks: 0, farewell: null });
+  tx.apply({ type: 'signedIn', username: name });
+  resync(tx, seq, true);
+}
+
+/**
+ * After a sign-in: rejoin every room (unless `attached`) and refetch the
+ * history shown, ask for the conversation list, then resend.
+ */
+function resync(tx: Tx, seq: number, attached: boolean): void {
+  const rooms = attached ? [] : joinedRooms(tx.chat);
+  const active = tx.chat.active;
+  const refetch = Object.values(tx.chat.conversations).filter((c) =>
+    attached ? c.historyLoaded || c.key === active : c.kind === 'dm',
+  );
   for (const room of rooms) tx.request('room:join', [room], { kind: 'rejoin', seq, room });
-  for (const c of dms) fetchLatest(tx, c, seq);
-  tx.set({ sync: { kind: 'resyncing', seq, left: rooms.length + dms.length } });
+  for (const c of refetch) fetchLatest(tx, c, seq);
+  tx.set({ sync: { kind: 'resyncing', seq, left: rooms.length + refetch.length } });
+  listConversations(tx, seq, 0);
   resyncDone(tx, seq, 0);
+}
+
+/** Asks for the conversation list (v2; a v1 server never answers, see listAnswer). */
+function listConversations(tx: Tx, seq: number, attempt: number): void {
+  tx.request('conversations:list', [], { kind: 'conversations', seq, since: tx.chat.joinGen, attempt });
+}
+
+function listAnswer(tx: Tx, tag: Extract<RequestTag, { kind: 'conversations' }>, ack: AnyAck): void {
+  if (tag.seq !== tx.session.seq) return; // an older sign-in's
+  if (ack.ok) {
+    tx.apply({ type: 'conversations', list: parseConversations(ack.conversations), since: tag.since });
+    return;
+  }
+  if (ack.error === 'offline') return; // asked again after the next sign-in
+  if (tx.chat.server === 'v2' && isTransient(ack.error) && tag.attempt < RETRY_LIMIT) {
+    tx.run({ type: 'after', ms: retryDelay(tag.attempt + 1), event: { type: 'retryList', seq: tag.seq, attempt: tag.attempt + 1 } });
+    return;
+  }
+  // No answer from a server not known to be v2: a v1 server ignores the
+  // event. Keep the v1 lists, say nothing.
+  if (tx.chat.server === 'unknown') tx.apply({ type: 'server', version: 'v1' });
+}
+
+// ---- read state (v2) ------------------------------------------------------------
+
+/** The read:mark the open conversation needs now, if any. */
+export function wantedMark(s: ClientState): { key: ConvKey; id: string; payload: Record<string, string> } | null {
+  const { session, chat } = s;
+  if (chat.server !== 'v2' || !session.link.connected || session.sync.kind !== 'synced') return null;
+  if (!session.visible || !session.atBottom || chat.active === null) return null;
+  const conv = chat.conversations[chat.active];
+  if (!conv || !conv.historyLoaded) return null;
+  const newest = conv.messages[conv.messages.length - 1];
+  if (!newest || newest.id === conv.markedId) return null;
+  const where = conv.kind === 'room' ? { room: conv.name } : { with: conv.name };
+  return { key: conv.key, id: newest.id, payload: { ...where, id: newest.id } };
+}
+
+/** Starts the read-mark timer when a mark is wanted and none is pending. */
+function scheduleMark(tx: Tx): void {
+  if (tx.session.markTimer || wantedMark(tx.s) === null) return;
+  tx.set({ markTimer: true });
+  tx.run({ type: 'after', ms: READ_MARK_DELAY_MS, event: { type: 'markRead' } });
+}
+
+/** The timer fired: mark what is still wanted (the newest id then, not the one that started the timer). */
+function markRead(tx: Tx): void {
+  tx.set({ markTimer: false });
+  const want = wantedMark(tx.s);
+  if (!want) return;
+  tx.apply({ type: 'marking', key: want.key, id: want.id });
+  tx.request('read:mark', [want.payload], { kind: 'read', key: want.key, id: want.id });
+}
+
+function readAnswer(tx: Tx, tag: Extract<RequestTag, { kind: 'read' }>, ack: AnyAck): void {
+  if (ack.ok) {
+    const unread = typeof ack.unread === 'number' ? ack.unread : 0;
+    tx.apply({ type: 'readState', key: tag.key, lastReadId: null, unread });
+  } else if (ack.error === 'offline' || isTransient(ack.error)) {
+    tx.apply({ type: 'markFailed', key: tag.key, id: tag.id }); // wanted again, sent again
+  }
+  // Any other refusal (message_not_found, not_in_room, ...): not retried.
 }
 
 /** `n` resync answers arrived; when none is left the connection is synced. */
@@ -456,10 +645,15 @@ function historyAnswer(tx: Tx, tag: Extract<RequestTag, { kind: 'history' }>, ac
   if (tag.resync !== null) resyncDone(tx, tag.resync, 1);
 }
 
-/** Opening a private chat whose history has not come yet fetches it. */
+/**
+ * Opening a conversation whose history has not come yet fetches it: a
+ * private chat, or (v2) a room listed by the server, which sends no
+ * room:history to a connection that did not join it.
+ */
 function fetchIfNew(tx: Tx, key: ConvKey | null): void {
   const conv = key ? tx.chat.conversations[key] : undefined;
-  if (conv && conv.kind === 'dm' && !conv.historyLoaded && tx.session.link.connected) fetchLatest(tx, conv, null);
+  if (!conv || conv.historyLoaded || !tx.session.link.connected) return;
+  if (conv.kind === 'dm' || tx.chat.server === 'v2') fetchLatest(tx, conv, null);
 }
 
 // ---- sends ------------------------------------------------------------------
@@ -488,7 +682,12 @@ function sendAnswer(tx: Tx, clientId: string, attempt: number, ack: AnyAck): voi
   const p = tx.chat.pending.find((x) => x.clientId === clientId);
   // An answer to an attempt that was already given up (disconnect) or redone.
   if (!p || p.status !== 'sending' || p.attempts !== attempt) return;
-  if (ack.error === 'offline') {
+  if (ack.error === 'user_not_found' && p.target.kind === 'dm') {
+    // v2 stores messages to offline users: the name belongs to nobody. v1: the user is offline.
+    const to = p.target.to;
+    const text = tx.chat.server === 'v2' ? `No user is called “${to}”.` : `${to} is offline.`;
+    tx.apply({ type: 'sendFailed', clientId, error: text });
+  } else if (ack.error === 'offline') {
     tx.apply({ type: 'sendRequeue', clientId }); // resent once synced again
   } else if (ack.error === 'not_joined') {
     // The server forgot our name: sign in again, then resend.
@@ -523,18 +722,34 @@ function answer(tx: Tx, tag: RequestTag, ack: AnyAck): void {
     case 'leaveRoom':
       if (answerError(tag, ack) === null) tx.apply({ type: 'roomLeft', name: tag.room });
       return;
+    case 'conversations':
+      return listAnswer(tx, tag, ack);
+    case 'read':
+      return readAnswer(tx, tag, ack);
   }
 }
 
 type Intent = Extract<
   SessionEvent,
-  { type: 'signIn' | 'signInWithToken' | 'signOut' | 'open' | 'openDm' | 'send' | 'retrySend' | 'loadOlder' | 'typing' }
+  {
+    type:
+      | 'signIn'
+      | 'signInWithToken'
+      | 'signOut'
+      | 'open'
+      | 'openDm'
+      | 'send'
+      | 'retrySend'
+      | 'loadOlder'
+      | 'typing'
+      | 'viewAtBottom';
+  }
 >;
 
 function intent(tx: Tx, ev: Intent): void {
   switch (ev.type) {
     case 'signIn':
-      tx.set({ name: ev.name, lastName: ev.name, loginError: null, userJoin: true });
+      tx.set({ name: ev.name, lastName: ev.name, loginError: null, userJoin: true, farewell: null });
       if (tx.session.link.connected) {
         startJoin(tx, false);
       } else {
@@ -544,22 +759,33 @@ function intent(tx: Tx, ev: Intent): void {
       return;
     case 'signInWithToken':
       return signInWithToken(tx, ev.token);
-    case 'signOut':
+    case 'signOut': {
+      // Only a guest's name is freed (v1) or kept for the guest lifetime (v2); a token's is the token's.
+      const name = tx.session.token === null ? (tx.chat.me ?? tx.session.name) : null;
       tx.set({
         seq: tx.session.seq + 1,
         sync: { kind: 'idle' },
         name: null,
         token: null,
+        resume: null,
+        userId: null,
         userJoin: false,
         loginError: null,
         phase: 'login',
+        // A v2 guest's name stays its user's (the guest lifetime); a v1 name is freed by the disconnect.
+        farewell: name ? { name, kept: tx.session.resume !== null } : null,
       });
       tx.apply({ type: 'signedOut' });
       tx.run({ type: 'save', session: null });
+      tx.run({ type: 'identity', identity: null });
       // Our own disconnect frees the name at once; then come back anonymous.
       tx.disconnect();
       tx.run({ type: 'auth', token: null });
       tx.connect();
+      return;
+    }
+    case 'viewAtBottom':
+      if (ev.key === tx.chat.active && tx.session.atBottom !== ev.atBottom) tx.set({ atBottom: ev.atBottom });
       return;
     case 'open':
       tx.apply({ type: 'open', key: ev.key });
@@ -591,7 +817,8 @@ function signInWithToken(tx: Tx, raw: string): void {
     return;
   }
   const token = raw.trim();
-  tx.set({ token, name: sub, lastName: sub, loginError: null, phase: 'joining', userJoin: true });
+  if (tx.session.resume !== null) tx.run({ type: 'identity', identity: null });
+  tx.set({ token, resume: null, userId: null, name: sub, lastName: sub, loginError: null, phase: 'joining', userJoin: true, farewell: null });
   // The token travels in the CONNECT packet: start a fresh connection.
   tx.run({ type: 'auth', token });
   if (tx.session.link.connected) tx.disconnect();

@@ -17,3 +17,10 @@ export function clearUnread(state: UnreadState, conv: ConvKey): UnreadState {
 export function totalUnread(state: UnreadState): number {
   return Object.values(state).reduce((a, b) => a + b, 0);
 }
+
+/** Sets a conversation's count as the server reported it (0 removes it). */
+export function setUnread(state: UnreadState, conv: ConvKey, n: number): UnreadState {
+  if (n <= 0) return clearUnread(state, conv);
+  if (state[conv] === n) return state;
+  return { ...state, [conv]: n };
+}

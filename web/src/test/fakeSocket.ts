@@ -1,8 +1,13 @@
 // A stand-in for the socket.io-client Socket in the client's tests: records
 // what the client emits, answers acks through per-event responders, and lets
-// a test play the server (connect, drop, recover, push events).
+// a test play the server (connect, drop, recover, push events). By default
+// it answers like a v1 server: `{ok: true}` to the events of contract v1,
+// nothing to those of v2.
 
 type Handler = (...args: unknown[]) => void;
+
+/** Events a v1 server ignores. */
+const V2_EVENTS = new Set(['conversations:list', 'read:mark']);
 type AckFn = (err: Error | null, reply?: unknown) => void;
 export type Responder = (payload: unknown, call: number) => unknown;
 
@@ -56,21 +61,35 @@ export class FakeSocket {
     return this;
   }
 
-  timeout(_ms: number) {
-    return { emit: (event: string, ...args: unknown[]) => this.emit(event, ...args) };
+  /** As socket.io-client: an ack not answered within `ms` fails with an error (use fake timers). */
+  timeout(ms: number) {
+    return { emit: (event: string, ...args: unknown[]) => this.emit(event, ...args, { timeoutMs: ms }) };
   }
 
-  emit(event: string, ...args: unknown[]): this {
+  emit(event: string, ...argsIn: unknown[]): this {
+    const last = argsIn[argsIn.length - 1] as { timeoutMs?: unknown } | undefined;
+    const timeoutMs = typeof last === 'object' && last !== null && typeof last.timeoutMs === 'number' ? last.timeoutMs : null;
+    const args = timeoutMs === null ? argsIn : argsIn.slice(0, -1);
     const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as AckFn) : null;
     const payload = args[0];
     this.emitted.push({ event, payload });
     const n = (this.calls.get(event) ?? 0) + 1;
     this.calls.set(event, n);
     const responder = this.respond[event];
-    const reply = responder ? responder(payload, n) : { ok: true };
+    // Like a v1 server, events of contract v2 get no answer unless a test plays a v2 server.
+    const reply = responder ? responder(payload, n) : V2_EVENTS.has(event) ? undefined : { ok: true };
     if (ack) {
-      if (reply === undefined) this.unanswered.add(ack);
-      else queueMicrotask(() => ack(null, reply));
+      if (reply === undefined) {
+        this.unanswered.add(ack);
+        if (timeoutMs !== null) {
+          const t: unknown = setTimeout(() => {
+            if (this.unanswered.delete(ack)) ack(new Error('operation has timed out'));
+          }, timeoutMs);
+          (t as { unref?: () => void }).unref?.(); // a test that ends first need not wait for it
+        }
+      } else {
+        queueMicrotask(() => ack(null, reply));
+      }
     }
     return this;
   }

@@ -1286,6 +1286,26 @@ static void sc_test_read_state(sc_env *env)
     mem_free(empty);
 }
 
+/* Unread over more messages than a backend reads at once. */
+static void sc_test_read_state_long(sc_env *env)
+{
+    const char *a = "AAAAAAAAAAAAAAAAAAAA", *b = "BBBBBBBBBBBBBBBBBBBB";
+    char *room = store_conv_room("long");
+    static char ids[300][STORE_ID_MAX];
+    char own[STORE_ID_MAX];
+    store_read_t rd;
+    for (int i = 0; i < 300; i++)
+        SC_ASSERT(sc_append_from(env, room, b, "x", 1000 + i, ids[i]) == 0);
+    SC_ASSERT(sc_read(env, 0, a, room, NULL, &rd) == 0 && SC_READ_IS(rd, "", 300, 0));
+    SC_ASSERT(sc_read(env, 1, a, room, ids[9], &rd) == 0 && SC_READ_IS(rd, ids[9], 290, 1));
+    SC_ASSERT(sc_read(env, 0, a, room, NULL, &rd) == 0 && SC_READ_IS(rd, ids[9], 290, 0));
+    SC_ASSERT(sc_read(env, 1, a, room, ids[20], &rd) == 0 && SC_READ_IS(rd, ids[20], 279, 1));
+    SC_ASSERT(sc_append_from(env, room, a, "mine", 2000, own) == 0);
+    SC_ASSERT(sc_append_from(env, room, b, "after", 2001, ids[0]) == 0);
+    SC_ASSERT(sc_read(env, 0, a, room, NULL, &rd) == 0 && SC_READ_IS(rd, own, 1, 0));
+    mem_free(room);
+}
+
 /* ---- contract v2: the conversation list ---------------------------------- */
 
 static int sc_conversations(sc_env *env, const char *user, store_conversations_t *out)
@@ -1486,6 +1506,7 @@ static const sc_test sc_tests[] = {
     {"direct conversations and sender ids", sc_test_direct_and_sender_ids},
     {"room membership", sc_test_membership},
     {"read state", sc_test_read_state},
+    {"read state: unread over 300 messages", sc_test_read_state_long},
     {"conversation list", sc_test_conversations},
     {"users: purge of expired guests", sc_test_user_purge},
     {"users: a claim purges an expired owner", sc_test_claim_purges_expired},

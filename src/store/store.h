@@ -1,5 +1,8 @@
 /* store.h - the storage interface of the chat layer: rooms, message history
- * of rooms and private conversations, and clientId de-duplication.
+ * of rooms and private conversations, clientId de-duplication, and the
+ * foundations of contract v2: users (identities owning a name, guests
+ * expiring), shared secrets, room membership per user, read state, and a
+ * user's conversation list.
  *
  * The chat layer talks to an opaque store_t through the inline wrappers
  * below, whatever the backend: the embedded SQLite store (store_sqlite.c)
@@ -49,8 +52,11 @@
  * STORE_EIO.
  *
  * Conversations. Messages belong to a conversation named by a string made
- * with store_conv_room or store_conv_private from comparison keys
- * (chat_name_t.key). Message ids are opaque strings (< STORE_ID_MAX bytes),
+ * with store_conv_room (a room's comparison key), store_conv_direct (two
+ * user ids: contract v2) or store_conv_private (two comparison keys,
+ * chat_name_t.key: v1, kept until the chat layer names users by id; v2
+ * code never reaches those). A message may carry its sender's user id
+ * (from_id), which read state relies on. Message ids are opaque strings (< STORE_ID_MAX bytes),
  * unique within their conversation and increasing in the order messages
  * were appended; clients must not interpret them, and neither should the
  * chat layer beyond passing one back as `before`. */
@@ -65,6 +71,7 @@
 #include "util/mem.h"
 #include "util/turn.h"
 #include "util/err.h"
+#include "util/rand.h"
 
 #define STORE_EIO       ERR_IO /* the backend failed: answer `internal`. For a
                                 write, a backend that cannot know (a Redis
@@ -77,6 +84,8 @@
 #define STORE_ESCHEMA   ERR_SCHEMA /* open: the data was written by a newer schema */
 #define STORE_ECLOSED   ERR_CLOSED /* store_close ran before the operation finished:
                                 see store_close */
+#define STORE_ETAKEN    ERR_TAKEN /* a name a live user owns: answer
+                                `username_taken` */
 
 /* Bytes that hold any message id, its NUL included. */
 #define STORE_ID_MAX 48
@@ -90,9 +99,12 @@ typedef struct store store_t;
 typedef struct {
     char *key;  /* comparison key */
     char *name; /* display name, as first created */
+    int64_t joined_ms; /* store_member_rooms: when the user joined it;
+                          store_room_list: 0 */
 } store_room_t;
 
-/* Every room, in creation order. */
+/* Rooms: every room in creation order (store_room_list), or a user's in
+ * join order (store_member_rooms). */
 typedef struct {
     store_room_t *rooms; /* NULL when n is 0 */
     size_t n;
@@ -100,13 +112,17 @@ typedef struct {
 
 /* A message to append; nothing in it is kept after the call. */
 typedef struct {
-    const char *conv;    /* store_conv_room / store_conv_private */
+    const char *conv;    /* store_conv_room / store_conv_direct (v1:
+                            store_conv_private) */
     const char *from;    /* sender's display name */
     const char *to;      /* recipient's display name (private), or NULL */
     const char *content; /* content[0..content_len), validated content */
     size_t content_len;
     int64_t ts_ms;       /* ms since the epoch, set by the server; also the
                             "now" at which a clientId entry is looked up */
+    const char *from_id; /* the sender's user id (store_user_t.id), or NULL
+                            (a message of no user: system messages, v1);
+                            read state counts a user's own messages read */
 } store_msg_in_t;
 
 /* The clientId of a message to append, per sending user across every
@@ -136,6 +152,7 @@ typedef struct {
     char *content;       /* NUL-terminated; content_len excludes the NUL */
     size_t content_len;
     int64_t ts_ms;
+    char *from_id;       /* the sender's user id, NULL when none */
 } store_msg_t;
 
 typedef struct {
@@ -160,6 +177,70 @@ typedef struct {
 } store_conv_list_t;
 typedef void (*store_conv_list_cb)(void *ud, int rc, store_conv_list_t *list);
 
+/* Bytes that hold a user id (rand_id: RAND_ID_LEN characters), NUL included. */
+#define STORE_USER_ID_MAX (RAND_ID_LEN + 1)
+
+/* A user: an identity that owns a name (see store_user_claim). Lent to the
+ * callback with its strings. */
+typedef struct {
+    char id[STORE_USER_ID_MAX]; /* random, opaque, never reused */
+    char *key;        /* comparison key of its name */
+    char *name;       /* its display name */
+    int64_t created_ms;
+    int64_t seen_ms;  /* last store_user_touch (or creation) */
+    int guest;        /* 1: expires once seen_ms + ttl_ms <= now_ms */
+} store_user_t;
+typedef void (*store_user_cb)(void *ud, int rc, const store_user_t *user);
+
+/* A shared secret's bytes, lent (NULL and 0 on error). */
+typedef void (*store_secret_cb)(void *ud, int rc, const uint8_t *bytes, size_t len);
+
+/* One member of a room. */
+typedef struct {
+    char id[STORE_USER_ID_MAX]; /* the user's id */
+    int64_t joined_ms;
+} store_member_t;
+
+/* A room's members, in join order. */
+typedef struct {
+    store_member_t *members; /* NULL when n is 0 */
+    size_t n;
+} store_member_list_t;
+typedef void (*store_member_list_cb)(void *ud, int rc, store_member_list_t *list);
+
+/* A user's read state in one conversation. */
+typedef struct {
+    char last_read[STORE_ID_MAX]; /* the effective read point: the later of
+                                     the marked message and the user's own
+                                     newest message; "" when neither */
+    uint64_t unread;  /* messages after it, none of them the user's */
+    int changed;      /* store_read_mark: 1 if the mark moved forward */
+} store_read_t;
+typedef void (*store_read_cb)(void *ud, int rc, const store_read_t *read);
+
+enum { STORE_CONV_ROOM = 1, STORE_CONV_DIRECT = 2 };
+
+/* One conversation of a user's list (store_conversations). */
+typedef struct {
+    char *conv;       /* its name: store_conv_room / store_conv_direct */
+    int type;         /* STORE_CONV_ROOM or STORE_CONV_DIRECT */
+    char *key;        /* the room's key, or the peer's user id */
+    char *name;       /* the room's display name, or the peer's current one
+                         ("" when the peer is gone) */
+    int64_t joined_ms; /* a room: when the user joined it; direct: 0 */
+    uint64_t unread;  /* as store_read_get */
+    char last_read[STORE_ID_MAX];
+    int has_last;     /* last holds the newest message */
+    store_msg_t last;
+} store_conversation_t;
+
+typedef struct {
+    store_conversation_t *convs; /* rooms in join order, then direct ones;
+                                    NULL when n is 0 */
+    size_t n;
+} store_conversations_t;
+typedef void (*store_conversations_cb)(void *ud, int rc, store_conversations_t *list);
+
 typedef struct {
     void (*close)(store_t *s);
     void (*room_create)(store_t *s, const char *key, const char *name, store_room_cb cb,
@@ -175,6 +256,31 @@ typedef struct {
                   store_history_cb cb, void *ud);
     void (*private_convs)(store_t *s, const char *user_key, int64_t since_ms,
                           store_conv_list_cb cb, void *ud);
+    void (*user_claim)(store_t *s, const char *key, const char *name, int64_t now_ms,
+                       int64_t ttl_ms, store_user_cb cb, void *ud);
+    void (*user_ensure)(store_t *s, const char *key, const char *name, int64_t now_ms,
+                        store_user_cb cb, void *ud);
+    void (*user_get)(store_t *s, const char *id, int64_t now_ms, int64_t ttl_ms,
+                     store_user_cb cb, void *ud);
+    void (*user_find)(store_t *s, const char *key, int64_t now_ms, int64_t ttl_ms,
+                      store_user_cb cb, void *ud);
+    void (*user_rename)(store_t *s, const char *id, const char *key, const char *name,
+                        int64_t now_ms, int64_t ttl_ms, store_user_cb cb, void *ud);
+    void (*user_touch)(store_t *s, const char *id, int64_t now_ms, store_count_cb cb, void *ud);
+    void (*user_purge)(store_t *s, int64_t now_ms, int64_t ttl_ms, store_count_cb cb, void *ud);
+    void (*secret_get)(store_t *s, const char *name, size_t len, store_secret_cb cb, void *ud);
+    void (*member_add)(store_t *s, const char *room_key, const char *user_id, int64_t now_ms,
+                       store_count_cb cb, void *ud);
+    void (*member_remove)(store_t *s, const char *room_key, const char *user_id,
+                          store_count_cb cb, void *ud);
+    void (*member_rooms)(store_t *s, const char *user_id, store_room_list_cb cb, void *ud);
+    void (*room_members)(store_t *s, const char *room_key, store_member_list_cb cb, void *ud);
+    void (*direct_convs)(store_t *s, const char *user_id, store_conv_list_cb cb, void *ud);
+    void (*read_mark)(store_t *s, const char *user_id, const char *conv, const char *msg_id,
+                      store_read_cb cb, void *ud);
+    void (*read_get)(store_t *s, const char *user_id, const char *conv, store_read_cb cb,
+                     void *ud);
+    void (*conversations)(store_t *s, const char *user_id, store_conversations_cb cb, void *ud);
 } store_ops_t;
 
 /* The part every backend shares; backends put it first in their struct. */
@@ -264,6 +370,18 @@ static inline char *store_conv_private(const char *user_key_a, const char *user_
     memcpy(c + 2, user_key_a, na);
     c[2 + na] = '\x1f';
     memcpy(c + 3 + na, user_key_b, nb + 1);
+    return c;
+}
+
+/* The direct (private) conversation of two users by id (contract v2), the
+ * same whichever order they are given in: "d:" + the smaller id (bytewise)
+ * + U+001F + the other. A prefix of its own: v1 conversations ("p:", keyed
+ * by names) are never reachable from ids. A user's conversation with
+ * itself is allowed. Caller frees (mem_free). */
+static inline char *store_conv_direct(const char *user_id_a, const char *user_id_b)
+{
+    char *c = store_conv_private(user_id_a, user_id_b);
+    c[0] = 'd';
     return c;
 }
 
@@ -364,14 +482,22 @@ static inline void store_history(store_t *s, const char *conv, const char *befor
     s->ops->history(s, conv, before, limit, cb, ud);
 }
 
+/* Frees the strings of m and zeroes them; a zeroed m is fine. */
+static inline void store_msg_free(store_msg_t *m)
+{
+    mem_free(m->from);
+    mem_free(m->to);
+    mem_free(m->content);
+    mem_free(m->from_id);
+    m->from = m->to = m->content = m->from_id = NULL;
+    m->content_len = 0;
+}
+
 /* Frees the messages of h and empties it; an empty h is fine. */
 static inline void store_history_free(store_history_t *h)
 {
-    for (size_t i = 0; i < h->n; i++) {
-        mem_free(h->msgs[i].from);
-        mem_free(h->msgs[i].to);
-        mem_free(h->msgs[i].content);
-    }
+    for (size_t i = 0; i < h->n; i++)
+        store_msg_free(&h->msgs[i]);
     mem_free(h->msgs);
     h->msgs = NULL;
     h->n = 0;
@@ -421,6 +547,210 @@ static inline void store_conv_list_free(store_conv_list_t *l)
 {
     for (size_t i = 0; i < l->n; i++)
         mem_free(l->convs[i]);
+    mem_free(l->convs);
+    l->convs = NULL;
+    l->n = 0;
+}
+
+/* ---- users (contract v2 identity) ---------------------------------------- */
+
+/* A user is an identity: a random id (rand_id), the name it owns (key, its
+ * comparison key, unique among users; name, its display form) and what it
+ * owns: its memberships, its read state, its direct conversations. A guest
+ * user (guest mode) expires once seen_ms + ttl_ms <= now_ms (ttl_ms: the
+ * guest lifetime): it is then gone for every operation below (as if
+ * purged) and its name is free; store_user_purge deletes it with
+ * everything it owns. A non-guest (token mode) never expires. The chat
+ * layer must store_user_touch a user that has a connection at least every
+ * ttl_ms / 2 (and on connect and disconnect), so that no connected user
+ * expires. Every user callback gets 0 and the user (lent, strings
+ * included), or an error and NULL. */
+
+/* Guest mode's user:join of a name. When no user owns key, or its owner is
+ * an expired guest (purged first, with everything it owns: see
+ * store_user_purge), creates a new guest user owning key with display
+ * name, created_ms = seen_ms = now_ms: cb gets 0 and it. When a live user
+ * owns key (connected or not): STORE_ETAKEN. */
+static inline void store_user_claim(store_t *s, const char *key, const char *name,
+                                    int64_t now_ms, int64_t ttl_ms, store_user_cb cb, void *ud)
+{
+    s->ops->user_claim(s, key, name, now_ms, ttl_ms, cb, ud);
+}
+
+/* Token mode: the user that owns key, whatever it is (its display name
+ * kept), or a new non-guest user owning key with display name when none
+ * does; its seen_ms becomes now_ms either way. cb gets 0 and the user. */
+static inline void store_user_ensure(store_t *s, const char *key, const char *name,
+                                     int64_t now_ms, store_user_cb cb, void *ud)
+{
+    s->ops->user_ensure(s, key, name, now_ms, cb, ud);
+}
+
+/* The user with this id (store_user_get) or owning this key
+ * (store_user_find): 0 and the user, or STORE_ENOTFOUND (none, or an
+ * expired guest). Nothing is written. */
+static inline void store_user_get(store_t *s, const char *id, int64_t now_ms, int64_t ttl_ms,
+                                  store_user_cb cb, void *ud)
+{
+    s->ops->user_get(s, id, now_ms, ttl_ms, cb, ud);
+}
+
+static inline void store_user_find(store_t *s, const char *key, int64_t now_ms, int64_t ttl_ms,
+                                   store_user_cb cb, void *ud)
+{
+    s->ops->user_find(s, key, now_ms, ttl_ms, cb, ud);
+}
+
+/* Renames user id to key / name: STORE_ENOTFOUND when id is gone;
+ * STORE_ETAKEN when another live user owns key (an expired one is purged
+ * first, as by store_user_claim); else 0 and the user, same id, now owning
+ * key, its old name free at once (the same key with another display form
+ * just changes the display). seen_ms becomes now_ms. */
+static inline void store_user_rename(store_t *s, const char *id, const char *key,
+                                     const char *name, int64_t now_ms, int64_t ttl_ms,
+                                     store_user_cb cb, void *ud)
+{
+    s->ops->user_rename(s, id, key, name, now_ms, ttl_ms, cb, ud);
+}
+
+/* Sets the seen_ms of user id to now_ms: cb gets 0 and 1, or
+ * STORE_ENOTFOUND when no such user is stored (a guest that expired but is
+ * not purged yet is still stored: touch only users that store_user_get
+ * found). See the top of this section for when to call it. */
+static inline void store_user_touch(store_t *s, const char *id, int64_t now_ms,
+                                    store_count_cb cb, void *ud)
+{
+    s->ops->user_touch(s, id, now_ms, cb, ud);
+}
+
+/* Deletes every guest user expired at now_ms with everything it owns: its
+ * name, its room memberships, its read state, and its direct conversations
+ * (with their messages: the peer loses them too). cb gets 0 and how many
+ * users were deleted. A later owner of the name is a new user (another
+ * id) and sees nothing of the old one. Call it from a periodic timer. */
+static inline void store_user_purge(store_t *s, int64_t now_ms, int64_t ttl_ms,
+                                    store_count_cb cb, void *ud)
+{
+    s->ops->user_purge(s, now_ms, ttl_ms, cb, ud);
+}
+
+/* ---- shared secrets ------------------------------------------------------ */
+
+/* The secret `name`: len (1..STORE_SECRET_MAX, else STORE_EINVAL) random
+ * bytes (RAND_bytes) created on first use, then the same bytes for every
+ * backend sharing the store, across restarts. cb gets 0 and the bytes
+ * (lent), or an error; a secret stored with another length is STORE_EIO
+ * (a name is for one use). */
+#define STORE_SECRET_MAX 256
+static inline void store_secret_get(store_t *s, const char *name, size_t len,
+                                    store_secret_cb cb, void *ud)
+{
+    s->ops->secret_get(s, name, len, cb, ud);
+}
+
+/* ---- room membership ----------------------------------------------------- */
+
+/* Makes user_id a member of room room_key (the room is not checked: the
+ * chat layer creates it first), joined at now_ms: cb gets 0 and 1, or 0
+ * and 0 when it was a member already (its join time kept). */
+static inline void store_member_add(store_t *s, const char *room_key, const char *user_id,
+                                    int64_t now_ms, store_count_cb cb, void *ud)
+{
+    s->ops->member_add(s, room_key, user_id, now_ms, cb, ud);
+}
+
+/* Ends the membership: cb gets 0 and 1, or 0 and 0 when it was none. */
+static inline void store_member_remove(store_t *s, const char *room_key, const char *user_id,
+                                       store_count_cb cb, void *ud)
+{
+    s->ops->member_remove(s, room_key, user_id, cb, ud);
+}
+
+/* The rooms user_id is a member of, in join order, each with its key, its
+ * display name and joined_ms. The list may be taken as store_room_list's. */
+static inline void store_member_rooms(store_t *s, const char *user_id, store_room_list_cb cb,
+                                      void *ud)
+{
+    s->ops->member_rooms(s, user_id, cb, ud);
+}
+
+/* The members of room_key, in join order. The callback may take the array
+ * (copy *list, then zero it); whatever it leaves is freed with
+ * store_member_list_free after it returns. */
+static inline void store_room_members(store_t *s, const char *room_key,
+                                      store_member_list_cb cb, void *ud)
+{
+    s->ops->room_members(s, room_key, cb, ud);
+}
+
+static inline void store_member_list_free(store_member_list_t *l)
+{
+    mem_free(l->members);
+    l->members = NULL;
+    l->n = 0;
+}
+
+/* The direct conversations ("d:") of user_id, as sender or recipient, in
+ * no particular order, whatever their age; taken as store_private_convs'
+ * list. */
+static inline void store_direct_convs(store_t *s, const char *user_id, store_conv_list_cb cb,
+                                      void *ud)
+{
+    s->ops->direct_convs(s, user_id, cb, ud);
+}
+
+/* ---- read state ---------------------------------------------------------- */
+
+/* Per user and conversation, the last message marked read. The effective
+ * read point is the later of that mark and the user's own newest message
+ * in the conversation (a message one sends marks everything before it
+ * read); unread counts the messages after it (none of them the user's).
+ * Computed when read, from the newest message back: O(unread), and no
+ * write per message appended. */
+
+/* Marks conv read up to msg_id (NULL: its newest message; nothing when it
+ * has none). cb gets 0 and the read state after it, with changed 1 when
+ * the mark moved forward; a msg_id not after the effective read point
+ * changes nothing (changed 0). STORE_EBADID for a malformed id,
+ * STORE_ENOTFOUND for one that is not a message of conv. */
+static inline void store_read_mark(store_t *s, const char *user_id, const char *conv,
+                                   const char *msg_id, store_read_cb cb, void *ud)
+{
+    s->ops->read_mark(s, user_id, conv, msg_id, cb, ud);
+}
+
+/* The read state of user_id in conv (changed 0); nothing written. */
+static inline void store_read_get(store_t *s, const char *user_id, const char *conv,
+                                  store_read_cb cb, void *ud)
+{
+    s->ops->read_get(s, user_id, conv, cb, ud);
+}
+
+/* ---- conversation list --------------------------------------------------- */
+
+/* Every room user_id is a member of (join order) then every direct
+ * conversation it has, each with its unread count, its read point and its
+ * newest message (has_last 0 when none). Sorting by activity is the
+ * caller's: last.ts_ms, or joined_ms for a room without messages. The
+ * callback may take the list (copy *list, then zero it); whatever it
+ * leaves is freed with store_conversations_free after it returns. Composed
+ * of the operations above (store_op.c), so it is not one snapshot: a
+ * message appended meanwhile may show in one field and not another. */
+static inline void store_conversations(store_t *s, const char *user_id,
+                                       store_conversations_cb cb, void *ud)
+{
+    s->ops->conversations(s, user_id, cb, ud);
+}
+
+static inline void store_conversations_free(store_conversations_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        store_conversation_t *c = &l->convs[i];
+        mem_free(c->conv);
+        mem_free(c->key);
+        mem_free(c->name);
+        store_msg_free(&c->last);
+    }
     mem_free(l->convs);
     l->convs = NULL;
     l->n = 0;

@@ -17,8 +17,19 @@ void store_op__clear(store_op_kind kind, store_op_result *res)
     case STORE_OP_CONVS:
         store_conv_list_free(&res->convs);
         break;
+    case STORE_OP_USER:
+        mem_free(res->user.key);
+        mem_free(res->user.name);
+        break;
+    case STORE_OP_SECRET:
+        mem_free(res->secret.bytes);
+        break;
+    case STORE_OP_MEMBERS:
+        store_member_list_free(&res->members);
+        break;
     case STORE_OP_APPEND:
     case STORE_OP_COUNT:
+    case STORE_OP_READ:
         break;
     }
     memset(res, 0, sizeof(*res));
@@ -46,6 +57,18 @@ void store_op__complete(const store_op_call *call, int rc, store_op_result *res)
         break;
     case STORE_OP_CONVS:
         call->cb.convs(call->ud, rc, &res->convs);
+        break;
+    case STORE_OP_USER:
+        call->cb.user(call->ud, rc, rc == 0 ? &res->user : NULL);
+        break;
+    case STORE_OP_SECRET:
+        call->cb.secret(call->ud, rc, res->secret.bytes, res->secret.len);
+        break;
+    case STORE_OP_MEMBERS:
+        call->cb.members(call->ud, rc, &res->members);
+        break;
+    case STORE_OP_READ:
+        call->cb.read(call->ud, rc, &res->read);
         break;
     }
     store_op__clear(call->kind, res);

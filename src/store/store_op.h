@@ -19,7 +19,11 @@ typedef enum {
     STORE_OP_APPEND, /* store_append_cb: msg_append */
     STORE_OP_PAGE,   /* store_history_cb: history, since */
     STORE_OP_COUNT,  /* store_count_cb: dedupe_purge */
-    STORE_OP_CONVS,  /* store_conv_list_cb: private_convs */
+    STORE_OP_CONVS,  /* store_conv_list_cb: private_convs, direct_convs */
+    STORE_OP_USER,   /* store_user_cb: user_claim, _ensure, _get, _find, _rename */
+    STORE_OP_SECRET, /* store_secret_cb: secret_get */
+    STORE_OP_MEMBERS, /* store_member_list_cb: room_members */
+    STORE_OP_READ,   /* store_read_cb: read_mark, read_get */
 } store_op_kind;
 
 /* Who gets the result: the caller's callback, of the kind's type, and ud. */
@@ -32,6 +36,10 @@ typedef struct {
         store_history_cb page;
         store_count_cb count;
         store_conv_list_cb convs;
+        store_user_cb user;
+        store_secret_cb secret;
+        store_member_list_cb members;
+        store_read_cb read;
     } cb;
     void *ud;
 } store_op_call;
@@ -43,6 +51,10 @@ typedef struct {
 #define STORE_OP_CALL_PAGE(f, u) ((store_op_call){STORE_OP_PAGE, {.page = (f)}, (u)})
 #define STORE_OP_CALL_COUNT(f, u) ((store_op_call){STORE_OP_COUNT, {.count = (f)}, (u)})
 #define STORE_OP_CALL_CONVS(f, u) ((store_op_call){STORE_OP_CONVS, {.convs = (f)}, (u)})
+#define STORE_OP_CALL_USER(f, u) ((store_op_call){STORE_OP_USER, {.user = (f)}, (u)})
+#define STORE_OP_CALL_SECRET(f, u) ((store_op_call){STORE_OP_SECRET, {.secret = (f)}, (u)})
+#define STORE_OP_CALL_MEMBERS(f, u) ((store_op_call){STORE_OP_MEMBERS, {.members = (f)}, (u)})
+#define STORE_OP_CALL_READ(f, u) ((store_op_call){STORE_OP_READ, {.read = (f)}, (u)})
 
 /* The result of an operation, the member of its kind; owned by the op
  * record until completion lends it to the callback. */
@@ -56,6 +68,13 @@ typedef union {
     store_history_t page;
     uint64_t count;
     store_conv_list_t convs;
+    store_user_t user; /* key and name mem_alloc'd; id "" on error */
+    struct {
+        uint8_t *bytes; /* mem_alloc'd */
+        size_t len;
+    } secret;
+    store_member_list_t members;
+    store_read_t read;
 } store_op_result;
 
 /* Frees what res holds for `kind` and zeroes it: the empty result. */
@@ -66,6 +85,12 @@ void store_op__clear(store_op_kind kind, store_op_result *res);
  * then frees what the callback left in res (it may have taken a list or
  * page), so res is empty afterwards. */
 void store_op__complete(const store_op_call *call, int rc, store_op_result *res);
+
+/* store_conversations for every backend (store_conversations.c): composed
+ * of the backend's member_rooms, direct_convs, read_get, history and
+ * user_get, so a backend's ops table points at it. */
+void store_op__conversations(store_t *s, const char *user_id, store_conversations_cb cb,
+                             void *ud);
 
 /* The refusal every entry point starts with: when store_close has run on
  * s, completes call inline with STORE_ECLOSED and an empty result and

@@ -6,7 +6,8 @@
  * keys are spread so that no single one is hit by every operation:
  *   parley:{<conv>}:msgs        a conversation's messages: a Stream, one
  *                               entry per message (fields ts, from, to when
- *                               private, content), trimmed with
+ *                               private, fid when the sender has a user
+ *                               id, content), trimmed with
  *                               XADD MAXLEN ~ <maxlen>
  *   parley:room:{<key>}         a room: a hash {name, listed}
  *   parley:{rooms}:names        the room index: key -> name (a hash) ...
@@ -31,6 +32,48 @@
  *                               "{p:", the room keys "room:" or "{rooms}";
  *                               the one other "{u:" key, the bus's claim
  *                               (bus_redis_claim.c), ends in "}:claim".
+ * Contract v2 (store_redis_users.c), each family with a tag of its own
+ * ("{i:", "{nm:", "{secret:", "{users}": none of this file's nor the
+ * bus's, which has "{n:" and "{s:"), every key ending in a suffix no other
+ * key ends in:
+ *   parley:{i:<id>}:user        a user: a hash {key, name, created, seen,
+ *                               guest}; in the same slot, what it owns:
+ *   parley:{i:<id>}:rooms, :rjoin, :rname
+ *                               its rooms in join order (a sorted set, the
+ *                               score a counter kept in :rjoin), join times
+ *                               and display names (hashes);
+ *   parley:{i:<id>}:read        its read marks, conversation -> stream id;
+ *   parley:{i:<id>}:dconv       its direct conversations (a set, added to
+ *                               by each direct append, like pconv).
+ *   parley:{nm:<key>}:owner     a name: its owner's id.
+ *   parley:{users}:guests       guest users by seen_ms (a sorted set): what
+ *                               a purge reads. Shared, written by guest
+ *                               claims and touches only.
+ *   parley:{r:<room>}:members, :joined
+ *                               a room's members in join order, join times:
+ *                               the slot of the room's messages.
+ *   parley:{secret:<name>}:bytes a shared secret (SET NX in a script).
+ * Users: what is atomic and what is not. A name changes owner with one
+ * script on its key (taken only when it is free or still the owner read
+ * before: two servers claiming at once get one winner); a read mark only
+ * moves forward (a script on the user's marks); a membership is added or
+ * removed by one script per side. Everything else spans slots and is
+ * written in steps, ordered so that a crash in between leaves nothing a
+ * reader can reach: a new user is written (with its guests entry) before
+ * its name points to it (a claim that then loses the name deletes it; an
+ * ensure that loses leaves an unreachable record); a rename takes the new
+ * name, then updates the user, then frees the old name (a reader finding
+ * a name whose owner no longer holds that key treats it as free); a
+ * membership is written on the room's side, then the user's (the next add
+ * or remove of the pair repairs a half-written one); a purge deletes the
+ * user's memberships, direct conversations (their streams and the peers'
+ * index entries) and name, then its own keys, and its guests entry last,
+ * so an interrupted purge is finished by the next one. While a purge runs,
+ * readers may see part of it (a peer's list naming a conversation already
+ * empty). The lanes of these ops: the user's hash or the name's key, the
+ * room's members key, the conversation (read state); a purge's fan-out
+ * writes join none (an expired guest has no connection to race with,
+ * and a claim of its name holds the name's lane).
  * The rooms index is the one shared key, and only room creation (rare) and
  * room lists (one per presence window) touch it; joins, messages and
  * history never do. A room is created in two writes (its hash, then the
@@ -101,7 +144,8 @@
  * together, in one more round trip, the SET of the clientId (with one)
  * and, in a private conversation, one EVAL (ZADD GT, ZREMRANGEBYSCORE,
  * PEXPIRE) per user of the pair: two commands more than a room message
- * (one for a user's conversation with itself), on the two users' masters.
+ * (one for a user's conversation with itself), on the two users' masters;
+ * a direct conversation ("d:") the same with one SADD per user instead.
  *
  * Completion. Callbacks run later, from rc's reply callbacks, or from the
  * store's turn hook (TURN_STORE, util/turn.h) for operations that fail
@@ -114,11 +158,20 @@
  * given to the handler as NULL). Finishing goes through store_op.h, which
  * the SQLite store shares.
  *
+ * Read state. A message carries its sender's id (field fid). read_get
+ * and read_mark walk the conversation back from its newest message to the
+ * user's mark in XREVRANGE chunks of STORE_REDIS__READ_CHUNK (see
+ * store_redis_users.c), stopping at the user's own newest message: round
+ * trips grow with the unread count, appends write nothing for it.
+ *
+ * Files: this one (op records, lanes, commands, replies; rooms and
+ * messages), store_redis_users.c (contract v2), store_redis_int.h what
+ * they share.
+ *
  * Memory: every allocation of this file and of the lanes goes through
  * mem.h and aborts on OOM (no uthash here); hiredis' and rc's reported
  * failures, OOM included, become STORE_EIO, logged. */
-#include "store/store.h"
-#include "store/store_op.h"
+#include "store/store_redis_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -171,87 +224,6 @@ static const char store_redis__lua_pconv_add[] =
 static const char store_redis__names_key[] = "parley:{rooms}:names";
 static const char store_redis__order_key[] = "parley:{rooms}:order";
 
-typedef struct store_redis__op store_redis__op;
-typedef struct store_redis store_redis;
-
-/* A reply handler: one step of one kind of operation. r is the reply, or
- * NULL when the command failed (rc's error or an error reply, logged). */
-typedef void (*store_redis__reply_fn)(store_redis__op *op, const redisReply *r);
-
-/* What differs between the kinds of operation: how one starts (once it
- * heads its lanes) and what its inputs hold. */
-typedef struct {
-    const char *name; /* for the log */
-    void (*run)(store_redis__op *op);
-} store_redis__kind;
-
-struct store_redis__op {
-    store_redis__op *prev, *next; /* every live op of the store, in start order */
-    store_redis__op *ready_next;  /* failed before reaching Redis */
-    store_redis *st;
-    const store_redis__kind *kind;
-    store_op_call call;
-    store_op_result res;
-    store_redis__reply_fn on_reply; /* the step whose commands are out */
-    const char *cmd;                /* its command's name, for the log */
-    int started;
-    int inflight; /* rc commands out: the last callback frees a done op */
-    int done;     /* the callback ran */
-    int ready_rc; /* for a ready op */
-    lanes_node ln[2];
-    int nlanes;
-    char *key;    /* the key of its first step: the room's hash, the
-                     conversation's stream or the user's pconv index */
-    uint32_t tag; /* the conversation's, in its message ids */
-    union {       /* inputs, copied, by kind */
-        struct {
-            char *key;  /* the room's key as given: its field in the index */
-            char *name; /* the display name to create it with */
-        } room_create;
-        struct {
-            char *from, *to, *content;
-            size_t content_len;
-            int64_t ts_ms;
-            char *cid_key;   /* the clientId entry's key, or NULL */
-            size_t cid_key_len;
-            char *cid_route; /* its key up to the hash tag's end: its lane */
-            int64_t cid_expires_ms;
-            char *conv;      /* a private conversation: its name ... */
-            char *pconv[2];  /* ... and its users' pconv index keys */
-            int npconv;
-        } append;
-        struct {
-            char *before; /* the stream id part of `before`, or NULL */
-            size_t limit;
-        } history;
-        struct {
-            int64_t since_ms;
-            size_t limit;
-            size_t asked; /* entries the last XRANGE asked for */
-            size_t cap;   /* of res.page.msgs */
-            char *after;  /* "(" + the last entry read: the next chunk's start */
-        } since;
-        struct {
-            int64_t since_ms;
-        } convs;
-    } in;
-};
-
-struct store_redis {
-    struct store base; /* first: a store_t * is a store_redis * */
-    uv_loop_t *loop;
-    turn_t *turn;
-    rc_cluster *rc;
-    turn_hook ready_hook; /* TURN_STORE: completes ready ops */
-    char maxlen_txt[16];
-    uint32_t wait_replicas;   /* replicas to WAIT for; 0: none */
-    char wait_txt[16];        /* the same as text */
-    uint64_t wait_skip_until; /* uv_now before which appends skip WAIT */
-    int owns_rc;              /* store_redis_open made st->rc: close frees it */
-    store_redis__op *first, *last;
-    store_redis__op *ready, *ready_last;
-    lanes_t lanes;
-};
 
 static void store_redis__complete_ready(void *ud);
 static void store_redis__on_reply(void *ud, const redisReply *r, const char *err);
@@ -260,7 +232,7 @@ static const store_redis__kind store_redis__history_kind, store_redis__since_kin
 
 /* ---- op records ---------------------------------------------------------- */
 
-static store_redis__op *store_redis__op_new(store_redis *st, const store_redis__kind *kind,
+store_redis__op *store_redis__op_new(store_redis *st, const store_redis__kind *kind,
                                             store_op_call call)
 {
     store_redis__op *op = mem_calloc(1, sizeof(*op));
@@ -292,11 +264,16 @@ static void store_redis__op_free(store_redis__op *op)
         mem_free(op->in.append.conv);
         mem_free(op->in.append.pconv[0]);
         mem_free(op->in.append.pconv[1]);
+        mem_free(op->in.append.from_id);
+        mem_free(op->in.append.dconv[0]);
+        mem_free(op->in.append.dconv[1]);
     } else if (op->kind == &store_redis__history_kind) {
         mem_free(op->in.history.before);
     } else if (op->kind == &store_redis__since_kind) {
         mem_free(op->in.since.after);
     }
+    if (op->x_free)
+        op->x_free(op->x);
     store_op__clear(op->call.kind, &op->res);
     mem_free(op);
 }
@@ -310,13 +287,13 @@ static void store_redis__run(store_redis__op *op)
 }
 
 /* Starts op now if it heads its lanes; else the op ahead starts it. */
-static void store_redis__submit(store_redis__op *op)
+void store_redis__submit(store_redis__op *op)
 {
     if (lanes_heads(op->ln, op->nlanes))
         store_redis__run(op);
 }
 
-static void store_redis__lane_join(store_redis__op *op, const char *key)
+void store_redis__lane_join(store_redis__op *op, const char *key)
 {
     lanes_join(&op->st->lanes, &op->ln[op->nlanes++], key, op);
 }
@@ -344,7 +321,7 @@ static void store_redis__lanes_leave(store_redis__op *op)
 /* Runs op's callback once with rc and op->res, takes op out of the store,
  * and starts what waited for it. The record lives on while an rc command
  * of it is out. */
-static void store_redis__finish(store_redis__op *op, int rc)
+void store_redis__finish(store_redis__op *op, int rc)
 {
     store_redis *st = op->st;
     op->done = 1;
@@ -365,7 +342,7 @@ static void store_redis__finish(store_redis__op *op, int rc)
 
 /* A reply that is not what the step expects (r not NULL), or a failed
  * command (r NULL, logged already): the op fails with STORE_EIO. */
-static void store_redis__fail(store_redis__op *op, const redisReply *r)
+void store_redis__fail(store_redis__op *op, const redisReply *r)
 {
     if (r)
         log_error("store redis unexpected reply", "op=%s cmd=%s type=%d", op->kind->name,
@@ -375,7 +352,7 @@ static void store_redis__fail(store_redis__op *op, const redisReply *r)
 
 /* Completes op at the end of the turn: for failures found before Redis
  * saw it (never inside the call that started it). */
-static void store_redis__ready(store_redis__op *op, int rc)
+void store_redis__ready(store_redis__op *op, int rc)
 {
     store_redis *st = op->st;
     op->ready_rc = rc;
@@ -404,7 +381,7 @@ static void store_redis__complete_ready(void *ud)
 
 /* Sends one command of op's current step, whose replies go to on_reply.
  * Returns 0, or STORE_EIO when rc refused it (never expected; logged). */
-static int store_redis__command(store_redis__op *op, store_redis__reply_fn on_reply,
+int store_redis__command(store_redis__op *op, store_redis__reply_fn on_reply,
                                 const char *key, int argc, const char **argv,
                                 const size_t *argvlen)
 {
@@ -420,7 +397,7 @@ static int store_redis__command(store_redis__op *op, store_redis__reply_fn on_re
 
 /* Sends the one command of op's next step; a refusal fails op with
  * STORE_EIO at the end of the turn. */
-static void store_redis__send(store_redis__op *op, store_redis__reply_fn on_reply,
+void store_redis__send(store_redis__op *op, store_redis__reply_fn on_reply,
                               const char *key, int argc, const char **argv,
                               const size_t *argvlen)
 {
@@ -450,7 +427,7 @@ static void store_redis__on_reply(void *ud, const redisReply *r, const char *err
 
 /* ---- replies: parsing ---------------------------------------------------- */
 
-static char *store_redis__dup_reply(const redisReply *r)
+char *store_redis__dup_reply(const redisReply *r)
 {
     if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS))
         return NULL;
@@ -458,7 +435,7 @@ static char *store_redis__dup_reply(const redisReply *r)
 }
 
 /* Parses a decimal int64 in s[0..n), all of it: 0 or STORE_EIO. */
-static int store_redis__parse_i64(const char *s, size_t n, int64_t *out)
+int store_redis__parse_i64(const char *s, size_t n, int64_t *out)
 {
     char buf[32];
     if (n == 0 || n >= sizeof(buf))
@@ -475,7 +452,7 @@ static int store_redis__parse_i64(const char *s, size_t n, int64_t *out)
 }
 
 /* An integer reply, or a string one holding an integer: 0 or STORE_EIO. */
-static int store_redis__reply_i64(const redisReply *r, int64_t *out)
+int store_redis__reply_i64(const redisReply *r, int64_t *out)
 {
     if (r && r->type == REDIS_REPLY_INTEGER) {
         *out = r->integer;
@@ -487,7 +464,7 @@ static int store_redis__reply_i64(const redisReply *r, int64_t *out)
 }
 
 /* The tag of a conversation in its message ids: FNV-1a, 32 bits. */
-static uint32_t store_redis__conv_tag(const char *conv)
+uint32_t store_redis__conv_tag(const char *conv)
 {
     uint32_t h = 2166136261u;
     while (*conv)
@@ -497,7 +474,7 @@ static uint32_t store_redis__conv_tag(const char *conv)
 
 /* "<ms>-<seq>", both decimal without sign or leading zero, each fitting
  * in 64 bits: the form of a stream id, checked before Redis sees it. */
-static int store_redis__stream_id_valid(const char *s)
+int store_redis__stream_id_valid(const char *s)
 {
     for (int part = 0; part < 2; part++) {
         const char *p = s;
@@ -520,7 +497,7 @@ static int store_redis__stream_id_valid(const char *s)
 /* A message id "<stream id>.<tag as 8 hex digits>" of the conversation
  * tagged `tag`: cuts the tag off (leaving the stream id in s) and says
  * whether it is one. */
-static int store_redis__id_split(char *s, uint32_t tag)
+int store_redis__id_split(char *s, uint32_t tag)
 {
     char want[16];
     char *dot = strrchr(s, '.');
@@ -533,7 +510,7 @@ static int store_redis__id_split(char *s, uint32_t tag)
 
 /* Appends the tag to a stream id (into id[STORE_ID_MAX]): 0, or STORE_EIO
  * when the id is too long to be one of ours. */
-static int store_redis__id_make(char id[STORE_ID_MAX], const char *sid, size_t len, uint32_t tag)
+int store_redis__id_make(char id[STORE_ID_MAX], const char *sid, size_t len, uint32_t tag)
 {
     if (len + 10 > STORE_ID_MAX)
         return STORE_EIO;
@@ -544,7 +521,7 @@ static int store_redis__id_make(char id[STORE_ID_MAX], const char *sid, size_t l
 
 /* One stream entry [id, [field, value...]] into *m (zeroed by the caller):
  * 0 or STORE_EIO (m may then hold fields to free). */
-static int store_redis__parse_entry(const redisReply *e, uint32_t tag, store_msg_t *m)
+int store_redis__parse_entry(const redisReply *e, uint32_t tag, store_msg_t *m)
 {
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
         e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY ||
@@ -564,6 +541,8 @@ static int store_redis__parse_entry(const redisReply *e, uint32_t tag, store_msg
             m->from = mem_strndup(v->str, v->len);
         } else if (k->len == 2 && memcmp(k->str, "to", 2) == 0 && !m->to) {
             m->to = mem_strndup(v->str, v->len);
+        } else if (k->len == 3 && memcmp(k->str, "fid", 3) == 0 && !m->from_id) {
+            m->from_id = mem_strndup(v->str, v->len);
         } else if (k->len == 7 && memcmp(k->str, "content", 7) == 0 && !m->content) {
             m->content = mem_strndup(v->str, v->len);
             m->content_len = v->len;
@@ -574,9 +553,7 @@ static int store_redis__parse_entry(const redisReply *e, uint32_t tag, store_msg
 
 static void store_redis__msg_free(store_msg_t *m)
 {
-    mem_free(m->from);
-    mem_free(m->to);
-    mem_free(m->content);
+    store_msg_free(m);
 }
 
 /* "<expires_ms> <ts_ms> <id>" (what store_redis__append_after writes)
@@ -743,6 +720,11 @@ static void store_redis__append_after(store_redis__op *op)
                                        op->in.append.pconv[i], 8, argv, NULL);
         }
     }
+    for (int i = 0; i < op->in.append.ndconv; i++) {
+        const char *argv[] = {"SADD", op->in.append.dconv[i], op->in.append.conv};
+        (void)store_redis__command(op, store_redis__on_append_after, op->in.append.dconv[i], 3,
+                                   argv, NULL);
+    }
     if (op->inflight == 0)
         store_redis__finish(op, 0);
 }
@@ -781,13 +763,17 @@ static void store_redis__xadd(store_redis__op *op)
 {
     char ts[24];
     snprintf(ts, sizeof(ts), "%" PRId64, op->in.append.ts_ms);
-    const char *argv[14] = {"XADD", op->key, "MAXLEN", "~", op->st->maxlen_txt, "*",
+    const char *argv[16] = {"XADD", op->key, "MAXLEN", "~", op->st->maxlen_txt, "*",
                             "ts", ts, "from", op->in.append.from};
-    size_t len[14];
+    size_t len[16];
     int argc = 10;
     if (op->in.append.to) {
         argv[argc++] = "to";
         argv[argc++] = op->in.append.to;
+    }
+    if (op->in.append.from_id) {
+        argv[argc++] = "fid";
+        argv[argc++] = op->in.append.from_id;
     }
     argv[argc++] = "content";
     argv[argc++] = op->in.append.content;
@@ -1027,7 +1013,7 @@ static const store_redis__kind store_redis__purge_kind = {"dedupe_purge", store_
 
 /* ---- the interface ------------------------------------------------------- */
 
-static store_redis *store_redis__self(store_t *s)
+store_redis *store_redis__self(store_t *s)
 {
     return (store_redis *)s;
 }
@@ -1072,7 +1058,7 @@ static void store_redis__room_list(store_t *s, store_room_list_cb cb, void *ud)
         store_redis__op_new(store_redis__self(s), &store_redis__room_list_kind, call));
 }
 
-static char *store_redis__stream_key(const char *conv)
+char *store_redis__stream_key(const char *conv)
 {
     size_t n = strlen(conv) + sizeof("parley:{}:msgs");
     char *k = mem_alloc(n);
@@ -1093,16 +1079,26 @@ static char *store_redis__pconv_key(const char *user, size_t n)
  * index keys of A and B (one when A is B). Other names have none. */
 static void store_redis__pconv_prepare(store_redis__op *op, const char *conv)
 {
-    if (strncmp(conv, "p:", 2) != 0)
+    int direct = strncmp(conv, "d:", 2) == 0;
+    if (strncmp(conv, "p:", 2) != 0 && !direct)
         return;
     const char *a = conv + 2, *sep = strchr(a, '\x1f');
-    if (sep == NULL) /* not made by store_conv_private */
+    if (sep == NULL) /* not made by store_conv_private / store_conv_direct */
         return;
     const char *b = sep + 1;
     size_t na = (size_t)(sep - a), nb = strlen(b);
+    int self = na == nb && memcmp(a, b, na) == 0;
     op->in.append.conv = mem_strdup(conv);
+    if (direct) {
+        char *ida = mem_strndup(a, na);
+        op->in.append.dconv[op->in.append.ndconv++] = store_redis__user_key(ida, "}:dconv");
+        if (!self)
+            op->in.append.dconv[op->in.append.ndconv++] = store_redis__user_key(b, "}:dconv");
+        mem_free(ida);
+        return;
+    }
     op->in.append.pconv[op->in.append.npconv++] = store_redis__pconv_key(a, na);
-    if (na != nb || memcmp(a, b, na) != 0)
+    if (!self)
         op->in.append.pconv[op->in.append.npconv++] = store_redis__pconv_key(b, nb);
 }
 
@@ -1141,6 +1137,7 @@ static void store_redis__msg_append(store_t *s, const store_msg_in_t *m,
     op->in.append.content = mem_strndup(m->content, m->content_len);
     op->in.append.content_len = m->content_len;
     op->in.append.ts_ms = m->ts_ms;
+    op->in.append.from_id = m->from_id ? mem_strdup(m->from_id) : NULL;
     store_redis__pconv_prepare(op, m->conv);
     store_redis__lane_join(op, op->key);
     if (d) {
@@ -1237,6 +1234,22 @@ static const store_ops_t store_redis__ops = {
     .dedupe_purge = store_redis__dedupe_purge,
     .since = store_redis__since,
     .private_convs = store_redis__private_convs,
+    .user_claim = store_redis__user_claim,
+    .user_ensure = store_redis__user_ensure,
+    .user_get = store_redis__user_get,
+    .user_find = store_redis__user_find,
+    .user_rename = store_redis__user_rename,
+    .user_touch = store_redis__user_touch,
+    .user_purge = store_redis__user_purge,
+    .secret_get = store_redis__secret_get,
+    .member_add = store_redis__member_add,
+    .member_remove = store_redis__member_remove,
+    .member_rooms = store_redis__member_rooms,
+    .room_members = store_redis__room_members,
+    .direct_convs = store_redis__direct_convs,
+    .read_mark = store_redis__read_mark,
+    .read_get = store_redis__read_get,
+    .conversations = store_op__conversations,
 };
 
 int store_redis_open(turn_t *turn, const char *seeds, uint32_t timeout_ms, uint32_t maxlen,

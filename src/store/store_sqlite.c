@@ -1,5 +1,5 @@
 /* store_sqlite.c - the embedded store: store.h on one SQLite file,
- * <dir>/parley.db.
+ * <dir>/parley.db (with store_sqlite_users.c).
  *
  * Durability. The database runs in WAL mode with synchronous=NORMAL: a
  * commit appends to the WAL and returns without fsync. Killing the process
@@ -28,10 +28,15 @@
  * Schema. Versioned in schema_migrations (one row per applied version);
  * open applies the missing versions in one transaction, so a half-migrated
  * file cannot exist. Messages of all conversations share one table, keyed
- * by the rowid (never reused, so ids only grow: SQLite takes the largest
- * plus one, and no message is ever deleted; a retention feature would have
- * to keep the newest row or bring a counter back) and read by the index
- * (conv_id, id): a history page is one index range scan.
+ * by the rowid and read by the index (conv_id, id): a history page is one
+ * index range scan. Ids only grow within a conversation: SQLite takes the
+ * largest rowid plus one, and the only messages ever deleted are those of
+ * a purged user's direct conversations (store_user_purge), whose names are
+ * never used again (they hold the user's id); when one of them held the
+ * largest rowid, that id may come back in another conversation, always
+ * above every id of it. A retention feature would have to keep the newest
+ * row or bring a counter back. Version 4 (contract v2) adds the sender's
+ * user id to messages and the tables of store_sqlite_users.c.
  * Recovery reads by time walk that index back from a conversation's newest
  * message (ts_ms is the server's clock, which may step back, so the
  * messages newer than a moment are not quite a suffix of the ids: see
@@ -42,6 +47,10 @@
  *
  * Checkpoints (copying the WAL back into the database file) run on a
  * thread of their own: store_sqlite_ckpt.c.
+ *
+ * Files: this one (open, the turn's transaction and completion FIFO,
+ * rooms, messages); store_sqlite_users.c (contract v2: users, secrets,
+ * membership, read state); store_sqlite_int.h what they share.
  *
  * Every statement is prepared once at open and reset after each use.
  * Errors from SQLite are logged here and returned as STORE_EIO. Op records
@@ -61,8 +70,7 @@
 
 #include <sqlite3.h>
 
-#include "store/store_op.h"
-#include "store/store_sqlite_ckpt.h"
+#include "store/store_sqlite_int.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -129,6 +137,41 @@ static const char *const store_sqlite__migrations[] = {
     "ALTER TABLE messages_v3 RENAME TO messages;"
     "DELETE FROM sqlite_sequence WHERE name = 'messages';"
     "CREATE INDEX messages_conv_id ON messages(conv_id, id);",
+    /* version 4: contract v2 (store_sqlite_users.c). New tables and one
+     * column added, nothing rewritten: the upgrade is instant. v1 private
+     * conversations ("p:", keyed by names) stay as they are; v2 code names
+     * direct conversations by user ids ("d:") and never reaches them.
+     * members.role is for roles (a later version); members.id is the join
+     * order. conversations_dpeer is conversations_peer for "d:" names. */
+    "ALTER TABLE messages ADD COLUMN sender_id TEXT;"
+    "CREATE TABLE users ("
+    "  id         TEXT PRIMARY KEY,"
+    "  key        TEXT NOT NULL UNIQUE,"
+    "  name       TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  seen_ms    INTEGER NOT NULL,"
+    "  guest      INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX users_guest_seen ON users(seen_ms) WHERE guest = 1;"
+    "CREATE TABLE secrets ("
+    "  name  TEXT PRIMARY KEY,"
+    "  bytes BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE members ("
+    "  id        INTEGER PRIMARY KEY,"
+    "  room_key  TEXT NOT NULL,"
+    "  user_id   TEXT NOT NULL,"
+    "  joined_ms INTEGER NOT NULL,"
+    "  role      TEXT NOT NULL DEFAULT 'member',"
+    "  UNIQUE (room_key, user_id));"
+    "CREATE INDEX members_user ON members(user_id, id);"
+    "CREATE TABLE read_state ("
+    "  user_id   TEXT NOT NULL,"
+    "  conv_id   INTEGER NOT NULL REFERENCES conversations(id),"
+    "  last_read INTEGER NOT NULL,"
+    "  PRIMARY KEY (user_id, conv_id)) WITHOUT ROWID;"
+    "CREATE INDEX read_state_conv ON read_state(conv_id);"
+    "CREATE INDEX conversations_dpeer"
+    "  ON conversations(substr(key, instr(key, char(31)) + 1))"
+    "  WHERE key >= 'd:' AND key < 'd;';",
 };
 #define STORE_SQLITE__SCHEMA_VERSION \
     ((int)(sizeof(store_sqlite__migrations) / sizeof(store_sqlite__migrations[0])))
@@ -153,28 +196,6 @@ static const char *const store_sqlite__migrations[] = {
     "COALESCE((SELECT id FROM messages INDEXED BY messages_conv_id WHERE conv_id = " CONV \
     " AND ts_ms <= " SINCE " - " STORE_SQLITE__STEP_BACK_MS " ORDER BY id DESC LIMIT 1), 0)"
 
-enum {
-    STORE_SQLITE__BEGIN,
-    STORE_SQLITE__COMMIT,
-    STORE_SQLITE__ROLLBACK,
-    STORE_SQLITE__SAVEPOINT,
-    STORE_SQLITE__RELEASE,
-    STORE_SQLITE__ROLLBACK_TO,
-    STORE_SQLITE__ROOM_ADD,
-    STORE_SQLITE__ROOM_GET,
-    STORE_SQLITE__ROOM_LIST,
-    STORE_SQLITE__CONV_GET,
-    STORE_SQLITE__CONV_ADD,
-    STORE_SQLITE__MSG_ADD,
-    STORE_SQLITE__MSG_CONV,
-    STORE_SQLITE__HISTORY,
-    STORE_SQLITE__DEDUPE_PUT,
-    STORE_SQLITE__DEDUPE_GET,
-    STORE_SQLITE__DEDUPE_PURGE,
-    STORE_SQLITE__SINCE,
-    STORE_SQLITE__PRIVATE_CONVS,
-    STORE_SQLITE__NSTMT
-};
 
 static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
     /* IMMEDIATE takes the write lock now: a batch never fails half-way for
@@ -192,15 +213,15 @@ static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
     [STORE_SQLITE__ROOM_LIST] = "SELECT key, name FROM rooms ORDER BY id",
     [STORE_SQLITE__CONV_GET] = "SELECT id FROM conversations WHERE key = ?1",
     [STORE_SQLITE__CONV_ADD] = "INSERT INTO conversations(key) VALUES (?1)",
-    [STORE_SQLITE__MSG_ADD] = "INSERT INTO messages(conv_id, sender, recipient, content, ts_ms)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STORE_SQLITE__MSG_ADD] = "INSERT INTO messages(conv_id, sender, recipient, content, ts_ms,"
+                       " sender_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [STORE_SQLITE__MSG_CONV] = "SELECT conv_id FROM messages WHERE id = ?1",
     /* ?2 is the `before` id, or INT64_MAX for the newest page; ?3 is the
      * limit plus one, the extra row telling whether more exist. INDEXED BY
      * pins the plan: with statistics saying most rows share one conv_id,
      * the planner would otherwise walk the rowids backwards and filter,
      * which reads the whole table for a quiet conversation. */
-    [STORE_SQLITE__HISTORY] = "SELECT id, sender, recipient, content, ts_ms"
+    [STORE_SQLITE__HISTORY] = "SELECT id, sender, recipient, content, ts_ms, sender_id"
                        " FROM messages INDEXED BY messages_conv_id"
                        " WHERE conv_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
     [STORE_SQLITE__DEDUPE_PUT] = "INSERT OR REPLACE INTO dedupe"
@@ -211,7 +232,7 @@ static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
     [STORE_SQLITE__DEDUPE_PURGE] = "DELETE FROM dedupe WHERE expires_ms <= ?1",
     /* ?3 is the limit plus one. The rows after the floor are few (a
      * recovery window), filtered by time in id order. */
-    [STORE_SQLITE__SINCE] = "SELECT id, sender, recipient, content, ts_ms"
+    [STORE_SQLITE__SINCE] = "SELECT id, sender, recipient, content, ts_ms, sender_id"
                      " FROM messages INDEXED BY messages_conv_id"
                      " WHERE conv_id = ?1 AND id > " STORE_SQLITE__SINCE_FLOOR("?1", "?2")
                      " AND ts_ms > ?2 ORDER BY id LIMIT ?3",
@@ -232,40 +253,63 @@ static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
         "SELECT key FROM conversations INDEXED BY conversations_peer"
         " WHERE substr(key, instr(key, char(31)) + 1) = ?1 AND key >= 'p:' AND key < 'p;'"
         " AND " STORE_SQLITE__NEWER_EXISTS,
+    [STORE_SQLITE__USER_BY_ID] =
+        "SELECT id, key, name, created_ms, seen_ms, guest FROM users WHERE id = ?1",
+    [STORE_SQLITE__USER_BY_KEY] =
+        "SELECT id, key, name, created_ms, seen_ms, guest FROM users WHERE key = ?1",
+    [STORE_SQLITE__USER_ADD] = "INSERT INTO users(id, key, name, created_ms, seen_ms, guest)"
+                               " VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+    [STORE_SQLITE__USER_SEEN] = "UPDATE users SET seen_ms = ?2 WHERE id = ?1",
+    [STORE_SQLITE__USER_RENAME] =
+        "UPDATE users SET key = ?2, name = ?3, seen_ms = ?4 WHERE id = ?1",
+    /* ?1 is now - ttl: seen_ms + ttl <= now, without overflow */
+    [STORE_SQLITE__USER_EXPIRED] = "SELECT id FROM users WHERE guest = 1 AND seen_ms <= ?1",
+    [STORE_SQLITE__USER_DEL] = "DELETE FROM users WHERE id = ?1",
+    [STORE_SQLITE__USER_DEL_MEMBERS] = "DELETE FROM members WHERE user_id = ?1",
+    [STORE_SQLITE__USER_DEL_READS] = "DELETE FROM read_state WHERE user_id = ?1",
+    [STORE_SQLITE__CONV_DEL_MSGS] = "DELETE FROM messages WHERE conv_id = ?1",
+    [STORE_SQLITE__CONV_DEL_READS] = "DELETE FROM read_state WHERE conv_id = ?1",
+    [STORE_SQLITE__CONV_DEL] = "DELETE FROM conversations WHERE id = ?1",
+    [STORE_SQLITE__SECRET_GET] = "SELECT bytes FROM secrets WHERE name = ?1",
+    [STORE_SQLITE__SECRET_ADD] =
+        "INSERT INTO secrets(name, bytes) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+    [STORE_SQLITE__MEMBER_ADD] = "INSERT INTO members(room_key, user_id, joined_ms)"
+                                 " VALUES (?1, ?2, ?3) ON CONFLICT(room_key, user_id) DO NOTHING",
+    [STORE_SQLITE__MEMBER_DEL] = "DELETE FROM members WHERE room_key = ?1 AND user_id = ?2",
+    [STORE_SQLITE__MEMBER_ROOMS] =
+        "SELECT m.room_key, COALESCE(r.name, m.room_key), m.joined_ms"
+        " FROM members AS m LEFT JOIN rooms AS r ON r.key = m.room_key"
+        " WHERE m.user_id = ?1 ORDER BY m.id",
+    [STORE_SQLITE__ROOM_MEMBERS] =
+        "SELECT user_id, joined_ms FROM members WHERE room_key = ?1 ORDER BY id",
+    /* As PRIVATE_CONVS for "d:" names, whatever their age: the name's
+     * index for the first id of the pair, conversations_dpeer (pinned) for
+     * the second; the key and the row id. */
+    [STORE_SQLITE__DIRECT_CONVS] =
+        "SELECT key, id FROM conversations"
+        " WHERE key >= 'd:' || ?1 || char(31) AND key < 'd:' || ?1 || char(32)"
+        " UNION "
+        "SELECT key, id FROM conversations INDEXED BY conversations_dpeer"
+        " WHERE substr(key, instr(key, char(31)) + 1) = ?1 AND key >= 'd:' AND key < 'd;'",
+    [STORE_SQLITE__MSG_NEWEST] = "SELECT MAX(id) FROM messages WHERE conv_id = ?1",
+    [STORE_SQLITE__READ_GET] =
+        "SELECT last_read FROM read_state WHERE user_id = ?1 AND conv_id = ?2",
+    /* never back: a mark only replaces an older one */
+    [STORE_SQLITE__READ_PUT] =
+        "INSERT INTO read_state(user_id, conv_id, last_read) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT(user_id, conv_id) DO UPDATE SET last_read = excluded.last_read"
+        " WHERE excluded.last_read > read_state.last_read",
+    /* from the newest message back to the mark ?2; the caller stops at the
+     * user's own newest message */
+    [STORE_SQLITE__READ_SCAN] = "SELECT id, sender_id FROM messages INDEXED BY messages_conv_id"
+                                " WHERE conv_id = ?1 AND id > ?2 ORDER BY id DESC",
 };
 
 /* ---- ops waiting for their completion ----------------------------------- */
 
-/* One operation, done, waiting for its commit and callback. */
-typedef struct store_sqlite__op {
-    struct store_sqlite__op *next;
-    uint64_t batch; /* serial of the transaction it ran in; 0: none */
-    int rc;
-    store_op_call call;
-    store_op_result res;
-} store_sqlite__op;
-
-typedef struct {
-    struct store base; /* first: a store_t * is a store_sqlite * */
-    sqlite3 *db;
-    sqlite3_stmt *stmt[STORE_SQLITE__NSTMT];
-    store_sqlite__ckpt *ckpt;       /* WAL checkpoints on their own thread */
-    turn_t *turn;           /* NULL: ops complete inline */
-    turn_hook drain;        /* TURN_STORE: commit, then complete */
-    uint64_t batch;         /* serial of the open transaction; 0: none */
-    uint64_t batches;       /* serials given so far */
-    store_sqlite__op *head, *tail; /* done, waiting (start order) */
-    store_sqlite__op *spare;       /* recycled records */
-    unsigned nspare;
-} store_sqlite;
-
-static store_sqlite *store_sqlite__self(store_t *s)
-{
-    return (store_sqlite *)s;
-}
 
 /* Logs the database's last error for `what`; returns STORE_EIO. */
-static int store_sqlite__fail(sqlite3 *db, const char *what)
+int store_sqlite__fail(sqlite3 *db, const char *what)
 {
     log_error("store error", "op=%s code=%d err=\"%s\"", what, sqlite3_extended_errcode(db),
               sqlite3_errmsg(db));
@@ -273,7 +317,7 @@ static int store_sqlite__fail(sqlite3 *db, const char *what)
 }
 
 /* The statement `which`, reset and unbound, ready for new bindings. */
-static sqlite3_stmt *store_sqlite__stmt(store_sqlite *st, int which)
+sqlite3_stmt *store_sqlite__stmt(store_sqlite *st, int which)
 {
     sqlite3_stmt *stmt = st->stmt[which];
     sqlite3_reset(stmt);
@@ -283,12 +327,12 @@ static sqlite3_stmt *store_sqlite__stmt(store_sqlite *st, int which)
 
 /* Releases the statement's locks and result so that it does not hold a
  * read transaction open between calls. */
-static void store_sqlite__done(sqlite3_stmt *stmt)
+void store_sqlite__done(sqlite3_stmt *stmt)
 {
     sqlite3_reset(stmt);
 }
 
-static int store_sqlite__bind_text(sqlite3_stmt *stmt, int i, const char *s, size_t n)
+int store_sqlite__bind_text(sqlite3_stmt *stmt, int i, const char *s, size_t n)
 {
     if (n > INT32_MAX)
         return SQLITE_TOOBIG;
@@ -297,7 +341,7 @@ static int store_sqlite__bind_text(sqlite3_stmt *stmt, int i, const char *s, siz
 
 /* A caller-owned copy of text column i, or NULL for SQL NULL. Returns 0, or
  * STORE_EIO when SQLite failed to produce the text (its OOM). */
-static int store_sqlite__column_text(sqlite3_stmt *stmt, int i, char **out, size_t *len)
+int store_sqlite__column_text(sqlite3_stmt *stmt, int i, char **out, size_t *len)
 {
     *out = NULL;
     if (sqlite3_column_type(stmt, i) == SQLITE_NULL)
@@ -313,7 +357,7 @@ static int store_sqlite__column_text(sqlite3_stmt *stmt, int i, char **out, size
 }
 
 /* Runs a statement that returns no row. Returns 0 or STORE_EIO. */
-static int store_sqlite__exec(store_sqlite *st, sqlite3_stmt *stmt, const char *what)
+int store_sqlite__exec(store_sqlite *st, sqlite3_stmt *stmt, const char *what)
 {
     int rc = sqlite3_step(stmt);
     store_sqlite__done(stmt);
@@ -328,9 +372,9 @@ static int store_sqlite__exec(store_sqlite *st, sqlite3_stmt *stmt, const char *
  * when there was no row) and *n; or STORE_EIO with *out and *n holding
  * the elements so far, the failing one included, for the caller to free
  * with the type's own free. */
-static int store_sqlite__collect(store_sqlite *st, sqlite3_stmt *stmt, size_t size,
-                                 int (*row)(sqlite3_stmt *, void *), const char *what, void **out,
-                                 size_t *n)
+int store_sqlite__collect(store_sqlite *st, sqlite3_stmt *stmt, size_t size,
+                          int (*row)(sqlite3_stmt *, void *), const char *what, void **out,
+                          size_t *n)
 {
     char *v = NULL;
     size_t len = 0, cap = 0;
@@ -361,14 +405,14 @@ static int store_sqlite__collect(store_sqlite *st, sqlite3_stmt *stmt, size_t si
 }
 
 /* A message id as this backend writes it: the decimal rowid. */
-static void store_sqlite__format_id(int64_t rowid, char out[STORE_ID_MAX])
+void store_sqlite__format_id(int64_t rowid, char out[STORE_ID_MAX])
 {
     snprintf(out, STORE_ID_MAX, "%" PRId64, rowid);
 }
 
 /* Parses an id in exactly the form store_sqlite__format_id writes (no sign, no
  * leading zero, no space, 1..INT64_MAX). Returns 0 or STORE_EBADID. */
-static int store_sqlite__parse_id(const char *s, int64_t *out)
+int store_sqlite__parse_id(const char *s, int64_t *out)
 {
     int64_t v = 0;
     size_t i = 0;
@@ -521,7 +565,7 @@ cleanup:
 
 /* ---- the turn's transaction and the completion FIFO ---------------------- */
 
-static store_sqlite__op *store_sqlite__op_new(store_sqlite *st, store_op_call call)
+store_sqlite__op *store_sqlite__op_new(store_sqlite *st, store_op_call call)
 {
     store_sqlite__op *op = st->spare;
     if (op) {
@@ -547,7 +591,7 @@ static void store_sqlite__op_recycle(store_sqlite *st, store_sqlite__op *op)
 }
 
 /* Empties op's result: what a callback gets with an error. */
-static void store_sqlite__op_clear(store_sqlite__op *op)
+void store_sqlite__op_clear(store_sqlite__op *op)
 {
     store_op__clear(op->call.kind, &op->res);
 }
@@ -588,7 +632,7 @@ static void store_sqlite__batch_check(store_sqlite *st)
 }
 
 /* Opens the turn's transaction unless one is open. Returns 0 or STORE_EIO. */
-static int store_sqlite__batch_begin(store_sqlite *st)
+int store_sqlite__batch_begin(store_sqlite *st)
 {
     if (st->batch)
         return 0;
@@ -615,7 +659,7 @@ static void store_sqlite__batch_commit(store_sqlite *st)
 
 /* A write op: inside the turn's transaction, in a savepoint of its own.
  * Returns 0 or STORE_EIO; either way store_sqlite__write_end follows. */
-static int store_sqlite__write_begin(store_sqlite *st)
+int store_sqlite__write_begin(store_sqlite *st)
 {
     int rc = store_sqlite__batch_begin(st);
     if (rc != 0)
@@ -625,7 +669,7 @@ static int store_sqlite__write_begin(store_sqlite *st)
 
 /* Keeps the op's writes (rc 0) or undoes them alone. Returns rc, or
  * STORE_EIO when keeping them failed. */
-static int store_sqlite__write_end(store_sqlite *st, int rc)
+int store_sqlite__write_end(store_sqlite *st, int rc)
 {
     if (rc == 0) {
         rc = store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__RELEASE), "release");
@@ -643,7 +687,7 @@ static void store_sqlite__drain(void *ud);
 
 /* op is done: it waits for the turn's commit and its callback (inline: both
  * happen now). */
-static void store_sqlite__submit(store_sqlite *st, store_sqlite__op *op)
+void store_sqlite__submit(store_sqlite *st, store_sqlite__op *op)
 {
     if (op->rc != 0)
         store_sqlite__batch_check(st);
@@ -916,7 +960,7 @@ static void store_sqlite__room_list(store_t *s, store_room_list_cb cb, void *ud)
 
 /* Looks up the id of conversation `conv`. Returns 0 (and *id), or
  * STORE_ENOTFOUND, or STORE_EIO. */
-static int store_sqlite__conv_get(store_sqlite *st, const char *conv, int64_t *id)
+int store_sqlite__conv_get(store_sqlite *st, const char *conv, int64_t *id)
 {
     sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__CONV_GET);
     int rc;
@@ -947,7 +991,9 @@ static int store_sqlite__msg_row_insert(store_sqlite *st, int64_t conv_id, const
         store_sqlite__bind_text(stmt, 2, m->from, strlen(m->from)) != SQLITE_OK ||
         (m->to && store_sqlite__bind_text(stmt, 3, m->to, strlen(m->to)) != SQLITE_OK) ||
         store_sqlite__bind_text(stmt, 4, m->content, m->content_len) != SQLITE_OK ||
-        sqlite3_bind_int64(stmt, 5, m->ts_ms) != SQLITE_OK) {
+        sqlite3_bind_int64(stmt, 5, m->ts_ms) != SQLITE_OK ||
+        (m->from_id &&
+         store_sqlite__bind_text(stmt, 6, m->from_id, strlen(m->from_id)) != SQLITE_OK)) {
         store_sqlite__done(stmt);
         return store_sqlite__fail(st->db, "message bind");
     }
@@ -1078,15 +1124,17 @@ static void store_sqlite__msg_append(store_t *s, const store_msg_in_t *m,
     store_sqlite__submit(st, op);
 }
 
-/* A row of HISTORY or SINCE (id, sender, recipient, content, ts_ms) into
+/* A row of HISTORY or SINCE (id, sender, recipient, content, ts_ms,
+ * sender_id) into
  * m, zeroed: 0, or STORE_EIO when a column cannot be read. */
-static int store_sqlite__msg_row(sqlite3_stmt *stmt, store_msg_t *m)
+int store_sqlite__msg_row(sqlite3_stmt *stmt, store_msg_t *m)
 {
     store_sqlite__format_id(sqlite3_column_int64(stmt, 0), m->id);
     m->ts_ms = sqlite3_column_int64(stmt, 4);
     if (store_sqlite__column_text(stmt, 1, &m->from, NULL) < 0 ||
         store_sqlite__column_text(stmt, 2, &m->to, NULL) < 0 ||
-        store_sqlite__column_text(stmt, 3, &m->content, &m->content_len) < 0 || !m->from ||
+        store_sqlite__column_text(stmt, 3, &m->content, &m->content_len) < 0 ||
+        store_sqlite__column_text(stmt, 5, &m->from_id, NULL) < 0 || !m->from ||
         !m->content)
         return STORE_EIO;
     return 0;
@@ -1349,4 +1397,20 @@ static const store_ops_t store_sqlite__ops = {
     .dedupe_purge = store_sqlite__dedupe_purge,
     .since = store_sqlite__since,
     .private_convs = store_sqlite__private_convs,
+    .user_claim = store_sqlite__user_claim,
+    .user_ensure = store_sqlite__user_ensure,
+    .user_get = store_sqlite__user_get,
+    .user_find = store_sqlite__user_find,
+    .user_rename = store_sqlite__user_rename,
+    .user_touch = store_sqlite__user_touch,
+    .user_purge = store_sqlite__user_purge,
+    .secret_get = store_sqlite__secret_get,
+    .member_add = store_sqlite__member_add,
+    .member_remove = store_sqlite__member_remove,
+    .member_rooms = store_sqlite__member_rooms,
+    .room_members = store_sqlite__room_members,
+    .direct_convs = store_sqlite__direct_convs,
+    .read_mark = store_sqlite__read_mark,
+    .read_get = store_sqlite__read_get,
+    .conversations = store_op__conversations,
 };

@@ -39,7 +39,11 @@
  * room is either in the page or delivered after the join, never both and
  * never neither; and one connection's events, run one after the other,
  * take effect in the order they were sent. Operations on different keys
- * may complete in any order. The SQLite store does more: every operation
+ * may complete in any order. The v2 operations order the same way per
+ * user id, per name key (claim, ensure, find, rename), per room (its
+ * members) and per conversation and user (read state); store_user_purge
+ * and store_conversations, which touch many keys, are ordered only after
+ * what completed before they started. The SQLite store does more: every operation
  * takes effect when it is started, and callbacks run in start order.
  *
  * Durability. A message is delivered to clients only after the callback of

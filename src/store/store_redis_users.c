@@ -609,7 +609,6 @@ static void store_redis__on_claim_owner(store_redis__op *op, const redisReply *r
     int rc = store_redis__user_parse(r, u->other, &owner);
     int stale = rc == STORE_ENOTFOUND || (rc == 0 && strcmp(owner.key, u->key) != 0);
     int expired = rc == 0 && store_redis__expired(&owner, u->now, u->ttl);
-    int64_t seen = owner.seen_ms;
     mem_free(owner.key);
     mem_free(owner.name);
     if (rc == STORE_EIO) {
@@ -623,7 +622,6 @@ static void store_redis__on_claim_owner(store_redis__op *op, const redisReply *r
         store_redis__send(op, store_redis__on_user_got, k, 5, argv, NULL);
         mem_free(k);
         mem_free(now);
-        (void)seen;
     } else if (!expired) {
         store_redis__finish(op, STORE_ETAKEN);
     } else {

@@ -4,7 +4,8 @@
  * with the redis-PORT.pid files). First the store contract suite
  * (tests/store/store_contract.c, which the SQLite store runs too), each
  * test on a flushed cluster; then what only the Redis store has: its keys
- * (the room index, the clientId entries' expiry, the pconv index), its id
+ * (the room index, the clientId entries' expiry, the pconv index, the
+ * contract v2 keys with an interrupted purge and a stale name), its id
  * form, the time margin of store_since and its chunks, open's checks, and
  * a master killed with -9 (last: run.sh restarts that node before it runs
  * another program on the same cluster).
@@ -464,6 +465,82 @@ static void test_pconv_index(void)
     mem_free(ef);
 }
 
+/* ---- contract v2 keys ------------------------------------------------------ */
+
+/* redis-cli on the cluster (-c follows redirections): the first line of
+ * the answer into out. */
+static void cli(char *out, size_t n, const char *args)
+{
+    sh(out, n, "redis-cli -c -h 127.0.0.1 -p %d %s", base_port, args);
+}
+
+static void users_keys(sc_env *env)
+{
+    const int64_t t = 1700000000000;
+    sc_res a, c, r;
+    uint64_t n;
+    char out[256], cmd[256], id[STORE_ID_MAX];
+    store_member_list_t ml;
+    SC_ASSERT(sc_claim(env, "ann", "Ann", t, &a) == 0);
+    SC_ASSERT(sc_member(env, 1, "r", a.user.id, t, &n) == 0 && n == 1);
+    char *d = store_conv_direct(a.user.id, "BBBBBBBBBBBBBBBBBBBB");
+    SC_ASSERT(sc_append_from(env, d, a.user.id, "hi", t + 1, id) == 0);
+    /* the layout of store_redis.c's top comment */
+    snprintf(cmd, sizeof(cmd), "HGET 'parley:{i:%s}:user' key", a.user.id);
+    cli(out, sizeof(out), cmd);
+    SC_ASSERT(strcmp(out, "ann") == 0);
+    cli(out, sizeof(out), "GET 'parley:{nm:ann}:owner'");
+    SC_ASSERT(strcmp(out, a.user.id) == 0);
+    snprintf(cmd, sizeof(cmd), "ZSCORE 'parley:{users}:guests' %s", a.user.id);
+    cli(out, sizeof(out), cmd);
+    SC_ASSERT(strcmp(out, "1700000000000") == 0);
+    snprintf(cmd, sizeof(cmd), "ZRANK 'parley:{r:r}:members' %s", a.user.id);
+    cli(out, sizeof(out), cmd);
+    SC_ASSERT(strcmp(out, "0") == 0);
+    snprintf(cmd, sizeof(cmd), "SCARD 'parley:{i:%s}:dconv'", a.user.id);
+    cli(out, sizeof(out), cmd);
+    SC_ASSERT(strcmp(out, "1") == 0);
+    snprintf(cmd, sizeof(cmd), "SCARD 'parley:{i:BBBBBBBBBBBBBBBBBBBB}:dconv'");
+    cli(out, sizeof(out), cmd);
+    SC_ASSERT(strcmp(out, "1") == 0);
+
+    /* a purge interrupted after the user's record went (the rest of its
+     * keys and its guests entry left): the next purge finishes it */
+    snprintf(cmd, sizeof(cmd), "DEL 'parley:{i:%s}:user'", a.user.id);
+    cli(out, sizeof(out), cmd);
+    SC_ASSERT(strcmp(out, "1") == 0);
+    SC_ASSERT(sc_purge(env, t + SC_TTL, &n) == 0 && n == 1);
+    SC_ASSERT(sc_room_members(env, "r", &ml) == 0 && ml.n == 0);
+    snprintf(cmd, sizeof(cmd), "EXISTS 'parley:{i:%s}:rooms' 'parley:{i:%s}:dconv'", a.user.id,
+             a.user.id);
+    cli(out, sizeof(out), cmd);
+    SC_ASSERT(strcmp(out, "0") == 0);
+    cli(out, sizeof(out), "ZCARD 'parley:{users}:guests'");
+    SC_ASSERT(strcmp(out, "0") == 0);
+    cli(out, sizeof(out), "SCARD 'parley:{i:BBBBBBBBBBBBBBBBBBBB}:dconv'");
+    SC_ASSERT(strcmp(out, "0") == 0);
+    store_history_t h;
+    SC_ASSERT(sc_history(env, d, NULL, 10, &h) == 0 && h.n == 0);
+
+    /* a name whose owner's record is gone is free */
+    SC_ASSERT(sc_claim(env, "cat", "Cat", t, &c) == 0);
+    snprintf(cmd, sizeof(cmd), "DEL 'parley:{i:%s}:user'", c.user.id);
+    cli(out, sizeof(out), cmd);
+    SC_ASSERT(sc_user_find(env, "cat", t, &r) == STORE_ENOTFOUND);
+    SC_ASSERT(sc_claim(env, "cat", "Cat", t, &r) == 0 && strcmp(r.user.id, c.user.id) != 0);
+    cli(out, sizeof(out), "GET 'parley:{nm:cat}:owner'");
+    SC_ASSERT(strcmp(out, r.user.id) == 0);
+    mem_free(d);
+}
+
+static void test_users_keys(void)
+{
+    flush_all();
+    sc_env env = {.loop = &loop, .s = S, .wait = redis_wait, .close = redis_close,
+                  .reopen = redis_reopen};
+    users_keys(&env);
+}
+
 /* open refuses what it cannot honour, and keeps nothing then: a
  * wait_replicas over the maximum (it used to be taken modulo 1000), a
  * missing loop or seed list. */
@@ -656,6 +733,7 @@ int main(void)
         {"since: the clock margin", test_since_skew},
         {"since: the margin in chunks, paging", test_since_chunks},
         {"the pconv index", test_pconv_index},
+        {"contract v2 keys, an interrupted purge, a stale name", test_users_keys},
         {"open refuses what it cannot honour", test_open_checks},
         {"failover: a master killed with -9", test_failover},
     };

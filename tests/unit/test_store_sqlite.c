@@ -860,6 +860,18 @@ static void test_query_plans(void **state)
     assert_null(strstr(p, "SCAN"));
     mem_free(p);
 
+    /* read state: a walk of the conversation's index back to the mark,
+     * in the index's order; a user's direct conversations as its private
+     * ones, through conversations_dpeer */
+    p = plan(f, STORE_SQLITE__READ_SCAN);
+    assert_non_null(strstr(p, "USING INDEX messages_conv_id (conv_id=? AND "));
+    assert_null(strstr(p, "TEMP B-TREE"));
+    mem_free(p);
+    p = plan(f, STORE_SQLITE__DIRECT_CONVS);
+    assert_non_null(strstr(p, "sqlite_autoindex_conversations_1 (key>? AND key<?)"));
+    assert_non_null(strstr(p, "USING INDEX conversations_dpeer (<expr>=?)"));
+    mem_free(p);
+
     /* every other lookup is by key too; only the room list reads it all */
     for (int i = 0; i < STORE_SQLITE__NSTMT; i++) {
         if (i == STORE_SQLITE__ROOM_LIST)

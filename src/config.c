@@ -455,8 +455,9 @@ static void parley_usage(FILE *out)
             "environment variable (PARLEY_MAX_CONTENT=500) and a config file key\n"
             "(max-content = 500, one \"name = value\" per line; '#' starts a comment\n"
             "line). Precedence: defaults < config file < environment < flags. A list\n"
-            "option takes several values, repeated or comma-separated; a source\n"
-            "replaces the list of the sources before it.\n\n",
+            "option (cors-origin, trusted-proxy, api-key) takes several values,\n"
+            "repeated or comma-separated; a source replaces the list of the\n"
+            "sources before it.\n\n",
             PARLEY_VERSION);
     for (size_t i = 0; i < NOPTIONS; i++) {
         const parley_option *o = &parley_options[i];
@@ -510,7 +511,8 @@ static void parley_man_head(FILE *out)
             "\\fI/socket.io/\\fR, so stock Socket.IO clients work unchanged, and runs the\n"
             "chat events of its protocol (users, rooms, room and private messages,\n"
             "history, typing, presence) on top. It also serves \\fI/healthz\\fR\n"
-            "(200 while running), \\fI/metrics\\fR (Prometheus text) and the web UI\n"
+            "(200 while running), \\fI/metrics\\fR (Prometheus text), the Server API\n"
+            "under \\fI/api/v1/\\fR when \\fB\\-\\-api\\-key\\fR is set, and the web UI\n"
             "from the \\fB\\-\\-static\\fR directory. State lives in one SQLite file in\n"
             "the \\fB\\-\\-data\\fR directory. It runs in the foreground, logs in logfmt\n"
             "on standard error and does not fork.\n"
@@ -519,7 +521,7 @@ static void parley_man_head(FILE *out)
             "an environment variable (\\fBPARLEY_MAX_CONTENT=500\\fR) and a key of the\n"
             "configuration file (\\fBmax\\-content = 500\\fR). Sources apply in the order\n"
             "defaults, configuration file, environment, flags: a later one wins. The\n"
-            "list options \\fB\\-\\-cors\\-origin\\fR and \\fB\\-\\-trusted\\-proxy\\fR take\n"
+            "list options \\fB\\-\\-cors\\-origin\\fR, \\fB\\-\\-trusted\\-proxy\\fR and \\fB\\-\\-api\\-key\\fR take\n"
             "several values, repeated or separated by commas, in every spelling; each\n"
             "source replaces the list of the sources before it.\n"
             ".SH OPTIONS\n",
@@ -581,7 +583,8 @@ static void parley_man_tail(FILE *out)
           "cors\\-origin = https://www.example.com\n"
           ".fi\n.RE\n"
           ".PP\n"
-          "A file holding \\fBauth\\-secret\\fR should be readable by the server's user\n"
+          "A file holding \\fBauth\\-secret\\fR, \\fBapi\\-key\\fR or \\fBwebhook\\-secret\\fR should be\n"
+          "readable by the server's user\n"
           "only; \\fBparley\\fR warns when it is world\\-readable.\n"
           ".SH ENVIRONMENT\n"
           "Each option is read from the variable named under it in OPTIONS:\n"
@@ -622,7 +625,7 @@ static void parley_man_tail(FILE *out)
           ".SH SEE ALSO\n"
           ".BR systemd.service (5),\n"
           ".BR systemd.exec (5).\n"
-          "In the source tree: \\fIREADME.md\\fR, \\fIdocs/PROTOCOL.md\\fR (the chat\n"
+          "In the source tree: \\fIREADME.md\\fR, \\fIdocs/API.md\\fR, \\fIdocs/PROTOCOL.md\\fR (the chat\n"
           "protocol for client authors), \\fIdocs/OPERATIONS.md\\fR,\n"
           "\\fIdocs/SECURITY.md\\fR, \\fIdeploy/parley.service\\fR.\n",
           out);

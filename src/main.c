@@ -361,6 +361,21 @@ static int parley_announce(const parley_server *ps, const parley_config *cfg)
     return 0;
 }
 
+/* The signal handlers and the loop-lag timer (closed at the end of
+ * parley_run). */
+static void parley_start_handles(parley_server *ps)
+{
+    uv_signal_init(ps->loop, &ps->sigint);
+    uv_signal_init(ps->loop, &ps->sigterm);
+    ps->sigint.data = ps->sigterm.data = ps;
+    uv_timer_init(ps->loop, &ps->lag_timer);
+    ps->lag_timer.data = ps;
+    ps->lag_expected = uv_hrtime() + (uint64_t)PARLEY_LAG_PERIOD_MS * 1000000;
+    uv_timer_start(&ps->lag_timer, parley_on_lag_timer, PARLEY_LAG_PERIOD_MS, PARLEY_LAG_PERIOD_MS);
+    uv_signal_start(&ps->sigint, parley_on_signal, SIGINT);
+    uv_signal_start(&ps->sigterm, parley_on_signal, SIGTERM);
+}
+
 /* Runs the server with a valid configuration until SIGTERM or SIGINT.
  * Returns the exit status. */
 static int parley_run(const parley_config *cfg)
@@ -443,15 +458,7 @@ static int parley_run(const parley_config *cfg)
     }
     if (parley_open_api(&ps, cfg) != 0)
         goto out;
-    uv_signal_init(ps.loop, &ps.sigint);
-    uv_signal_init(ps.loop, &ps.sigterm);
-    ps.sigint.data = ps.sigterm.data = &ps;
-    uv_timer_init(ps.loop, &ps.lag_timer);
-    ps.lag_timer.data = &ps;
-    ps.lag_expected = uv_hrtime() + (uint64_t)PARLEY_LAG_PERIOD_MS * 1000000;
-    uv_timer_start(&ps.lag_timer, parley_on_lag_timer, PARLEY_LAG_PERIOD_MS, PARLEY_LAG_PERIOD_MS);
-    uv_signal_start(&ps.sigint, parley_on_signal, SIGINT);
-    uv_signal_start(&ps.sigterm, parley_on_signal, SIGTERM);
+    parley_start_handles(&ps);
     if (parley_announce(&ps, cfg) == 0) {
         uv_run(ps.loop, UV_RUN_DEFAULT);
         status = 0;
@@ -468,9 +475,7 @@ out:
     if (ps.chat)
         chat_server_free(ps.chat);
     api_free(ps.api); /* after the chat layer: no handler is still running */
-    ps.api = NULL;
     webhook_close(ps.webhook); /* queued events are lost (docs/OPERATIONS.md) */
-    ps.webhook = NULL;
     if (ps.sio)
         sio_server_free(ps.sio);
     net_static_free(ps.files);

@@ -319,3 +319,19 @@ test('webhooks: a full queue drops the oldest events and counts them', async () 
   }
   assert.match(srv.stderr(), /webhook events lost at shutdown.*events=5/);
 });
+
+test('webhooks: stopping while a POST hangs abandons it cleanly (no leak, prompt exit)', async () => {
+  const rx = await startReceiver();
+  rx.behave(() => ({ hang: true }));
+  const srv = await webhookServer(rx);
+  try {
+    await emit(srv, 'user.online', 3);
+    await rx.next(T);
+  } finally {
+    const t0 = Date.now();
+    await srv.stop(); // throws on a sanitizer report or a non-zero exit
+    assert.ok(Date.now() - t0 < 4000, `stopped in ${Date.now() - t0} ms`);
+    await rx.close();
+  }
+  assert.match(srv.stderr(), /webhook events lost at shutdown.*events=3/);
+});

@@ -399,6 +399,12 @@ static int parley_validate(const parley_config *cfg)
             return -1;
         }
     }
+    if (cfg->webhook_url[0] && strncmp(cfg->webhook_url, "http://", 7) != 0 &&
+        strncmp(cfg->webhook_url, "https://", 8) != 0) {
+        fprintf(stderr, "parley: webhook-url must start with http:// or https://, not \"%s\"\n",
+                cfg->webhook_url);
+        return -1;
+    }
     if (cfg->webhook_url[0] && !cfg->webhook_secret[0]) {
         fprintf(stderr, "parley: webhook-url needs webhook-secret (the receiver checks the signature)\n");
         return -1;

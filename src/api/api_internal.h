@@ -53,7 +53,7 @@ struct api_req {
     size_t route_index;
     char *params[API_MAX_SEGMENTS]; /* decoded ":" segments, in order */
     size_t nparams;
-    char *query;            /* raw query string (copy); api_query_get decodes */
+    char *query;            /* raw query string (copy); read it with net_query_get */
     json_t *body;           /* the parsed object, or NULL without a body */
     uint64_t start_ns;
     api_req *next;          /* in the server's list of pending requests */

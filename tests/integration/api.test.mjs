@@ -335,3 +335,31 @@ test('webhooks: stopping while a POST hangs abandons it cleanly (no leak, prompt
   }
   assert.match(srv.stderr(), /webhook events lost at shutdown.*events=3/);
 });
+
+test('configuration: bad webhook and key settings stop the server with status 2', () => {
+  const run = (args, env = {}) => spawnSync(binPath('parley'), ['--port', '0', '--data', tmpDir(), ...args],
+    { encoding: 'utf8', env: { ...process.env, ...env }, timeout: T });
+  let r = run(['--webhook-url', 'http://127.0.0.1:1/hook']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /webhook-url needs webhook-secret/);
+  r = run(['--webhook-url', 'ftp://127.0.0.1/hook'], { PARLEY_WEBHOOK_SECRET: SECRET });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /http:\/\/ or https:\/\//);
+  r = run([], { PARLEY_API_KEY: 'short' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /at least 16 characters/);
+  assert.doesNotMatch(r.stderr, /"short"/); // the key itself is not echoed
+  r = run(['--api-rate', '-1']);
+  assert.equal(r.status, 2);
+});
+
+test('a key given as a flag works but is warned about, without the key in the log', async () => {
+  const srv = await start({ args: ['--api-key', KEY] });
+  try {
+    assert.equal((await api(srv, '/api/v1/users')).status, 501);
+  } finally {
+    await srv.stop();
+  }
+  assert.match(srv.stderr(), /api-key given as a flag/);
+  assert.doesNotMatch(srv.stderr(), /k-0123456789abcdef/);
+});

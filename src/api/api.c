@@ -56,8 +56,8 @@ int api_new(uv_loop_t *loop, const api_config *cfg, api_server **out)
     return 0;
 }
 
-/* Unlinks r from the pending list (no-op when not in it). */
-static void api__unlink(api_req *r);
+/* Frees a request and unlinks it from the pending list. */
+static void api__req_free(api_req *r);
 
 void api_free(api_server *api)
 {
@@ -65,13 +65,9 @@ void api_free(api_server *api)
         return;
     while (api->pending) {
         api_req *r = api->pending;
-        api__unlink(r);
-        if (r->c)
-            net_conn_set_owner(r->c, NULL, NULL);
-        api_segments_free(r->params, r->nparams);
-        json_decref(r->body);
-        mem_free(r->query);
-        mem_free(r);
+        if (r->abandon)
+            r->abandon(r);
+        api__req_free(r);
     }
     OPENSSL_cleanse(api->key_hash, (api->nkeys ? api->nkeys : 1) * sizeof(*api->key_hash));
     mem_free(api->key_hash);
@@ -83,6 +79,11 @@ void api_free(api_server *api)
 webhook_t *api__webhook(api_server *api)
 {
     return api->webhook;
+}
+
+uv_loop_t *api__loop(api_server *api)
+{
+    return api->loop;
 }
 
 /* ---- answers ------------------------------------------------------------- */
@@ -370,6 +371,11 @@ void api_metrics(const api_server *api, buf_t *out)
             metrics_sample(out, "parley_api_requests_total", labels, (double)api->counts[i][k]);
         }
     }
+    size_t pending = 0;
+    for (const api_req *r = api->pending; r; r = r->next)
+        pending++;
+    metrics_single(out, "parley_api_requests_pending", "gauge",
+                   "Server API requests waiting for their answer.", (double)pending);
     metrics_header(out, "parley_api_request_duration_seconds", "histogram",
                    "Time from a Server API request to its answer.");
     metrics_histogram(out, "parley_api_request_duration_seconds", NULL, &api->latency);

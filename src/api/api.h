@@ -22,7 +22,7 @@
 typedef struct api_server api_server;
 
 typedef struct {
-    const char *const *keys; /* the API keys; copied by api_new */
+    const char *const *keys; /* the API keys; api_new keeps only their SHA-256 */
     size_t nkeys;            /* 0: the API is off (every /api/ path is 404) */
     double rate;             /* requests per second per key (0: no limit) */
     uint32_t burst;
@@ -31,8 +31,9 @@ typedef struct {
 } api_config;
 
 /* Makes the API front. Returns 0 and sets *out, or ERR_INVAL when the rate
- * limit is out of range (util/ratelimit.h). The keys are copied; the config
- * may go away afterwards (webhook must outlive the server). */
+ * limit is out of range (util/ratelimit.h). Only digests of the keys are
+ * kept; the config may go away afterwards (webhook must outlive the
+ * server). */
 int api_new(uv_loop_t *loop, const api_config *cfg, api_server **out);
 /* Answers one request whose path starts with /api/ (now or later). */
 void api_handle_request(api_server *api, net_conn *c, net_request *req);

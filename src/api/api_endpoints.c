@@ -10,6 +10,7 @@
 
 #include "api/api_internal.h"
 #include "util/err.h"
+#include "util/mem.h"
 #include "webhook/webhook.h"
 
 /* TODO(chat v2): replace with the chat operation of the endpoint. */
@@ -46,6 +47,50 @@ static void api__test_events(api_req *r)
     api_reply_ok(r, 200, json_pack("{s:I}", "queued", n));
 }
 
+/* Test-only: {ms} answers {waited: ms} after ms milliseconds: an
+ * asynchronous handler the way the chat operations will be, to test
+ * answers after the loop turned, clients that leave first, and shutdown
+ * with a request under way. */
+typedef struct {
+    uv_timer_t timer;
+    api_req *r;
+} api__delay;
+
+static void api__delay_closed(uv_handle_t *h)
+{
+    mem_free(mem_container_of((uv_timer_t *)h, api__delay, timer));
+}
+
+static void api__delay_fired(uv_timer_t *t)
+{
+    api__delay *d = mem_container_of(t, api__delay, timer);
+    api_req *r = d->r;
+    json_int_t ms = json_integer_value(json_object_get(r->body, "ms"));
+    uv_close((uv_handle_t *)&d->timer, api__delay_closed);
+    api_reply_ok(r, 200, json_pack("{s:I}", "waited", ms));
+}
+
+static void api__delay_abandon(api_req *r)
+{
+    api__delay *d = r->op;
+    uv_close((uv_handle_t *)&d->timer, api__delay_closed);
+}
+
+static void api__test_delay(api_req *r)
+{
+    json_int_t ms = json_integer_value(json_object_get(r->body, "ms"));
+    if (ms < 0 || ms > 60000) {
+        api_reply_status(r, 400, "invalid_payload", "ms must be 0..60000", NULL);
+        return;
+    }
+    api__delay *d = mem_calloc(1, sizeof(*d));
+    d->r = r;
+    uv_timer_init(api__loop(r->api), &d->timer);
+    r->op = d;
+    r->abandon = api__delay_abandon;
+    uv_timer_start(&d->timer, api__delay_fired, (uint64_t)ms, 0);
+}
+
 static const api_field api__f_user_create[] = {{"username", JSON_STRING, 1}, {NULL, 0, 0}};
 static const api_field api__f_room_create[] = {
     {"name", JSON_STRING, 1}, {"private", JSON_TRUE, 0}, {"topic", JSON_STRING, 0},
@@ -59,6 +104,7 @@ static const api_field api__f_member[] = {
 static const api_field api__f_private_message[] = {
     {"from", JSON_STRING, 1}, {"content", JSON_STRING, 1}, {"clientId", JSON_STRING, 0},
     {"replyTo", JSON_STRING, 0}, {NULL, 0, 0}};
+static const api_field api__f_test_delay[] = {{"ms", JSON_INTEGER, 1}, {NULL, 0, 0}};
 static const api_field api__f_test_events[] = {
     {"type", JSON_STRING, 1}, {"data", JSON_OBJECT, 0}, {"count", JSON_INTEGER, 0}, {NULL, 0, 0}};
 
@@ -78,5 +124,6 @@ const api_route api_routes[] = {
     {"POST", "users/:/messages", "users.messages.create", api__not_implemented,
      api__f_private_message, 0},
     {"POST", "_test/events", "test.events", api__test_events, api__f_test_events, 1},
+    {"POST", "_test/delay", "test.delay", api__test_delay, api__f_test_delay, 1},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -56,6 +56,11 @@ struct api_req {
     char *query;            /* raw query string (copy); read it with net_query_get */
     json_t *body;           /* the parsed object, or NULL without a body */
     uint64_t start_ns;
+    /* Set by a handler that has work under way: api_free calls it for a
+     * request still unanswered, and the handler must then drop every
+     * reference to r and free its own resources without answering. */
+    void (*abandon)(api_req *r);
+    void *op;               /* the handler's own state */
     api_req *next;          /* in the server's list of pending requests */
 };
 
@@ -104,7 +109,8 @@ void api_reply_error(api_req *r, const char *code, const char *message);
 /* The same with an explicit status (413 invalid_payload, 501 internal). */
 void api_reply_status(api_req *r, int status, const char *code, const char *message,
                       const char *extra_headers);
-/* The webhook sender of the server (NULL when none). */
+/* The webhook sender of the server (NULL when none), and its loop. */
 webhook_t *api__webhook(api_server *api);
+uv_loop_t *api__loop(api_server *api);
 
 #endif

@@ -363,3 +363,30 @@ test('a key given as a flag works but is warned about, without the key in the lo
   assert.match(srv.stderr(), /api-key given as a flag/);
   assert.doesNotMatch(srv.stderr(), /k-0123456789abcdef/);
 });
+
+test('asynchronous handlers: answered later, the loop serves meanwhile; a client that left, and shutdown mid-request', async () => {
+  const srv = await start({ args: ['--test-hooks', '1'], env: { PARLEY_API_KEY: KEY } });
+  let gone;
+  try {
+    const t0 = Date.now();
+    const slow = api(srv, '/api/v1/_test/delay', { method: 'POST', body: '{"ms":400}' });
+    const h = await httpRequest(`${srv.url}/healthz`, { timeoutMs: T });
+    assert.equal(h.status, 200);
+    const res = await slow;
+    assert.equal(res.status, 200);
+    assert.deepEqual(json(res), { ok: true, waited: 400 });
+    assert.ok(Date.now() - t0 >= 390, `answered after ${Date.now() - t0} ms`);
+    assert.equal((await metrics(srv)).get('parley_api_requests_pending'), 0);
+    // A client that leaves before the answer: the answer is dropped, counted.
+    gone = httpRequest(`${srv.url}/api/v1/_test/delay`, {
+      method: 'POST', headers: { Authorization: `Bearer ${KEY}` }, body: '{"ms":200}', timeoutMs: 50,
+    }).catch((e) => e);
+    assert.match((await gone).message, /timed out/);
+    await metricsUntil(srv, (m) => m.get('parley_api_requests_total{route="test.delay",status="200"}') === 2);
+    // One left waiting for a minute when the server stops.
+    api(srv, '/api/v1/_test/delay', { method: 'POST', body: '{"ms":60000}' }).catch(() => {});
+    await metricsUntil(srv, (m) => m.get('parley_api_requests_pending') === 1);
+  } finally {
+    await srv.stop(); // no leak, no crash with the request under way
+  }
+});

@@ -3,7 +3,7 @@
 # installs anything; make bench too, with `deps.sh bench`). See README.md.
 
 CC      ?= cc
-PKGS    := libuv jansson hiredis libutf8proc sqlite3 libcrypto
+PKGS    := libuv jansson hiredis libutf8proc sqlite3 libcrypto libcurl
 PORT    ?= 8080
 SANITIZE ?=
 

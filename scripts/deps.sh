@@ -23,6 +23,7 @@ esac
 
 build_pkgs=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-dev
             libhiredis-dev libsqlite3-dev libssl-dev uthash-dev libutf8proc-dev
+            libcurl4-openssl-dev
             nodejs npm)
 test_pkgs=(libcmocka-dev python3 python3-socketio python3-websocket python3-requests redis-server
            nginx-light chromium clang libclang-rt-14-dev curl procps valgrind gettext-base)

@@ -34,6 +34,10 @@ typedef struct {
     long max;           /* OPT_LONG: largest value; 0: LONG_MAX */
 } parley_option;
 
+/* Options whose flag starts with "test-" are test-only: they work in every
+ * spelling but are left out of --help and the man page. */
+#define PARLEY_HIDDEN(o) (strncmp((o)->flag, "test-", 5) == 0)
+
 #define OFF(f) offsetof(parley_config, f)
 #define U32 4294967295L /* fields the layers take as uint32_t */
 static const parley_option parley_options[] = {
@@ -96,6 +100,27 @@ static const parley_option parley_options[] = {
      "how long a lost connection's name and rooms are kept for its owner (0: no recovery)", U32},
     {"presence-delay", OPT_LONG, OFF(presence_delay), "30", "MS",
      "coalescing window of users:update and rooms:update", U32},
+    {"api-key", OPT_LIST, OFF(api_keys), "", "KEY",
+     "turn the Server API (/api/v1/, docs/API.md) on and accept this Bearer key (repeatable or "
+     "comma-separated; prefer PARLEY_API_KEY or the config file: a flag shows in ps)", 0},
+    {"api-rate", OPT_DOUBLE, OFF(api_rate), "100", "N",
+     "Server API requests per second per key, over it HTTP 429 (0: no limit)", 0},
+    {"api-burst", OPT_LONG, OFF(api_burst), "200", "N", "burst of the per-key API rate", U32},
+    {"webhook-url", OPT_STR, OFF(webhook_url), "", "URL",
+     "POST batches of chat events to URL (needs --webhook-secret; empty: no webhooks)", 0},
+    {"webhook-secret", OPT_STR, OFF(webhook_secret), "", "SECRET",
+     "key of the webhooks' X-Parley-Signature (HMAC-SHA256); prefer PARLEY_WEBHOOK_SECRET or the "
+     "config file", 0},
+    {"webhook-queue", OPT_LONG, OFF(webhook_queue), "10000", "N",
+     "webhook events held while the receiver is slow or down; beyond, the oldest are dropped", 10000000},
+    {"webhook-timeout", OPT_LONG, OFF(webhook_timeout), "5000", "MS",
+     "time a webhook POST may take before it is retried", U32},
+    {"webhook-retry-min", OPT_LONG, OFF(webhook_retry_min), "1000", "MS",
+     "first delay before a failed webhook POST is retried; it doubles at each failure", U32},
+    {"webhook-retry-max", OPT_LONG, OFF(webhook_retry_max), "60000", "MS",
+     "longest delay between webhook retries", U32},
+    {"test-hooks", OPT_LONG, OFF(test_hooks), "0", "0|1",
+     "test-only: POST /api/v1/_test/events emits webhook events (tests/integration)", 1},
     {"log-level", OPT_LEVEL, OFF(log_level), "info", "LEVEL", "debug, info, warn or error", 0},
 };
 #define NOPTIONS (sizeof(parley_options) / sizeof(parley_options[0]))
@@ -227,6 +252,8 @@ static int parley_set(parley_config *cfg, const parley_option *o, const char *va
         *(const char **)field = val;
         if (o->offset == OFF(auth_secret))
             cfg->secret_src = src;
+        if (o->offset == OFF(webhook_secret))
+            cfg->webhook_secret_src = src;
         if (o->kind == OPT_FILE)
             cfg->config_src = src;
         return 0;
@@ -357,6 +384,7 @@ static int parley_validate(const parley_config *cfg)
     static const struct { const char *rate, *burst; size_t r, b; } buckets[] = {
         {"rate-limit", "rate-burst", OFF(rate_limit), OFF(rate_burst)},
         {"handshake-rate", "handshake-burst", OFF(handshake_rate), OFF(handshake_burst)},
+        {"api-rate", "api-burst", OFF(api_rate), OFF(api_burst)},
     };
     for (size_t i = 0; i < sizeof(buckets) / sizeof(buckets[0]); i++) {
         ratelimit_config_t rl;
@@ -368,6 +396,27 @@ static int parley_validate(const parley_config *cfg)
                     "and the burst 1..%u\n",
                     buckets[i].rate, rate, buckets[i].burst, burst, RATELIMIT_MAX_RATE,
                     RATELIMIT_MAX_BURST);
+            return -1;
+        }
+    }
+    if (cfg->webhook_url[0] && strncmp(cfg->webhook_url, "http://", 7) != 0 &&
+        strncmp(cfg->webhook_url, "https://", 8) != 0) {
+        fprintf(stderr, "parley: webhook-url must start with http:// or https://, not \"%s\"\n",
+                cfg->webhook_url);
+        return -1;
+    }
+    if (cfg->webhook_url[0] && !cfg->webhook_secret[0]) {
+        fprintf(stderr, "parley: webhook-url needs webhook-secret (the receiver checks the signature)\n");
+        return -1;
+    }
+    if (cfg->webhook_url[0] && cfg->webhook_queue < 1) {
+        fprintf(stderr, "parley: webhook-queue must be at least 1\n");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->api_keys.n; i++) {
+        if (strlen(cfg->api_keys.items[i]) < 16) {
+            fprintf(stderr, "parley: api-key: a key needs at least 16 characters (key %zu is shorter)\n",
+                    i + 1);
             return -1;
         }
     }
@@ -412,12 +461,15 @@ static void parley_usage(FILE *out)
             "environment variable (PARLEY_MAX_CONTENT=500) and a config file key\n"
             "(max-content = 500, one \"name = value\" per line; '#' starts a comment\n"
             "line). Precedence: defaults < config file < environment < flags. A list\n"
-            "option takes several values, repeated or comma-separated; a source\n"
-            "replaces the list of the sources before it.\n\n",
+            "option (cors-origin, trusted-proxy, api-key) takes several values,\n"
+            "repeated or comma-separated; a source replaces the list of the\n"
+            "sources before it.\n\n",
             PARLEY_VERSION);
     for (size_t i = 0; i < NOPTIONS; i++) {
         const parley_option *o = &parley_options[i];
         char left[64], env[64];
+        if (PARLEY_HIDDEN(o))
+            continue;
         snprintf(left, sizeof(left), "--%s %s", o->flag, o->arg);
         parley_env_name(o, env, sizeof(env));
         fprintf(out, "  %-26s %s\n", left, o->help);
@@ -465,7 +517,8 @@ static void parley_man_head(FILE *out)
             "\\fI/socket.io/\\fR, so stock Socket.IO clients work unchanged, and runs the\n"
             "chat events of its protocol (users, rooms, room and private messages,\n"
             "history, typing, presence) on top. It also serves \\fI/healthz\\fR\n"
-            "(200 while running), \\fI/metrics\\fR (Prometheus text) and the web UI\n"
+            "(200 while running), \\fI/metrics\\fR (Prometheus text), the Server API\n"
+            "under \\fI/api/v1/\\fR when \\fB\\-\\-api\\-key\\fR is set, and the web UI\n"
             "from the \\fB\\-\\-static\\fR directory. State lives in one SQLite file in\n"
             "the \\fB\\-\\-data\\fR directory. It runs in the foreground, logs in logfmt\n"
             "on standard error and does not fork.\n"
@@ -474,7 +527,7 @@ static void parley_man_head(FILE *out)
             "an environment variable (\\fBPARLEY_MAX_CONTENT=500\\fR) and a key of the\n"
             "configuration file (\\fBmax\\-content = 500\\fR). Sources apply in the order\n"
             "defaults, configuration file, environment, flags: a later one wins. The\n"
-            "list options \\fB\\-\\-cors\\-origin\\fR and \\fB\\-\\-trusted\\-proxy\\fR take\n"
+            "list options \\fB\\-\\-cors\\-origin\\fR, \\fB\\-\\-trusted\\-proxy\\fR and \\fB\\-\\-api\\-key\\fR take\n"
             "several values, repeated or separated by commas, in every spelling; each\n"
             "source replaces the list of the sources before it.\n"
             ".SH OPTIONS\n",
@@ -487,6 +540,8 @@ static void parley_man_options(FILE *out)
     for (size_t i = 0; i < NOPTIONS; i++) {
         const parley_option *o = &parley_options[i];
         char env[64];
+        if (PARLEY_HIDDEN(o))
+            continue;
         parley_env_name(o, env, sizeof(env));
         fputs(".TP\n\\fB", out);
         parley_roff(out, "--");
@@ -534,7 +589,8 @@ static void parley_man_tail(FILE *out)
           "cors\\-origin = https://www.example.com\n"
           ".fi\n.RE\n"
           ".PP\n"
-          "A file holding \\fBauth\\-secret\\fR should be readable by the server's user\n"
+          "A file holding \\fBauth\\-secret\\fR, \\fBapi\\-key\\fR or \\fBwebhook\\-secret\\fR should be\n"
+          "readable by the server's user\n"
           "only; \\fBparley\\fR warns when it is world\\-readable.\n"
           ".SH ENVIRONMENT\n"
           "Each option is read from the variable named under it in OPTIONS:\n"
@@ -575,7 +631,7 @@ static void parley_man_tail(FILE *out)
           ".SH SEE ALSO\n"
           ".BR systemd.service (5),\n"
           ".BR systemd.exec (5).\n"
-          "In the source tree: \\fIREADME.md\\fR, \\fIdocs/PROTOCOL.md\\fR (the chat\n"
+          "In the source tree: \\fIREADME.md\\fR, \\fIdocs/API.md\\fR, \\fIdocs/PROTOCOL.md\\fR (the chat\n"
           "protocol for client authors), \\fIdocs/OPERATIONS.md\\fR,\n"
           "\\fIdocs/SECURITY.md\\fR, \\fIdeploy/parley.service\\fR.\n",
           out);

@@ -51,10 +51,17 @@ typedef struct {
     const char *auth_secret;
     double rate_limit;
     long rate_burst, max_content, max_rooms, max_members, recovery_window, presence_delay;
+    parley_list api_keys;   /* Server API keys; none: the API is off */
+    double api_rate;
+    long api_burst;
+    const char *webhook_url, *webhook_secret;
+    long webhook_queue, webhook_timeout, webhook_retry_min, webhook_retry_max;
+    long test_hooks;        /* hidden, test-only */
     const char *log_level;
 
     int config_src;         /* SRC_FLAG when --config was given */
     int secret_src;         /* source of auth_secret, for the warnings */
+    int webhook_secret_src; /* source of webhook_secret, likewise */
     int file_world_readable;
     char **owned;
     size_t nowned;

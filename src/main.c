@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "api/api.h"
 #include "bus/bus.h"
 #include "chat/chat.h"
 #include "net/net.h"
@@ -25,6 +26,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/turn.h"
+#include "webhook/webhook.h"
 
 #include "config.h"
 
@@ -42,6 +44,8 @@ typedef struct {
     store_t *store;
     bus_t *bus;
     rc_cluster *rc;          /* cluster mode: the store's Redis client */
+    api_server *api;         /* the Server API (off without --api-key) */
+    webhook_t *webhook;      /* NULL without --webhook-url */
     uv_signal_t sigint, sigterm;
     uv_timer_t lag_timer;   /* measures event-loop lag */
     uint64_t lag_expected;  /* uv_hrtime when the timer should fire */
@@ -117,6 +121,10 @@ static void parley_metrics(parley_server *ps, net_conn *c)
         bus_metrics(ps->bus, &b);
     if (ps->rc)
         rc_metrics(ps->rc, &b);
+    if (ps->api)
+        api_metrics(ps->api, &b);
+    if (ps->webhook)
+        webhook_metrics(ps->webhook, &b);
     metrics_header(&b, "parley_event_loop_lag_seconds", "histogram",
                    "How late a periodic timer fires: time the loop was busy.");
     metrics_histogram(&b, "parley_event_loop_lag_seconds", NULL, &ps->lag);
@@ -136,6 +144,8 @@ static void parley_on_request(void *ud, net_conn *c, net_request *req)
     parley_server *ps = ud;
     if (parley_prefix(req, "/socket.io/")) {
         eio_handle_request(sio_server_eio(ps->sio), c, req);
+    } else if (parley_prefix(req, "/api/") || (req->path_len == 4 && strncmp(req->url, "/api", 4) == 0)) {
+        api_handle_request(ps->api, c, req);
     } else if (req->path_len == 8 && strncmp(req->url, "/healthz", 8) == 0) {
         net_respond(c, 200, "text/plain", "Cache-Control: no-store\r\n", "ok\n", 3);
     } else if (req->path_len == 8 && strncmp(req->url, "/metrics", 8) == 0) {
@@ -170,6 +180,54 @@ static void parley_check_secret(const parley_config *cfg)
                  "advice=\"other local users can read command lines; use PARLEY_AUTH_SECRET or the config file\"");
     if (cfg->secret_src == SRC_FILE && cfg->file_world_readable)
         log_warn("config file with auth-secret is world-readable", "file=%s", cfg->config_file);
+}
+
+/* The same warnings for the Server API's keys and the webhook secret. */
+static void parley_check_api_secrets(const parley_config *cfg)
+{
+    if (cfg->api_keys.n && cfg->api_keys.src == SRC_FLAG)
+        log_warn("api-key given as a flag",
+                 "advice=\"other local users can read command lines; use PARLEY_API_KEY or the config file\"");
+    if (cfg->webhook_secret[0] && cfg->webhook_secret_src == SRC_FLAG)
+        log_warn("webhook-secret given as a flag",
+                 "advice=\"other local users can read command lines; use PARLEY_WEBHOOK_SECRET or the config file\"");
+    if (cfg->file_world_readable &&
+        (cfg->api_keys.src == SRC_FILE || cfg->webhook_secret_src == SRC_FILE))
+        log_warn("config file with API keys or the webhook secret is world-readable", "file=%s",
+                 cfg->config_file);
+}
+
+/* The webhook sender and the Server API. Returns 0, or -1 (logged). */
+static int parley_open_api(parley_server *ps, const parley_config *cfg)
+{
+    if (cfg->webhook_url[0]) {
+        webhook_config wcfg = {
+            .url = cfg->webhook_url,
+            .secret = cfg->webhook_secret,
+            .max_queue = (size_t)cfg->webhook_queue,
+            .timeout_ms = (uint32_t)cfg->webhook_timeout,
+            .retry_min_ms = (uint32_t)cfg->webhook_retry_min,
+            .retry_max_ms = (uint32_t)cfg->webhook_retry_max,
+        };
+        int r = webhook_new(ps->loop, &wcfg, &ps->webhook);
+        if (r != 0) {
+            log_error("cannot start the webhook sender", "error=%s", err_str(r));
+            return -1;
+        }
+    }
+    api_config acfg = {
+        .keys = cfg->api_keys.items,
+        .nkeys = cfg->api_keys.n,
+        .rate = cfg->api_rate,
+        .burst = (uint32_t)cfg->api_burst,
+        .test_hooks = cfg->test_hooks != 0,
+        .webhook = ps->webhook,
+    };
+    if (api_new(ps->loop, &acfg, &ps->api) != 0) {
+        log_error("invalid Server API configuration", "%s", "");
+        return -1;
+    }
+    return 0;
 }
 
 /* Every client is gone: what still runs is the store's and the bus's, whose
@@ -303,6 +361,21 @@ static int parley_announce(const parley_server *ps, const parley_config *cfg)
     return 0;
 }
 
+/* The signal handlers and the loop-lag timer (closed at the end of
+ * parley_run). */
+static void parley_start_handles(parley_server *ps)
+{
+    uv_signal_init(ps->loop, &ps->sigint);
+    uv_signal_init(ps->loop, &ps->sigterm);
+    ps->sigint.data = ps->sigterm.data = ps;
+    uv_timer_init(ps->loop, &ps->lag_timer);
+    ps->lag_timer.data = ps;
+    ps->lag_expected = uv_hrtime() + (uint64_t)PARLEY_LAG_PERIOD_MS * 1000000;
+    uv_timer_start(&ps->lag_timer, parley_on_lag_timer, PARLEY_LAG_PERIOD_MS, PARLEY_LAG_PERIOD_MS);
+    uv_signal_start(&ps->sigint, parley_on_signal, SIGINT);
+    uv_signal_start(&ps->sigterm, parley_on_signal, SIGTERM);
+}
+
 /* Runs the server with a valid configuration until SIGTERM or SIGINT.
  * Returns the exit status. */
 static int parley_run(const parley_config *cfg)
@@ -312,6 +385,7 @@ static int parley_run(const parley_config *cfg)
     log_parse_level(cfg->log_level, &level); /* checked when set */
     log_set_level(level);
     parley_check_secret(cfg);
+    parley_check_api_secrets(cfg);
     signal(SIGPIPE, SIG_IGN);
 
     parley_server ps = {.loop = uv_default_loop()};
@@ -382,15 +456,9 @@ static int parley_run(const parley_config *cfg)
         log_error("invalid chat configuration", "%s", "");
         goto out;
     }
-    uv_signal_init(ps.loop, &ps.sigint);
-    uv_signal_init(ps.loop, &ps.sigterm);
-    ps.sigint.data = ps.sigterm.data = &ps;
-    uv_timer_init(ps.loop, &ps.lag_timer);
-    ps.lag_timer.data = &ps;
-    ps.lag_expected = uv_hrtime() + (uint64_t)PARLEY_LAG_PERIOD_MS * 1000000;
-    uv_timer_start(&ps.lag_timer, parley_on_lag_timer, PARLEY_LAG_PERIOD_MS, PARLEY_LAG_PERIOD_MS);
-    uv_signal_start(&ps.sigint, parley_on_signal, SIGINT);
-    uv_signal_start(&ps.sigterm, parley_on_signal, SIGTERM);
+    if (parley_open_api(&ps, cfg) != 0)
+        goto out;
+    parley_start_handles(&ps);
     if (parley_announce(&ps, cfg) == 0) {
         uv_run(ps.loop, UV_RUN_DEFAULT);
         status = 0;
@@ -406,6 +474,8 @@ out:
      * written for up to PARLEY_SHUTDOWN_GRACE_MS, then the rest is cut. */
     if (ps.chat)
         chat_server_free(ps.chat);
+    api_free(ps.api); /* after the chat layer: no handler is still running */
+    webhook_close(ps.webhook); /* queued events are lost (docs/OPERATIONS.md) */
     if (ps.sio)
         sio_server_free(ps.sio);
     net_static_free(ps.files);

@@ -44,6 +44,7 @@ typedef struct {
     /* The headers Parley uses; NULL when absent. */
     char *upgrade, *connection, *ws_key, *ws_version, *origin, *content_type,
          *forwarded_for, *host;
+    char *authorization;  /* the Server API's key (never logged) */
     buf_t body;
     int keep_alive;       /* the client allows another request after this */
     int is_upgrade;       /* Connection: upgrade + Upgrade header present */

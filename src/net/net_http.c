@@ -23,6 +23,7 @@ static const char *const net__header_names[NET_H_COUNT] = {
     [NET_H_CONTENT_TYPE] = "content-type",
     [NET_H_FORWARDED_FOR] = "x-forwarded-for",
     [NET_H_HOST] = "host",
+    [NET_H_AUTHORIZATION] = "authorization",
 };
 
 static net_conn *net__conn_of(http_parser *p)
@@ -124,6 +125,7 @@ static int net__on_headers_complete(http_parser *p)
         [NET_H_WS_KEY] = &r->ws_key, [NET_H_WS_VERSION] = &r->ws_version,
         [NET_H_ORIGIN] = &r->origin, [NET_H_CONTENT_TYPE] = &r->content_type,
         [NET_H_FORWARDED_FOR] = &r->forwarded_for, [NET_H_HOST] = &r->host,
+        [NET_H_AUTHORIZATION] = &r->authorization,
     };
     for (int i = 0; i < NET_H_COUNT; i++) {
         if (h->seen[i])
@@ -300,16 +302,20 @@ const char *net_status_text(int status)
     switch (status) {
     case 101: return "Switching Protocols";
     case 200: return "OK";
+    case 201: return "Created";
     case 204: return "No Content";
     case 304: return "Not Modified";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
     case 413: return "Payload Too Large";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     default: return "Unknown";
     }

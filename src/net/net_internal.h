@@ -41,7 +41,7 @@ typedef struct {
 
 /* HTTP state; exists only while a request is being read or answered. */
 enum { NET_H_UPGRADE, NET_H_CONNECTION, NET_H_WS_KEY, NET_H_WS_VERSION, NET_H_ORIGIN,
-       NET_H_CONTENT_TYPE, NET_H_FORWARDED_FOR, NET_H_HOST, NET_H_COUNT };
+       NET_H_CONTENT_TYPE, NET_H_FORWARDED_FOR, NET_H_HOST, NET_H_AUTHORIZATION, NET_H_COUNT };
 
 typedef struct {
     http_parser parser;

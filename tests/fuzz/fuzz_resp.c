@@ -112,7 +112,7 @@ static int run_engine(run_t *r, const uint8_t *ops, size_t nops, const uint8_t *
         rc = rc__subproto_feed(&p, piece, len, on_event, r);
         mem_free(piece);
     }
-    FUZZ_CHECK(rc >= -1 && rc <= 1);
+    FUZZ_CHECK(rc == 0 || rc == 1 || rc == ERR_MALFORMED); /* rc_internal.h */
     FUZZ_CHECK(p.nops + r->answered == nops);
     rc__subproto_free(&p);
     buf_free(&out);

@@ -51,6 +51,7 @@ typedef struct {
     const char *auth_secret;
     double rate_limit;
     long rate_burst, max_content, max_rooms, max_members, recovery_window, presence_delay;
+    long guest_ttl;
     const char *log_level;
 
     int config_src;         /* SRC_FLAG when --config was given */

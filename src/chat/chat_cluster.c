@@ -7,7 +7,11 @@
  * to its own sockets in that room, minus those in room x. The event is
  * encoded once per publication, and once more by each receiving node for
  * all of its recipients. Only the events a delivery can carry are accepted
- * from the bus (message:receive, typing). A message:receive is recorded
+ * from the bus (message:receive, typing), plus one control message that
+ * reaches no client: {"e": "user:rename", "a": [key, name]} on a user's
+ * topic, published by the node where the user was renamed (the store has
+ * renamed it already) so that its connections here take the new name. A
+ * message:receive is recorded
  * per topic, and waits or is dropped while the topic is replayed after a
  * lost subscription (chat_seen.c).
  *
@@ -29,6 +33,34 @@ static int chat_cluster_event_ok(const char *e)
     return strcmp(e, "message:receive") == 0 || strcmp(e, "typing") == 0;
 }
 
+/* {"e":"user:rename","a":[key, name]} on topic "u:<id>". 0, or -1 when
+ * malformed. */
+static int chat_cluster_rename(chat_server *c, const char *topic, const json_t *args)
+{
+    const char *key = json_string_value(json_array_get(args, 0));
+    const char *name = json_string_value(json_array_get(args, 1));
+    if (strncmp(topic, "u:", 2) != 0 || key == NULL || name == NULL)
+        return -1;
+    chat_user *u = chat__user_find(c, topic + 2);
+    if (u && (strcmp(u->key, key) != 0 || strcmp(u->name, name) != 0))
+        chat__user_rename(c, u, key, name);
+    return 0;
+}
+
+void chat__user_publish_rename(chat_server *c, const chat_user *u)
+{
+    if (!bus_clustered(c->bus))
+        return;
+    json_t *m = json_pack("{s:s,s:[s,s]}", "e", "user:rename", "a", u->key, u->name);
+    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    if (text)
+        bus_publish(c->bus, u->room, text, strlen(text));
+    else
+        log_error("rename not published", "user=%s", u->id);
+    free(text); /* jansson's allocator */
+    json_decref(m);
+}
+
 static void chat_cluster_on_message(void *ud, const char *topic, const char *data, size_t len)
 {
     chat_server *c = ud;
@@ -38,6 +70,14 @@ static void chat_cluster_on_message(void *ud, const char *topic, const char *dat
     const char *e = json_string_value(json_object_get(m, "e"));
     json_t *args = json_object_get(m, "a");
     json_t *x = json_object_get(m, "x");
+    if (e && json_is_array(args) && strcmp(e, "user:rename") == 0) {
+        if (chat_cluster_rename(c, topic, args) != 0) {
+            c->bus_bad++;
+            log_warn("unreadable rename from the bus", "topic=\"%s\"", topic);
+        }
+        json_decref(m);
+        return;
+    }
     if (e == NULL || !json_is_array(args) || !chat_cluster_event_ok(e) ||
         (x && !json_is_null(x) && !json_is_string(x))) {
         c->bus_bad++;
@@ -127,9 +167,7 @@ void chat__user_report(chat_server *c, const chat_user *u)
 {
     bus_user_state_t st = u->nconns ? BUS_USER_ONLINE : u->nkept ? BUS_USER_RESERVED
                                                                  : BUS_USER_GONE;
-    if (u->claiming)
-        return; /* not ours yet */
-    bus_user_set(c->bus, u->key, u->name, st);
+    bus_user_set(c->bus, u->id, u->name, st); /* presence is keyed by user id */
 }
 
 /* ---- session records (connection state recovery across nodes) ----------- */
@@ -167,7 +205,7 @@ void chat__session_save(chat_server *c, const chat_conn *conn)
     chat_session_rooms sr = {c, json_array()};
     chat__conn_rooms(conn, chat_session_room, &sr);
     json_t *rec = sr.rooms ? json_pack("{s:s,s:s,s:s,s:o}", "sid", sio_socket_id(conn->sock),
-                                       "user", conn->user->name, "node",
+                                       "user", conn->user->id, "node",
                                        bus_node_id(c->bus), "rooms", sr.rooms)
                            : NULL;
     char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;

@@ -30,7 +30,7 @@ static const struct {
         "formatting characters."},
     [CHAT_ERR_ROOM_NOT_FOUND] = {"room_not_found", "There is no room with that name."},
     [CHAT_ERR_NOT_IN_ROOM] = {"not_in_room", "You are not in that room."},
-    [CHAT_ERR_USER_NOT_FOUND] = {"user_not_found", "That user is not online."},
+    [CHAT_ERR_USER_NOT_FOUND] = {"user_not_found", "No user has that name."},
     [CHAT_ERR_CONTENT_TOO_LONG] = {"content_too_long", "The message is too long."},
     [CHAT_ERR_RATE_LIMITED] = {"rate_limited", "Too many requests; slow down."},
     [CHAT_ERR_FORBIDDEN] = {"forbidden", "You are not allowed to do that."},

@@ -91,7 +91,8 @@ typedef struct {
  * time, whatever the namespace. */
 extern json_t *const SIO_CONNECT_PENDING;
 
-/* Ends a CONNECT that on_connect left pending, exactly once: error NULL
+/* Ends a CONNECT that on_connect left pending, exactly once (also allowed
+ * inline, from on_connect itself before it returns): error NULL
  * accepts it (the CONNECT reply, then on_connection), else error is the
  * CONNECT_ERROR data (stolen). Returns 0 when the client got its answer,
  * or ERR_CLOSED when it had gone meanwhile (on_connection and

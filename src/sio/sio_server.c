@@ -365,11 +365,13 @@ static void sio__connect_fresh(sio_client *c, sio_nsp *nsp, json_t *auth)
     s->nsp = nsp;
     s->rec_from = c->srv->rec.next_seq - 1;
     rand_id(s->id);
+    /* Pending while on_connect runs: it may even finish it inline. s->client
+     * is c until c goes (sio__eio_close). */
+    c->pending = s;
     json_t *refusal = nsp->h->on_connect ? nsp->h->on_connect(nsp->ud, s, auth) : NULL;
-    if (refusal == SIO_CONNECT_PENDING) {
-        c->pending = s; /* s->client is c until c goes (sio__eio_close) */
-        return;
-    }
+    if (refusal == SIO_CONNECT_PENDING)
+        return; /* s is sio_connect_finish's now (maybe gone already) */
+    c->pending = NULL;
     if (refusal) {
         sio__connect_error(c, nsp->name, refusal);
         json_decref(refusal);

@@ -93,8 +93,13 @@ async function joined(pool, srv, name, opts = WS) {
   const s = await pool.connect(srv.url, opts, T);
   const reply = await expectOk(s, 'user:join', name);
   s.username = reply.user.username;
+  s.userId = reply.user.id;
+  s.token = reply.token;
   return s;
 }
+
+/** A store user id: rand_id's form (URL-safe base64, 20 characters). */
+const USER_ID = /^[A-Za-z0-9_-]{20}$/;
 
 const usersUpdate = (sock, pred) =>
   waitFor(sock, 'users:update', T, { filter: (list) => pred(list) }).then(([l]) => l);
@@ -148,22 +153,26 @@ describe('anonymous mode', () => {
     assert.equal(reply.ok, true);
     assert.deepEqual(Object.keys(reply.user).sort(), ['id', 'username']);
     assert.equal(reply.user.username, name);
-    assert.match(reply.user.id, /^[0-9a-f]{32}$/);
+    assert.match(reply.user.id, USER_ID);
+    assert.equal(typeof reply.token, 'string'); // guest mode: a resume token
+    assert.ok(reply.token.length > 0);
     const list = await seen;
     const entry = list.find((u) => u.username === name);
     assert.deepEqual(entry, { id: reply.user.id, username: name, isActive: true });
     assert.deepEqual(await self, list);
   });
 
-  test('the user id is stable: the same name (any case) gets the same id again', async () => {
+  test('a name stays owned after its user leaves (any case); its token brings the same user back', async () => {
     const name = uniq('Stable');
     const a = await pool.connect(srv.url, WS, T);
     const first = await expectOk(a, 'user:join', name);
-    a.disconnect(); // a client's own disconnect frees the name at once
+    a.disconnect(); // v1 freed the name here; v2 keeps it for its owner
     const b = await pool.connect(srv.url, WS, T);
-    const again = await expectOk(b, 'user:join', name.toUpperCase());
+    await expectError(b, 'user:join', name.toUpperCase(), 'username_taken');
+    const back = await pool.connect(srv.url, { ...WS, auth: { token: first.token } }, T);
+    const again = await expectOk(back, 'user:join', name); // attached already: the same name
     assert.equal(again.user.id, first.user.id);
-    assert.equal(again.user.username, name.toUpperCase());
+    assert.equal(again.user.username, name);
   });
 
   test('username rules: trimmed, NFC shown, NFKC case-folded uniqueness, Cc/Cf and length refused', async () => {
@@ -355,6 +364,7 @@ describe('anonymous mode', () => {
     await toA.until(2, T);
     assert.equal(toA.items.length, 2); // the sender got each of its messages once
     await expectError(a, 'message:private', { to: uniq('ghost'), content: 'x' }, 'user_not_found');
+    // An offline user still owns its name: the message is stored for it.
     const goneName = uniq('Gone');
     const present = usersUpdate(a, hasUser(goneName));
     const gone = await joined(pool, srv, goneName);
@@ -362,7 +372,11 @@ describe('anonymous mode', () => {
     const absent = usersUpdate(a, (l) => !hasUser(goneName)(l));
     gone.disconnect();
     await absent;
-    await expectError(a, 'message:private', { to: goneName, content: 'x' }, 'user_not_found');
+    const offline = await expectOk(a, 'message:private', { to: goneName, content: 'while away' });
+    const back = await pool.connect(srv.url, { ...WS, auth: { token: gone.token } }, T);
+    const h = await expectOk(back, 'history:fetch', { with: a.username });
+    assert.deepEqual(h.messages.map((m) => [m.id, m.from, m.to, m.content]),
+      [[offline.id, a.username, goneName, 'while away']]);
     // To oneself: delivered once.
     const self = collect(a, 'message:receive');
     const r = await expectOk(a, 'message:private', { to: a.username, content: 'note to self' });
@@ -781,7 +795,8 @@ describe('token mode', () => {
     await expectError(a, 'user:join', 'x\u0000', 'invalid_username');
     await expectError(a, 'user:join', 5, 'invalid_payload');
     const ok = await expectOk(a, 'user:join', ' carol ');
-    assert.match(ok.user.id, /^[0-9a-f]{32}$/);
+    assert.match(ok.user.id, USER_ID);
+    assert.equal(ok.token, undefined); // token mode issues no resume token
     // Spoofed from: ignored.
     const got = received(a);
     await expectOk(a, 'message:room', { room: 'tokens', content: 'hi', from: 'Dave' });
@@ -834,7 +849,12 @@ describe('token mode', () => {
     const offline = usersUpdate(frank, (l) => !hasUser('Erin')(l));
     tab2.disconnect();
     await offline;
-    await expectError(frank, 'message:private', { to: 'Erin', content: 'gone' }, 'user_not_found');
+    // Offline, still a user (token mode: for ever): stored for it.
+    await expectOk(frank, 'message:private', { to: 'Erin', content: 'gone' });
+    const erin = await pool.connect(srv.url, withToken('Erin'), T);
+    const h = await expectOk(erin, 'history:fetch', { with: 'Frank', limit: 1 });
+    assert.deepEqual(h.messages.map((m) => [m.from, m.content]), [['Frank', 'gone']]);
+    await expectError(frank, 'message:private', { to: 'Nobody', content: 'x' }, 'user_not_found');
   });
 });
 
@@ -1073,7 +1093,10 @@ describe('restart', () => {
 
     const second = await parley(['--rate-limit', '0'], dir);
     try {
-      const c = await joined(pool, second, 'Keeper');
+      // Users survive too: 'Keeper' is owned, and its token (the store's key) still works.
+      await expectError(await pool.connect(second.url, WS, T), 'user:join', 'Keeper', 'username_taken');
+      const c = await pool.connect(second.url, { ...WS, auth: { token: a.token } }, T);
+      assert.equal((await expectOk(c, 'user:join', 'Keeper')).user.id, a.userId);
       const list = await expectOk(c, 'rooms:list');
       assert.deepEqual(list.rooms, [{ name: 'Durable', users: 0 }, { name: 'Second', users: 0 }]);
       const history = waitFor(c, 'room:history', T);
@@ -1092,5 +1115,149 @@ describe('restart', () => {
       pool.closeAll();
       await second.stop();
     }
+  });
+});
+
+// ---- guest identities (contract v2) --------------------------------------------
+
+describe('guest identities (v2)', () => {
+  let srv;
+  const pool = clientPool();
+  before(async () => { srv = await parley(['--rate-limit', '0']); });
+  after(async () => { pool.closeAll(); await srv.stop(); });
+
+  // The hole v1 left open: a name was free as soon as its holder left, and
+  // private history was keyed by names.
+  test('regression: a name belongs to its user while it is away; nobody else reads its conversations', async () => {
+    const alice = await joined(pool, srv, 'alice');
+    const bob = await joined(pool, srv, 'bob');
+    await expectOk(alice, 'message:private', { to: 'bob', content: 'my secret: 1234' });
+    const gone = usersUpdate(bob, (l) => !hasUser('alice')(l));
+    alice.disconnect();
+    await gone;
+    const mallory = await pool.connect(srv.url, WS, T);
+    await expectError(mallory, 'user:join', 'alice', 'username_taken');
+    await expectError(mallory, 'user:join', 'ALICE', 'username_taken');
+    await expectError(mallory, 'history:fetch', { with: 'bob' }, 'not_joined');
+    await expectOk(mallory, 'user:join', 'mallory');
+    const h = await expectOk(mallory, 'history:fetch', { with: 'bob' });
+    assert.deepEqual(h.messages, []);
+    // bob still has it, and so has alice when she comes back with her token.
+    const hb = await expectOk(bob, 'history:fetch', { with: 'alice' });
+    assert.deepEqual(hb.messages.map((m) => m.content), ['my secret: 1234']);
+    const back = await pool.connect(srv.url, { ...WS, auth: { token: alice.token } }, T);
+    const ha = await expectOk(back, 'history:fetch', { with: 'bob' });
+    assert.deepEqual(ha.messages.map((m) => m.content), ['my secret: 1234']);
+  });
+
+  test('a token reconnect is attached at once: same id, no user:join, listed in users:update', async () => {
+    const name = uniq('Tok');
+    const a = await joined(pool, srv, name);
+    const watcher = await joined(pool, srv, uniq('W'));
+    const listedAgain = usersUpdate(watcher, (l) => l.some((u) => u.id === a.userId && u.username === name));
+    const b = await pool.connect(srv.url, { ...WS, auth: { token: a.token } }, T);
+    await listedAgain;
+    // Named from its first packet: a message goes out under its name.
+    await expectOk(b, 'room:create', uniq('tr'));
+    const toW = received(watcher);
+    const r = await expectOk(b, 'message:private', { to: watcher.username, content: 'hello again' });
+    assert.deepEqual(await toW, { id: r.id, type: 'private', to: watcher.username, from: name, content: 'hello again', timestamp: r.timestamp });
+    // Two connections, one user: one entry.
+    const list = await expectOk(watcher, 'rooms:list'); // a round trip, then the latest users:update
+    assert.ok(list.ok);
+    a.disconnect();
+    const still = usersUpdate(watcher, (l) => l.filter((u) => u.id === a.userId).length === 1);
+    await still;
+  });
+
+  test('forged, garbled, oversized or foreign tokens: CONNECT_ERROR unauthorized; an empty one is none', async () => {
+    const a = await joined(pool, srv, uniq('Real'));
+    const refused = async (token) => {
+      const s = pool.open(srv.url, { ...WS, auth: { token } });
+      const [err] = await waitFor(s, 'connect_error', T);
+      assert.equal(err.message, 'unauthorized', JSON.stringify(token).slice(0, 80));
+      assert.equal(s.connected, false);
+    };
+    const [p1, id, sig] = a.token.split('.');
+    const flip = (c) => (c === 'A' ? 'B' : 'A');
+    await refused(`${p1}.${id}.${flip(sig[0])}${sig.slice(1)}`); // forged signature
+    await refused(`${p1}.${flip(id[0])}${id.slice(1)}.${sig}`); // someone else's id
+    await refused('garbage');
+    await refused(5);
+    await refused(a.token + 'x');
+    await refused('p1.' + 'A'.repeat(5000)); // over 4096 bytes: not even parsed
+    // A token of a user that does not exist (signed with another server's key).
+    const other = await parley(['--rate-limit', '0']);
+    try {
+      const o = await joined(pool, other, uniq('Elsewhere'));
+      await refused(o.token);
+    } finally {
+      await other.stop();
+    }
+    // An empty token is no token: an unnamed connection.
+    const s = await pool.connect(srv.url, { ...WS, auth: { token: '' } }, T);
+    await expectError(s, 'room:create', uniq('x'), 'not_joined');
+  });
+
+  test('rename: same id, the old name free at once, every connection of the user renamed', async () => {
+    const oldName = uniq('Before');
+    const newName = uniq('After');
+    const a = await joined(pool, srv, oldName);
+    const tab2 = await pool.connect(srv.url, { ...WS, auth: { token: a.token } }, T);
+    const peer = await joined(pool, srv, uniq('Peer'));
+    const r = await expectOk(a, 'user:join', newName);
+    assert.equal(r.user.id, a.userId);
+    assert.equal(r.user.username, newName);
+    await usersUpdate(peer, (l) => l.some((u) => u.id === a.userId && u.username === newName) && !hasUser(oldName)(l));
+    // The other tab speaks under the new name.
+    const got = received(peer);
+    await expectOk(tab2, 'message:private', { to: peer.username, content: 'renamed?' });
+    assert.equal((await got).from, newName);
+    // Its conversations follow it: the peer finds them under the new name.
+    const h = await expectOk(peer, 'history:fetch', { with: newName });
+    assert.deepEqual(h.messages.map((m) => m.content), ['renamed?']);
+    await expectError(peer, 'message:private', { to: oldName, content: 'x' }, 'user_not_found');
+    const c = await pool.connect(srv.url, WS, T);
+    const taken = await expectOk(c, 'user:join', oldName);
+    assert.notEqual(taken.user.id, a.userId);
+    await expectError(c, 'user:join', newName, 'username_taken');
+  });
+});
+
+describe('guest lifetime (v2)', () => {
+  let srv;
+  const pool = clientPool();
+  const TTL = 1500;
+  before(async () => { srv = await parley(['--rate-limit', '0', '--guest-ttl', String(TTL)]); });
+  after(async () => { pool.closeAll(); await srv.stop(); });
+
+  test('a connected guest does not expire; one away for --guest-ttl does, and the next owner is a new user', async () => {
+    const old = await joined(pool, srv, 'Ephemeral');
+    const bob = await joined(pool, srv, uniq('Bob'));
+    await expectOk(old, 'message:private', { to: bob.username, content: 'old secret' });
+    // Connected for longer than the lifetime: still its name (touched).
+    const started = Date.now();
+    const probe = await pool.connect(srv.url, WS, T);
+    while (Date.now() - started < TTL * 2) {
+      await expectError(probe, 'user:join', 'Ephemeral', 'username_taken');
+      await new Promise((r) => setTimeout(r, 200)); // pacing the probes, not waiting for an event
+    }
+    old.disconnect();
+    await expectError(probe, 'user:join', 'Ephemeral', 'username_taken'); // away, not yet expired
+    // Away longer than the lifetime: the name is free; its token is dead.
+    let fresh;
+    const deadline = Date.now() + TTL * 4 + T;
+    for (;;) {
+      const reply = await ack(probe, 'user:join', 'Ephemeral');
+      if (reply.ok) { fresh = reply; break; }
+      assert.equal(reply.error, 'username_taken');
+      assert.ok(Date.now() < deadline, 'the name never expired');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.notEqual(fresh.user.id, old.userId);
+    const h = await expectOk(probe, 'history:fetch', { with: bob.username });
+    assert.deepEqual(h.messages, []);
+    const s = pool.open(srv.url, { ...WS, auth: { token: old.token } });
+    assert.equal((await waitFor(s, 'connect_error', T))[0].message, 'unauthorized');
   });
 });

@@ -63,39 +63,85 @@ int chat__token_name(chat_server *c, const json_t *auth, chat_name_t *out)
     return 0;
 }
 
-/* A CONNECT waiting for its user. */
+/* A CONNECT waiting for its user, then for the user's rooms. */
 typedef struct {
     chat_server *c;
-    sio_socket *sock; /* sio's reference, until sio_connect_finish */
+    sio_socket *sock;  /* sio's reference, until sio_connect_finish */
+    store_user_t user; /* a copy (strings owned) once read */
 } chat_connecting;
+
+static void chat_connecting_free(chat_connecting *cn)
+{
+    mem_free(cn->user.key);
+    mem_free(cn->user.name);
+    mem_free(cn);
+}
+
+/* The end of a CONNECT that waited: 0 (accepted), or a refusal. Returns
+ * whether the caller goes on (the client is connected). */
+static int chat_connect_end(chat_connecting *cn, int rc, const char *why)
+{
+    chat_server *c = cn->c;
+    c->pending--;
+    if (c->closing) {
+        sio_connect_finish(cn->sock, chat_refusal("server shutting down"));
+        chat_connecting_free(cn);
+        chat__server_maybe_free(c);
+        return 0;
+    }
+    if (rc != 0) {
+        if (rc != STORE_ENOTFOUND)
+            log_error("user not read at connect", "what=%s error=%d", why, rc);
+        sio_connect_finish(cn->sock,
+                           chat_refusal(rc == STORE_ENOTFOUND ? "unauthorized" : "internal"));
+        chat_connecting_free(cn);
+        return 0;
+    }
+    return 1;
+}
+
+/* The user's rooms: the connection is attached, in all of them from its
+ * first packet on. */
+static void chat_connect_rooms(void *ud, int rc, store_room_list_t *l)
+{
+    chat_connecting *cn = ud;
+    if (!chat_connect_end(cn, rc, "rooms"))
+        return;
+    chat_server *c = cn->c;
+    sio_socket *s = cn->sock;
+    chat_conn *conn = chat__conn_new(c, s); /* a reference of its own */
+    chat__user_attach(c, conn, chat__user_get(c, &cn->user));
+    chat_connecting_free(cn);
+    if (sio_connect_finish(s, NULL) != 0) {
+        chat__conn_gone(c, conn); /* the client left while we read */
+        return;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        chat_room *room = chat__room_member(c, l->rooms[i].key, l->rooms[i].name);
+        chat__join(conn, room->conv);
+        chat__room_report(c, room);
+    }
+    if (l->n) {
+        chat__session_save(c, conn);
+        chat__presence_changed(c, CHAT__ROOMS);
+    }
+}
 
 static void chat_connect_user(void *ud, int rc, const store_user_t *su)
 {
     chat_connecting *cn = ud;
-    chat_server *c = cn->c;
-    sio_socket *s = cn->sock;
-    mem_free(cn);
-    c->pending--;
-    if (c->closing) {
-        sio_connect_finish(s, chat_refusal("server shutting down"));
-        chat__server_maybe_free(c);
+    if (!chat_connect_end(cn, rc, "user"))
         return;
-    }
-    if (rc != 0) {
-        if (rc != STORE_ENOTFOUND)
-            log_error("user not read at connect", "error=%d", rc);
-        sio_connect_finish(s, chat_refusal(rc == STORE_ENOTFOUND ? "unauthorized" : "internal"));
-        return;
-    }
-    chat_conn *conn = chat__conn_new(c, s); /* a reference of its own */
-    chat__user_attach(c, conn, chat__user_get(c, su));
-    if (sio_connect_finish(s, NULL) != 0)
-        chat__conn_gone(c, conn); /* the client left while we read */
+    memcpy(cn->user.id, su->id, sizeof(cn->user.id));
+    cn->user.key = mem_strdup(su->key);
+    cn->user.name = mem_strdup(su->name);
+    cn->c->pending++;
+    store_member_rooms(cn->c->store, cn->user.id, chat_connect_rooms, cn);
 }
 
 static json_t *chat_connect_wait(chat_server *c, sio_socket *s, chat_connecting **out)
 {
-    chat_connecting *cn = mem_alloc(sizeof(*cn));
+    chat_connecting *cn = mem_calloc(1, sizeof(*cn));
     cn->c = c;
     cn->sock = s;
     c->pending++;

@@ -12,6 +12,7 @@
  *   chat_messages.c  message:room and message:private (dedupe, store, deliver)
  *   chat_history.c   history:fetch and room:history
  *   chat_typing.c    typing
+ *   chat_read.c      read state: read:mark, read:update, conversations:list
  *   chat_cluster.c   what crosses to the other nodes through the bus:
  *                    deliveries out and in, this node's presence reports
  *   chat_seen.c      what a bus topic missed while its subscription was
@@ -347,6 +348,11 @@ void chat__presence_changed(chat_server *c, unsigned what);
 void chat__room_lookup(chat_req *r, int member, chat_room_fn fn);
 /* The cached room with that key, added with that name when missing. */
 chat_room *chat__room_cache(chat_server *c, const char *key, const char *name);
+/* A room the user of a connection here is a member of: cached, and its
+ * topic watched (without waiting). */
+chat_room *chat__room_member(chat_server *c, const char *key, const char *name);
+/* Every connection of u on this node joins (join 1) or leaves room. */
+void chat__user_room_apply(chat_server *c, chat_user *u, chat_room *room, int join);
 /* [{name, users}] of the rooms of l (cached on the way), or NULL (jansson). */
 json_t *chat__rooms_json(chat_server *c, const store_room_list_t *l);
 void chat__rooms_free(chat_server *c);
@@ -374,6 +380,10 @@ void chat__history_page(chat_req *r, const char *conv, const char *room, const c
                         size_t limit, chat_page_fn fn);
 int chat__on_history_fetch(chat_req *r, json_t *payload);
 
+/* ---- chat_read.c ---- */
+int chat__on_conversations_list(chat_req *r, json_t *payload);
+int chat__on_read_mark(chat_req *r, json_t *payload);
+
 /* ---- chat_typing.c ---- */
 int chat__on_typing(chat_req *r, json_t *payload);
 
@@ -398,6 +408,9 @@ void chat__rooms_report(chat_server *c);
 void chat__user_report(chat_server *c, const chat_user *u);
 /* Tells the other nodes that u was renamed (its topic). */
 void chat__user_publish_rename(chat_server *c, const chat_user *u);
+/* Tells the other nodes that u joined (join 1) or left room: their
+ * connections of u follow. */
+void chat__user_publish_room(chat_server *c, const chat_user *u, const chat_room *room, int join);
 /* Cluster mode with recovery: writes conn's session record (its socket id,
  * user, rooms and this node) for another node to restore it should this
  * one die (chat_restore.c). Nothing for an unnamed connection. */

@@ -59,6 +59,8 @@ static const chat_event chat_events[] = {
     {"message:private", chat__on_message_private},
     {"history:fetch", chat__on_history_fetch},
     {"typing", chat__on_typing},
+    {"conversations:list", chat__on_conversations_list},
+    {"read:mark", chat__on_read_mark},
 };
 
 /* ---- helpers shared by the handlers --------------------------------------- */
@@ -657,7 +659,7 @@ void chat_server_metrics(const chat_server *c, buf_t *out)
     }
     metrics_header(out, "parley_chat_refused_total", "counter",
                    "Client events refused, by error code (rate_limited included).");
-    for (int code = CHAT_ERR_INVALID_PAYLOAD; code <= CHAT_ERR_INTERNAL; code++) {
+    for (int code = CHAT_ERR_INVALID_PAYLOAD; code <= CHAT_ERR_MESSAGE_NOT_FOUND; code++) {
         snprintf(label, sizeof(label), "error=\"%s\"", chat_error_code_str((chat_err_t)code));
         metrics_sample(out, "parley_chat_refused_total", label, (double)c->errors[code]);
     }

@@ -35,11 +35,12 @@ static const struct {
     [CHAT_ERR_RATE_LIMITED] = {"rate_limited", "Too many requests; slow down."},
     [CHAT_ERR_FORBIDDEN] = {"forbidden", "You are not allowed to do that."},
     [CHAT_ERR_INTERNAL] = {"internal", "Something went wrong on the server."},
+    [CHAT_ERR_MESSAGE_NOT_FOUND] = {"message_not_found", "There is no such message there."},
 };
 
 static int chat__err_known(chat_err_t code)
 {
-    return code >= CHAT_ERR_INVALID_PAYLOAD && code <= CHAT_ERR_INTERNAL;
+    return code >= CHAT_ERR_INVALID_PAYLOAD && code <= CHAT_ERR_MESSAGE_NOT_FOUND;
 }
 
 const char *chat_error_code_str(chat_err_t code)

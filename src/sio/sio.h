@@ -188,6 +188,9 @@ int sio_leave(sio_socket *s, const char *room);
 int sio_in_room(const sio_socket *s, const char *room);
 /* Sockets in the room of this node (0 when it does not exist). */
 size_t sio_room_size(const sio_nsp *nsp, const char *room);
+/* Calls fn for each socket of this node in room (fn may join or leave
+ * other rooms, not this one). */
+void sio_room_each(sio_nsp *nsp, const char *room, void (*fn)(void *ud, sio_socket *s), void *ud);
 /* Calls fn for each room the socket is in. */
 void sio_socket_rooms(const sio_socket *s, void (*fn)(void *ud, const char *room), void *ud);
 

@@ -280,6 +280,35 @@ describe('cluster: shared state across backends', { skip: !HAS_REDIS && 'parley 
       assert.deepEqual(hp.messages.map((m) => [m.id, m.content]), [[r3.id, 'to the poller'], [away.id, 'while you were away']]);
     });
 
+    test('membership and read state are the user\'s across backends: join, read:update, leave', async () => {
+      const a = await on1(uniq('Cross'));
+      const a2 = await cluster.client(2, { token: a.token }); // the same user on backend2
+      const b = await on2(uniq('Talk'));
+      const room = uniq('Xr');
+      await ok(b, 'room:create', room);
+      await ok(a, 'room:join', room); // on backend1: its connection on backend2 follows
+      await until('the join reaches backend2', async () =>
+        (await ack(a2, 'message:room', { room, content: 'probe' }))?.ok === true);
+      const got = collect(a2, 'message:receive');
+      const m1 = await ok(b, 'message:room', { room, content: 'to every tab' });
+      await got.until((items) => items.some((m) => m.id === m1.id));
+      // A mark on backend1: read:update to the connection on backend2 (not to the marker).
+      const upd = waitFor(a2, 'read:update', T);
+      const own = collect(a, 'read:update');
+      const r = await ok(a, 'read:mark', { room, id: m1.id });
+      assert.equal(r.unread, 0);
+      assert.deepEqual(await upd, { room, lastReadId: m1.id, unread: 0 });
+      await roundTrip(a);
+      assert.deepEqual(own.items, []);
+      // A leave on backend2: the connection on backend1 is out too.
+      await ok(a2, 'room:leave', room);
+      await until('the leave reaches backend1', async () =>
+        (await ack(a, 'message:room', { room, content: 'x' }))?.error === 'not_in_room');
+      // A new connection on backend1 is in none of it, and conversations:list agrees.
+      const list = await ok(a, 'conversations:list');
+      assert.ok(!list.conversations.some((c) => c.room === room), JSON.stringify(list));
+    });
+
     test('typing, room and private, crosses backends and never reaches the sender', async () => {
       const room = uniq('Typ');
       const a = await on1(uniq('Tam'));

@@ -824,11 +824,12 @@ describe('token mode', () => {
     const other = received(tab2);
     await expectOk(tab1, 'message:private', { to: 'Frank', content: 'from tab1' });
     assert.equal((await other).content, 'from tab1');
-    // Membership per connection: counts are connections.
-    await expectOk(tab1, 'room:create', 'tabs');
+    // Membership per user (v2): tab2 is in the room as soon as tab1 has
+    // created it; joining again changes nothing. Counts are connections.
     const both = roomsUpdate(frank, (l) => roomCount(l, 'tabs') === 2);
-    await expectOk(tab2, 'room:join', 'tabs');
+    await expectOk(tab1, 'room:create', 'tabs');
     await both;
+    await expectOk(tab2, 'room:join', 'tabs');
     const three = roomsUpdate(frank, (l) => roomCount(l, 'tabs') === 3);
     await expectOk(frank, 'room:join', 'tabs');
     await three;
@@ -1097,8 +1098,10 @@ describe('restart', () => {
       await expectError(await pool.connect(second.url, WS, T), 'user:join', 'Keeper', 'username_taken');
       const c = await pool.connect(second.url, { ...WS, auth: { token: a.token } }, T);
       assert.equal((await expectOk(c, 'user:join', 'Keeper')).user.id, a.userId);
+      // Keeper is a member of both (v2: membership is the user's), in them
+      // from its first packet on.
       const list = await expectOk(c, 'rooms:list');
-      assert.deepEqual(list.rooms, [{ name: 'Durable', users: 0 }, { name: 'Second', users: 0 }]);
+      assert.deepEqual(list.rooms, [{ name: 'Durable', users: 1 }, { name: 'Second', users: 1 }]);
       const history = waitFor(c, 'room:history', T);
       await expectOk(c, 'room:join', 'DURABLE');
       const [h] = await history;
@@ -1259,5 +1262,114 @@ describe('guest lifetime (v2)', () => {
     assert.deepEqual(h.messages, []);
     const s = pool.open(srv.url, { ...WS, auth: { token: old.token } });
     assert.equal((await waitFor(s, 'connect_error', T))[0].message, 'unauthorized');
+  });
+});
+
+// ---- per-user membership and read state (contract v2) ------------------------------
+
+describe('membership and read state (v2)', () => {
+  let srv;
+  const pool = clientPool();
+  before(async () => { srv = await parley(['--rate-limit', '0']); });
+  after(async () => { pool.closeAll(); await srv.stop(); });
+
+  test('membership is the user\'s: every connection follows a join and a leave; a token connection is in its rooms at once', async () => {
+    const a = await joined(pool, srv, uniq('Mem'));
+    const tab2 = await pool.connect(srv.url, { ...WS, auth: { token: a.token } }, T);
+    const b = await joined(pool, srv, uniq('Other'));
+    const room = uniq('mroom');
+    await expectOk(a, 'room:create', room);
+    await expectOk(b, 'room:join', room);
+    // tab2 never joined: it gets the room's messages all the same.
+    const got = received(tab2, (m) => m.room === room);
+    const sent = await expectOk(b, 'message:room', { room, content: 'to every tab' });
+    assert.equal((await got).id, sent.id);
+    await expectOk(tab2, 'message:room', { room, content: 'from tab2' });
+    // A new connection of the user is in the room from its first packet.
+    const tab3 = await pool.connect(srv.url, { ...WS, auth: { token: a.token } }, T);
+    await expectOk(tab3, 'message:room', { room, content: 'first packet' });
+    // Leaving on one tab: all of them are out.
+    await expectOk(tab3, 'room:leave', room);
+    await expectError(a, 'message:room', { room, content: 'x' }, 'not_in_room');
+    await expectError(tab2, 'message:room', { room, content: 'x' }, 'not_in_room');
+    const tab4 = await pool.connect(srv.url, { ...WS, auth: { token: a.token } }, T);
+    await expectError(tab4, 'message:room', { room, content: 'x' }, 'not_in_room');
+  });
+
+  test('read:mark: {ok, unread}, message_not_found, read:update to the other connections only when it moves', async () => {
+    const a = await joined(pool, srv, uniq('Rd'));
+    const tab2 = await pool.connect(srv.url, { ...WS, auth: { token: a.token } }, T);
+    const b = await joined(pool, srv, uniq('Wr'));
+    const room = uniq('rroom');
+    await expectOk(b, 'room:create', room);
+    const m1 = await expectOk(b, 'message:room', { room, content: 'before a joined' });
+    await expectOk(a, 'room:join', room); // joining marks it read
+    const m2 = await expectOk(b, 'message:room', { room, content: 'one' });
+    const m3 = await expectOk(b, 'message:room', { room, content: 'two' });
+    const mine = collect(a, 'read:update');
+    const other = waitFor(tab2, 'read:update', T);
+    const r = await expectOk(a, 'read:mark', { room, id: m2.id });
+    assert.equal(r.unread, 1);
+    assert.deepEqual((await other)[0], { room, lastReadId: m2.id, unread: 1 });
+    // An older id changes nothing and sends nothing.
+    const again = await expectOk(a, 'read:mark', { room, id: m1.id });
+    assert.equal(again.unread, 1);
+    const tab2Updates = collect(tab2, 'read:update');
+    const r3 = await expectOk(tab2, 'read:mark', { room, id: m3.id });
+    assert.equal(r3.unread, 0);
+    await mine.until(1, T);
+    assert.deepEqual(mine.items[0], { room, lastReadId: m3.id, unread: 0 });
+    await expectOk(tab2, 'rooms:list'); // a round trip: anything for tab2 came before
+    assert.deepEqual(tab2Updates.items, [], 'never to the connection that marked');
+    assert.equal(mine.items.length, 1); // a's only one: tab2's mark; its own and the no-op sent none
+    // Errors: an id of another conversation, not a member, shapes.
+    const elsewhere = uniq('else');
+    await expectOk(b, 'room:create', elsewhere);
+    const foreign = await expectOk(b, 'message:room', { room: elsewhere, content: 'x' });
+    await expectError(a, 'read:mark', { room, id: foreign.id }, 'message_not_found');
+    await expectError(a, 'read:mark', { room, id: '999999' }, 'message_not_found');
+    await expectError(a, 'read:mark', { room: elsewhere, id: foreign.id }, 'not_in_room');
+    await expectError(a, 'read:mark', { room, id: 5 }, 'invalid_payload');
+    await expectError(a, 'read:mark', { room, with: b.username, id: m2.id }, 'invalid_payload');
+    const anon = await pool.connect(srv.url, WS, T);
+    await expectError(anon, 'read:mark', { room, id: m2.id }, 'not_joined');
+    // Private: {with, id}.
+    const p = await expectOk(b, 'message:private', { to: a.username, content: 'dm' });
+    const rp = await expectOk(a, 'read:mark', { with: b.username.toUpperCase(), id: p.id });
+    assert.equal(rp.unread, 0);
+    await expectError(a, 'read:mark', { with: uniq('nobody'), id: p.id }, 'user_not_found');
+  });
+
+  test('conversations:list: rooms and private conversations with unread and lastMessage, most recent first', async () => {
+    const a = await joined(pool, srv, uniq('Lst'));
+    const b = await joined(pool, srv, uniq('Pal'));
+    const r1 = uniq('older');
+    const r2 = uniq('quiet');
+    await expectOk(b, 'room:create', r1);
+    await expectOk(a, 'room:join', r1);
+    await expectOk(a, 'room:create', r2); // activity: its join time
+    // Later activity, on a clock with millisecond steps: sent again until
+    // its timestamp is after what came before (same machine, same clock).
+    const sends = { room: 0, private: 0 };
+    const after = async (t, kind, send) => {
+      for (;;) {
+        const r = await send();
+        sends[kind]++;
+        if (r.timestamp > t) return r;
+      }
+    };
+    const m1 = await after(Date.now(), 'room', () => expectOk(b, 'message:room', { room: r1, content: 'in the room' }));
+    const p = await after(m1.timestamp, 'private', () => expectOk(b, 'message:private', { to: a.username, content: 'private one' }));
+    const list = await expectOk(a, 'conversations:list');
+    assert.deepEqual(list.conversations.map((c) => c.type === 'room' ? `room:${c.room}` : `private:${c.with}`),
+      [`private:${b.username}`, `room:${r1}`, `room:${r2}`]);
+    const [dm, older, quiet] = list.conversations;
+    assert.deepEqual(dm, { type: 'private', with: b.username, unread: sends.private,
+      lastMessage: { id: p.id, type: 'private', to: a.username, from: b.username, content: 'private one', timestamp: p.timestamp } });
+    assert.deepEqual(quiet, { type: 'room', room: r2, role: 'member', unread: 0, lastMessage: null });
+    assert.deepEqual(older, { type: 'room', room: r1, role: 'member', unread: sends.room,
+      lastMessage: { id: m1.id, type: 'room', room: r1, from: b.username, content: 'in the room', timestamp: m1.timestamp } });
+    const anon = await pool.connect(srv.url, WS, T);
+    await expectError(anon, 'conversations:list', NOARG, 'not_joined');
   });
 });

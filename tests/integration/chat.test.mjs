@@ -779,6 +779,8 @@ describe('token mode', () => {
     await refused({ ...WS, auth: { token: jwt({ sub: 'Mallory' }, SECRET, { alg: 'none' }) } });
     await refused({ ...WS, auth: { token: jwt({ exp: nowS() + 60 }) } });
     await refused({ ...WS, auth: { token: jwt({ sub: 'a\u200bb' }) } });
+    // Well signed but over 4096 bytes: refused before it is parsed.
+    await refused({ ...WS, auth: { token: jwt({ sub: 'Mallory', pad: 'x'.repeat(4200) }) } });
     // A good one, for comparison, on the same server.
     const s = await pool.connect(srv.url, withToken('Fine'), T);
     assert.equal(s.connected, true);

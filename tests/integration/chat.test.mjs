@@ -1204,6 +1204,30 @@ describe('guest identities (v2)', () => {
     await expectError(s, 'room:create', uniq('x'), 'not_joined');
   });
 
+  test('clients that leave while their token CONNECT waits for the store harm nothing', async () => {
+    const a = await joined(pool, srv, uniq('Pend'));
+    // Any list from now on (the connects below change presence) lists a once.
+    const listed = usersUpdate(a, (l) => l.some((u) => u.id === a.userId));
+    // The CONNECT and the close frame go out back to back: the server often
+    // reads both before the store answers (the CONNECT is pending, then its
+    // client is gone: sio_connect_finish says so and the chat forgets it).
+    // A leak or a use after free shows in the sanitizer build's exit check.
+    for (let i = 0; i < 10; i++) {
+      const { ws } = await rawSocket(srv.url);
+      const closed = waitFor(ws, 'close', T);
+      ws.send(`40${JSON.stringify({ token: a.token })}`);
+      ws.close();
+      await closed;
+    }
+    const b = await pool.connect(srv.url, { ...WS, auth: { token: a.token } }, T);
+    const room = uniq('after');
+    await expectOk(b, 'room:create', room);
+    // a, on its first connection, is in the room too; the user is listed once.
+    await expectOk(a, 'message:room', { room, content: 'still one user' });
+    const list = await listed;
+    assert.equal(list.filter((u) => u.id === a.userId).length, 1);
+  });
+
   test('rename: same id, the old name free at once, every connection of the user renamed', async () => {
     const oldName = uniq('Before');
     const newName = uniq('After');

@@ -98,6 +98,9 @@ static const parley_option parley_options[] = {
     {"max-members", OPT_LONG, OFF(max_members), "0", "N", "connections in one room (0: no limit)", U32},
     {"recovery-window", OPT_LONG, OFF(recovery_window), "120000", "MS",
      "how long a lost connection's name and rooms are kept for its owner (0: no recovery)", U32},
+    {"guest-ttl", OPT_LONG, OFF(guest_ttl), "2592000000", "MS",
+     "guest mode: a user's name, token, private conversations and read state expire after it "
+     "has had no connection this long (default 30 days)", U32},
     {"presence-delay", OPT_LONG, OFF(presence_delay), "30", "MS",
      "coalescing window of users:update and rooms:update", U32},
     {"api-key", OPT_LIST, OFF(api_keys), "", "KEY",

@@ -57,6 +57,7 @@ typedef struct {
     const char *webhook_url, *webhook_secret;
     long webhook_queue, webhook_timeout, webhook_retry_min, webhook_retry_max;
     long test_hooks;        /* hidden, test-only */
+    long guest_ttl;
     const char *log_level;
 
     int config_src;         /* SRC_FLAG when --config was given */

@@ -17,6 +17,7 @@
 #include "api/api.h"
 #include "bus/bus.h"
 #include "chat/chat.h"
+#include "chat/resume_token.h"
 #include "net/net.h"
 #include "net/net_static.h"
 #include "redis/rc.h"
@@ -230,6 +231,35 @@ static int parley_open_api(parley_server *ps, const parley_config *cfg)
     return 0;
 }
 
+/* The resume tokens' key: the store's shared secret "resume-token", the
+ * same on every backend and across restarts, read before any client
+ * connects. */
+typedef struct {
+    int done, rc;
+    uint8_t key[RESUME_TOKEN_KEY_LEN];
+} parley_token_key;
+
+static void parley_on_token_key(void *ud, int rc, const uint8_t *bytes, size_t len)
+{
+    parley_token_key *k = ud;
+    k->done = 1;
+    k->rc = rc == 0 && len != sizeof(k->key) ? STORE_EIO : rc;
+    if (k->rc == 0)
+        memcpy(k->key, bytes, len);
+}
+
+/* Returns 0, or an err.h code (logged): no server without its key. */
+static int parley_fetch_token_key(parley_server *ps, parley_token_key *k)
+{
+    store_secret_get(ps->store, "resume-token", sizeof(k->key), parley_on_token_key, k);
+    while (!k->done)
+        uv_run(ps->loop, UV_RUN_ONCE);
+    if (k->rc != 0)
+        log_error("cannot read the resume-token key from the store", "error=%s",
+                  err_str(k->rc));
+    return k->rc;
+}
+
 /* Every client is gone: what still runs is the store's and the bus's, whose
  * Redis connections never run out of work; stop there and close them. */
 static void parley_on_net_closed(void *loop)
@@ -399,6 +429,9 @@ static int parley_run(const parley_config *cfg)
     parley_key key = {0};
     if (bus_clustered(ps.bus))
         parley_fetch_key(&ps, (uint32_t)cfg->redis_timeout, &key);
+    parley_token_key tkey = {0};
+    if (parley_fetch_token_key(&ps, &tkey) != 0)
+        goto out;
     net_config ncfg = {
         .host = cfg->host,
         .port = (int)cfg->port,
@@ -450,6 +483,8 @@ static int parley_run(const parley_config *cfg)
         .presence_delay_ms = (uint32_t)cfg->presence_delay,
         .max_rooms = (uint32_t)cfg->max_rooms,
         .max_members = (uint32_t)cfg->max_members,
+        .guest_ttl_ms = (int64_t)cfg->guest_ttl,
+        .token_key = tkey.key,
     };
     ps.chat = chat_server_new(ps.loop, ps.sio, ps.store, ps.bus, &ccfg);
     if (ps.chat == NULL) {

@@ -9,7 +9,7 @@
  *     for the keys, channels and cost of each operation).
  *
  * Topics. A topic is a string the chat layer chooses: "r:<room key>" for a
- * room and "u:<user key>" for every connection of a user (the names of the
+ * room and "u:<user id>" for every connection of a user (the names of the
  * Socket.IO rooms that carry the same fan-out locally). A node receives
  * what other nodes publish to a topic while it watches that topic; it never
  * receives its own publications. Payloads are opaque bytes to the bus.
@@ -39,8 +39,11 @@
  * entries replaced by its real state. The local node's own entries are
  * never in its mirror: the chat adds its own state itself.
  *
- * Claims. In anonymous mode a username belongs to one connection cluster-
- * wide. bus_claim takes the name for this node, refusing it (BUS_ETAKEN)
+ * Claims. (The chat layer of contract v2 claims only user ids, never
+ * exclusively: a name's owner is the store's, and a claim just watches
+ * the user's topic and registers it; the key of the user functions below
+ * is then that id. Exclusive claims, as v1 made of usernames, remain.)
+ * An exclusive bus_claim takes the key for this node, refusing it (BUS_ETAKEN)
  * while another live node holds it, or a dead one still in this node's
  * reserve window (unless the claim takes over from that node: a session
  * restored here); the claims of a dead node whose window is over are void.

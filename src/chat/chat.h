@@ -38,6 +38,12 @@ typedef struct {
                                     rooms:update (e.g. 30); 0: one per loop turn */
     uint32_t max_rooms;          /* rooms one connection may be in; 0: no limit */
     uint32_t max_members;        /* connections in one room; 0: no limit */
+    int64_t guest_ttl_ms;        /* guest lifetime (store_user_claim); 0: 30 days */
+    const uint8_t *token_key;    /* 32 bytes (copied): the resume tokens' key,
+                                    the same on every backend (the store's
+                                    secret "resume-token"); NULL: guests get
+                                    no token (a random key: tokens die with
+                                    the process) */
 } chat_config;
 
 /* Creates the chat server and registers namespace "/" on sio with its

@@ -7,7 +7,13 @@
  * to its own sockets in that room, minus those in room x. The event is
  * encoded once per publication, and once more by each receiving node for
  * all of its recipients. Only the events a delivery can carry are accepted
- * from the bus (message:receive, typing). A message:receive is recorded
+ * from the bus (message:receive, typing, read:update), plus control
+ * messages that reach no client, on a user's topic, published by the node
+ * where the store was changed: {"e": "user:rename", "a": [key, name]} (its
+ * connections here take the new name) and {"e": "user:room", "a": ["join"
+ * or "leave", room key, room name]} (its connections here join or leave
+ * the room: membership is the user's). A
+ * message:receive is recorded
  * per topic, and waits or is dropped while the topic is replayed after a
  * lost subscription (chat_seen.c).
  *
@@ -26,7 +32,72 @@
 /* Events another node may ask us to deliver. */
 static int chat_cluster_event_ok(const char *e)
 {
-    return strcmp(e, "message:receive") == 0 || strcmp(e, "typing") == 0;
+    return strcmp(e, "message:receive") == 0 || strcmp(e, "typing") == 0 ||
+           strcmp(e, "read:update") == 0;
+}
+
+/* {"e":"user:rename","a":[key, name]} on topic "u:<id>". 0, or -1 when
+ * malformed. */
+static int chat_cluster_rename(chat_server *c, const char *topic, const json_t *args)
+{
+    const char *key = json_string_value(json_array_get(args, 0));
+    const char *name = json_string_value(json_array_get(args, 1));
+    if (strncmp(topic, "u:", 2) != 0 || key == NULL || name == NULL)
+        return -1;
+    chat_user *u = chat__user_find(c, topic + 2);
+    if (u && (strcmp(u->key, key) != 0 || strcmp(u->name, name) != 0))
+        chat__user_rename(c, u, key, name);
+    return 0;
+}
+
+/* {"e":"user:room","a":["join"|"leave", key, name]} on topic "u:<id>". 0,
+ * or -1 when malformed. */
+static int chat_cluster_room(chat_server *c, const char *topic, const json_t *args)
+{
+    const char *what = json_string_value(json_array_get(args, 0));
+    const char *key = json_string_value(json_array_get(args, 1));
+    const char *name = json_string_value(json_array_get(args, 2));
+    if (strncmp(topic, "u:", 2) != 0 || what == NULL || key == NULL || name == NULL)
+        return -1;
+    chat_user *u = chat__user_find(c, topic + 2);
+    if (u == NULL)
+        return 0; /* no connection of it here */
+    int join = strcmp(what, "join") == 0;
+    chat_room *room = join ? chat__room_member(c, key, name) : chat__room_cache(c, key, name);
+    chat__user_room_apply(c, u, room, join);
+    return 0;
+}
+
+static void chat_cluster_control(chat_server *c, const chat_user *u, json_t *m)
+{
+    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    if (text)
+        bus_publish(c->bus, u->room, text, strlen(text));
+    else
+        log_error("control message not published", "user=%s", u->id);
+    free(text); /* jansson's allocator */
+    json_decref(m);
+}
+
+void chat__user_publish_room(chat_server *c, const chat_user *u, const chat_room *room, int join)
+{
+    if (bus_clustered(c->bus))
+        chat_cluster_control(c, u, json_pack("{s:s,s:[s,s,s]}", "e", "user:room", "a",
+                                             join ? "join" : "leave", room->key, room->name));
+}
+
+void chat__user_publish_rename(chat_server *c, const chat_user *u)
+{
+    if (!bus_clustered(c->bus))
+        return;
+    json_t *m = json_pack("{s:s,s:[s,s]}", "e", "user:rename", "a", u->key, u->name);
+    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    if (text)
+        bus_publish(c->bus, u->room, text, strlen(text));
+    else
+        log_error("rename not published", "user=%s", u->id);
+    free(text); /* jansson's allocator */
+    json_decref(m);
 }
 
 static void chat_cluster_on_message(void *ud, const char *topic, const char *data, size_t len)
@@ -38,6 +109,17 @@ static void chat_cluster_on_message(void *ud, const char *topic, const char *dat
     const char *e = json_string_value(json_object_get(m, "e"));
     json_t *args = json_object_get(m, "a");
     json_t *x = json_object_get(m, "x");
+    if (e && json_is_array(args) && strncmp(e, "user:", 5) == 0) {
+        int bad = strcmp(e, "user:rename") == 0 ? chat_cluster_rename(c, topic, args)
+                  : strcmp(e, "user:room") == 0 ? chat_cluster_room(c, topic, args)
+                                                : -1;
+        if (bad) {
+            c->bus_bad++;
+            log_warn("unreadable control message from the bus", "topic=\"%s\"", topic);
+        }
+        json_decref(m);
+        return;
+    }
     if (e == NULL || !json_is_array(args) || !chat_cluster_event_ok(e) ||
         (x && !json_is_null(x) && !json_is_string(x))) {
         c->bus_bad++;
@@ -55,7 +137,7 @@ static void chat_cluster_on_message(void *ud, const char *topic, const char *dat
     c->bus_in++;
     if (e[0] == 'm')
         c->out_messages += n;
-    else
+    else if (e[0] == 't')
         c->out_typing += n;
     json_decref(m);
 }
@@ -127,9 +209,7 @@ void chat__user_report(chat_server *c, const chat_user *u)
 {
     bus_user_state_t st = u->nconns ? BUS_USER_ONLINE : u->nkept ? BUS_USER_RESERVED
                                                                  : BUS_USER_GONE;
-    if (u->claiming)
-        return; /* not ours yet */
-    bus_user_set(c->bus, u->key, u->name, st);
+    bus_user_set(c->bus, u->id, u->name, st); /* presence is keyed by user id */
 }
 
 /* ---- session records (connection state recovery across nodes) ----------- */
@@ -167,7 +247,7 @@ void chat__session_save(chat_server *c, const chat_conn *conn)
     chat_session_rooms sr = {c, json_array()};
     chat__conn_rooms(conn, chat_session_room, &sr);
     json_t *rec = sr.rooms ? json_pack("{s:s,s:s,s:s,s:o}", "sid", sio_socket_id(conn->sock),
-                                       "user", conn->user->name, "node",
+                                       "user", conn->user->id, "node",
                                        bus_node_id(c->bus), "rooms", sr.rooms)
                            : NULL;
     char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;

@@ -103,6 +103,22 @@ static void chat_fetch_room(chat_req *r, int rc, chat_room *room)
     chat__history_page(r, room->conv, room->name, r->before, r->limit, chat_fetched);
 }
 
+/* `with` resolved: its direct conversation with us; a name nobody owns
+ * has none (an empty page, as for a user never talked to). */
+static void chat_fetch_with(chat_req *r, int rc, const char *peer_id, const char *peer_name)
+{
+    if (rc == -CHAT_ERR_USER_NOT_FOUND) {
+        chat_fetched(r, 0, json_array(), 0);
+        return;
+    }
+    if (rc != 0) {
+        chat__req_done(r, rc);
+        return;
+    }
+    r->conv = store_conv_direct(r->conn->user->id, peer_id);
+    chat__history_page(r, r->conv, NULL, r->before, r->limit, chat_fetched);
+}
+
 int chat__on_history_fetch(chat_req *r, json_t *payload)
 {
     json_t *room_s, *with_s;
@@ -118,11 +134,9 @@ int chat__on_history_fetch(chat_req *r, json_t *payload)
         chat__room_lookup(r, 1, chat_fetch_room);
         return CHAT__PENDING;
     }
-    /* A user never seen has an empty conversation: no existence check. */
     rc = chat__parse_name(with_s, chat_username_parse, CHAT_ERR_INVALID_USERNAME, &r->name);
     if (rc != 0)
         return rc;
-    r->conv = store_conv_private(r->conn->user->key, r->name.key);
-    chat__history_page(r, r->conv, NULL, r->before, r->limit, chat_fetched);
+    chat__user_resolve(r, chat_fetch_with);
     return CHAT__PENDING;
 }

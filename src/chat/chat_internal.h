@@ -4,12 +4,15 @@
  * Layout of the module:
  *   chat_server.c    creation, the sio handlers, event dispatch, rate limit,
  *                    replies and errors
- *   chat_users.c     identity (token or user:join) and the online users
+ *   chat_users.c     identity (user:join: claim, rename) and the local users
+ *   chat_connect.c   the CONNECT: a resume token or a JWT, the user read
+ *                    from the store before the reply (asynchronous)
  *   chat_presence.c  the one timer that coalesces users:update/rooms:update
  *   chat_rooms.c     rooms: create, join, leave, list, counts
  *   chat_messages.c  message:room and message:private (dedupe, store, deliver)
  *   chat_history.c   history:fetch and room:history
  *   chat_typing.c    typing
+ *   chat_read.c      read state: read:mark, read:update, conversations:list
  *   chat_cluster.c   what crosses to the other nodes through the bus:
  *                    deliveries out and in, this node's presence reports
  *   chat_seen.c      what a bus topic missed while its subscription was
@@ -17,7 +20,7 @@
  *   chat_restore.c   a session of a dead node, continued here
  *
  * Socket.IO rooms carry the fan-out: every connection of a user is in the
- * sio room "u:<user key>", every member of a chat room in "r:<room key>"
+ * sio room "u:<user id>" (the store's id), every member of a chat room in "r:<room key>"
  * (the room's store conversation name, reused as its sio room name). So a
  * private message is one sio_broadcast to two rooms, and "every connection
  * of the sender" is one sio_except. The same names are the bus's topics
@@ -44,8 +47,6 @@
 #include "util/ratelimit.h"
 #include "util/metrics.h"
 
-/* Hex digits of a user id: the first 16 bytes of SHA-256(key). */
-#define CHAT__USER_ID_HEX 32
 /* Messages sent in room:history. */
 #define CHAT__ROOM_HISTORY 50
 /* history:fetch limits. */
@@ -76,21 +77,27 @@ typedef struct {
     uint8_t down;         /* lost and not resumed yet */
 } chat_seen;
 
-/* An online user: one entry however many connections it holds. */
+/* A user with connections here (live or kept for recovery): one entry
+ * however many it holds, shared by them. The store owns the identity (id,
+ * name); this is its local copy, kept while the user has connections
+ * here, renamed when the store renames it (here, or on another node: a
+ * control message on its topic, chat_cluster.c). */
 typedef struct chat_user {
-    char *key;      /* NFKC case-folded name: the hash key */
+    char id[STORE_USER_ID_MAX]; /* the store's id: the hash key */
+    char *key;      /* NFKC case-folded name */
     char *name;     /* display name (NFC) */
-    char *room;     /* "u:" + key: the sio room of all its connections */
-    char id[CHAT__USER_ID_HEX + 1];
+    char *room;     /* "u:" + id: the sio room of all its connections */
     uint32_t nconns;   /* live connections: listed in users:update while > 0 */
     uint32_t nkept;    /* connections lost without a goodbye, kept for
                         * recovery: while the user has only these it is
-                        * reserved (not listed, name refused to others,
-                        * private messages accepted and replayed) */
-    uint8_t claiming;  /* anonymous mode: the bus claim of its name is in
-                        * flight (the entry holds the name meanwhile) */
-    chat_seen seen;    /* its topic "u:<key>" (cluster mode) */
-    UT_hash_handle hh;
+                        * reserved (not listed; private messages accepted
+                        * and replayed) */
+    uint8_t by_key;    /* in c->users_by_key (a newer owner of the same
+                        * key, not yet known as renamed, takes the slot) */
+    int64_t touched_ms; /* last store_user_touch (wall clock) */
+    chat_seen seen;    /* its topic "u:<id>" (cluster mode) */
+    UT_hash_handle hh;     /* c->users, by id */
+    UT_hash_handle hh_key; /* c->users_by_key, by key */
 } chat_user;
 
 typedef struct chat_req chat_req;
@@ -152,7 +159,10 @@ struct chat_server {
     unsigned nspare;
     uint64_t pending;           /* store ops started and not completed: the
                                    struct outlives them (chat_server_free) */
-    chat_user *users;           /* online users by key */
+    chat_user *users;           /* local users by id */
+    chat_user *users_by_key;    /* the same by name key: `to` and `with`
+                                   resolved without a store read */
+    uint8_t token_key[32];      /* resume tokens (guest mode) */
     chat_room *rooms;           /* rooms seen, by key */
     uv_timer_t presence_timer;
     uv_timer_t purge_timer;
@@ -278,12 +288,34 @@ void chat__join(chat_conn *conn, const char *room);
 void chat__leave(chat_conn *conn, const char *room);
 void chat__conn_rooms(const chat_conn *conn, void (*fn)(void *ud, const char *room), void *ud);
 
-/* ---- chat_users.c ---- */
+/* A connection that never connected (its asynchronous CONNECT found the
+ * client gone): forgotten as chat_on_disconnect would. */
+void chat__conn_gone(chat_server *c, chat_conn *conn);
+
+/* ---- chat_connect.c ---- */
+/* sio_handlers.on_connect. */
+json_t *chat__on_connect(void *ud, sio_socket *s, json_t *auth);
 /* Token mode: verifies auth.token; 0 and *out (the token's name) or -1. */
 int chat__token_name(chat_server *c, const json_t *auth, chat_name_t *out);
-/* Names conn as n (creating the user when it is not online), joins its
- * "u:" room and schedules users:update. conn must be unnamed. */
-void chat__user_attach(chat_server *c, chat_conn *conn, const chat_name_t *n);
+
+/* ---- chat_users.c ---- */
+/* The local entry of store user su, made (with no connection) when
+ * missing; its name follows the store's. */
+chat_user *chat__user_get(chat_server *c, const store_user_t *su);
+/* Attaches conn to u (its "u:" room, users:update, the store's seen time).
+ * conn must be unattached. */
+void chat__user_attach(chat_server *c, chat_conn *conn, chat_user *u);
+/* u is now called key / name (renamed here, or on another node). */
+void chat__user_rename(chat_server *c, chat_user *u, const char *key, const char *name);
+/* Touches every local user not touched for a quarter of the guest
+ * lifetime, and purges the expired guests from the store. */
+void chat__users_tick(chat_server *c);
+/* Resolves the user name r->name.key: fn gets 0 with its id and display
+ * name (lent for the call), -CHAT_ERR_USER_NOT_FOUND when no live user
+ * owns it, or -CHAT_ERR_INTERNAL. A user with connections here is found
+ * without a store read (fn runs inline). */
+typedef void (*chat_user_fn)(chat_req *r, int rc, const char *id, const char *name);
+void chat__user_resolve(chat_req *r, chat_user_fn fn);
 /* Unnames conn; the user goes offline with its last connection. */
 void chat__user_detach(chat_server *c, chat_conn *conn);
 /* conn was lost without a goodbye and is kept for recovery: its user stops
@@ -293,15 +325,11 @@ void chat__user_keep(chat_server *c, chat_conn *conn);
 void chat__user_recover(chat_server *c, chat_conn *conn);
 /* A kept conn was not reclaimed in time: the reservation ends with it. */
 void chat__user_expire(chat_server *c, chat_conn *conn);
-/* The user with that key, online or reserved, or NULL. */
-chat_user *chat__user_find(chat_server *c, const char *key);
-/* Whether the user with that key is online or reserved, here or on
- * another node; *name (when name is not NULL) gets its display name, valid
- * until the loop runs a callback again. */
-int chat__user_exists(chat_server *c, const char *key, const char **name);
-/* "u:" + key: the sio room and bus topic of a user's connections. Caller
+/* The local user with that id, or NULL. */
+chat_user *chat__user_find(chat_server *c, const char *id);
+/* "u:" + id: the sio room and bus topic of a user's connections. Caller
  * frees (mem_free). */
-char *chat__user_room(const char *key);
+char *chat__user_room(const char *id);
 /* [{id, username, isActive}] of every online user, or NULL (jansson). */
 json_t *chat__users_json(chat_server *c);
 void chat__users_free(chat_server *c);
@@ -320,6 +348,11 @@ void chat__presence_changed(chat_server *c, unsigned what);
 void chat__room_lookup(chat_req *r, int member, chat_room_fn fn);
 /* The cached room with that key, added with that name when missing. */
 chat_room *chat__room_cache(chat_server *c, const char *key, const char *name);
+/* A room the user of a connection here is a member of: cached, and its
+ * topic watched (without waiting). */
+chat_room *chat__room_member(chat_server *c, const char *key, const char *name);
+/* Every connection of u on this node joins (join 1) or leaves room. */
+void chat__user_room_apply(chat_server *c, chat_user *u, chat_room *room, int join);
 /* [{name, users}] of the rooms of l (cached on the way), or NULL (jansson). */
 json_t *chat__rooms_json(chat_server *c, const store_room_list_t *l);
 void chat__rooms_free(chat_server *c);
@@ -347,6 +380,10 @@ void chat__history_page(chat_req *r, const char *conv, const char *room, const c
                         size_t limit, chat_page_fn fn);
 int chat__on_history_fetch(chat_req *r, json_t *payload);
 
+/* ---- chat_read.c ---- */
+int chat__on_conversations_list(chat_req *r, json_t *payload);
+int chat__on_read_mark(chat_req *r, json_t *payload);
+
 /* ---- chat_typing.c ---- */
 int chat__on_typing(chat_req *r, json_t *payload);
 
@@ -369,6 +406,11 @@ void chat__room_report(chat_server *c, const chat_room *room);
 void chat__rooms_report(chat_server *c);
 /* Reports u's state on this node to the bus. */
 void chat__user_report(chat_server *c, const chat_user *u);
+/* Tells the other nodes that u was renamed (its topic). */
+void chat__user_publish_rename(chat_server *c, const chat_user *u);
+/* Tells the other nodes that u joined (join 1) or left room: their
+ * connections of u follow. */
+void chat__user_publish_room(chat_server *c, const chat_user *u, const chat_room *room, int join);
 /* Cluster mode with recovery: writes conn's session record (its socket id,
  * user, rooms and this node) for another node to restore it should this
  * one die (chat_restore.c). Nothing for an unnamed connection. */
@@ -387,7 +429,7 @@ void chat__seen_free(chat_seen *s);
 /* A message was delivered to the topic's local connections (nothing when s
  * is not started). */
 void chat__seen_add(chat_seen *s, const char *id, int64_t ts);
-/* The chat_seen of topic ("r:<room key>" or "u:<user key>"), NULL when the
+/* The chat_seen of topic ("r:<room key>" or "u:<user id>"), NULL when the
  * room or user is not here; *room_name (may be NULL) gets the room's
  * display name, NULL for a user. */
 chat_seen *chat__seen_of(chat_server *c, const char *topic, const char **room_name);

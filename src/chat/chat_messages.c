@@ -5,7 +5,9 @@
  * either the clientId was seen before from the same user (the ack carries
  * the first message's id and timestamp; nothing stored, nothing delivered)
  * or the message is durable, and only then is message:receive broadcast
- * (one encoding) to the room, or to the "u:" rooms of both users, so each
+ * (one encoding) to the room, or to the "u:<id>" rooms of both users
+ * (online or not: a private message goes to the direct conversation of
+ * the two user ids, store_conv_direct), so each
  * connection of the sender and of the recipient gets it once; then the
  * same delivery is published on the bus to the topic of each of those
  * rooms, for the other nodes' connections (chat_cluster.c). The
@@ -84,7 +86,7 @@ static void chat_sent_seen(chat_req *r, const store_appended_t *res)
         chat__seen_add(&r->room->seen, res->id, res->ts_ms);
         return;
     }
-    chat_user *from = r->conn->user, *to = chat__user_find(c, r->name.key);
+    chat_user *from = r->conn->user, *to = chat__user_find(c, r->peer_room + 2);
     if (from)
         chat__seen_add(&from->seen, res->id, res->ts_ms);
     if (to && to != from)
@@ -142,9 +144,10 @@ static int chat_send(chat_req *r, const char *conv, const char *to)
         .content = b->content,
         .content_len = b->content_len,
         .ts_ms = ts,
+        .from_id = from->id,
     };
     store_dedupe_in_t d = {
-        .user_key = from->key,
+        .user_key = from->id, /* per user, whatever its name */
         .client_id = b->client_id,
         .client_id_len = b->client_id_len,
         .expires_ms = ts + STORE_DEDUPE_TTL_MS,
@@ -182,29 +185,18 @@ int chat__on_message_room(chat_req *r, json_t *payload)
     return CHAT__PENDING;
 }
 
-/* Stores r's private message to r->name, whose display name is peer_name. */
-static int chat_private_send(chat_req *r, const char *peer_name)
+/* `to` resolved: stores the message in the direct conversation of the two
+ * ids. */
+static void chat_private_resolved(chat_req *r, int rc, const char *peer_id, const char *peer_name)
 {
-    /* The peer may go offline before the store answers: keep what we need. */
-    r->conv = store_conv_private(r->conn->user->key, r->name.key);
-    r->peer_room = chat__user_room(r->name.key);
-    return chat_send(r, r->conv, peer_name);
-}
-
-static void chat_private_looked_up(void *ud, int rc)
-{
-    chat_req *r = ud;
-    if (chat__req_resume(r, CHAT__LAT_BUS))
-        return;
-    const char *peer_name = NULL;
-    if (chat__user_exists(r->c, r->name.key, &peer_name)) /* the report came meanwhile */
-        rc = 0;
-    else
-        peer_name = r->name.display; /* as the sender wrote it */
-    if (rc == 0 && r->conn->user)
-        rc = chat_private_send(r, peer_name);
-    else
-        rc = rc == BUS_ENOTFOUND || rc == 0 ? -CHAT_ERR_USER_NOT_FOUND : -CHAT_ERR_INTERNAL;
+    if (rc == 0 && r->conn->user) {
+        /* The peer may go meanwhile: keep what we need. */
+        r->conv = store_conv_direct(r->conn->user->id, peer_id);
+        r->peer_room = chat__user_room(peer_id);
+        rc = chat_send(r, r->conv, peer_name);
+    } else if (rc == 0) {
+        rc = -CHAT_ERR_NOT_JOINED;
+    }
     if (rc != CHAT__PENDING)
         chat__req_done(r, rc);
 }
@@ -223,15 +215,8 @@ int chat__on_message_private(chat_req *r, json_t *payload)
         rc = -CHAT_ERR_CONTENT_TOO_LONG;
     if (rc != 0)
         return rc;
-    const char *peer_name = NULL;
-    if (!chat__user_exists(r->c, r->name.key, &peer_name)) {
-        if (!bus_clustered(r->c->bus))
-            return -CHAT_ERR_USER_NOT_FOUND;
-        /* Maybe named on another node a moment ago, before its presence
-         * report reached us: the name's claim says. */
-        chat__req_store(r);
-        bus_user_lookup(r->c->bus, r->name.key, chat_private_looked_up, r);
-        return CHAT__PENDING;
-    }
-    return chat_private_send(r, peer_name);
+    /* Online or not: any live user owning the name (cached when it has
+     * connections here, else one store read). */
+    chat__user_resolve(r, chat_private_resolved);
+    return CHAT__PENDING;
 }

@@ -7,13 +7,16 @@
  *
  *   1. the session record (bus_session_take: one node only gets it), which
  *      the node that owned the session kept up to date (chat__session_save):
- *      socket id, user, rooms, and that node's id;
- *   2. the user's name, claimed again (taking it over from the dead node);
+ *      socket id, user id, rooms, and that node's id;
+ *   2. the user, read from the store (it may have expired or been renamed
+ *      meanwhile), and its topic watched here (taking its claim over from
+ *      the dead node);
  *   3. the topics of its rooms, watched, so that what is published from now
  *      on reaches this node;
  *   4. what the client missed: every message of its rooms and of its
  *      private conversations stored after the time of the last packet it
- *      got (the offset's clock part), read from the store;
+ *      got (the offset's clock part), read from the store (its direct
+ *      conversations: store_direct_convs);
  *   5. the socket, connected with its old id in its rooms (its CONNECT
  *      reply carries the pid it had: every node derives pids from the
  *      cluster's shared key), the user attached, the missed messages sent
@@ -45,7 +48,8 @@ typedef struct {
     int64_t since;         /* the offset's time */
     char *token_key;       /* token mode: the token's user key */
     json_t *record;        /* the session record */
-    chat_name_t name;      /* the session's user */
+    const char *user_id;   /* the session's user (into record) */
+    store_user_t user;     /* ... as the store has it (strings owned) */
     const char **rooms;    /* its rooms' conversations (into record) */
     size_t nrooms;
     size_t waiting;        /* watches or reads in flight */
@@ -57,7 +61,8 @@ static void chat_restore_free(chat_restore *st)
 {
     mem_free(st->token_key);
     json_decref(st->record);
-    chat_name_free(&st->name);
+    mem_free(st->user.key);
+    mem_free(st->user.name);
     mem_free(st->rooms);
     json_decref(st->missed);
     mem_free(st);
@@ -71,7 +76,7 @@ static void chat_restore_end(chat_restore *st, int ok)
     if (!ok || c->closing) {
         if (!c->closing)
             log_info("session not restored", "user=\"%s\"",
-                     st->name.display ? st->name.display : "-");
+                     st->user_id ? st->user_id : "-");
         sio_restore_finish(st->req, NULL, NULL, 0);
         chat_restore_free(st);
         chat__server_maybe_free(c);
@@ -89,7 +94,7 @@ static void chat_restore_end(chat_restore *st, int ok)
             chat__seen_start(seen);
     }
     chat_conn *conn = chat__conn_new(c, s);
-    chat__user_attach(c, conn, &st->name);
+    chat__user_attach(c, conn, chat__user_get(c, &st->user));
     chat__presence_changed(c, CHAT__USERS | CHAT__ROOMS);
     size_t i;
     json_t *m;
@@ -102,7 +107,7 @@ static void chat_restore_end(chat_restore *st, int ok)
     c->out_messages += json_array_size(st->missed);
     chat__session_save(c, conn);
     log_info("session restored from another node", "user=\"%s\" rooms=%zu replayed=%zu",
-             st->name.display, st->nrooms, json_array_size(st->missed));
+             st->user.name, st->nrooms, json_array_size(st->missed));
     sio_socket_unref(s);
     chat_restore_free(st);
 }
@@ -169,7 +174,7 @@ static void chat_restore_read(chat_restore *st, const char *conv, const char *ro
     store_since(st->c->store, conv, st->since, CHAT__RESTORE_MAX, chat_restore_read_done, rd);
 }
 
-static void chat_restore_privates(void *ud, int rc, store_conv_list_t *l)
+static void chat_restore_directs(void *ud, int rc, store_conv_list_t *l)
 {
     chat_restore *st = ud;
     if (rc != 0)
@@ -193,7 +198,7 @@ static void chat_restore_reads(chat_restore *st)
         chat_restore_read(st, conv, name);
     }
     st->waiting++;
-    store_private_convs(st->c->store, st->name.key, st->since, chat_restore_privates, st);
+    store_direct_convs(st->c->store, st->user.id, chat_restore_directs, st);
     chat_restore_step_done(st);
 }
 
@@ -224,16 +229,16 @@ static void chat_restore_claimed(void *ud, int rc)
     chat_restore_watched(st, 0);
 }
 
-/* Reads the record: {"sid", "user", "node", "rooms": [{"conv", "name"}]}. */
+/* Reads the record: {"sid", "user" (an id), "node", "rooms": [{"conv", "name"}]}. */
 static int chat_restore_parse(chat_restore *st, const char *data, size_t len)
 {
     st->record = json_loadb(data, len, 0, NULL);
     const char *sid = json_string_value(json_object_get(st->record, "sid"));
     const char *user = json_string_value(json_object_get(st->record, "user"));
     json_t *rooms = json_object_get(st->record, "rooms");
-    if (!sid || !user || !json_is_array(rooms) ||
-        chat_username_parse(user, strlen(user), &st->name) != 0)
+    if (!sid || !user || strlen(user) != RAND_ID_LEN || !json_is_array(rooms))
         return -1;
+    st->user_id = user;
     st->rooms = mem_alloc((json_array_size(rooms) + 1) * sizeof(char *));
     size_t i;
     json_t *r;
@@ -246,6 +251,23 @@ static int chat_restore_parse(chat_restore *st, const char *data, size_t len)
     return 0;
 }
 
+/* The session's user, as the store has it now. */
+static void chat_restore_user(void *ud, int rc, const store_user_t *su)
+{
+    chat_restore *st = ud;
+    chat_server *c = st->c;
+    c->pending--;
+    if (rc != 0 || c->closing || (st->token_key && strcmp(st->token_key, su->key) != 0)) {
+        chat_restore_end(st, 0); /* gone, or a token for someone else */
+        return;
+    }
+    memcpy(st->user.id, su->id, sizeof(st->user.id));
+    st->user.key = mem_strdup(su->key);
+    st->user.name = mem_strdup(su->name);
+    const char *from = json_string_value(json_object_get(st->record, "node"));
+    bus_claim_from(c->bus, st->user.id, 0, from, chat_restore_claimed, st);
+}
+
 static void chat_restore_taken(void *ud, int rc, const char *data, size_t len)
 {
     chat_restore *st = ud;
@@ -254,18 +276,9 @@ static void chat_restore_taken(void *ud, int rc, const char *data, size_t len)
         chat_restore_end(st, 0);
         return;
     }
-    if (st->token_key && strcmp(st->token_key, st->name.key) != 0) {
-        chat_restore_end(st, 0); /* a token for someone else */
-        return;
-    }
-    chat_user *u = chat__user_find(c, st->name.key);
-    if (!c->cfg.auth_secret && u) { /* held here by another connection */
-        chat_restore_end(st, 0);
-        return;
-    }
-    const char *from = json_string_value(json_object_get(st->record, "node"));
-    bus_claim_from(c->bus, st->name.key, c->cfg.auth_secret == NULL, from,
-                   chat_restore_claimed, st);
+    c->pending++;
+    store_user_get(c->store, st->user_id, chat__now_ms(), c->cfg.guest_ttl_ms, chat_restore_user,
+                   st);
 }
 
 int chat__on_restore(void *ud, sio_restore *req, const char *pid, const char *offset,

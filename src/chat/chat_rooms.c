@@ -3,9 +3,17 @@
  *
  * The store holds the rooms (they survive restarts); this file keeps a cache
  * of the ones seen (key -> display name and conversation) so the hot paths
- * (every message:room, typing) do not wait for the store. Membership is the
- * sio room named by the room's conversation, so a room's count is
+ * (every message:room, typing) do not wait for the store. The fan-out is
+ * the sio room named by the room's conversation, so a room's count is
  * sio_room_size of it.
+ *
+ * Membership belongs to the user (contract v2): room:create / room:join
+ * make the user a member in the store (store_member_add, and the room
+ * marked read), room:leave ends it (store_member_remove), and every
+ * connection of the user follows: those on this node through their sio
+ * room "u:<id>" (chat__user_room_apply), those on other nodes through a
+ * control message on the user's topic (chat_cluster.c), and future ones
+ * at CONNECT (chat_connect.c reads store_member_rooms first).
  *
  * Entering a room reads its last messages, then joins it (in the history
  * read's completion): the store completes a room's ops in order, so each of
@@ -71,6 +79,47 @@ void chat__room_lookup(chat_req *r, int member, chat_room_fn fn)
     store_room_get(r->c->store, r->name.key, chat_room_got, r);
 }
 
+chat_room *chat__room_member(chat_server *c, const char *key, const char *name)
+{
+    chat_room *room = chat__room_cache(c, key, name);
+    if (!room->watched) {
+        /* No wait: what is published before the watch is active is in
+         * history, which a connection attached now reads anyway. */
+        bus_watch(c->bus, room->conv, NULL, NULL);
+        room->watched = 1;
+        if (room->seen.floor == 0 && bus_clustered(c->bus))
+            chat__seen_start(&room->seen);
+    }
+    return room;
+}
+
+typedef struct {
+    chat_server *c;
+    const char *conv;
+    int join;
+} chat_room_apply;
+
+static void chat_room_apply_one(void *ud, sio_socket *s)
+{
+    chat_room_apply *a = ud;
+    chat_conn *conn = sio_socket_data(s);
+    if (conn == NULL)
+        return;
+    if (a->join)
+        chat__join(conn, a->conv);
+    else
+        chat__leave(conn, a->conv);
+    chat__session_save(a->c, conn);
+}
+
+void chat__user_room_apply(chat_server *c, chat_user *u, chat_room *room, int join)
+{
+    chat_room_apply a = {c, room->conv, join};
+    sio_room_each(c->nsp, u->room, chat_room_apply_one, &a);
+    chat__room_report(c, room);
+    chat__presence_changed(c, CHAT__ROOMS);
+}
+
 static json_t *chat_room_json(chat_server *c, const chat_room *room)
 {
     return json_pack("{s:s,s:I}", "name", room->name, "users",
@@ -115,9 +164,41 @@ static int chat_room_full(chat_req *r, const chat_room *room)
     return 0;
 }
 
+/* The room is marked read for the user: every connection of the user is
+ * in it now, here and on the other nodes. */
+static void chat_room_marked(void *ud, int rc, const store_read_t *rd)
+{
+    chat_req *r = ud;
+    if (chat__req_resume(r, CHAT__LAT_ROOM))
+        return;
+    if (rc != 0) {
+        chat__req_done(r, -CHAT_ERR_INTERNAL);
+        return;
+    }
+    chat_user *u = r->conn->user;
+    chat__user_room_apply(r->c, u, r->room, 1);
+    chat__user_publish_room(r->c, u, r->room, 1);
+    chat__req_done(r, chat__result_set(r, "room", chat_room_json(r->c, r->room)));
+}
+
+/* The user is a member in the store: joining marks the room read. */
+static void chat_room_added(void *ud, int rc, uint64_t n)
+{
+    chat_req *r = ud;
+    if (chat__req_resume(r, CHAT__LAT_ROOM))
+        return;
+    if (rc != 0) {
+        chat__req_done(r, -CHAT_ERR_INTERNAL);
+        return;
+    }
+    chat__req_store(r);
+    store_read_mark(r->c->store, r->conn->user->id, r->room->conv, NULL, chat_room_marked, r);
+}
+
 /* The history page came: join (the room may have filled up meanwhile),
- * room:history to the joiner, the ack's room:{name, users}, rooms:update
- * to all. */
+ * room:history to the joiner, then the membership is stored (and the
+ * room marked read) and the user's other connections follow; the ack's
+ * room:{name, users}, rooms:update to all. */
 static void chat_room_entered(chat_req *r, int rc, json_t *messages, int has_more)
 {
     chat_room *room = r->room;
@@ -144,7 +225,9 @@ static void chat_room_entered(chat_req *r, int rc, json_t *messages, int has_mor
         sio_emit(r->sock, "room:history", args);
     json_decref(args);
     json_decref(history);
-    chat__req_done(r, chat__result_set(r, "room", chat_room_json(r->c, room)));
+    chat__req_store(r);
+    store_member_add(r->c->store, room->key, r->conn->user->id, chat__now_ms(), chat_room_added,
+                     r);
 }
 
 /* The room's topic is watched: what other nodes deliver to it from now on
@@ -240,15 +323,34 @@ int chat__on_room_join(chat_req *r, json_t *payload)
     return CHAT__PENDING;
 }
 
+/* The membership is over in the store: every connection of the user
+ * leaves, here and on the other nodes. */
+static void chat_room_removed(void *ud, int rc, uint64_t n)
+{
+    chat_req *r = ud;
+    if (chat__req_resume(r, CHAT__LAT_ROOM))
+        return;
+    if (rc != 0) {
+        chat__req_done(r, -CHAT_ERR_INTERNAL);
+        return;
+    }
+    chat_user *u = r->conn->user;
+    chat__leave(r->conn, r->room->conv); /* also when its socket is disconnecting */
+    chat__session_save(r->c, r->conn);
+    chat__user_room_apply(r->c, u, r->room, 0);
+    chat__user_publish_room(r->c, u, r->room, 0);
+    chat__req_done(r, 0);
+}
+
 static void chat_room_leave_found(chat_req *r, int rc, chat_room *room)
 {
-    if (rc == 0) {
-        chat__leave(r->conn, room->conv);
-        chat__room_report(r->c, room);
-        chat__session_save(r->c, r->conn);
-        chat__presence_changed(r->c, CHAT__ROOMS);
+    if (rc != 0) {
+        chat__req_done(r, rc);
+        return;
     }
-    chat__req_done(r, rc);
+    r->room = room;
+    chat__req_store(r);
+    store_member_remove(r->c->store, room->key, r->conn->user->id, chat_room_removed, r);
 }
 
 int chat__on_room_leave(chat_req *r, json_t *payload)

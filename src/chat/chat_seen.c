@@ -6,7 +6,7 @@
  * publish to it is lost for this node (bus.h), although it is in history.
  * The bus says so (on_topic: BUS_TOPIC_LOST, then BUS_TOPIC_RESUMED), and
  * this file closes the gap for the topics with local members: a room's
- * "r:<key>" (one conversation) and a user's "u:<key>" (its private
+ * "r:<key>" (one conversation) and a user's "u:<id>" (its direct
  * conversations).
  *
  * Each such topic keeps a chat_seen (in its chat_room or chat_user, not
@@ -19,8 +19,8 @@
  * topic is lost, when nothing leaves (up to CHAT__SEEN_MAX ids).
  *
  * On RESUMED the topic is replayed: one store_since of its conversation
- * from floor (a user: store_private_convs, every conversation of the
- * user's index, then one store_since from floor for each of them), and
+ * from floor (a user: store_direct_convs, every direct conversation of
+ * the user, then one store_since from floor for each of them), and
  * every message read that is not among the ids is delivered to the
  * topic's sio room (and so to the recovery log), in store order,
  * conversation by conversation, and added to them. Meanwhile the
@@ -37,10 +37,10 @@
  * the last one delivered here before the loss and published only after
  * the loss (a store append that stalled that long); more than
  * STORE_HISTORY_LIMIT_MAX messages of one conversation after floor (the
- * rest, logged); a private conversation missing from the user's index of
- * conversations (the Redis store's keeps those of the last day, and its
- * writes fail while the user's master is down: a conversation whose first
- * message came then is missing); a read that failed CHAT__REPLAY_TRIES
+ * rest, logged); a direct conversation missing from the user's list (the
+ * Redis store's index of them shares the user's slot, and its writes fail
+ * while that master is down: a conversation whose first message came then
+ * is missing); a read that failed CHAT__REPLAY_TRIES
  * times (logged). A connection that joins a room between the loss and the
  * end of its replay may get in the replay a message its room:history page
  * had. */
@@ -428,11 +428,9 @@ static void chat_replay_start(chat_server *c, const char *topic, chat_seen *s, j
     } else {
         rp->waiting++;
         c->pending++;
-        /* Every conversation of the user's index, not only those written
-         * after floor: the index shares the user's slot, so its writes
-         * failed while that master was down, and a conversation whose
-         * entry is older than floor may have had messages meanwhile. */
-        store_private_convs(c->store, topic + 2, 0, chat_replay_convs, rp);
+        /* Every direct conversation of the user, whatever its age: the
+         * list cannot tell which had messages after floor. */
+        store_direct_convs(c->store, topic + 2, chat_replay_convs, rp);
         chat_replay_step(rp);
     }
 }

@@ -29,14 +29,20 @@
 #include "chat/chat_internal.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <openssl/rand.h>
 
 #include "util/log.h"
 #include "util/mem.h"
 
-/* How often expired clientIds are purged from the store. */
+/* How often expired clientIds and guests are purged from the store (and
+ * local users touched): at most this, and at least four times per guest
+ * lifetime. */
 #define CHAT__PURGE_INTERVAL_MS 60000
+#define CHAT__GUEST_TTL_DEFAULT_MS ((int64_t)30 * 24 * 3600 * 1000)
 
 typedef struct {
     const char *name;
@@ -53,6 +59,8 @@ static const chat_event chat_events[] = {
     {"message:private", chat__on_message_private},
     {"history:fetch", chat__on_history_fetch},
     {"typing", chat__on_typing},
+    {"conversations:list", chat__on_conversations_list},
+    {"read:mark", chat__on_read_mark},
 };
 
 /* ---- helpers shared by the handlers --------------------------------------- */
@@ -196,6 +204,12 @@ static void chat_conn_release(chat_server *c, chat_conn *conn)
         chat__presence_changed(c, CHAT__ROOMS);
     }
     chat_conn_free(conn);
+}
+
+void chat__conn_gone(chat_server *c, chat_conn *conn)
+{
+    sio_socket_set_data(conn->sock, NULL);
+    chat_conn_release(c, conn);
 }
 
 /* sio keeps the socket for the recovery window: so do we. The rooms it
@@ -414,22 +428,6 @@ static void chat_conn_drop_waiting(chat_server *c, chat_conn *conn)
 
 /* ---- sio handlers ----------------------------------------------------------- */
 
-static json_t *chat_on_connect(void *ud, sio_socket *s, json_t *auth)
-{
-    chat_server *c = ud;
-    if (c->closing)
-        return json_pack("{s:s}", "message", "server shutting down");
-    chat_name_t name = {0};
-    if (c->cfg.auth_secret && chat__token_name(c, auth, &name) != 0)
-        return json_pack("{s:s}", "message", "unauthorized");
-    chat_conn *conn = chat__conn_new(c, s);
-    if (c->cfg.auth_secret) {
-        chat__user_attach(c, conn, &name);
-        chat_name_free(&name);
-    }
-    return NULL;
-}
-
 static void chat_on_connection(void *ud, sio_socket *s)
 {
     chat_conn *conn = sio_socket_data(s);
@@ -522,7 +520,7 @@ static void chat_on_event(void *ud, sio_socket *s, const char *event, json_t *ar
 }
 
 static const sio_handlers chat_handlers = {
-    .on_connect = chat_on_connect,
+    .on_connect = chat__on_connect,
     .on_connection = chat_on_connection,
     .on_event = chat_on_event,
     .on_disconnect = chat_on_disconnect,
@@ -550,6 +548,7 @@ static void chat_purge(uv_timer_t *t)
 {
     chat_server *c = t->data;
     chat__rooms_report(c); /* also ends the watches of long-empty rooms */
+    chat__users_tick(c);
     c->pending++;
     c->purge_t0 = uv_hrtime();
     store_dedupe_purge(c->store, chat__now_ms(), chat_purged, c);
@@ -575,11 +574,21 @@ chat_server *chat_server_new(uv_loop_t *loop, sio_server *sio, store_t *store, b
         c->cfg.auth_secret = mem_strdup(cfg->auth_secret);
         c->secret_len = strlen(cfg->auth_secret);
     }
+    if (c->cfg.guest_ttl_ms <= 0)
+        c->cfg.guest_ttl_ms = CHAT__GUEST_TTL_DEFAULT_MS;
+    if (cfg->token_key)
+        memcpy(c->token_key, cfg->token_key, sizeof(c->token_key));
+    else if (RAND_bytes(c->token_key, (int)sizeof(c->token_key)) != 1)
+        abort(); /* as rand_id: nothing safe can be done without the CSPRNG */
+    c->cfg.token_key = NULL;
     chat__presence_init(c);
     chat__cluster_init(c);
     uv_timer_init(loop, &c->purge_timer);
     c->purge_timer.data = c;
-    uv_timer_start(&c->purge_timer, chat_purge, CHAT__PURGE_INTERVAL_MS, CHAT__PURGE_INTERVAL_MS);
+    uint64_t every = CHAT__PURGE_INTERVAL_MS;
+    if ((uint64_t)c->cfg.guest_ttl_ms / 4 < every)
+        every = (uint64_t)c->cfg.guest_ttl_ms / 4 > 50 ? (uint64_t)c->cfg.guest_ttl_ms / 4 : 50;
+    uv_timer_start(&c->purge_timer, chat_purge, every, every);
     c->handles_open = 2;
     c->nsp = sio_namespace(sio, "/", &chat_handlers, c);
     return c;
@@ -650,7 +659,7 @@ void chat_server_metrics(const chat_server *c, buf_t *out)
     }
     metrics_header(out, "parley_chat_refused_total", "counter",
                    "Client events refused, by error code (rate_limited included).");
-    for (int code = CHAT_ERR_INVALID_PAYLOAD; code <= CHAT_ERR_INTERNAL; code++) {
+    for (int code = CHAT_ERR_INVALID_PAYLOAD; code <= CHAT_ERR_MESSAGE_NOT_FOUND; code++) {
         snprintf(label, sizeof(label), "error=\"%s\"", chat_error_code_str((chat_err_t)code));
         metrics_sample(out, "parley_chat_refused_total", label, (double)c->errors[code]);
     }

@@ -29,6 +29,17 @@ static void chat_typing_room(chat_req *r, int rc, chat_room *room)
     chat__req_done(r, rc == 0 ? chat_typing_send(r, room, room->conv) : rc);
 }
 
+/* `to` resolved: its "u:<id>" room. */
+static void chat_typing_to(chat_req *r, int rc, const char *peer_id, const char *peer_name)
+{
+    if (rc == 0) {
+        char *target = chat__user_room(peer_id);
+        rc = chat_typing_send(r, NULL, target);
+        mem_free(target);
+    }
+    chat__req_done(r, rc);
+}
+
 int chat__on_typing(chat_req *r, json_t *payload)
 {
     json_t *room_s = chat__field(payload, "room");
@@ -50,10 +61,6 @@ int chat__on_typing(chat_req *r, json_t *payload)
     int rc = chat__parse_name(to_s, chat_username_parse, CHAT_ERR_INVALID_USERNAME, &r->name);
     if (rc != 0)
         return rc;
-    if (!chat__user_exists(r->c, r->name.key, NULL))
-        return -CHAT_ERR_USER_NOT_FOUND;
-    char *target = chat__user_room(r->name.key);
-    rc = chat_typing_send(r, NULL, target);
-    mem_free(target);
-    return rc;
+    chat__user_resolve(r, chat_typing_to);
+    return CHAT__PENDING;
 }

@@ -30,16 +30,17 @@ static const struct {
         "formatting characters."},
     [CHAT_ERR_ROOM_NOT_FOUND] = {"room_not_found", "There is no room with that name."},
     [CHAT_ERR_NOT_IN_ROOM] = {"not_in_room", "You are not in that room."},
-    [CHAT_ERR_USER_NOT_FOUND] = {"user_not_found", "That user is not online."},
+    [CHAT_ERR_USER_NOT_FOUND] = {"user_not_found", "No user has that name."},
     [CHAT_ERR_CONTENT_TOO_LONG] = {"content_too_long", "The message is too long."},
     [CHAT_ERR_RATE_LIMITED] = {"rate_limited", "Too many requests; slow down."},
     [CHAT_ERR_FORBIDDEN] = {"forbidden", "You are not allowed to do that."},
     [CHAT_ERR_INTERNAL] = {"internal", "Something went wrong on the server."},
+    [CHAT_ERR_MESSAGE_NOT_FOUND] = {"message_not_found", "There is no such message there."},
 };
 
 static int chat__err_known(chat_err_t code)
 {
-    return code >= CHAT_ERR_INVALID_PAYLOAD && code <= CHAT_ERR_INTERNAL;
+    return code >= CHAT_ERR_INVALID_PAYLOAD && code <= CHAT_ERR_MESSAGE_NOT_FOUND;
 }
 
 const char *chat_error_code_str(chat_err_t code)

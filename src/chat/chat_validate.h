@@ -33,6 +33,7 @@ typedef enum {
     CHAT_ERR_RATE_LIMITED,
     CHAT_ERR_FORBIDDEN,
     CHAT_ERR_INTERNAL,
+    CHAT_ERR_MESSAGE_NOT_FOUND, /* v2 */
 } chat_err_t;
 
 /* The contract's snake_case code ("invalid_payload", ...). A value outside

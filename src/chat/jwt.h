@@ -24,7 +24,7 @@
 #define JWT_EINTERNAL  ERR_INTERNAL /* empty secret, or the crypto library failed */
 
 /* Longest token accepted, in bytes; longer ones are JWT_EMALFORMED. */
-#define JWT_MAX_LEN 8192
+#define JWT_MAX_LEN 4096
 
 /* Verifies token[0..len) against secret[0..secret_len) at time `now`
  * (seconds since the epoch).

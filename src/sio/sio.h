@@ -51,8 +51,10 @@ typedef struct sio_restore sio_restore;
 
 typedef struct {
     /* A client asks to connect. auth is the CONNECT payload (an object, or
-     * NULL). Return NULL to accept, or an object for the CONNECT_ERROR data
-     * (ownership passes to sio), e.g. {"message":"unauthorized"}. */
+     * NULL), borrowed for the call. Return NULL to accept, an object for the
+     * CONNECT_ERROR data (ownership passes to sio), e.g.
+     * {"message":"unauthorized"}, or SIO_CONNECT_PENDING to decide later
+     * with sio_connect_finish (a store read, say). */
     json_t *(*on_connect)(void *ud, sio_socket *s, json_t *auth);
     /* The socket is connected: the CONNECT reply has been sent. */
     void (*on_connection)(void *ud, sio_socket *s);
@@ -81,6 +83,23 @@ typedef struct {
     int (*on_restore)(void *ud, sio_restore *req, const char *pid, const char *offset,
                       json_t *auth);
 } sio_handlers;
+
+/* on_connect's answer when the decision comes later. Until
+ * sio_connect_finish, the socket is not connected (emits do nothing, it is
+ * in no room) and the client's other CONNECTs and events wait or are
+ * refused as before a CONNECT reply: a client has one pending CONNECT at a
+ * time, whatever the namespace. */
+extern json_t *const SIO_CONNECT_PENDING;
+
+/* Ends a CONNECT that on_connect left pending, exactly once (also allowed
+ * inline, from on_connect itself before it returns): error NULL
+ * accepts it (the CONNECT reply, then on_connection), else error is the
+ * CONNECT_ERROR data (stolen). Returns 0 when the client got its answer,
+ * or ERR_CLOSED when it had gone meanwhile (on_connection and
+ * on_disconnect are then never called for s). Either way sio drops the
+ * reference it held since on_connect unless s is now connected: a caller
+ * that touches s afterwards holds a reference of its own. */
+int sio_connect_finish(sio_socket *s, json_t *error);
 
 /* Creates the server and the Engine.IO server under it (on `net`).
  * ecfg's and cfg's strings must outlive it. */
@@ -169,6 +188,9 @@ int sio_leave(sio_socket *s, const char *room);
 int sio_in_room(const sio_socket *s, const char *room);
 /* Sockets in the room of this node (0 when it does not exist). */
 size_t sio_room_size(const sio_nsp *nsp, const char *room);
+/* Calls fn for each socket of this node in room (fn may join or leave
+ * other rooms, not this one). */
+void sio_room_each(sio_nsp *nsp, const char *room, void (*fn)(void *ud, sio_socket *s), void *ud);
 /* Calls fn for each room the socket is in. */
 void sio_socket_rooms(const sio_socket *s, void (*fn)(void *ud, const char *room), void *ud);
 

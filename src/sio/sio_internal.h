@@ -84,6 +84,9 @@ struct sio_client {
     tq_owned *wait;         /* in connect_q until the first CONNECT
                                (--connect-timeout), or NULL */
     sio_restore *restore;   /* a CONNECT waiting for on_restore's answer */
+    sio_socket *pending;    /* a CONNECT on_connect answered later
+                               (SIO_CONNECT_PENDING): its socket, not
+                               connected, until sio_connect_finish */
 };
 
 /* A CONNECT handed to on_restore (sio_restore_finish ends it). */

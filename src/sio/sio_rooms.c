@@ -114,6 +114,15 @@ size_t sio_room_size(const sio_nsp *nsp, const char *room)
     return r ? r->count : 0;
 }
 
+void sio_room_each(sio_nsp *nsp, const char *room, void (*fn)(void *ud, sio_socket *s), void *ud)
+{
+    sio_room *r = sio__room_get(nsp, room, 0);
+    for (sio_member *m = r ? r->members : NULL, *next; m; m = next) {
+        next = m->room_next;
+        fn(ud, m->sock);
+    }
+}
+
 void sio_socket_rooms(const sio_socket *s, void (*fn)(void *ud, const char *room), void *ud)
 {
     for (const sio_member *m = s->rooms; m; m = m->sock_next)

@@ -331,7 +331,7 @@ static void sio__on_connect(sio_client *c, sio_packet *p)
         json_decref(err);
         return;
     }
-    if (sio__client_socket(c, p->nsp) || c->restore)
+    if (sio__client_socket(c, p->nsp) || c->restore || c->pending)
         return; /* already connected there (or on its way): the reference ignores it */
     uint64_t from_seq;
     char **rooms;
@@ -365,7 +365,13 @@ static void sio__connect_fresh(sio_client *c, sio_nsp *nsp, json_t *auth)
     s->nsp = nsp;
     s->rec_from = c->srv->rec.next_seq - 1;
     rand_id(s->id);
+    /* Pending while on_connect runs: it may even finish it inline. s->client
+     * is c until c goes (sio__eio_close). */
+    c->pending = s;
     json_t *refusal = nsp->h->on_connect ? nsp->h->on_connect(nsp->ud, s, auth) : NULL;
+    if (refusal == SIO_CONNECT_PENDING)
+        return; /* s is sio_connect_finish's now (maybe gone already) */
+    c->pending = NULL;
     if (refusal) {
         sio__connect_error(c, nsp->name, refusal);
         json_decref(refusal);
@@ -376,6 +382,33 @@ static void sio__connect_fresh(sio_client *c, sio_nsp *nsp, json_t *auth)
     sio__connect_reply(s);
     if (nsp->h->on_connection)
         nsp->h->on_connection(nsp->ud, s);
+}
+
+/* The marker itself: never read, never freed. */
+static json_t sio__pending_marker;
+json_t *const SIO_CONNECT_PENDING = &sio__pending_marker;
+
+int sio_connect_finish(sio_socket *s, json_t *error)
+{
+    sio_client *c = s->client;
+    if (c == NULL) { /* the client went away while we waited */
+        json_decref(error);
+        sio_socket_unref(s);
+        return ERR_CLOSED;
+    }
+    c->pending = NULL;
+    if (error) {
+        sio__connect_error(c, s->nsp->name, error);
+        json_decref(error);
+        s->client = NULL;
+        sio_socket_unref(s);
+        return 0;
+    }
+    sio__attach(c, s);
+    sio__connect_reply(s);
+    if (s->nsp->h->on_connection)
+        s->nsp->h->on_connection(s->nsp->ud, s);
+    return 0;
 }
 
 /* A recovery this node cannot do itself: the layer above may (cluster
@@ -591,6 +624,8 @@ static void sio__eio_close(void *ud, eio_session *es, const char *reason)
     tq_owned_cancel(&c->wait);
     if (c->restore)
         c->restore->client = NULL; /* sio_restore_finish frees it */
+    if (c->pending)
+        c->pending->client = NULL; /* sio_connect_finish drops it */
     while (c->sockets)
         sio__socket_close(c->sockets, reason);
     sio__binwait_free(c);

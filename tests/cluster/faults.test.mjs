@@ -441,7 +441,8 @@ describe('cluster: faults', { skip: !HAS_REDIS && 'parley has no --redis yet' },
     cluster.closeClients();
 
     await cluster.restartBackends();
-    const a2 = await cluster.client(2, { name: a.username });
+    const a2 = await cluster.client(2, { token: a.token }); // users and the token key survive too
+    assert.equal((await ok(a2, 'user:join', a.username)).user.id, a.user.id);
     const c = await cluster.client('nginx', { transport: 'polling', name: uniq('Cy') });
     const listed = (await ok(c, 'rooms:list')).rooms.map((r) => r.name);
     for (const room of rooms) assert.ok(listed.includes(room), `${room} listed after the restart: ${listed}`);

@@ -465,9 +465,10 @@ export class Cluster {
    * The socket tracks its last users:update/rooms:update (trackState) and
    * has sock.label ("name@where/transport") for messages.
    */
-  async client(where, { transport = 'websocket', address, name, opts = {} } = {}) {
+  async client(where, { transport = 'websocket', address, name, token, opts = {} } = {}) {
     const url = where === 'nginx' ? this.url : this.backendUrl(where);
     const o = { forceNew: true, reconnection: false, timeout: T, transports: [transport], ...opts };
+    if (token) o.auth = { token }; // a guest's resume token: attached at CONNECT
     if (address) {
       o.localAddress = address; // the WebSocket transport
       o.agent = new http.Agent({ localAddress: address }); // long-polling requests
@@ -490,6 +491,7 @@ export class Cluster {
       const reply = await ok(sock, 'user:join', name);
       sock.user = reply.user;
       sock.username = reply.user.username;
+      sock.token = reply.token;
     }
     return sock;
   }

@@ -89,7 +89,7 @@ describe('cluster: shared state across backends', { skip: !HAS_REDIS && 'parley 
       }
     });
 
-    test('a name held on one backend is refused on the other (username_taken), and free once released', async () => {
+    test('a name is owned cluster-wide, online or not; a rename frees it at once; a token works on the other backend', async () => {
       const name = uniq('Held');
       const a = await on1(name);
       const b = await on2();
@@ -98,15 +98,27 @@ describe('cluster: shared state across backends', { skip: !HAS_REDIS && 'parley 
         await refused(b, 'user:join', same, 'username_taken');
         await refused(p, 'user:join', same, 'username_taken');
       }
-      // Renaming frees the old name cluster-wide (the release crosses the bus:
-      // retried within a bound).
-      await ok(a, 'user:join', uniq('Renamed'));
-      await until(`${name} free on backend2 after the rename`, async () => (await ack(b, 'user:join', name))?.ok === true, T);
-      await refused(a, 'user:join', name, 'username_taken'); // now held on backend2
-      b.disconnect();
-      await until(`${name} free on backend1 after a clean disconnect on backend2`,
-        async () => (await ack(a, 'user:join', name))?.ok === true, T);
-      await refused(p, 'user:join', name, 'username_taken'); // held on backend1 again
+      // A token issued on backend1 attaches on backend2: same user, no user:join.
+      const a2 = await cluster.client(2, { token: a.token });
+      const r = await ok(a2, 'user:join', name);
+      assert.equal(r.user.id, a.user.id);
+      // Renamed on backend1: its connection on backend2 takes the new name
+      // (the rename crosses the bus), and the old name is free at once.
+      const newName = uniq('Renamed');
+      await ok(a, 'user:join', newName);
+      await ok(b, 'user:join', name);
+      const got = collect(b, 'message:receive');
+      await until(`the rename reaches backend2`, async () => {
+        const m = await ok(a2, 'message:private', { to: name, content: 'who am I?' });
+        const [item] = await got.until((items) => items.some((x) => x.id === m.id)).then((items) => items.filter((x) => x.id === m.id));
+        return item.from === newName;
+      }, T);
+      await eventually(b, 'users', (l) => l.some((u) => u.id === a.user.id && u.username === newName) && !l.some((u) => u.id === a.user.id && u.username !== newName), 'renamed once in users:update on backend2');
+      // Offline, still owned: its clean disconnect on both backends frees nothing.
+      a.disconnect();
+      a2.disconnect();
+      await eventually(b, 'users', lacksUser(newName), `${newName} offline`);
+      await refused(p, 'user:join', newName, 'username_taken');
     });
 
     test('two clients racing for one new name on the two backends: exactly one gets it', async () => {
@@ -256,12 +268,45 @@ describe('cluster: shared state across backends', { skip: !HAS_REDIS && 'parley 
       // Nobody online under that name, on either backend.
       await refused(a, 'message:private', { to: uniq('ghost'), content: 'x' }, 'user_not_found');
       await refused(p, 'message:private', { to: uniq('ghost'), content: 'x' }, 'user_not_found');
-      // A user who left backend2 cleanly is online nowhere.
-      const gone = other.username;
-      other.disconnect();
-      await eventually(a, 'users', lacksUser(gone), `${gone} gone on backend1`);
-      await until(`user_not_found for ${gone} from backend1`,
-        async () => (await ack(a, 'message:private', { to: gone, content: 'still there?' }))?.error === 'user_not_found');
+      // A user who left backend1 cleanly still owns its name: a message sent
+      // to it through backend2 waits for it, and it reads it when it comes
+      // back on backend1 with its token.
+      const gone = p.username;
+      p.disconnect();
+      await eventually(b, 'users', lacksUser(gone), `${gone} gone on backend2`);
+      const away = await ok(b, 'message:private', { to: gone, content: 'while you were away' });
+      const back = await cluster.client(1, { token: p.token });
+      const hp = await ok(back, 'history:fetch', { with: b.username });
+      assert.deepEqual(hp.messages.map((m) => [m.id, m.content]), [[r3.id, 'to the poller'], [away.id, 'while you were away']]);
+    });
+
+    test('membership and read state are the user\'s across backends: join, read:update, leave', async () => {
+      const a = await on1(uniq('Cross'));
+      const a2 = await cluster.client(2, { token: a.token }); // the same user on backend2
+      const b = await on2(uniq('Talk'));
+      const room = uniq('Xr');
+      await ok(b, 'room:create', room);
+      await ok(a, 'room:join', room); // on backend1: its connection on backend2 follows
+      await until('the join reaches backend2', async () =>
+        (await ack(a2, 'message:room', { room, content: 'probe' }))?.ok === true);
+      const got = collect(a2, 'message:receive');
+      const m1 = await ok(b, 'message:room', { room, content: 'to every tab' });
+      await got.until((items) => items.some((m) => m.id === m1.id));
+      // A mark on backend1: read:update to the connection on backend2 (not to the marker).
+      const upd = waitFor(a2, 'read:update', T);
+      const own = collect(a, 'read:update');
+      const r = await ok(a, 'read:mark', { room, id: m1.id });
+      assert.equal(r.unread, 0);
+      assert.deepEqual(await upd, { room, lastReadId: m1.id, unread: 0 });
+      await roundTrip(a);
+      assert.deepEqual(own.items, []);
+      // A leave on backend2: the connection on backend1 is out too.
+      await ok(a2, 'room:leave', room);
+      await until('the leave reaches backend1', async () =>
+        (await ack(a, 'message:room', { room, content: 'x' }))?.error === 'not_in_room');
+      // A new connection on backend1 is in none of it, and conversations:list agrees.
+      const list = await ok(a, 'conversations:list');
+      assert.ok(!list.conversations.some((c) => c.room === room), JSON.stringify(list));
     });
 
     test('typing, room and private, crosses backends and never reaches the sender', async () => {
@@ -382,9 +427,9 @@ describe('cluster: shared state across backends', { skip: !HAS_REDIS && 'parley 
       const clientId = `move-${uniq('z')}`;
       const first = await ok(a, 'message:room', { room, content: 'sent before the move', clientId });
       a.disconnect();
-      // The same user comes back on backend2 (its own disconnect freed the name).
-      const a2 = await on2();
-      await until(`${name} free on backend2`, async () => (await ack(a2, 'user:join', name))?.ok === true);
+      // The same user comes back on backend2, with its token.
+      const a2 = await cluster.client(2, { token: a.token });
+      assert.equal((await ok(a2, 'user:join', name)).user.id, a.user.id);
       await ok(a2, 'room:join', room);
       const got = collect(b, 'message:receive');
       assert.deepEqual(await ok(a2, 'message:room', { room, content: 'sent before the move', clientId }), first);

@@ -16,6 +16,10 @@
  *   "to-room" room, ...a   broadcasts "room-message" ...a to the room, sender excluded
  *   "server-ack" ...a      emits "ask" ...a with an ack; the client's answer
  *                          comes back as the event "answer" with its args
+ * and namespace "/async", whose CONNECT is answered later
+ * (SIO_CONNECT_PENDING, sio_connect_finish) after auth.delay ms (default
+ * 0: on the next loop turn), refused with {"message":"refused"} when
+ * auth.refuse is true; otherwise as "/".
  *
  * Usage: conformance-server [--port N] [--ping-interval MS] [--ping-timeout MS]
  *                           [--max-payload BYTES]    (defaults 3000, 300, 200, 1e6)
@@ -55,6 +59,47 @@ static json_t *conf_on_connect(void *ud, sio_socket *s, json_t *auth)
 {
     sio_socket_set_data(s, auth ? json_incref(auth) : json_object());
     return NULL;
+}
+
+/* "/async": one pending CONNECT, finished by its timer. */
+typedef struct {
+    uv_timer_t timer;
+    sio_socket *sock; /* sio's reference until sio_connect_finish */
+    int refuse;
+} conf_pending;
+
+static void conf_pending_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void conf_pending_fire(uv_timer_t *t)
+{
+    conf_pending *p = t->data;
+    sio_socket *s = sio_socket_ref(p->sock); /* ours, to look at it afterwards */
+    json_t *err = p->refuse ? json_pack("{s:s}", "message", "refused") : NULL;
+    sio_connect_finish(s, err);
+    if (!sio_socket_connected(s)) { /* refused, or the client went away */
+        json_decref(sio_socket_data(s));
+        sio_socket_set_data(s, NULL);
+    }
+    sio_socket_unref(s);
+    uv_close((uv_handle_t *)t, conf_pending_closed);
+}
+
+static json_t *conf_on_connect_async(void *ud, sio_socket *s, json_t *auth)
+{
+    conf_pending *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return json_pack("{s:s}", "message", "out of memory");
+    json_int_t delay = json_integer_value(json_object_get(auth, "delay"));
+    p->sock = s;
+    p->refuse = json_is_true(json_object_get(auth, "refuse"));
+    p->timer.data = p;
+    sio_socket_set_data(s, auth ? json_incref(auth) : json_object());
+    uv_timer_init(uv_default_loop(), &p->timer);
+    uv_timer_start(&p->timer, conf_pending_fire, delay > 0 ? (uint64_t)delay : 0, 0);
+    return SIO_CONNECT_PENDING;
 }
 
 static void conf_on_connection(void *ud, sio_socket *s)
@@ -104,6 +149,13 @@ static void conf_on_disconnect(void *ud, sio_socket *s, const char *reason, int 
 
 static const sio_handlers conf_sio_handlers = {
     .on_connect = conf_on_connect,
+    .on_connection = conf_on_connection,
+    .on_event = conf_on_event,
+    .on_disconnect = conf_on_disconnect,
+};
+
+static const sio_handlers conf_async_handlers = {
+    .on_connect = conf_on_connect_async,
     .on_connection = conf_on_connection,
     .on_event = conf_on_event,
     .on_disconnect = conf_on_disconnect,
@@ -196,6 +248,7 @@ int main(int argc, char **argv)
     cs.sio = sio_server_new(loop, cs.net, &ecfg, &scfg);
     sio_namespace(cs.sio, "/", &conf_sio_handlers, &cs);
     sio_namespace(cs.sio, "/custom", &conf_sio_handlers, &cs);
+    sio_namespace(cs.sio, "/async", &conf_async_handlers, &cs);
     uv_signal_t sigint, sigterm;
     uv_signal_init(loop, &sigint);
     uv_signal_init(loop, &sigterm);

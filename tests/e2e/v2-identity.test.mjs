@@ -5,9 +5,8 @@
 //
 // They need a server that speaks contract v2 (resume token in the
 // user:join ack, CONNECT auth by that token, conversations:list, read:mark
-// and read:update, message:private to offline users). The server in this
-// tree speaks v1, so every test is skipped with V2_MISSING as the reason;
-// the step that lands those server features sets V2_MISSING to false.
+// and read:update, message:private to offline users), which the server in
+// this tree does (V2_MISSING false: nothing is skipped).
 //
 // Like chat.test.mjs it starts build/parley (or $PARLEY_BIN) on a free port
 // with a fresh data directory, or uses $PARLEY_URL, and drives headless
@@ -26,9 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 /** Why these tests do not run yet (false once the server speaks contract v2). */
-const V2_MISSING =
-  'needs the v2 server: resume token in the user:join ack and CONNECT auth by it, conversations:list, ' +
-  'read:mark/read:update, message:private to offline users (issue #13)';
+const V2_MISSING = false;
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = process.env.PARLEY_BIN || path.resolve(ROOT, process.env.PARLEY_BUILD_DIR || 'build', 'parley');

@@ -93,8 +93,13 @@ async function joined(pool, srv, name, opts = WS) {
   const s = await pool.connect(srv.url, opts, T);
   const reply = await expectOk(s, 'user:join', name);
   s.username = reply.user.username;
+  s.userId = reply.user.id;
+  s.token = reply.token;
   return s;
 }
+
+/** A store user id: rand_id's form (URL-safe base64, 20 characters). */
+const USER_ID = /^[A-Za-z0-9_-]{20}$/;
 
 const usersUpdate = (sock, pred) =>
   waitFor(sock, 'users:update', T, { filter: (list) => pred(list) }).then(([l]) => l);
@@ -148,22 +153,26 @@ describe('anonymous mode', () => {
     assert.equal(reply.ok, true);
     assert.deepEqual(Object.keys(reply.user).sort(), ['id', 'username']);
     assert.equal(reply.user.username, name);
-    assert.match(reply.user.id, /^[0-9a-f]{32}$/);
+    assert.match(reply.user.id, USER_ID);
+    assert.equal(typeof reply.token, 'string'); // guest mode: a resume token
+    assert.ok(reply.token.length > 0);
     const list = await seen;
     const entry = list.find((u) => u.username === name);
     assert.deepEqual(entry, { id: reply.user.id, username: name, isActive: true });
     assert.deepEqual(await self, list);
   });
 
-  test('the user id is stable: the same name (any case) gets the same id again', async () => {
+  test('a name stays owned after its user leaves (any case); its token brings the same user back', async () => {
     const name = uniq('Stable');
     const a = await pool.connect(srv.url, WS, T);
     const first = await expectOk(a, 'user:join', name);
-    a.disconnect(); // a client's own disconnect frees the name at once
+    a.disconnect(); // v1 freed the name here; v2 keeps it for its owner
     const b = await pool.connect(srv.url, WS, T);
-    const again = await expectOk(b, 'user:join', name.toUpperCase());
+    await expectError(b, 'user:join', name.toUpperCase(), 'username_taken');
+    const back = await pool.connect(srv.url, { ...WS, auth: { token: first.token } }, T);
+    const again = await expectOk(back, 'user:join', name); // attached already: the same name
     assert.equal(again.user.id, first.user.id);
-    assert.equal(again.user.username, name.toUpperCase());
+    assert.equal(again.user.username, name);
   });
 
   test('username rules: trimmed, NFC shown, NFKC case-folded uniqueness, Cc/Cf and length refused', async () => {
@@ -355,6 +364,7 @@ describe('anonymous mode', () => {
     await toA.until(2, T);
     assert.equal(toA.items.length, 2); // the sender got each of its messages once
     await expectError(a, 'message:private', { to: uniq('ghost'), content: 'x' }, 'user_not_found');
+    // An offline user still owns its name: the message is stored for it.
     const goneName = uniq('Gone');
     const present = usersUpdate(a, hasUser(goneName));
     const gone = await joined(pool, srv, goneName);
@@ -362,7 +372,11 @@ describe('anonymous mode', () => {
     const absent = usersUpdate(a, (l) => !hasUser(goneName)(l));
     gone.disconnect();
     await absent;
-    await expectError(a, 'message:private', { to: goneName, content: 'x' }, 'user_not_found');
+    const offline = await expectOk(a, 'message:private', { to: goneName, content: 'while away' });
+    const back = await pool.connect(srv.url, { ...WS, auth: { token: gone.token } }, T);
+    const h = await expectOk(back, 'history:fetch', { with: a.username });
+    assert.deepEqual(h.messages.map((m) => [m.id, m.from, m.to, m.content]),
+      [[offline.id, a.username, goneName, 'while away']]);
     // To oneself: delivered once.
     const self = collect(a, 'message:receive');
     const r = await expectOk(a, 'message:private', { to: a.username, content: 'note to self' });
@@ -765,6 +779,8 @@ describe('token mode', () => {
     await refused({ ...WS, auth: { token: jwt({ sub: 'Mallory' }, SECRET, { alg: 'none' }) } });
     await refused({ ...WS, auth: { token: jwt({ exp: nowS() + 60 }) } });
     await refused({ ...WS, auth: { token: jwt({ sub: 'a\u200bb' }) } });
+    // Well signed but over 4096 bytes: refused before it is parsed.
+    await refused({ ...WS, auth: { token: jwt({ sub: 'Mallory', pad: 'x'.repeat(4200) }) } });
     // A good one, for comparison, on the same server.
     const s = await pool.connect(srv.url, withToken('Fine'), T);
     assert.equal(s.connected, true);
@@ -781,7 +797,8 @@ describe('token mode', () => {
     await expectError(a, 'user:join', 'x\u0000', 'invalid_username');
     await expectError(a, 'user:join', 5, 'invalid_payload');
     const ok = await expectOk(a, 'user:join', ' carol ');
-    assert.match(ok.user.id, /^[0-9a-f]{32}$/);
+    assert.match(ok.user.id, USER_ID);
+    assert.equal(ok.token, undefined); // token mode issues no resume token
     // Spoofed from: ignored.
     const got = received(a);
     await expectOk(a, 'message:room', { room: 'tokens', content: 'hi', from: 'Dave' });
@@ -809,11 +826,12 @@ describe('token mode', () => {
     const other = received(tab2);
     await expectOk(tab1, 'message:private', { to: 'Frank', content: 'from tab1' });
     assert.equal((await other).content, 'from tab1');
-    // Membership per connection: counts are connections.
-    await expectOk(tab1, 'room:create', 'tabs');
+    // Membership per user (v2): tab2 is in the room as soon as tab1 has
+    // created it; joining again changes nothing. Counts are connections.
     const both = roomsUpdate(frank, (l) => roomCount(l, 'tabs') === 2);
-    await expectOk(tab2, 'room:join', 'tabs');
+    await expectOk(tab1, 'room:create', 'tabs');
     await both;
+    await expectOk(tab2, 'room:join', 'tabs');
     const three = roomsUpdate(frank, (l) => roomCount(l, 'tabs') === 3);
     await expectOk(frank, 'room:join', 'tabs');
     await three;
@@ -834,7 +852,12 @@ describe('token mode', () => {
     const offline = usersUpdate(frank, (l) => !hasUser('Erin')(l));
     tab2.disconnect();
     await offline;
-    await expectError(frank, 'message:private', { to: 'Erin', content: 'gone' }, 'user_not_found');
+    // Offline, still a user (token mode: for ever): stored for it.
+    await expectOk(frank, 'message:private', { to: 'Erin', content: 'gone' });
+    const erin = await pool.connect(srv.url, withToken('Erin'), T);
+    const h = await expectOk(erin, 'history:fetch', { with: 'Frank', limit: 1 });
+    assert.deepEqual(h.messages.map((m) => [m.from, m.content]), [['Frank', 'gone']]);
+    await expectError(frank, 'message:private', { to: 'Nobody', content: 'x' }, 'user_not_found');
   });
 });
 
@@ -1073,9 +1096,14 @@ describe('restart', () => {
 
     const second = await parley(['--rate-limit', '0'], dir);
     try {
-      const c = await joined(pool, second, 'Keeper');
+      // Users survive too: 'Keeper' is owned, and its token (the store's key) still works.
+      await expectError(await pool.connect(second.url, WS, T), 'user:join', 'Keeper', 'username_taken');
+      const c = await pool.connect(second.url, { ...WS, auth: { token: a.token } }, T);
+      assert.equal((await expectOk(c, 'user:join', 'Keeper')).user.id, a.userId);
+      // Keeper is a member of both (v2: membership is the user's), in them
+      // from its first packet on.
       const list = await expectOk(c, 'rooms:list');
-      assert.deepEqual(list.rooms, [{ name: 'Durable', users: 0 }, { name: 'Second', users: 0 }]);
+      assert.deepEqual(list.rooms, [{ name: 'Durable', users: 1 }, { name: 'Second', users: 1 }]);
       const history = waitFor(c, 'room:history', T);
       await expectOk(c, 'room:join', 'DURABLE');
       const [h] = await history;
@@ -1092,5 +1120,282 @@ describe('restart', () => {
       pool.closeAll();
       await second.stop();
     }
+  });
+});
+
+// ---- guest identities (contract v2) --------------------------------------------
+
+describe('guest identities (v2)', () => {
+  let srv;
+  const pool = clientPool();
+  before(async () => { srv = await parley(['--rate-limit', '0']); });
+  after(async () => { pool.closeAll(); await srv.stop(); });
+
+  // The hole v1 left open: a name was free as soon as its holder left, and
+  // private history was keyed by names.
+  test('regression: a name belongs to its user while it is away; nobody else reads its conversations', async () => {
+    const alice = await joined(pool, srv, 'alice');
+    const bob = await joined(pool, srv, 'bob');
+    await expectOk(alice, 'message:private', { to: 'bob', content: 'my secret: 1234' });
+    const gone = usersUpdate(bob, (l) => !hasUser('alice')(l));
+    alice.disconnect();
+    await gone;
+    const mallory = await pool.connect(srv.url, WS, T);
+    await expectError(mallory, 'user:join', 'alice', 'username_taken');
+    await expectError(mallory, 'user:join', 'ALICE', 'username_taken');
+    await expectError(mallory, 'history:fetch', { with: 'bob' }, 'not_joined');
+    await expectOk(mallory, 'user:join', 'mallory');
+    const h = await expectOk(mallory, 'history:fetch', { with: 'bob' });
+    assert.deepEqual(h.messages, []);
+    // bob still has it, and so has alice when she comes back with her token.
+    const hb = await expectOk(bob, 'history:fetch', { with: 'alice' });
+    assert.deepEqual(hb.messages.map((m) => m.content), ['my secret: 1234']);
+    const back = await pool.connect(srv.url, { ...WS, auth: { token: alice.token } }, T);
+    const ha = await expectOk(back, 'history:fetch', { with: 'bob' });
+    assert.deepEqual(ha.messages.map((m) => m.content), ['my secret: 1234']);
+  });
+
+  test('a token reconnect is attached at once: same id, no user:join, listed in users:update', async () => {
+    const name = uniq('Tok');
+    const a = await joined(pool, srv, name);
+    const watcher = await joined(pool, srv, uniq('W'));
+    const listedAgain = usersUpdate(watcher, (l) => l.some((u) => u.id === a.userId && u.username === name));
+    const b = await pool.connect(srv.url, { ...WS, auth: { token: a.token } }, T);
+    await listedAgain;
+    // Named from its first packet: a message goes out under its name.
+    await expectOk(b, 'room:create', uniq('tr'));
+    const toW = received(watcher);
+    const r = await expectOk(b, 'message:private', { to: watcher.username, content: 'hello again' });
+    assert.deepEqual(await toW, { id: r.id, type: 'private', to: watcher.username, from: name, content: 'hello again', timestamp: r.timestamp });
+    // Two connections, one user: one entry.
+    const list = await expectOk(watcher, 'rooms:list'); // a round trip, then the latest users:update
+    assert.ok(list.ok);
+    a.disconnect();
+    const still = usersUpdate(watcher, (l) => l.filter((u) => u.id === a.userId).length === 1);
+    await still;
+  });
+
+  test('forged, garbled, oversized or foreign tokens: CONNECT_ERROR unauthorized; an empty one is none', async () => {
+    const a = await joined(pool, srv, uniq('Real'));
+    const refused = async (token) => {
+      const s = pool.open(srv.url, { ...WS, auth: { token } });
+      const [err] = await waitFor(s, 'connect_error', T);
+      assert.equal(err.message, 'unauthorized', JSON.stringify(token).slice(0, 80));
+      assert.equal(s.connected, false);
+    };
+    const [p1, id, sig] = a.token.split('.');
+    const flip = (c) => (c === 'A' ? 'B' : 'A');
+    await refused(`${p1}.${id}.${flip(sig[0])}${sig.slice(1)}`); // forged signature
+    await refused(`${p1}.${flip(id[0])}${id.slice(1)}.${sig}`); // someone else's id
+    await refused('garbage');
+    await refused(5);
+    await refused(a.token + 'x');
+    await refused('p1.' + 'A'.repeat(5000)); // over 4096 bytes: not even parsed
+    // A token of a user that does not exist (signed with another server's key).
+    const other = await parley(['--rate-limit', '0']);
+    try {
+      const o = await joined(pool, other, uniq('Elsewhere'));
+      await refused(o.token);
+    } finally {
+      await other.stop();
+    }
+    // An empty token is no token: an unnamed connection.
+    const s = await pool.connect(srv.url, { ...WS, auth: { token: '' } }, T);
+    await expectError(s, 'room:create', uniq('x'), 'not_joined');
+  });
+
+  test('clients that leave while their token CONNECT waits for the store harm nothing', async () => {
+    const a = await joined(pool, srv, uniq('Pend'));
+    // Any list from now on (the connects below change presence) lists a once.
+    const listed = usersUpdate(a, (l) => l.some((u) => u.id === a.userId));
+    // The CONNECT and the close frame go out back to back: the server often
+    // reads both before the store answers (the CONNECT is pending, then its
+    // client is gone: sio_connect_finish says so and the chat forgets it).
+    // A leak or a use after free shows in the sanitizer build's exit check.
+    for (let i = 0; i < 10; i++) {
+      const { ws } = await rawSocket(srv.url);
+      const closed = waitFor(ws, 'close', T);
+      ws.send(`40${JSON.stringify({ token: a.token })}`);
+      ws.close();
+      await closed;
+    }
+    const b = await pool.connect(srv.url, { ...WS, auth: { token: a.token } }, T);
+    const room = uniq('after');
+    await expectOk(b, 'room:create', room);
+    // a, on its first connection, is in the room too; the user is listed once.
+    await expectOk(a, 'message:room', { room, content: 'still one user' });
+    const list = await listed;
+    assert.equal(list.filter((u) => u.id === a.userId).length, 1);
+  });
+
+  test('rename: same id, the old name free at once, every connection of the user renamed', async () => {
+    const oldName = uniq('Before');
+    const newName = uniq('After');
+    const a = await joined(pool, srv, oldName);
+    const tab2 = await pool.connect(srv.url, { ...WS, auth: { token: a.token } }, T);
+    const peer = await joined(pool, srv, uniq('Peer'));
+    const r = await expectOk(a, 'user:join', newName);
+    assert.equal(r.user.id, a.userId);
+    assert.equal(r.user.username, newName);
+    await usersUpdate(peer, (l) => l.some((u) => u.id === a.userId && u.username === newName) && !hasUser(oldName)(l));
+    // The other tab speaks under the new name.
+    const got = received(peer);
+    await expectOk(tab2, 'message:private', { to: peer.username, content: 'renamed?' });
+    assert.equal((await got).from, newName);
+    // Its conversations follow it: the peer finds them under the new name.
+    const h = await expectOk(peer, 'history:fetch', { with: newName });
+    assert.deepEqual(h.messages.map((m) => m.content), ['renamed?']);
+    await expectError(peer, 'message:private', { to: oldName, content: 'x' }, 'user_not_found');
+    const c = await pool.connect(srv.url, WS, T);
+    const taken = await expectOk(c, 'user:join', oldName);
+    assert.notEqual(taken.user.id, a.userId);
+    await expectError(c, 'user:join', newName, 'username_taken');
+  });
+});
+
+describe('guest lifetime (v2)', () => {
+  let srv;
+  const pool = clientPool();
+  const TTL = 1500;
+  before(async () => { srv = await parley(['--rate-limit', '0', '--guest-ttl', String(TTL)]); });
+  after(async () => { pool.closeAll(); await srv.stop(); });
+
+  test('a connected guest does not expire; one away for --guest-ttl does, and the next owner is a new user', async () => {
+    const old = await joined(pool, srv, 'Ephemeral');
+    const bob = await joined(pool, srv, uniq('Bob'));
+    await expectOk(old, 'message:private', { to: bob.username, content: 'old secret' });
+    // Connected for longer than the lifetime: still its name (touched).
+    const started = Date.now();
+    const probe = await pool.connect(srv.url, WS, T);
+    while (Date.now() - started < TTL * 2) {
+      await expectError(probe, 'user:join', 'Ephemeral', 'username_taken');
+      await new Promise((r) => setTimeout(r, 200)); // pacing the probes, not waiting for an event
+    }
+    old.disconnect();
+    await expectError(probe, 'user:join', 'Ephemeral', 'username_taken'); // away, not yet expired
+    // Away longer than the lifetime: the name is free; its token is dead.
+    let fresh;
+    const deadline = Date.now() + TTL * 4 + T;
+    for (;;) {
+      const reply = await ack(probe, 'user:join', 'Ephemeral');
+      if (reply.ok) { fresh = reply; break; }
+      assert.equal(reply.error, 'username_taken');
+      assert.ok(Date.now() < deadline, 'the name never expired');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.notEqual(fresh.user.id, old.userId);
+    const h = await expectOk(probe, 'history:fetch', { with: bob.username });
+    assert.deepEqual(h.messages, []);
+    const s = pool.open(srv.url, { ...WS, auth: { token: old.token } });
+    assert.equal((await waitFor(s, 'connect_error', T))[0].message, 'unauthorized');
+  });
+});
+
+// ---- per-user membership and read state (contract v2) ------------------------------
+
+describe('membership and read state (v2)', () => {
+  let srv;
+  const pool = clientPool();
+  before(async () => { srv = await parley(['--rate-limit', '0']); });
+  after(async () => { pool.closeAll(); await srv.stop(); });
+
+  test('membership is the user\'s: every connection follows a join and a leave; a token connection is in its rooms at once', async () => {
+    const a = await joined(pool, srv, uniq('Mem'));
+    const tab2 = await pool.connect(srv.url, { ...WS, auth: { token: a.token } }, T);
+    const b = await joined(pool, srv, uniq('Other'));
+    const room = uniq('mroom');
+    await expectOk(a, 'room:create', room);
+    await expectOk(b, 'room:join', room);
+    // tab2 never joined: it gets the room's messages all the same.
+    const got = received(tab2, (m) => m.room === room);
+    const sent = await expectOk(b, 'message:room', { room, content: 'to every tab' });
+    assert.equal((await got).id, sent.id);
+    await expectOk(tab2, 'message:room', { room, content: 'from tab2' });
+    // A new connection of the user is in the room from its first packet.
+    const tab3 = await pool.connect(srv.url, { ...WS, auth: { token: a.token } }, T);
+    await expectOk(tab3, 'message:room', { room, content: 'first packet' });
+    // Leaving on one tab: all of them are out.
+    await expectOk(tab3, 'room:leave', room);
+    await expectError(a, 'message:room', { room, content: 'x' }, 'not_in_room');
+    await expectError(tab2, 'message:room', { room, content: 'x' }, 'not_in_room');
+    const tab4 = await pool.connect(srv.url, { ...WS, auth: { token: a.token } }, T);
+    await expectError(tab4, 'message:room', { room, content: 'x' }, 'not_in_room');
+  });
+
+  test('read:mark: {ok, unread}, message_not_found, read:update to the other connections only when it moves', async () => {
+    const a = await joined(pool, srv, uniq('Rd'));
+    const tab2 = await pool.connect(srv.url, { ...WS, auth: { token: a.token } }, T);
+    const b = await joined(pool, srv, uniq('Wr'));
+    const room = uniq('rroom');
+    await expectOk(b, 'room:create', room);
+    const m1 = await expectOk(b, 'message:room', { room, content: 'before a joined' });
+    await expectOk(a, 'room:join', room); // joining marks it read
+    const m2 = await expectOk(b, 'message:room', { room, content: 'one' });
+    const m3 = await expectOk(b, 'message:room', { room, content: 'two' });
+    const mine = collect(a, 'read:update');
+    const other = waitFor(tab2, 'read:update', T);
+    const r = await expectOk(a, 'read:mark', { room, id: m2.id });
+    assert.equal(r.unread, 1);
+    assert.deepEqual((await other)[0], { room, lastReadId: m2.id, unread: 1 });
+    // An older id changes nothing and sends nothing.
+    const again = await expectOk(a, 'read:mark', { room, id: m1.id });
+    assert.equal(again.unread, 1);
+    const tab2Updates = collect(tab2, 'read:update');
+    const r3 = await expectOk(tab2, 'read:mark', { room, id: m3.id });
+    assert.equal(r3.unread, 0);
+    await mine.until(1, T);
+    assert.deepEqual(mine.items[0], { room, lastReadId: m3.id, unread: 0 });
+    await expectOk(tab2, 'rooms:list'); // a round trip: anything for tab2 came before
+    assert.deepEqual(tab2Updates.items, [], 'never to the connection that marked');
+    assert.equal(mine.items.length, 1); // a's only one: tab2's mark; its own and the no-op sent none
+    // Errors: an id of another conversation, not a member, shapes.
+    const elsewhere = uniq('else');
+    await expectOk(b, 'room:create', elsewhere);
+    const foreign = await expectOk(b, 'message:room', { room: elsewhere, content: 'x' });
+    await expectError(a, 'read:mark', { room, id: foreign.id }, 'message_not_found');
+    await expectError(a, 'read:mark', { room, id: '999999' }, 'message_not_found');
+    await expectError(a, 'read:mark', { room: elsewhere, id: foreign.id }, 'not_in_room');
+    await expectError(a, 'read:mark', { room, id: 5 }, 'invalid_payload');
+    await expectError(a, 'read:mark', { room, with: b.username, id: m2.id }, 'invalid_payload');
+    const anon = await pool.connect(srv.url, WS, T);
+    await expectError(anon, 'read:mark', { room, id: m2.id }, 'not_joined');
+    // Private: {with, id}.
+    const p = await expectOk(b, 'message:private', { to: a.username, content: 'dm' });
+    const rp = await expectOk(a, 'read:mark', { with: b.username.toUpperCase(), id: p.id });
+    assert.equal(rp.unread, 0);
+    await expectError(a, 'read:mark', { with: uniq('nobody'), id: p.id }, 'user_not_found');
+  });
+
+  test('conversations:list: rooms and private conversations with unread and lastMessage, most recent first', async () => {
+    const a = await joined(pool, srv, uniq('Lst'));
+    const b = await joined(pool, srv, uniq('Pal'));
+    const r1 = uniq('older');
+    const r2 = uniq('quiet');
+    await expectOk(b, 'room:create', r1);
+    await expectOk(a, 'room:join', r1);
+    await expectOk(a, 'room:create', r2); // activity: its join time
+    // Later activity, on a clock with millisecond steps: sent again until
+    // its timestamp is after what came before (same machine, same clock).
+    const sends = { room: 0, private: 0 };
+    const after = async (t, kind, send) => {
+      for (;;) {
+        const r = await send();
+        sends[kind]++;
+        if (r.timestamp > t) return r;
+      }
+    };
+    const m1 = await after(Date.now(), 'room', () => expectOk(b, 'message:room', { room: r1, content: 'in the room' }));
+    const p = await after(m1.timestamp, 'private', () => expectOk(b, 'message:private', { to: a.username, content: 'private one' }));
+    const list = await expectOk(a, 'conversations:list');
+    assert.deepEqual(list.conversations.map((c) => c.type === 'room' ? `room:${c.room}` : `private:${c.with}`),
+      [`private:${b.username}`, `room:${r1}`, `room:${r2}`]);
+    const [dm, older, quiet] = list.conversations;
+    assert.deepEqual(dm, { type: 'private', with: b.username, unread: sends.private,
+      lastMessage: { id: p.id, type: 'private', to: a.username, from: b.username, content: 'private one', timestamp: p.timestamp } });
+    assert.deepEqual(quiet, { type: 'room', room: r2, role: 'member', unread: 0, lastMessage: null });
+    assert.deepEqual(older, { type: 'room', room: r1, role: 'member', unread: sends.room,
+      lastMessage: { id: m1.id, type: 'room', room: r1, from: b.username, content: 'in the room', timestamp: m1.timestamp } });
+    const anon = await pool.connect(srv.url, WS, T);
+    await expectError(anon, 'conversations:list', NOARG, 'not_joined');
   });
 });

@@ -1,25 +1,28 @@
 // Connection state recovery, single node, as a stock socket.io-client sees
 // it: a connection lost without a goodbye comes back within the window with
 // its identity, its rooms and every packet it missed, in order, and
-// socket.recovered === true; meanwhile its name is reserved, it is not
-// listed, and private messages to it are accepted. A client's own
-// disconnect frees the name at once; the window's end frees it too.
+// socket.recovered === true; meanwhile it is not listed, and private
+// messages to it are accepted. A client's own disconnect takes the user
+// offline at once, as the window's end does; its name stays its own
+// (contract v2: a name belongs to its user, online or not).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { io } from 'socket.io-client';
-import { startServer, waitFor, emitAck, collect, RECOVERY_OFFSET } from './lib/server.mjs';
+import { startServer, waitFor, emitAck, collect, httpRequest, RECOVERY_OFFSET } from './lib/server.mjs';
 
 const T = (/asan/.test(process.env.PARLEY_BUILD_DIR || '') ? 15000 : 5000) * Math.max(1, Number(process.env.PARLEY_SLOW) || 1);
 
-async function client(url, name) {
-  const s = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+async function client(url, name, auth = undefined) {
+  const s = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth });
   await waitFor(s, 'connect', T);
   if (name) {
     const [r] = await emitAck(s, 'user:join', [name], T);
     assert.equal(r.ok, true, JSON.stringify(r));
+    s.token = r.token;
+    s.userId = r.user.id;
   }
   return s;
 }
@@ -98,19 +101,21 @@ describe('connection state recovery', () => {
     assert.equal((await echo)[0].from, 'Alice');
   });
 
-  test("a client's own disconnect frees its name at once", async () => {
-    const dave = await client(srv.url, 'Dave');
-    const other = await client(srv.url);
+  test("a client's own disconnect takes its user offline at once; the name stays its own", async () => {
+    const other = await client(srv.url, 'Watcher');
     sockets.push(other);
+    const listed = usersWhere(other, (names) => names.includes('Dave'));
+    const dave = await client(srv.url, 'Dave');
+    await listed;
+    const offline = usersWhere(other, (names) => !names.includes('Dave'));
     dave.disconnect();
-    let r;
-    // The server handles the DISCONNECT before the next packet of another
-    // client only if it arrived first: retry on the rare race.
-    for (let i = 0; i < 20; i++) {
-      [r] = await emitAck(other, 'user:join', ['dave'], T);
-      if (r.ok) break;
-    }
-    assert.equal(r.ok, true);
+    await offline; // not kept for recovery: a goodbye
+    const [r] = await emitAck(other, 'user:join', ['dave'], T);
+    assert.equal(r.error, 'username_taken');
+    const back = await client(srv.url, null, { token: dave.token });
+    const [again] = await emitAck(back, 'user:join', ['Dave'], T);
+    assert.equal(again.user.id, dave.userId);
+    back.close();
     other.close();
   });
 });
@@ -130,7 +135,7 @@ describe('recovery window end', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('after the window the name is free and the old connection cannot recover', async () => {
+  test('after the window the user is offline, the old connection cannot recover, its token still works', async () => {
     const erin = await client(srv.url, 'Erin');
     // Any event gives Erin an offset to come back with; listen before
     // Frank joins, whose users:update may come before his ack.
@@ -138,17 +143,27 @@ describe('recovery window end', () => {
     const frank = await client(srv.url, 'Frank');
     await update;
     const gone = waitFor(erin, 'disconnect', T);
+    // Kept (reserved) for the window, then offline: no longer listed.
+    const offline = usersWhere(frank, (names) => !names.includes('Erin'));
     erin.io.engine.close();
     await gone;
-    let r;
+    await offline;
+    const [r] = await emitAck(frank, 'user:join', ['Erin'], T);
+    assert.equal(r.error, 'username_taken', 'the name is still Erin\'s');
+    // The window's end: the server holds no kept socket any more (/metrics).
     const deadline = Date.now() + T;
-    do {
-      [r] = await emitAck(frank, 'user:join', ['Erin'], T); // refused while reserved
-    } while (!r.ok && Date.now() < deadline);
-    assert.equal(r.ok, true, 'the name is free once the window has passed');
+    for (;;) {
+      const m = await httpRequest(`${srv.url}/metrics`);
+      if (/^parley_recovery_kept 0$/m.test(m.body.toString())) break;
+      assert.ok(Date.now() < deadline, 'the kept socket never expired');
+    }
     erin.connect();
     await waitFor(erin, 'connect', T);
     assert.equal(erin.recovered, false);
+    const back = await client(srv.url, null, { token: erin.token });
+    const [again] = await emitAck(back, 'user:join', ['Erin'], T);
+    assert.equal(again.user.id, erin.userId);
+    back.close();
     erin.close();
     frank.close();
   });

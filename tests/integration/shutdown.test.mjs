@@ -12,19 +12,22 @@ import { startServer, waitFor, emitAck } from './lib/server.mjs';
 
 const T = (/asan/.test(process.env.PARLEY_BUILD_DIR || '') ? 15000 : 5000) * Math.max(1, Number(process.env.PARLEY_SLOW) || 1);
 
-function connect(url, transports) {
-  return io(url, { transports, reconnection: false, forceNew: true });
+function connect(url, transports, auth = undefined) {
+  return io(url, { transports, reconnection: false, forceNew: true, auth });
 }
 
 test('SIGTERM: clients see "transport close", the server exits 0, acked messages survive', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-shutdown-'));
   const args = ['--data', dir, '--static', '/nonexistent', '--rate-limit', '0'];
   const first = await startServer({ bin: 'parley', args });
+  let token; // Sender's resume token: its name is its own across the restart
   const ws = connect(first.url, ['websocket']);
   const poll = connect(first.url, ['polling']);
   try {
     await Promise.all([waitFor(ws, 'connect', T), waitFor(poll, 'connect', T)]);
-    assert.equal((await emitAck(ws, 'user:join', ['Sender'], T))[0].ok, true);
+    const [sender] = await emitAck(ws, 'user:join', ['Sender'], T);
+    assert.equal(sender.ok, true);
+    token = sender.token;
     assert.equal((await emitAck(poll, 'user:join', ['Poller'], T))[0].ok, true);
     assert.equal((await emitAck(ws, 'room:create', ['Lobby'], T))[0].ok, true);
     const acked = [];
@@ -53,10 +56,10 @@ test('SIGTERM: clients see "transport close", the server exits 0, acked messages
   }
 
   const second = await startServer({ bin: 'parley', args });
-  const again = connect(second.url, ['websocket']);
+  const again = connect(second.url, ['websocket'], { token });
   try {
     await waitFor(again, 'connect', T);
-    await emitAck(again, 'user:join', ['Sender'], T);
+    assert.equal((await emitAck(again, 'user:join', ['Sender'], T))[0].ok, true);
     const [joined] = await emitAck(again, 'room:join', ['Lobby'], T);
     assert.equal(joined.ok, true);
     const [page] = await emitAck(again, 'history:fetch', [{ room: 'Lobby', limit: 100 }], T);

@@ -149,7 +149,8 @@ export function messageReducer(state: ChatState, action: MessageAction): ChatSta
       // The server's word wins over a local change still waiting for its ack.
       const k = msgKey(where.key, action.message.id);
       const next = withMessage(state, conv, action.message);
-      return { ...next, optimistic: dropKey(next.optimistic, k) };
+      const optimistic = dropKey(next.optimistic, k);
+      return optimistic === next.optimistic ? next : { ...next, optimistic };
     }
     case 'optimistic': {
       const conv = state.conversations[action.key];

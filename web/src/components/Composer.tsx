@@ -1,8 +1,11 @@
 // The message box: Enter sends, Shift+Enter starts a new line. While the
 // user types it tells the others (at most every few seconds), and says
 // "stopped" after a pause, on send and when the conversation closes.
+// Replying (v2) shows the quoted message above the box (Escape or × drops
+// it); a user muted in the room sees why instead of a usable box.
 
 import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
+import type { ReplyRef } from '../protocol.ts';
 
 const TYPING_RENEW_MS = 2500;
 const TYPING_IDLE_MS = 3000;
@@ -12,9 +15,16 @@ export interface ComposerProps {
   onSend: (content: string) => void;
   onTyping: (isTyping: boolean) => void;
   autoFocus?: boolean;
+  /** The message the next send replies to. */
+  replying?: ReplyRef | null;
+  onCancelReply?: () => void;
+  /** Why this user may not write here (muted), or null. */
+  muted?: string | null;
+  onClearMuted?: () => void;
 }
 
-export function Composer({ label, onSend, onTyping, autoFocus = false }: ComposerProps) {
+export function Composer(props: ComposerProps) {
+  const { label, onSend, onTyping, autoFocus = false, replying = null, muted = null } = props;
   const [text, setText] = useState('');
   const ref = useRef<HTMLTextAreaElement>(null);
   const hintId = useId();
@@ -33,6 +43,11 @@ export function Composer({ label, onSend, onTyping, autoFocus = false }: Compose
       onTypingRef.current(false);
     }
   };
+
+  // Choosing a message to reply to brings the caret here.
+  useEffect(() => {
+    if (replying) ref.current?.focus();
+  }, [replying]);
 
   useEffect(() => {
     if (autoFocus) ref.current?.focus();
@@ -67,6 +82,11 @@ export function Composer({ label, onSend, onTyping, autoFocus = false }: Compose
   };
 
   const keyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === 'Escape' && replying) {
+      e.preventDefault();
+      props.onCancelReply?.();
+      return;
+    }
     if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
       submit();
@@ -74,7 +94,31 @@ export function Composer({ label, onSend, onTyping, autoFocus = false }: Compose
   };
 
   const id = useId();
+  const mutedId = useId();
+  if (muted !== null) {
+    return (
+      <div className="composer composer-muted" role="status" id={mutedId}>
+        <span>{muted}</span>
+        {props.onClearMuted && (
+          <button type="button" className="link-button" onClick={props.onClearMuted}>
+            Try again
+          </button>
+        )}
+      </div>
+    );
+  }
   return (
+    <>
+    {replying && (
+      <div className="reply-banner">
+        <span>
+          Replying to <strong>{replying.from}</strong>: <span className="quote-text">{replying.excerpt || 'a deleted message'}</span>
+        </span>
+        <button type="button" className="icon-button" aria-label="Cancel reply" onClick={props.onCancelReply}>
+          ×
+        </button>
+      </div>
+    )}
     <form
       className="composer"
       onSubmit={(e) => {
@@ -103,5 +147,6 @@ export function Composer({ label, onSend, onTyping, autoFocus = false }: Compose
         Enter sends, Shift+Enter adds a new line.
       </span>
     </form>
+    </>
   );
 }

@@ -1,14 +1,19 @@
 // One open conversation, a room or a private chat: header, messages,
-// typing indicator and the message box.
+// typing indicator and the message box. Rooms (v2) also have their topic,
+// a members panel and, for the owner, "Delete room".
 
 import { useCallback, useState } from 'react';
-import type { ChatMessage } from '../protocol.ts';
+import type { ChatMessage, ReplyRef } from '../protocol.ts';
 import type { Conversation } from '../state/chat.ts';
 import { sameName } from '../state/names.ts';
 import type { PendingSend } from '../state/pending.ts';
+import { canModerate, type RoomOp } from '../state/rooms.ts';
 import { describeTyping } from '../state/typing.ts';
 import { Composer } from './Composer.tsx';
+import { MembersPanel } from './MembersPanel.tsx';
+import type { MessageItemActions } from './MessageItem.tsx';
 import { MessageList } from './MessageList.tsx';
+import { DeleteRoom, RoomTopic } from './RoomTools.tsx';
 
 export interface ConversationProps {
   conv: Conversation;
@@ -30,11 +35,24 @@ export interface ConversationProps {
   onRetry: (clientId: string) => void;
   onDiscard: (clientId: string) => void;
   onAtBottom: (atBottom: boolean) => void;
+  /** Rooms: the topic (rooms:update, or the join ack) and whether the room is private. */
+  topic: string;
+  isPrivate: boolean;
+  /** Errors next to messages, by message id. */
+  errors: Readonly<Record<string, string>>;
+  replying: ReplyRef | null;
+  msgActions: Omit<MessageItemActions, 'jumpTo'>;
+  onCancelReply: () => void;
+  onRoomOp: (req: RoomOp) => Promise<string | null>;
+  onClearMuted: () => void;
 }
 
 export function ConversationView(p: ConversationProps) {
   const { conv, me, members: count } = p;
   const [error, setError] = useState<string | null>(null);
+  const [showMembers, setShowMembers] = useState(false);
+  const room = conv.kind === 'room';
+  const mod = room && canModerate(conv.role);
   const typingText = describeTyping(p.typing);
 
   const own = useCallback((m: ChatMessage) => sameName(m.from, me), [me]);
@@ -58,18 +76,30 @@ export function ConversationView(p: ConversationProps) {
           ←
         </button>
         <h2 id="conversation-title">{title}</h2>
-        <span className="conversation-meta">{meta}</span>
-        {conv.kind === 'room' && (
+        <span className="conversation-meta">
+          {meta}
+          {room && p.isPrivate && ' · private'}
+          {room && conv.role && conv.role !== 'member' && ` · you are ${conv.role === 'owner' ? 'the owner' : 'a moderator'}`}
+        </span>
+        {room && (
+          <button type="button" aria-expanded={showMembers} onClick={() => setShowMembers(!showMembers)}>
+            Members
+          </button>
+        )}
+        {room && conv.role === 'owner' && <DeleteRoom room={conv.name} onAct={p.onRoomOp} />}
+        {room && (
           <button type="button" onClick={() => void p.onLeave(conv.name).then(setError)}>
             Leave
           </button>
         )}
+        {room && (p.topic !== '' || mod) && <RoomTopic key={p.topic} topic={p.topic} canEdit={mod} onAct={p.onRoomOp} />}
       </header>
       {error && (
         <p className="field-error" role="alert">
           {error}
         </p>
       )}
+      <div className="conversation-body">
       <MessageList
         label={conv.kind === 'room' ? `Messages in ${conv.name}` : `Private chat with ${conv.name}`}
         messages={conv.messages}
@@ -82,11 +112,37 @@ export function ConversationView(p: ConversationProps) {
         onRetry={p.onRetry}
         onDiscard={p.onDiscard}
         onAtBottom={p.onAtBottom}
+        me={me}
+        moderator={mod}
+        errors={p.errors}
+        actions={p.msgActions}
       />
+      {room && showMembers && (
+        <MembersPanel
+          room={conv.name}
+          me={me}
+          role={conv.role}
+          isPrivate={p.isPrivate}
+          members={conv.members}
+          error={conv.membersError}
+          onAct={p.onRoomOp}
+          onClose={() => setShowMembers(false)}
+        />
+      )}
+      </div>
       <div className="typing" aria-live="polite">
         {typingText}
       </div>
-      <Composer label={placeholder} onSend={p.onSend} onTyping={p.onTyping} autoFocus />
+      <Composer
+        label={placeholder}
+        onSend={p.onSend}
+        onTyping={p.onTyping}
+        autoFocus
+        replying={p.replying}
+        onCancelReply={p.onCancelReply}
+        muted={conv.muted}
+        onClearMuted={p.onClearMuted}
+      />
     </section>
   );
 }

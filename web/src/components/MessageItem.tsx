@@ -1,0 +1,214 @@
+// One message of the timeline (contract v2, issue #14): who and when, the
+// quoted message it replies to, its text (or the tombstone line), the
+// "edited" marker, reaction chips, its actions, and the error of its last
+// action. The message itself is focusable: with it focused, R replies, E
+// edits (one's own), Delete deletes, + reacts, arrows move to the previous
+// or next message. The actions bar appears on hover and focus, and always
+// on touch screens. System messages (moderation, topic, notices) are one
+// sentence with no actions. Text only: nothing is rendered as HTML.
+
+import { useRef, useState, type KeyboardEvent } from 'react';
+import type { ChatMessage } from '../protocol.ts';
+import { formatFull, formatTime } from '../format.ts';
+import { describeReaction, hasReacted } from '../state/messageOps.ts';
+import { EmojiPicker } from './EmojiPicker.tsx';
+import { MessageEditor } from './MessageEditor.tsx';
+
+export interface MessageItemActions {
+  reply: (m: ChatMessage) => void;
+  edit: (id: string, content: string) => void;
+  remove: (id: string) => void;
+  react: (id: string, emoji: string) => void;
+  dismissError: (id: string) => void;
+  /** Scrolls to a loaded message and highlights it; false when it is not loaded. */
+  jumpTo: (id: string) => boolean;
+}
+
+export interface MessageItemProps {
+  m: ChatMessage;
+  own: boolean;
+  me: string | null;
+  /** This user may delete others' messages here (a room's owner or moderator). */
+  moderator: boolean;
+  error: string | null;
+  highlighted: boolean;
+  now: number;
+  actions: MessageItemActions;
+}
+
+type Mode = 'view' | 'edit' | 'confirmDelete' | 'react';
+
+function Quote({ m, jumpTo }: { m: ChatMessage; jumpTo: (id: string) => boolean }) {
+  const [missing, setMissing] = useState(false);
+  const r = m.replyTo;
+  if (!r) return null;
+  const text = r.excerpt === '' ? 'Original message deleted' : r.excerpt;
+  return (
+    <button
+      type="button"
+      className="msg-quote"
+      aria-label={`Reply to ${r.from || 'a message'}: ${text}. Show the original.`}
+      title={missing ? 'The original is not loaded: scroll up to load older messages.' : 'Show the original'}
+      onClick={() => setMissing(!jumpTo(r.id))}
+    >
+      <span className="quote-from">{r.from}</span>
+      <span className={r.excerpt === '' ? 'quote-text deleted' : 'quote-text'}>{text}</span>
+    </button>
+  );
+}
+
+export function MessageItem({ m, own, me, moderator, error, highlighted, now, actions }: MessageItemProps) {
+  const [mode, setMode] = useState<Mode>('view');
+  const ref = useRef<HTMLLIElement>(null);
+  const system = m.type === 'system';
+  const canEdit = own && !m.deleted && !system;
+  const canDelete = (own || moderator) && !m.deleted && !system;
+  const canAct = !m.deleted && !system;
+
+  const back = () => {
+    setMode('view');
+    ref.current?.focus();
+  };
+
+  const keyDown = (e: KeyboardEvent<HTMLLIElement>) => {
+    if (e.target !== e.currentTarget || e.altKey || e.ctrlKey || e.metaKey) return;
+    const key = e.key.toLowerCase();
+    if (key === 'arrowup' || key === 'arrowdown') {
+      const sibling = key === 'arrowup' ? 'previousElementSibling' : 'nextElementSibling';
+      let el = e.currentTarget[sibling];
+      while (el && !(el instanceof HTMLElement && el.matches('li.msg[tabindex]'))) el = el[sibling];
+      if (el instanceof HTMLElement) {
+        e.preventDefault();
+        el.focus();
+      }
+      return;
+    }
+    if (!canAct) return;
+    if (key === 'r') actions.reply(m);
+    else if (key === 'e' && canEdit) setMode('edit');
+    else if ((key === 'delete' || key === 'backspace') && canDelete) setMode('confirmDelete');
+    else if (key === '+') setMode('react');
+    else return;
+    e.preventDefault();
+  };
+
+  const cls = ['msg', system ? 'system' : own ? 'own' : '', m.deleted ? 'deleted' : '', highlighted ? 'highlight' : ''].filter(Boolean).join(' ');
+  const who = own ? 'You' : m.from;
+  return (
+    <li
+      ref={ref}
+      className={cls}
+      data-id={m.id}
+      data-own={own}
+      tabIndex={system ? undefined : 0}
+      onKeyDown={keyDown}
+      aria-keyshortcuts={canAct ? 'R E Delete +' : undefined}
+    >
+      <div className="msg-meta">
+        {!system && <span className="msg-from">{who}</span>}
+        <time dateTime={new Date(m.timestamp).toISOString()} title={formatFull(m.timestamp)}>
+          {formatTime(m.timestamp, now)}
+        </time>
+        {m.editedAt !== undefined && !m.deleted && (
+          <span className="msg-edited" title={`Edited ${formatFull(m.editedAt)}`}>
+            (edited)
+          </span>
+        )}
+      </div>
+      {m.replyTo && <Quote m={m} jumpTo={actions.jumpTo} />}
+      {mode === 'edit' ? (
+        <MessageEditor
+          initial={m.content}
+          onCancel={back}
+          onSave={(content) => {
+            actions.edit(m.id, content);
+            back();
+          }}
+        />
+      ) : m.deleted ? (
+        <p className="msg-body tombstone">This message was deleted</p>
+      ) : (
+        <p className="msg-body">{m.content}</p>
+      )}
+      {m.reactions && m.reactions.length > 0 && (
+        <ul className="reactions" aria-label="Reactions">
+          {m.reactions.map((r) => {
+            const text = describeReaction(r, me);
+            return (
+              <li key={r.emoji}>
+                <button
+                  type="button"
+                  className="reaction"
+                  aria-pressed={hasReacted(r, me)}
+                  aria-label={`${r.emoji} ${r.count}: ${text}`}
+                  title={text}
+                  onClick={() => actions.react(m.id, r.emoji)}
+                >
+                  <span aria-hidden="true">
+                    {r.emoji} {r.count}
+                  </span>
+                </button>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+      {canAct && mode !== 'edit' && (
+        <div className="msg-tools" role="toolbar" aria-label={`Actions for the message from ${who}`}>
+          <button type="button" className="tool" onClick={() => actions.reply(m)} title="Reply (R)">
+            Reply
+          </button>
+          <button type="button" className="tool" onClick={() => setMode(mode === 'react' ? 'view' : 'react')} aria-expanded={mode === 'react'} title="React (+)">
+            React
+          </button>
+          {canEdit && (
+            <button type="button" className="tool" onClick={() => setMode('edit')} title="Edit (E)">
+              Edit
+            </button>
+          )}
+          {canDelete && (
+            <button type="button" className="tool" onClick={() => setMode('confirmDelete')} title="Delete (Delete)">
+              Delete
+            </button>
+          )}
+        </div>
+      )}
+      {mode === 'react' && (
+        <EmojiPicker
+          onClose={back}
+          onPick={(emoji) => {
+            actions.react(m.id, emoji);
+            back();
+          }}
+        />
+      )}
+      {mode === 'confirmDelete' && (
+        <div className="msg-confirm" role="group" aria-label="Confirm delete">
+          <span>Delete this message for everyone?</span>
+          <button
+            type="button"
+            className="danger"
+            autoFocus
+            onClick={() => {
+              actions.remove(m.id);
+              back();
+            }}
+          >
+            Delete message
+          </button>
+          <button type="button" className="link-button" onClick={back}>
+            Cancel
+          </button>
+        </div>
+      )}
+      {error && (
+        <div className="msg-error" role="alert">
+          <span className="field-error">{error}</span>
+          <button type="button" className="link-button" onClick={() => actions.dismissError(m.id)}>
+            Dismiss
+          </button>
+        </div>
+      )}
+    </li>
+  );
+}

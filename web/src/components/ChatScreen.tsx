@@ -47,8 +47,9 @@ export function ChatScreen({ chat, actions }: { chat: ChatState; actions: ChatSc
   useEffect(() => {
     if (chat.active === null && lastActive.current) {
       const key = lastActive.current;
-      const el = document.querySelector<HTMLButtonElement>(`[data-conv="${CSS.escape(key)}"] .conv-button`);
-      el?.focus();
+      // Compared by attribute, not a selector: a key may hold any character.
+      const rows = [...document.querySelectorAll('[data-conv]')].filter((x) => x.getAttribute('data-conv') === key);
+      rows.map((r) => r.querySelector<HTMLButtonElement>('.conv-button')).find((x) => x)?.focus();
     }
     lastActive.current = chat.active;
   }, [chat.active]);

@@ -136,7 +136,8 @@ export function MessageList(props: MessageListProps) {
     return () => clearTimeout(t);
   }, [highlight]);
   const jumpTo = useCallback((id: string): boolean => {
-    const el = ref.current?.querySelector<HTMLElement>(`li.msg[data-id="${CSS.escape(id)}"]`);
+    const all = ref.current?.querySelectorAll<HTMLElement>('li.msg[data-id]') ?? [];
+    const el = [...all].find((x) => x.getAttribute('data-id') === id);
     if (!el) return false;
     el.scrollIntoView?.({ block: 'center' });
     el.focus();

@@ -100,6 +100,7 @@ export function MessageItem({ m, own, me, moderator, error, highlighted, now, ac
       className={cls}
       data-id={m.id}
       data-own={own}
+      data-action={m.action}
       tabIndex={system ? undefined : 0}
       onKeyDown={keyDown}
       aria-keyshortcuts={canAct ? 'R E Delete +' : undefined}

@@ -169,6 +169,19 @@ describe('rooms with owners', () => {
     expect(document.querySelector('[data-invite="secret"]')).toBeNull();
   });
 
+  it('system messages are one sentence with no actions', async () => {
+    const { fake } = await inRoom();
+    act(() =>
+      fake.push('message:receive', { id: 's1', type: 'system', room: 'general', from: 'Carol', action: 'kick', user: 'Bob', content: 'Carol removed Bob from the room.', timestamp: T + 3 }),
+    );
+    const sys = item('s1');
+    expect(sys.classList.contains('system')).toBe(true);
+    expect(sys.getAttribute('data-action')).toBe('kick');
+    expect(sys.querySelector('.msg-body')?.textContent).toBe('Carol removed Bob from the room.');
+    expect(within(sys).queryByRole('toolbar')).toBeNull();
+    expect(sys.getAttribute('tabindex')).toBeNull();
+  });
+
   it('a muted member’s composer is replaced by the reason', async () => {
     const { fake } = await inRoom();
     fake.respond['message:room'] = () => ({ ok: false, error: 'muted' });

@@ -103,7 +103,7 @@ export function MessageItem({ m, own, me, moderator, error, highlighted, now, ac
       data-action={m.action}
       tabIndex={system ? undefined : 0}
       onKeyDown={keyDown}
-      aria-keyshortcuts={canAct ? 'R E Delete +' : undefined}
+      aria-keyshortcuts={canAct ? ['R', canEdit && 'E', canDelete && 'Delete', '+'].filter(Boolean).join(' ') : undefined}
     >
       <div className="msg-meta">
         {!system && <span className="msg-from">{who}</span>}

@@ -142,6 +142,15 @@ describe('session: room requests', () => {
     expect(s.chat.pending[0]?.status).toBe('failed');
   });
 
+  it('a kick or ban message refreshes the members list once the panel has one, not before', () => {
+    const s = feed(ready(), { type: 'chat', action: { type: 'roomJoined', name: 'general' } }).state;
+    const kick: ChatMessage = { id: 's2', type: 'system', room: 'general', from: 'Carol', action: 'kick', user: 'Bob', content: 'Carol removed Bob.', timestamp: 1 };
+    const received: SessionEvent = { type: 'chat', action: { type: 'received', message: kick } };
+    expect(reqs(feed(s, received).commands)).toEqual([]);
+    const loaded = feed(s, { type: 'chat', action: { type: 'members', room: 'general', members: [m('Bob', 'member')], error: null } }).state;
+    expect(reqs(feed(loaded, received).commands).map((x) => x.event)).toEqual(['room:members']);
+  });
+
   it('a system message changing this user’s role refreshes the members (and so the role)', () => {
     const s = feed(ready(), { type: 'chat', action: { type: 'roomJoined', name: 'general' } }).state;
     const role: ChatMessage = { id: 's1', type: 'system', room: 'general', from: 'Carol', action: 'role', user: 'Alice', content: 'Carol made Alice a moderator.', timestamp: 1 };

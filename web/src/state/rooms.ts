@@ -200,13 +200,19 @@ export function roomAnswer(tx: Tx, tag: RoomOpTag, ack: AnyAck): void {
   }
 }
 
-/** After a chat action: a change of this user's role (a system message) refreshes the room's members. */
+/** System messages that change who is a member, or in which role. */
+const MEMBERSHIP_ACTIONS = new Set(['kick', 'ban', 'role']);
+
+/**
+ * After a message arrives: a moderation message refreshes the members
+ * panel's list when it has one, and a change of this user's own role
+ * refreshes it anyway (the role comes with the list).
+ */
 export function afterSystem(tx: Tx, msg: ChatMessage): void {
-  if (msg.type !== 'system' || msg.room === undefined || msg.action !== 'role') return;
+  if (msg.type !== 'system' || msg.room === undefined || !MEMBERSHIP_ACTIONS.has(msg.action ?? '')) return;
   const conv = tx.chat.conversations[roomKey(msg.room)];
-  if (conv && (conv.members !== null || (msg.user !== undefined && sameName(msg.user, tx.chat.me)))) {
-    sendRoomOp(tx, msg.room, { op: 'members' });
-  }
+  const myRole = msg.action === 'role' && msg.user !== undefined && sameName(msg.user, tx.chat.me);
+  if (conv && tx.session.link.connected && (conv.members !== null || myRole)) sendRoomOp(tx, msg.room, { op: 'members' });
 }
 
 /** The role, topic and privacy a room:create/room:join ack carries. */

@@ -41,7 +41,7 @@ import { dmKey, roomKey, sameName, type ConvKey } from './names.ts';
 import { msgAnswer, msgIntent, type MessageIntent, type MsgOpTag } from './messageOps.ts';
 import { queued, type PendingSend } from './pending.ts';
 import { isTransient, retryDelay, RETRY_LIMIT } from './retry.ts';
-import { afterSystem, metaFromAck, roomAnswer, roomErrorText, sendRoomOp, type RoomOp, type RoomOpTag } from './rooms.ts';
+import { afterSystem, metaFromAck, roomAnswer, roomErrorText, type RoomOpTag } from './rooms.ts';
 import { EMPTY_SESSION, sameSaved, sessionFromState, type SavedSession } from './saved.ts';
 
 export const HISTORY_PAGE = 50;
@@ -163,8 +163,7 @@ export type SessionEvent =
   | { type: 'loadOlder'; key: ConvKey }
   | { type: 'typing'; key: ConvKey; isTyping: boolean }
   | { type: 'viewAtBottom'; key: ConvKey; atBottom: boolean }
-  | MessageIntent
-  | { type: 'roomOp'; room: string; req: RoomOp };
+  | MessageIntent;
 
 export type Command =
   /** Emit `event` with `args` and an ack; dispatch `{type: 'answer', tag, ack}` (unless tag `none`). */
@@ -338,9 +337,7 @@ function handle(tx: Tx, ev: SessionEvent): void {
     case 'deleteMessage':
     case 'react':
       return msgIntent(tx, ev);
-    case 'roomOp':
-      if (tx.session.link.connected) sendRoomOp(tx, ev.room, ev.req);
-      return;
+
     case 'answer':
       return answer(tx, ev.tag, ev.ack);
     case 'retryJoin': {

@@ -120,6 +120,12 @@ describe('chat state: message:update', () => {
     expect(s.msgErrors).toEqual({});
   });
 
+  it('a v1 server gets no reply: the message says replies are not supported', () => {
+    const s = run({ ...withHistory(msg('m1', 'Bob')), server: 'v1' }, { type: 'replyTo', key: 'room:general', ref: { id: 'm1', from: 'Bob', excerpt: 'x' } });
+    expect(s.replying).toEqual({});
+    expect(s.msgErrors['room:general\nm1']).toBe('Replies are not supported by this server.');
+  });
+
   it('a confirmed edit keeps the new content and takes editedAt from the ack; a message:update wins over both', () => {
     let s = withHistory(msg('m1', 'Alice', 'mine'));
     s = run(s, { type: 'optimistic', key: 'room:general', message: msg('m1', 'Alice', 'changed') });

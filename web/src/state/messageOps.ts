@@ -24,6 +24,8 @@ export const EXCERPT_LENGTH = 100;
 
 export type MsgOp = 'edit' | 'delete' | 'react';
 
+const NO_REPLIES = 'Replies are not supported by this server.';
+
 /** Where a message lives, as the contract's payloads name it. */
 export function whereOf(conv: Pick<Conversation, 'kind' | 'name'>): { room: string } | { with: string } {
   return conv.kind === 'room' ? { room: conv.name } : { with: conv.name };
@@ -187,6 +189,8 @@ export function messageReducer(state: ChatState, action: MessageAction): ChatSta
         const replying = dropKey(state.replying, action.key);
         return replying === state.replying ? state : { ...state, replying };
       }
+      // A v1 server ignores replyTo: say so instead of sending a reply without its quote.
+      if (state.server === 'v1') return { ...state, msgErrors: { ...state.msgErrors, [msgKey(action.key, action.ref.id)]: NO_REPLIES } };
       return { ...state, replying: { ...state.replying, [action.key]: action.ref } };
     }
   }

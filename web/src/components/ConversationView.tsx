@@ -2,7 +2,7 @@
 // typing indicator and the message box. Rooms (v2) also have their topic,
 // a members panel and, for the owner, "Delete room".
 
-import { useCallback, useState } from 'react';
+import { useCallback, useRef, useState } from 'react';
 import type { ChatMessage, ReplyRef } from '../protocol.ts';
 import type { Conversation } from '../state/chat.ts';
 import { sameName } from '../state/names.ts';
@@ -51,6 +51,11 @@ export function ConversationView(p: ConversationProps) {
   const { conv, me, members: count } = p;
   const [error, setError] = useState<string | null>(null);
   const [showMembers, setShowMembers] = useState(false);
+  const membersButton = useRef<HTMLButtonElement>(null);
+  const closeMembers = useCallback(() => {
+    setShowMembers(false);
+    membersButton.current?.focus();
+  }, []);
   const room = conv.kind === 'room';
   const mod = room && canModerate(conv.role);
   const typingText = describeTyping(p.typing);
@@ -82,7 +87,7 @@ export function ConversationView(p: ConversationProps) {
           {room && conv.role && conv.role !== 'member' && ` · you are ${conv.role === 'owner' ? 'the owner' : 'a moderator'}`}
         </span>
         {room && (
-          <button type="button" aria-expanded={showMembers} onClick={() => setShowMembers(!showMembers)}>
+          <button ref={membersButton} type="button" aria-expanded={showMembers} onClick={() => setShowMembers(!showMembers)}>
             Members
           </button>
         )}
@@ -126,7 +131,7 @@ export function ConversationView(p: ConversationProps) {
           members={conv.members}
           error={conv.membersError}
           onAct={p.onRoomOp}
-          onClose={() => setShowMembers(false)}
+          onClose={closeMembers}
         />
       )}
       </div>

@@ -3,6 +3,7 @@
 // lower role (MemberMenu), an invite form (private rooms) and an unban
 // form (a banned user is no longer a member, so it is named). It asks for
 // the list when it opens; the answers of its requests are shown in it.
+// Escape closes it (focus goes back to the button that opened it).
 
 import { useEffect, useId, useState, type FormEvent } from 'react';
 import type { Member, Role } from '../protocol.ts';
@@ -50,7 +51,7 @@ export function MembersPanel({ room, me, role, isPrivate, members, error, onAct,
   const mod = canModerate(role);
 
   return (
-    <aside className="members-panel" aria-label={`Members of ${room}`}>
+    <aside className="members-panel" aria-label={`Members of ${room}`} onKeyDown={(e) => e.key === 'Escape' && onClose()}>
       <header>
         <h3>Members{members ? ` (${members.length})` : ''}</h3>
         <button type="button" className="icon-button" aria-label="Close members" onClick={onClose}>

@@ -215,6 +215,17 @@ describe('session: actions on a message', () => {
     expect(bad.state.chat.msgErrors['room:general\nm1']).toMatch(/emoji/);
   });
 
+  it('in a private conversation the requests name the peer with `with`', () => {
+    let s = ready();
+    const d: ChatMessage = { id: 'd1', type: 'private', from: 'Bob', to: 'Alice', content: 'hey', timestamp: T0 };
+    s = feed(s, { type: 'chat', action: { type: 'received', message: d } }).state;
+    const r = feed(s, { type: 'react', key: 'dm:bob', id: 'd1', emoji: '👍' }, { type: 'deleteMessage', key: 'dm:bob', id: 'd1' });
+    expect(reqs(r.commands).map((x) => [x.event, x.args[0]])).toEqual([
+      ['reaction:add', { id: 'd1', with: 'Bob', emoji: '👍' }],
+      ['message:delete', { id: 'd1', with: 'Bob' }],
+    ]);
+  });
+
   it('nothing is sent for a tombstone, an unchanged edit or an empty one', () => {
     let s = ready();
     s = feed(s, { type: 'chat', action: { type: 'updated', message: { ...msg('m1', 'Bob', ''), deleted: true } } }).state;

@@ -94,10 +94,9 @@ export function Composer(props: ComposerProps) {
   };
 
   const id = useId();
-  const mutedId = useId();
   if (muted !== null) {
     return (
-      <div className="composer composer-muted" role="status" id={mutedId}>
+      <div className="composer composer-muted" role="status">
         <span>{muted}</span>
         {props.onClearMuted && (
           <button type="button" className="link-button" onClick={props.onClearMuted}>
@@ -109,44 +108,44 @@ export function Composer(props: ComposerProps) {
   }
   return (
     <>
-    {replying && (
-      <div className="reply-banner">
-        <span>
-          Replying to <strong>{replying.from}</strong>: <span className="quote-text">{replying.excerpt || 'a deleted message'}</span>
-        </span>
-        <button type="button" className="icon-button" aria-label="Cancel reply" onClick={props.onCancelReply}>
-          ×
+      {replying && (
+        <div className="reply-banner">
+          <span>
+            Replying to <strong>{replying.from}</strong>: <span className="quote-text">{replying.excerpt || 'a deleted message'}</span>
+          </span>
+          <button type="button" className="icon-button" aria-label="Cancel reply" onClick={props.onCancelReply}>
+            ×
+          </button>
+        </div>
+      )}
+      <form
+        className="composer"
+        onSubmit={(e) => {
+          e.preventDefault();
+          submit();
+        }}
+      >
+        <label htmlFor={id} className="sr-only">
+          {label}
+        </label>
+        <textarea
+          id={id}
+          ref={ref}
+          rows={1}
+          value={text}
+          placeholder={label}
+          aria-describedby={hintId}
+          onChange={(e) => change(e.target.value)}
+          onKeyDown={keyDown}
+          onBlur={stopTyping}
+        />
+        <button type="submit" className="primary" disabled={text.trim() === ''}>
+          Send
         </button>
-      </div>
-    )}
-    <form
-      className="composer"
-      onSubmit={(e) => {
-        e.preventDefault();
-        submit();
-      }}
-    >
-      <label htmlFor={id} className="sr-only">
-        {label}
-      </label>
-      <textarea
-        id={id}
-        ref={ref}
-        rows={1}
-        value={text}
-        placeholder={label}
-        aria-describedby={hintId}
-        onChange={(e) => change(e.target.value)}
-        onKeyDown={keyDown}
-        onBlur={stopTyping}
-      />
-      <button type="submit" className="primary" disabled={text.trim() === ''}>
-        Send
-      </button>
-      <span id={hintId} className="sr-only">
-        Enter sends, Shift+Enter adds a new line.
-      </span>
-    </form>
+        <span id={hintId} className="sr-only">
+          Enter sends, Shift+Enter adds a new line.
+        </span>
+      </form>
     </>
   );
 }

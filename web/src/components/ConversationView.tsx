@@ -105,35 +105,35 @@ export function ConversationView(p: ConversationProps) {
         </p>
       )}
       <div className="conversation-body">
-      <MessageList
-        label={conv.kind === 'room' ? `Messages in ${conv.name}` : `Private chat with ${conv.name}`}
-        messages={conv.messages}
-        pending={p.pending}
-        isOwn={own}
-        hasMore={conv.hasMore}
-        loadingOlder={conv.loadingOlder}
-        historyLoaded={conv.historyLoaded}
-        onLoadOlder={p.onLoadOlder}
-        onRetry={p.onRetry}
-        onDiscard={p.onDiscard}
-        onAtBottom={p.onAtBottom}
-        me={me}
-        moderator={mod}
-        errors={p.errors}
-        actions={p.msgActions}
-      />
-      {room && showMembers && (
-        <MembersPanel
-          room={conv.name}
+        <MessageList
+          label={conv.kind === 'room' ? `Messages in ${conv.name}` : `Private chat with ${conv.name}`}
+          messages={conv.messages}
+          pending={p.pending}
+          isOwn={own}
+          hasMore={conv.hasMore}
+          loadingOlder={conv.loadingOlder}
+          historyLoaded={conv.historyLoaded}
+          onLoadOlder={p.onLoadOlder}
+          onRetry={p.onRetry}
+          onDiscard={p.onDiscard}
+          onAtBottom={p.onAtBottom}
           me={me}
-          role={conv.role}
-          isPrivate={p.isPrivate}
-          members={conv.members}
-          error={conv.membersError}
-          onAct={p.onRoomOp}
-          onClose={closeMembers}
+          moderator={mod}
+          errors={p.errors}
+          actions={p.msgActions}
         />
-      )}
+        {room && showMembers && (
+          <MembersPanel
+            room={conv.name}
+            me={me}
+            role={conv.role}
+            isPrivate={p.isPrivate}
+            members={conv.members}
+            error={conv.membersError}
+            onAct={p.onRoomOp}
+            onClose={closeMembers}
+          />
+        )}
       </div>
       <div className="typing" aria-live="polite">
         {typingText}

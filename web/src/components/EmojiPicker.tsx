@@ -40,7 +40,14 @@ export function EmojiPicker({ onPick, onClose }: EmojiPickerProps) {
     <div className="emoji-picker" role="group" aria-label="Pick a reaction" onKeyDown={keyDown}>
       <div className="emoji-quick">
         {QUICK_EMOJI.map((e, i) => (
-          <button key={e} ref={i === 0 ? first : undefined} type="button" className="emoji-button" aria-label={`React with ${e}`} onClick={() => onPick(e)}>
+          <button
+            key={e}
+            ref={i === 0 ? first : undefined}
+            type="button"
+            className="emoji-button"
+            aria-label={`React with ${e}`}
+            onClick={() => onPick(e)}
+          >
             {e}
           </button>
         ))}

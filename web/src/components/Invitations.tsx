@@ -32,7 +32,12 @@ export function Invitations({ invites, onJoin, onDismiss }: InvitationsProps) {
               <button type="button" aria-label={`Join ${i.room}`} onClick={() => void onJoin(i.room).then(setError)}>
                 Join
               </button>
-              <button type="button" className="link-button" aria-label={`Dismiss the invitation to ${i.room}`} onClick={() => onDismiss(i.room)}>
+              <button
+                type="button"
+                className="link-button"
+                aria-label={`Dismiss the invitation to ${i.room}`}
+                onClick={() => onDismiss(i.room)}
+              >
                 Dismiss
               </button>
             </li>

@@ -127,7 +127,13 @@ export function MemberMenu({ member, actions, onAct, onError }: MemberMenuProps)
           {step === 'owner' && (
             <div>
               <p>Make {user} the owner? You become a moderator and cannot undo this yourself.</p>
-              <button type="button" className="danger" disabled={busy} autoFocus onClick={() => void act({ op: 'role', user, role: 'owner' })}>
+              <button
+                type="button"
+                className="danger"
+                disabled={busy}
+                autoFocus
+                onClick={() => void act({ op: 'role', user, role: 'owner' })}
+              >
                 Make {user} owner
               </button>
               <button type="button" className="link-button" onClick={close}>

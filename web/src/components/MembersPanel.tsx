@@ -23,7 +23,15 @@ export interface MembersPanelProps {
 
 const ROLE_LABEL: Record<Role, string> = { owner: 'owner', moderator: 'moderator', member: '' };
 
-function ByName({ label, action, onAct, onDone }: { label: string; action: 'invite' | 'unban'; onAct: MembersPanelProps['onAct']; onDone: (t: string | null) => void }) {
+interface ByNameProps {
+  label: string;
+  action: 'invite' | 'unban';
+  onAct: MembersPanelProps['onAct'];
+  onDone: (text: string | null) => void;
+}
+
+/** A form that names a user: invite (private rooms) or unban. */
+function ByName({ label, action, onAct, onDone }: ByNameProps) {
   const [name, setName] = useState('');
   const id = useId();
   const submit = async (e: FormEvent) => {

@@ -49,7 +49,15 @@ export function MessageEditor({ initial, onSave, onCancel }: MessageEditorProps)
       <label htmlFor={id} className="sr-only">
         Edit message
       </label>
-      <textarea id={id} ref={ref} value={text} rows={2} aria-describedby={hintId} onChange={(e) => setText(e.target.value)} onKeyDown={keyDown} />
+      <textarea
+        id={id}
+        ref={ref}
+        value={text}
+        rows={2}
+        aria-describedby={hintId}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={keyDown}
+      />
       <div className="msg-editor-buttons">
         <span id={hintId} className="hint">
           Enter saves, Shift+Enter new line, Esc cancels

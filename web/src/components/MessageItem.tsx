@@ -92,7 +92,9 @@ export function MessageItem({ m, own, me, moderator, error, highlighted, now, ac
     e.preventDefault();
   };
 
-  const cls = ['msg', system ? 'system' : own ? 'own' : '', m.deleted ? 'deleted' : '', highlighted ? 'highlight' : ''].filter(Boolean).join(' ');
+  const cls = ['msg', system ? 'system' : own ? 'own' : '', m.deleted ? 'deleted' : '', highlighted ? 'highlight' : '']
+    .filter(Boolean)
+    .join(' ');
   const who = own ? 'You' : m.from;
   return (
     <li
@@ -159,7 +161,13 @@ export function MessageItem({ m, own, me, moderator, error, highlighted, now, ac
           <button type="button" className="tool" onClick={() => actions.reply(m)} title="Reply (R)">
             Reply
           </button>
-          <button type="button" className="tool" onClick={() => setMode(mode === 'react' ? 'view' : 'react')} aria-expanded={mode === 'react'} title="React (+)">
+          <button
+            type="button"
+            className="tool"
+            onClick={() => setMode(mode === 'react' ? 'view' : 'react')}
+            aria-expanded={mode === 'react'}
+            title="React (+)"
+          >
             React
           </button>
           {canEdit && (

@@ -14,7 +14,17 @@
 // order (most recent activity first); a v1 server never fills it and the UI
 // stays as it was (rooms and online users).
 
-import { parseRole, type ChatMessage, type ConversationSummary, type Member, type OnlineUser, type ReplyRef, type Role, type RoomInfo, type TypingEvent } from '../protocol.ts';
+import {
+  parseRole,
+  type ChatMessage,
+  type ConversationSummary,
+  type Member,
+  type OnlineUser,
+  type ReplyRef,
+  type Role,
+  type RoomInfo,
+  type TypingEvent,
+} from '../protocol.ts';
 import { messageReducer, type MessageAction } from './messageOps.ts';
 import { roomReducer, roomSystem, type Invite, type RoomAction } from './rooms.ts';
 import { appendLive, insertByTime, mergeLatest, mergeOlder, hasMessage } from './messages.ts';

@@ -175,7 +175,8 @@ export function messageReducer(state: ChatState, action: MessageAction): ChatSta
       const k = msgKey(action.key, action.id);
       const original = state.optimistic[k];
       const conv = state.conversations[action.key];
-      let next: ChatState = { ...state, optimistic: dropKey(state.optimistic, k), msgErrors: { ...state.msgErrors, [k]: action.error } };
+      const msgErrors = { ...state.msgErrors, [k]: action.error };
+      let next: ChatState = { ...state, optimistic: dropKey(state.optimistic, k), msgErrors };
       if (original && conv) next = withMessage(next, conv, original);
       return next;
     }
@@ -190,7 +191,9 @@ export function messageReducer(state: ChatState, action: MessageAction): ChatSta
         return replying === state.replying ? state : { ...state, replying };
       }
       // A v1 server ignores replyTo: say so instead of sending a reply without its quote.
-      if (state.server === 'v1') return { ...state, msgErrors: { ...state.msgErrors, [msgKey(action.key, action.ref.id)]: NO_REPLIES } };
+      if (state.server === 'v1') {
+        return { ...state, msgErrors: { ...state.msgErrors, [msgKey(action.key, action.ref.id)]: NO_REPLIES } };
+      }
       return { ...state, replying: { ...state.replying, [action.key]: action.ref } };
     }
   }
@@ -239,7 +242,8 @@ export function msgIntent(tx: Tx, ev: MessageIntent): void {
 export function msgAnswer(tx: Tx, tag: MsgOpTag, ack: AnyAck): void {
   if (ack.ok) {
     const editedAt = tag.op === 'edit' && typeof ack.editedAt === 'number' ? ack.editedAt : undefined;
-    tx.apply(editedAt === undefined ? { type: 'opDone', key: tag.key, id: tag.id } : { type: 'opDone', key: tag.key, id: tag.id, editedAt });
+    const done = { type: 'opDone', key: tag.key, id: tag.id } as const;
+    tx.apply(editedAt === undefined ? done : { ...done, editedAt });
     return;
   }
   tx.apply({ type: 'opFailed', key: tag.key, id: tag.id, error: opErrorText(ack) });

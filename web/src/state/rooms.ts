@@ -112,7 +112,8 @@ export function roomReducer(state: ChatState, action: RoomAction): ChatState {
     case 'invited': {
       const known = state.conversations[roomKey(action.room)]?.joined === true;
       if (known) return state;
-      return { ...dropInvite(state, action.room), invites: [...dropInvite(state, action.room).invites, { room: action.room, by: action.by }] };
+      const rest = dropInvite(state, action.room);
+      return { ...rest, invites: [...rest.invites, { room: action.room, by: action.by }] };
     }
     case 'dismissInvite':
       return dropInvite(state, action.room);
@@ -187,7 +188,8 @@ export function sendRoomOp(tx: Tx, room: string, req: RoomOp): void {
 export function roomAnswer(tx: Tx, tag: RoomOpTag, ack: AnyAck): void {
   const { room, req } = tag;
   if (req.op === 'members') {
-    tx.apply(ack.ok ? { type: 'members', room, members: parseMembers(ack.members), error: null } : { type: 'members', room, members: null, error: roomErrorText(ack) });
+    const members = ack.ok ? parseMembers(ack.members) : null;
+    tx.apply({ type: 'members', room, members, error: ack.ok ? null : roomErrorText(ack) });
     return;
   }
   if (!ack.ok) return; // the form that asked shows the refusal

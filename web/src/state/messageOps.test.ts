@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseMessage, type ChatMessage } from '../protocol.ts';
 import { chatReducer, initialState, type ChatAction, type ChatState } from './chat.ts';
 import { describeReaction, excerptOf, replaceMessage, replyRef, toggleReaction, validEmoji } from './messageOps.ts';
+import { conversationRows } from './lists.ts';
 import { EMPTY_SESSION } from './saved.ts';
 import { initialClientState, step, type AnyAck, type ClientState, type Command, type SessionEvent } from './session.ts';
 
@@ -243,5 +244,14 @@ describe('session: actions on a message', () => {
     expect(r.state.chat.replying).toEqual({});
     const done = feed(r.state, answer(send, { ok: true, id: 'm9', timestamp: T0 + 11 })).state;
     expect(done.chat.conversations['room:general']?.messages.at(-1)?.replyTo).toEqual({ id: 'm1', from: 'Bob', excerpt: 'hello' });
+  });
+});
+
+describe('conversation list preview of a deleted message', () => {
+  it('says the newest message was deleted instead of showing nothing', () => {
+    let s = withHistory(msg('m1', 'Bob', 'soon gone'));
+    s = run(s, { type: 'received', message: msg('m2', 'Bob', 'gone too') });
+    s = run(s, { type: 'updated', message: { ...msg('m2', 'Bob', ''), deleted: true } });
+    expect(conversationRows(s)[0]?.preview).toMatchObject({ from: 'Bob', text: 'This message was deleted' });
   });
 });

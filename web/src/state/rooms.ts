@@ -69,6 +69,8 @@ export function roomErrorText(ack: { error: string; message?: string }): string 
 export interface Invite {
   room: string;
   by: string;
+  /** The user dismissed it (kept so that a room listed with `invited: true` is not offered again). */
+  dismissed?: boolean;
 }
 
 export type RoomAction =
@@ -115,8 +117,10 @@ export function roomReducer(state: ChatState, action: RoomAction): ChatState {
       const rest = dropInvite(state, action.room);
       return { ...rest, invites: [...rest.invites, { room: action.room, by: action.by }] };
     }
-    case 'dismissInvite':
-      return dropInvite(state, action.room);
+    case 'dismissInvite': {
+      const rest = dropInvite(state, action.room);
+      return { ...rest, invites: [...rest.invites, { room: action.room, by: '', dismissed: true }] };
+    }
     case 'removed': {
       const next = forget(dropInvite(state, action.room), roomKey(action.room));
       const rooms = next.rooms.filter((r) => !(sameName(r.name, action.room) && (action.reason === 'deleted' || r.private)));
@@ -141,7 +145,7 @@ export function pendingInvites(state: Pick<ChatState, 'invites' | 'rooms' | 'con
   for (const r of state.rooms) {
     if (r.invited && !out.some((i) => sameName(i.room, r.name))) out.push({ room: r.name, by: '' });
   }
-  return out.filter((i) => state.conversations[roomKey(i.room)]?.joined !== true);
+  return out.filter((i) => !i.dismissed && state.conversations[roomKey(i.room)]?.joined !== true);
 }
 
 // ---- the session's side ----------------------------------------------------------

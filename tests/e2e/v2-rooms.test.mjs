@@ -52,7 +52,7 @@ test('a private room: invited by name, the invitee sees it and joins', { skip: V
   assert.match(await invite.textContent(), /Alice invited you/);
   await invite.getByRole('button', { name: 'Join club' }).click();
   await eventually(async () => assert.equal(await title(bob.page), '# club'), 'Bob in club');
-  await bob.page.getByText('Members only').waitFor();
+  await bob.page.locator('.topic-text', { hasText: 'Members only' }).waitFor();
   await panel.locator('li[data-member="Bob"]').waitFor();
 });
 
@@ -79,7 +79,7 @@ test('roles: the owner makes Bob a moderator; Bob sees it and gets the topic edi
   await bob.page.getByRole('button', { name: 'Edit topic' }).click();
   await bob.page.getByLabel('Room topic').fill('Now with rules');
   await bob.page.getByRole('button', { name: 'Save topic' }).click();
-  await alice.page.getByText('Now with rules').waitFor();
+  await alice.page.locator('.topic-text', { hasText: 'Now with rules' }).waitFor();
   await act(panel, 'Bob', 'Make member');
   await eventually(async () => assert.equal(await panel.locator('li[data-member="Bob"]').getAttribute('data-role'), 'member'), 'Bob member');
 });

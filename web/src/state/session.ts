@@ -337,7 +337,6 @@ function handle(tx: Tx, ev: SessionEvent): void {
     case 'deleteMessage':
     case 'react':
       return msgIntent(tx, ev);
-
     case 'answer':
       return answer(tx, ev.tag, ev.ack);
     case 'retryJoin': {

@@ -3,7 +3,7 @@
 // (keyboard and mouse), reply quotes, reactions, tombstones, the members
 // panel and its moderation menu, invitations and removal from a room.
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { App } from './App.tsx';
 import { ChatClient } from './client/ChatClient.ts';
 import type { ChatSocket } from './socket.ts';
@@ -116,6 +116,35 @@ describe('messages that live', () => {
     fireEvent.click(within(item('m3')).getByRole('button', { name: /Reply to Bob: hello there/ }));
     expect(document.activeElement).toBe(item('m1'));
     expect(item('m1').classList.contains('highlight')).toBe(true);
+  });
+});
+
+describe('reply quotes', () => {
+  it('a quote of a message that is not loaded says how to see it', async () => {
+    const { fake } = await inRoom();
+    act(() =>
+      fake.push('message:receive', { ...bobMsg, id: 'm5', content: 'late', timestamp: T + 5, replyTo: { id: 'old', from: 'Carol', excerpt: 'long ago' } }),
+    );
+    fireEvent.click(within(item('m5')).getByRole('button', { name: /Reply to Carol: long ago/ }));
+    expect(within(item('m5')).getByRole('status').textContent).toContain('not loaded');
+  });
+
+  it('a long touch press focuses the message (its actions show), a short one does not', async () => {
+    await inRoom();
+    const li = item('m1');
+    vi.useFakeTimers();
+    try {
+      fireEvent.pointerDown(li, { pointerType: 'touch', clientX: 5, clientY: 5 });
+      vi.advanceTimersByTime(200);
+      fireEvent.pointerUp(li, { pointerType: 'touch' });
+      vi.advanceTimersByTime(1000);
+      expect(document.activeElement).not.toBe(li);
+      fireEvent.pointerDown(li, { pointerType: 'touch', clientX: 5, clientY: 5 });
+      vi.advanceTimersByTime(500);
+      expect(document.activeElement).toBe(li);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

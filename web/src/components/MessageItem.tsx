@@ -4,10 +4,11 @@
 // action. The message itself is focusable: with it focused, R replies, E
 // edits (one's own), Delete deletes, + reacts, arrows move to the previous
 // or next message. The actions bar appears on hover and focus, and always
-// on touch screens. System messages (moderation, topic, notices) are one
+// on touch screens; a long press on a message focuses it (so its bar shows
+// on touch devices that also report hover). System messages (moderation, topic, notices) are one
 // sentence with no actions. Text only: nothing is rendered as HTML.
 
-import { useRef, useState, type KeyboardEvent } from 'react';
+import { useEffect, useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
 import type { ChatMessage } from '../protocol.ts';
 import { formatFull, formatTime } from '../format.ts';
 import { describeReaction, hasReacted } from '../state/messageOps.ts';
@@ -44,22 +45,48 @@ function Quote({ m, jumpTo }: { m: ChatMessage; jumpTo: (id: string) => boolean 
   if (!r) return null;
   const text = r.excerpt === '' ? 'Original message deleted' : r.excerpt;
   return (
-    <button
-      type="button"
-      className="msg-quote"
-      aria-label={`Reply to ${r.from || 'a message'}: ${text}. Show the original.`}
-      title={missing ? 'The original is not loaded: scroll up to load older messages.' : 'Show the original'}
-      onClick={() => setMissing(!jumpTo(r.id))}
-    >
-      <span className="quote-from">{r.from}</span>
-      <span className={r.excerpt === '' ? 'quote-text deleted' : 'quote-text'}>{text}</span>
-    </button>
+    <>
+      <button
+        type="button"
+        className="msg-quote"
+        aria-label={`Reply to ${r.from || 'a message'}: ${text}. Show the original.`}
+        title={missing ? 'The original is not loaded: scroll up to load older messages.' : 'Show the original'}
+        onClick={() => setMissing(!jumpTo(r.id))}
+      >
+        <span className="quote-from">{r.from}</span>
+        <span className={r.excerpt === '' ? 'quote-text deleted' : 'quote-text'}>{text}</span>
+      </button>
+      {missing && (
+        <span className="hint" role="status">
+          The original is not loaded: load older messages to see it.
+        </span>
+      )}
+    </>
   );
 }
+
+const LONG_PRESS_MS = 500;
 
 export function MessageItem({ m, own, me, moderator, error, highlighted, now, actions }: MessageItemProps) {
   const [mode, setMode] = useState<Mode>('view');
   const ref = useRef<HTMLLIElement>(null);
+  const press = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const pressAt = useRef({ x: 0, y: 0 });
+  const endPress = () => {
+    if (press.current) clearTimeout(press.current);
+    press.current = null;
+  };
+  useEffect(() => endPress, []);
+  const startPress = (e: PointerEvent<HTMLLIElement>) => {
+    if (e.pointerType !== 'touch' || e.target !== e.currentTarget) return;
+    endPress();
+    pressAt.current = { x: e.clientX, y: e.clientY };
+    press.current = setTimeout(() => ref.current?.focus(), LONG_PRESS_MS);
+  };
+  // A finger that moves (scrolls) is not a long press.
+  const movePress = (e: PointerEvent<HTMLLIElement>) => {
+    if (Math.hypot(e.clientX - pressAt.current.x, e.clientY - pressAt.current.y) > 10) endPress();
+  };
   const system = m.type === 'system';
   const canEdit = own && !m.deleted && !system;
   const canDelete = (own || moderator) && !m.deleted && !system;
@@ -105,6 +132,10 @@ export function MessageItem({ m, own, me, moderator, error, highlighted, now, ac
       data-action={m.action}
       tabIndex={system ? undefined : 0}
       onKeyDown={keyDown}
+      onPointerDown={system ? undefined : startPress}
+      onPointerUp={endPress}
+      onPointerCancel={endPress}
+      onPointerMove={movePress}
       aria-keyshortcuts={canAct ? ['R', canEdit && 'E', canDelete && 'Delete', '+'].filter(Boolean).join(' ') : undefined}
     >
       <div className="msg-meta">

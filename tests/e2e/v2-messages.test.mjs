@@ -6,7 +6,11 @@
 // message:delete, reaction:add/remove, replyTo, message:update). The
 // server in this tree does not yet, so every test is skipped with
 // V2_MISSING as the reason; the step that lands those server features sets
-// V2_MISSING to false. The harness is v2-harness.mjs.
+// V2_MISSING to false. They also need the web client built
+// with both feature switches on (web/src/features.ts; off by default, so a
+// plain web/dist has none of these controls):
+//   VITE_PARLEY_MESSAGE_ACTIONS=1 VITE_PARLEY_ROOM_MODERATION=1 scripts/build-web.sh --force
+// (see web/README.md, "Feature switches"). The harness is v2-harness.mjs.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +18,8 @@ import { bodies, composer, consoleErrors, createRoom, eventually, joinListed, me
 
 /** Why these tests do not run yet (false once the server speaks contract v2 part 2). */
 const V2_MISSING =
-  'needs the v2 server: message:edit, message:delete, reaction:add/remove, replyTo and message:update (issue #14)';
+  'needs the v2 server: message:edit, message:delete, reaction:add/remove, replyTo and message:update (issue #14), ' +
+  'and web/dist built with VITE_PARLEY_MESSAGE_ACTIONS=1 VITE_PARLEY_ROOM_MODERATION=1';
 
 let alice = null;
 let bob = null;

@@ -8,8 +8,12 @@
 // room:unban, room:mute, room:unmute, room:role, room:topic, room:delete,
 // room:invited, room:removed, system messages). The server in this tree
 // does not yet, so every test is skipped with V2_MISSING as the reason; the
-// step that lands those server features sets V2_MISSING to false. The
-// harness is v2-harness.mjs.
+// step that lands those server features sets V2_MISSING to false. They
+// also need the web client built with both feature switches on
+// (web/src/features.ts; off by default, so a plain web/dist has none of
+// these controls):
+//   VITE_PARLEY_MESSAGE_ACTIONS=1 VITE_PARLEY_ROOM_MODERATION=1 scripts/build-web.sh --force
+// (see web/README.md, "Feature switches"). The harness is v2-harness.mjs.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +22,8 @@ import { composer, consoleErrors, createRoom, eventually, joinListed, notice, pe
 /** Why these tests do not run yet (false once the server speaks contract v2 part 2). */
 const V2_MISSING =
   'needs the v2 server: private rooms, room:members, room:invite/kick/ban/unban/mute/unmute/role/topic/delete, ' +
-  'room:invited, room:removed and system messages (issue #15)';
+  'room:invited, room:removed and system messages (issue #15), ' +
+  'and web/dist built with VITE_PARLEY_MESSAGE_ACTIONS=1 VITE_PARLEY_ROOM_MODERATION=1';
 
 let alice = null;
 let bob = null;

@@ -2,9 +2,12 @@
 // The app on a scripted v2 server, contract v2 part 2: actions on messages
 // (keyboard and mouse), reply quotes, reactions, tombstones, the members
 // panel and its moderation menu, invitations and removal from a room.
+// Rendered with both feature switches on (features.ts); features.test.tsx
+// checks what the app shows with them off.
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { App } from './App.tsx';
+import { ALL_FEATURES, FeaturesContext } from './features.ts';
 import { ChatClient } from './client/ChatClient.ts';
 import type { ChatSocket } from './socket.ts';
 import { FakeSocket, memoryStorage } from './test/fakeSocket.ts';
@@ -28,7 +31,11 @@ async function inRoom(role = 'member') {
   const client = new ChatClient(fake as unknown as ChatSocket, memoryStorage());
   clients.push(client);
   client.start();
-  render(<App client={client} />);
+  render(
+    <FeaturesContext.Provider value={ALL_FEATURES}>
+      <App client={client} />
+    </FeaturesContext.Provider>,
+  );
   act(() => fake.serverConnect());
   fireEvent.change(screen.getByLabelText('Username'), { target: { value: 'Alice' } });
   await act(async () => fireEvent.click(screen.getByRole('button', { name: 'Join' })));

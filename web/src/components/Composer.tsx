@@ -1,10 +1,11 @@
 // The message box: Enter sends, Shift+Enter starts a new line. While the
 // user types it tells the others (at most every few seconds), and says
 // "stopped" after a pause, on send and when the conversation closes.
-// Replying (v2) shows the quoted message above the box (Escape or × drops
+// Replying (v2, when message actions are on: features.ts) shows the quoted message above the box (Escape or × drops
 // it); a user muted in the room sees why instead of a usable box.
 
 import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
+import { useFeatures } from '../features.ts';
 import type { ReplyRef } from '../protocol.ts';
 
 const TYPING_RENEW_MS = 2500;
@@ -24,7 +25,9 @@ export interface ComposerProps {
 }
 
 export function Composer(props: ComposerProps) {
-  const { label, onSend, onTyping, autoFocus = false, replying = null, muted = null } = props;
+  const { label, onSend, onTyping, autoFocus = false, muted = null } = props;
+  // No reply quote unless message actions are switched on (features.ts).
+  const replying = useFeatures().messageActions ? (props.replying ?? null) : null;
   const [text, setText] = useState('');
   const ref = useRef<HTMLTextAreaElement>(null);
   const hintId = useId();

@@ -1,8 +1,10 @@
 // One open conversation, a room or a private chat: header, messages,
 // typing indicator and the message box. Rooms (v2) also have their topic,
-// a members panel and, for the owner, "Delete room".
+// a members panel and, for the owner, "Delete room"; all but the topic's
+// text only when the roomModeration switch is on (features.ts).
 
 import { useCallback, useRef, useState } from 'react';
+import { useFeatures } from '../features.ts';
 import type { ChatMessage, ReplyRef } from '../protocol.ts';
 import type { Conversation } from '../state/chat.ts';
 import { sameName } from '../state/names.ts';
@@ -57,6 +59,8 @@ export function ConversationView(p: ConversationProps) {
     membersButton.current?.focus();
   }, []);
   const room = conv.kind === 'room';
+  const features = useFeatures();
+  const tools = room && features.roomModeration;
   const mod = room && canModerate(conv.role);
   const typingText = describeTyping(p.typing);
 
@@ -86,18 +90,20 @@ export function ConversationView(p: ConversationProps) {
           {room && p.isPrivate && ' · private'}
           {room && conv.role && conv.role !== 'member' && ` · you are ${conv.role === 'owner' ? 'the owner' : 'a moderator'}`}
         </span>
-        {room && (
+        {tools && (
           <button ref={membersButton} type="button" aria-expanded={showMembers} onClick={() => setShowMembers(!showMembers)}>
             Members
           </button>
         )}
-        {room && conv.role === 'owner' && <DeleteRoom room={conv.name} onAct={p.onRoomOp} />}
+        {tools && conv.role === 'owner' && <DeleteRoom room={conv.name} onAct={p.onRoomOp} />}
         {room && (
           <button type="button" onClick={() => void p.onLeave(conv.name).then(setError)}>
             Leave
           </button>
         )}
-        {room && (p.topic !== '' || mod) && <RoomTopic key={p.topic} topic={p.topic} canEdit={mod} onAct={p.onRoomOp} />}
+        {room && (p.topic !== '' || (tools && mod)) && (
+          <RoomTopic key={p.topic} topic={p.topic} canEdit={tools && mod} onAct={p.onRoomOp} />
+        )}
       </header>
       {error && (
         <p className="field-error" role="alert">
@@ -122,7 +128,7 @@ export function ConversationView(p: ConversationProps) {
           errors={p.errors}
           actions={p.msgActions}
         />
-        {room && showMembers && (
+        {tools && showMembers && (
           <MembersPanel
             room={conv.name}
             me={me}

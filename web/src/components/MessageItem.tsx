@@ -5,11 +5,15 @@
 // edits (one's own), Delete deletes, + reacts, arrows move to the previous
 // or next message. The actions bar appears on hover and focus, and always
 // on touch screens; a long press on a message focuses it (so its bar shows
-// on touch devices that also report hover). System messages (moderation, topic, notices) are one
+// on touch devices that also report hover). All of these actions exist only
+// when the messageActions switch is on (features.ts); off, a message is
+// shown as it arrives (edited marker, tombstone, quote, reaction chips read
+// only) and offers nothing. System messages (moderation, topic, notices) are one
 // sentence with no actions. Text only: nothing is rendered as HTML.
 
 import { useEffect, useRef, useState, type KeyboardEvent, type PointerEvent } from 'react';
 import type { ChatMessage } from '../protocol.ts';
+import { useFeatures } from '../features.ts';
 import { formatFull, formatTime } from '../format.ts';
 import { describeReaction, hasReacted } from '../state/messageOps.ts';
 import { EmojiPicker } from './EmojiPicker.tsx';
@@ -88,9 +92,11 @@ export function MessageItem({ m, own, me, moderator, error, highlighted, now, ac
     if (Math.hypot(e.clientX - pressAt.current.x, e.clientY - pressAt.current.y) > 10) endPress();
   };
   const system = m.type === 'system';
-  const canEdit = own && !m.deleted && !system;
-  const canDelete = (own || moderator) && !m.deleted && !system;
-  const canAct = !m.deleted && !system;
+  const enabled = useFeatures().messageActions;
+  const canEdit = enabled && own && !m.deleted && !system;
+  const canDelete = enabled && (own || moderator) && !m.deleted && !system;
+  const canAct = enabled && !m.deleted && !system;
+  const focusable = enabled && !system;
 
   const back = () => {
     setMode('view');
@@ -130,12 +136,12 @@ export function MessageItem({ m, own, me, moderator, error, highlighted, now, ac
       data-id={m.id}
       data-own={own}
       data-action={m.action}
-      tabIndex={system ? undefined : 0}
-      onKeyDown={keyDown}
-      onPointerDown={system ? undefined : startPress}
-      onPointerUp={endPress}
-      onPointerCancel={endPress}
-      onPointerMove={movePress}
+      tabIndex={focusable ? 0 : undefined}
+      onKeyDown={focusable ? keyDown : undefined}
+      onPointerDown={focusable ? startPress : undefined}
+      onPointerUp={focusable ? endPress : undefined}
+      onPointerCancel={focusable ? endPress : undefined}
+      onPointerMove={focusable ? movePress : undefined}
       aria-keyshortcuts={canAct ? ['R', canEdit && 'E', canDelete && 'Delete', '+'].filter(Boolean).join(' ') : undefined}
     >
       <div className="msg-meta">
@@ -150,7 +156,7 @@ export function MessageItem({ m, own, me, moderator, error, highlighted, now, ac
         )}
       </div>
       {m.replyTo && <Quote m={m} jumpTo={actions.jumpTo} />}
-      {mode === 'edit' ? (
+      {canEdit && mode === 'edit' ? (
         <MessageEditor
           initial={m.content}
           onCancel={back}
@@ -170,18 +176,32 @@ export function MessageItem({ m, own, me, moderator, error, highlighted, now, ac
             const text = describeReaction(r, me);
             return (
               <li key={r.emoji}>
-                <button
-                  type="button"
-                  className="reaction"
-                  aria-pressed={hasReacted(r, me)}
-                  aria-label={`${r.emoji} ${r.count}: ${text}`}
-                  title={text}
-                  onClick={() => actions.react(m.id, r.emoji)}
-                >
-                  <span aria-hidden="true">
-                    {r.emoji} {r.count}
+                {enabled ? (
+                  <button
+                    type="button"
+                    className="reaction"
+                    aria-pressed={hasReacted(r, me)}
+                    aria-label={`${r.emoji} ${r.count}: ${text}`}
+                    title={text}
+                    onClick={() => actions.react(m.id, r.emoji)}
+                  >
+                    <span aria-hidden="true">
+                      {r.emoji} {r.count}
+                    </span>
+                  </button>
+                ) : (
+                  <span
+                    className="reaction"
+                    data-mine={hasReacted(r, me)}
+                    role="img"
+                    aria-label={`${r.emoji} ${r.count}: ${text}`}
+                    title={text}
+                  >
+                    <span aria-hidden="true">
+                      {r.emoji} {r.count}
+                    </span>
                   </span>
-                </button>
+                )}
               </li>
             );
           })}
@@ -213,7 +233,7 @@ export function MessageItem({ m, own, me, moderator, error, highlighted, now, ac
           )}
         </div>
       )}
-      {mode === 'react' && (
+      {canAct && mode === 'react' && (
         <EmojiPicker
           onClose={back}
           onPick={(emoji) => {
@@ -222,7 +242,7 @@ export function MessageItem({ m, own, me, moderator, error, highlighted, now, ac
           }}
         />
       )}
-      {mode === 'confirmDelete' && (
+      {canDelete && mode === 'confirmDelete' && (
         <div className="msg-confirm" role="group" aria-label="Confirm delete">
           <span>Delete this message for everyone?</span>
           <button

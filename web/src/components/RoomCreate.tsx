@@ -1,8 +1,10 @@
 // The "new room" form. The name is trimmed; the field is cleared once the
 // room exists. Errors are shown by the caller, whose element `errorId` names.
-// With a v2 server it also offers a private room and a topic.
+// With a v2 server, and the roomModeration switch on (features.ts), it also
+// offers a private room and a topic.
 
 import { useId, useState, type FormEvent } from 'react';
+import { useFeatures } from '../features.ts';
 
 export interface RoomCreateProps {
   busy: boolean;
@@ -13,7 +15,9 @@ export interface RoomCreateProps {
   v2?: boolean;
 }
 
-export function RoomCreate({ busy, errorId, onCreate, v2 = false }: RoomCreateProps) {
+export function RoomCreate({ busy, errorId, onCreate, v2: serverV2 = false }: RoomCreateProps) {
+  const features = useFeatures();
+  const v2 = serverV2 && features.roomModeration;
   const [name, setName] = useState('');
   const [priv, setPriv] = useState(false);
   const [topic, setTopic] = useState('');

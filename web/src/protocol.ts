@@ -3,7 +3,10 @@
 // the UI relies on are declared; anything else the server adds is ignored.
 // Version 2 of the contract adds the resume token in the `user:join` ack,
 // `conversations:list`, `read:mark`/`read:update` and `system` messages;
-// their parsers are here too (a v1 server never sends them).
+// their parsers are here too (a v1 server never sends them). Part 2 (issues
+// #14 and #15) adds the message's editedAt, deleted, replyTo, reactions,
+// action and user, the room's private, topic, invited and role, room
+// members, `room:invited` and `room:removed`.
 
 export interface OnlineUser {
   id: string;
@@ -14,6 +17,26 @@ export interface OnlineUser {
 export interface RoomInfo {
   name: string;
   users: number;
+  /** v2: all members (online or not). */
+  members?: number;
+  private?: boolean;
+  topic?: string;
+  /** v2: this user is invited to this private room and may join it. */
+  invited?: boolean;
+}
+
+/** v2: `replyTo` of a message; `excerpt` "" once the original is deleted. */
+export interface ReplyRef {
+  id: string;
+  from: string;
+  excerpt: string;
+}
+
+/** v2: one emoji's reactions; `users` holds at most the first 20 reactors. */
+export interface Reaction {
+  emoji: string;
+  count: number;
+  users: string[];
 }
 
 export interface ChatMessage {
@@ -25,6 +48,15 @@ export interface ChatMessage {
   from: string;
   content: string;
   timestamp: number;
+  /** v2: ms since the epoch of the last edit; absent if never edited. */
+  editedAt?: number;
+  /** v2: a tombstone (content ""). */
+  deleted?: boolean;
+  replyTo?: ReplyRef;
+  reactions?: Reaction[];
+  /** v2 system messages: what happened (kick, ban, mute, role, topic, notice, ...) and to whom. */
+  action?: string;
+  user?: string;
 }
 
 export interface RoomHistory {
@@ -57,7 +89,11 @@ export type ErrorCode =
   | 'content_too_long'
   | 'rate_limited'
   | 'forbidden'
-  | 'internal';
+  | 'internal'
+  | 'message_not_found'
+  | 'banned'
+  | 'muted'
+  | 'limit_reached';
 
 export interface AckError {
   ok: false;
@@ -95,6 +131,18 @@ export function describeError(code: string, fallback?: string): string {
       return 'You are sending too fast. Please wait a moment.';
     case 'forbidden':
       return 'You are not allowed to do that.';
+    case 'message_not_found':
+      return 'That message does not exist any more.';
+    case 'banned':
+      return 'You are banned from this room.';
+    case 'muted':
+      return 'You are muted in this room: you can read but not write.';
+    case 'limit_reached':
+      return 'This message has as many different reactions as it can hold.';
+    case 'invalid_payload':
+      return 'The server refused that request as malformed.';
+    case 'not_supported':
+      return 'Not supported by this server (it did not answer).';
     case 'unauthorized':
       return 'The token was refused (missing, invalid or expired).';
     case 'timeout':
@@ -123,7 +171,36 @@ export function parseMessage(v: unknown): ChatMessage | null {
   if (typeof room === 'string') msg.room = room;
   if (typeof to === 'string') msg.to = to;
   if (type !== 'private' && msg.room === undefined) return null;
+  if (v.deleted === true) {
+    msg.deleted = true;
+    msg.content = '';
+  } else {
+    if (typeof v.editedAt === 'number' && Number.isFinite(v.editedAt)) msg.editedAt = v.editedAt;
+    const reply = parseReplyRef(v.replyTo);
+    if (reply) msg.replyTo = reply;
+    const reactions = parseReactions(v.reactions);
+    if (reactions.length > 0) msg.reactions = reactions;
+  }
+  if (typeof v.action === 'string') msg.action = v.action;
+  if (typeof v.user === 'string') msg.user = v.user;
   return msg;
+}
+
+function parseReplyRef(v: unknown): ReplyRef | null {
+  if (!isObject(v) || typeof v.id !== 'string') return null;
+  return { id: v.id, from: typeof v.from === 'string' ? v.from : '', excerpt: typeof v.excerpt === 'string' ? v.excerpt : '' };
+}
+
+function parseReactions(v: unknown): Reaction[] {
+  if (!Array.isArray(v)) return [];
+  const out: Reaction[] = [];
+  for (const r of v) {
+    if (!isObject(r) || typeof r.emoji !== 'string') continue;
+    const users = Array.isArray(r.users) ? r.users.filter((u): u is string => typeof u === 'string') : [];
+    const count = typeof r.count === 'number' && r.count > 0 ? Math.floor(r.count) : users.length;
+    if (count > 0) out.push({ emoji: r.emoji, count, users });
+  }
+  return out;
 }
 
 export function parseMessages(v: unknown): ChatMessage[] {
@@ -156,7 +233,12 @@ export function parseRooms(v: unknown): RoomInfo[] {
   const out: RoomInfo[] = [];
   for (const item of v) {
     if (isObject(item) && typeof item.name === 'string') {
-      out.push({ name: item.name, users: typeof item.users === 'number' ? item.users : 0 });
+      const room: RoomInfo = { name: item.name, users: typeof item.users === 'number' ? item.users : 0 };
+      if (typeof item.members === 'number') room.members = item.members;
+      if (item.private === true) room.private = true;
+      if (typeof item.topic === 'string') room.topic = item.topic;
+      if (item.invited === true) room.invited = true;
+      out.push(room);
     }
   }
   return out;
@@ -228,4 +310,44 @@ export function parseReadUpdate(v: unknown): ReadUpdate | null {
   else if (typeof v.with === 'string') u.with = v.with;
   else return null;
   return u;
+}
+
+// ---- rooms with owners (v2, issue #15) ---------------------------------------------
+
+export type Role = 'owner' | 'moderator' | 'member';
+
+export function parseRole(v: unknown): Role | null {
+  return v === 'owner' || v === 'moderator' || v === 'member' ? v : null;
+}
+
+export interface Member {
+  username: string;
+  role: Role;
+  online: boolean;
+}
+
+/** The `members` of a `room:members` ack; malformed entries are dropped. */
+export function parseMembers(v: unknown): Member[] {
+  if (!Array.isArray(v)) return [];
+  const out: Member[] = [];
+  for (const m of v) {
+    if (!isObject(m) || typeof m.username !== 'string') continue;
+    out.push({ username: m.username, role: parseRole(m.role) ?? 'member', online: m.online === true });
+  }
+  return out;
+}
+
+/** `room:invited {room, by}`. */
+export function parseInvited(v: unknown): { room: string; by: string } | null {
+  if (!isObject(v) || typeof v.room !== 'string') return null;
+  return { room: v.room, by: typeof v.by === 'string' ? v.by : '' };
+}
+
+export type RemovedReason = 'kicked' | 'banned' | 'deleted';
+
+/** `room:removed {room, by, reason}`. */
+export function parseRemoved(v: unknown): { room: string; by: string; reason: RemovedReason } | null {
+  if (!isObject(v) || typeof v.room !== 'string') return null;
+  const reason = v.reason === 'banned' || v.reason === 'deleted' ? v.reason : 'kicked';
+  return { room: v.room, by: typeof v.by === 'string' ? v.by : '', reason };
 }

@@ -16,7 +16,9 @@
 import {
   describeError,
   parseChatError,
+  parseInvited,
   parseMessage,
+  parseRemoved,
   parseReadUpdate,
   parseRoomHistory,
   parseRooms,
@@ -28,6 +30,8 @@ import { connectAuth } from '../state/auth.ts';
 import type { ChatAction } from '../state/chat.ts';
 import { dmKey, roomKey, type ConvKey } from '../state/names.ts';
 import { newClientId } from '../state/pending.ts';
+import type { ReplyRef } from '../protocol.ts';
+import { roomRequest, type RoomOp } from '../state/rooms.ts';
 import {
   answerError,
   initialClientState,
@@ -46,8 +50,11 @@ export interface ChatActions {
   signInWithToken(token: string): void;
   signOut(): void;
   reconnect(): void;
-  /** room:create, room:join and room:leave resolve to an error text, or null when they worked. */
-  createRoom(name: string): Promise<string | null>;
+  /**
+   * room:create, room:join and room:leave resolve to an error text, or null
+   * when they worked. A private room or a topic (v2) sends the object form.
+   */
+  createRoom(name: string, options?: { private?: boolean; topic?: string }): Promise<string | null>;
   joinRoom(name: string): Promise<string | null>;
   leaveRoom(name: string): Promise<string | null>;
   open(key: ConvKey | null): void;
@@ -60,6 +67,20 @@ export interface ChatActions {
   dismissNotice(): void;
   /** The open conversation's message list is (or is no longer) scrolled to its newest message. */
   viewAtBottom(conv: ConvKey, atBottom: boolean): void;
+  // contract v2, messages that live (state/messageOps.ts)
+  editMessage(conv: ConvKey, id: string, content: string): void;
+  deleteMessage(conv: ConvKey, id: string): void;
+  /** Toggles this user's reaction `emoji` on a message. */
+  react(conv: ConvKey, id: string, emoji: string): void;
+  /** The message the composer of `conv` replies to (null: none). */
+  replyTo(conv: ConvKey, ref: ReplyRef | null): void;
+  dismissMessageError(conv: ConvKey, id: string): void;
+  // contract v2, rooms with owners (state/rooms.ts)
+  /** A room request; resolves to an error text, or null when it worked. */
+  roomOp(room: string, req: RoomOp): Promise<string | null>;
+  dismissInvite(room: string): void;
+  /** Clears the muted notice of a room (its mute may have run out). */
+  clearMuted(room: string): void;
 }
 
 /** How often expired typing notices are pruned while any is shown. */
@@ -99,6 +120,18 @@ const PUSHES: Record<string, (v: unknown) => ChatAction | null> = {
     if (!u) return null;
     const key = u.room !== undefined ? roomKey(u.room) : dmKey(u.with ?? '');
     return { type: 'readState', key, lastReadId: u.lastReadId, unread: u.unread };
+  },
+  'message:update': (v) => {
+    const message = parseMessage(v);
+    return message && { type: 'updated', message };
+  },
+  'room:invited': (v) => {
+    const i = parseInvited(v);
+    return i && { type: 'invited', room: i.room, by: i.by };
+  },
+  'room:removed': (v) => {
+    const r = parseRemoved(v);
+    return r && { type: 'removed', room: r.room, by: r.by, reason: r.reason };
   },
   'chat:error': (v) => {
     const e = parseChatError(v);
@@ -161,7 +194,12 @@ export class ChatClient implements ChatActions {
   readonly signInWithToken = (token: string): void => this.dispatch({ type: 'signInWithToken', token });
   readonly signOut = (): void => this.dispatch({ type: 'signOut' });
   readonly reconnect = (): void => this.dispatch({ type: 'reconnect' });
-  readonly createRoom = (name: string): Promise<string | null> => this.ask('room:create', [name], { kind: 'enterRoom' });
+  readonly createRoom = (name: string, options: { private?: boolean; topic?: string } = {}): Promise<string | null> => {
+    const topic = options.topic?.trim() ?? '';
+    // A v1 server takes the name only: the object form is sent only when it says more.
+    const arg = options.private || topic !== '' ? { name, private: options.private === true, topic } : name;
+    return this.ask('room:create', [arg], { kind: 'enterRoom' });
+  };
   readonly joinRoom = (name: string): Promise<string | null> => this.ask('room:join', [name], { kind: 'enterRoom' });
   readonly leaveRoom = (name: string): Promise<string | null> =>
     this.ask('room:leave', [name], { kind: 'leaveRoom', room: name });
@@ -175,6 +213,17 @@ export class ChatClient implements ChatActions {
   readonly discardSend = (clientId: string): void => this.chat({ type: 'sendDiscard', clientId });
   readonly dismissNotice = (): void => this.chat({ type: 'notice', text: null });
   readonly viewAtBottom = (key: ConvKey, atBottom: boolean): void => this.dispatch({ type: 'viewAtBottom', key, atBottom });
+  readonly editMessage = (key: ConvKey, id: string, content: string): void => this.dispatch({ type: 'editMessage', key, id, content });
+  readonly deleteMessage = (key: ConvKey, id: string): void => this.dispatch({ type: 'deleteMessage', key, id });
+  readonly react = (key: ConvKey, id: string, emoji: string): void => this.dispatch({ type: 'react', key, id, emoji });
+  readonly replyTo = (key: ConvKey, ref: ReplyRef | null): void => this.chat({ type: 'replyTo', key, ref });
+  readonly dismissMessageError = (key: ConvKey, id: string): void => this.chat({ type: 'msgError', key, id, text: null });
+  readonly roomOp = (room: string, req: RoomOp): Promise<string | null> => {
+    const { event, args } = roomRequest(room, req);
+    return this.ask(event, args, { kind: 'roomOp', room, req });
+  };
+  readonly dismissInvite = (room: string): void => this.chat({ type: 'dismissInvite', room });
+  readonly clearMuted = (room: string): void => this.chat({ type: 'muted', room, text: null });
 
   // ---- the loop ----
 

@@ -4,8 +4,12 @@
 import { useCallback, useEffect, useMemo, useRef } from 'react';
 import type { ChatActions } from '../client/ChatClient.ts';
 import { isOnline, memberCount, type ChatState } from '../state/chat.ts';
-import type { ConvKey } from '../state/names.ts';
+import { msgKey } from '../state/messageOps.ts';
+import { sameName, type ConvKey } from '../state/names.ts';
+import type { RoomOp } from '../state/rooms.ts';
 import { visiblePending } from '../state/pending.ts';
+import type { ChatMessage } from '../protocol.ts';
+import { replyRef } from '../state/messageOps.ts';
 import { typingNames } from '../state/typing.ts';
 import { ConversationView } from './ConversationView.tsx';
 import { Sidebar } from './Sidebar.tsx';
@@ -23,7 +27,17 @@ export type ChatScreenActions = Pick<
   | 'retrySend'
   | 'discardSend'
   | 'viewAtBottom'
+  | 'editMessage'
+  | 'deleteMessage'
+  | 'react'
+  | 'replyTo'
+  | 'dismissMessageError'
+  | 'roomOp'
+  | 'dismissInvite'
+  | 'clearMuted'
 >;
+
+const NO_MSG_ACTIONS = { reply: () => {}, edit: () => {}, remove: () => {}, react: () => {}, dismissError: () => {} };
 
 export function ChatScreen({ chat, actions }: { chat: ChatState; actions: ChatScreenActions }) {
   const active = chat.active ? chat.conversations[chat.active] : undefined;
@@ -33,8 +47,9 @@ export function ChatScreen({ chat, actions }: { chat: ChatState; actions: ChatSc
   useEffect(() => {
     if (chat.active === null && lastActive.current) {
       const key = lastActive.current;
-      const el = document.querySelector<HTMLButtonElement>(`[data-conv="${CSS.escape(key)}"] .conv-button`);
-      el?.focus();
+      // Compared by attribute, not a selector: a key may hold any character.
+      const rows = [...document.querySelectorAll('[data-conv]')].filter((x) => x.getAttribute('data-conv') === key);
+      rows.map((r) => r.querySelector<HTMLButtonElement>('.conv-button')).find((x) => x)?.focus();
     }
     lastActive.current = chat.active;
   }, [chat.active]);
@@ -49,6 +64,33 @@ export function ChatScreen({ chat, actions }: { chat: ChatState; actions: ChatSc
   // Expired notices are pruned by the client's once-a-second tick.
   const typingNow = useMemo(() => (activeKey ? typingNames(chat.typing, activeKey, 0) : []), [chat.typing, activeKey]);
   const pending = useMemo(() => (activeKey ? visiblePending(chat.pending, activeKey) : []), [chat.pending, activeKey]);
+  const { editMessage, deleteMessage, react, replyTo, dismissMessageError, roomOp, clearMuted } = actions;
+  const msgActions = useMemo(
+    () =>
+      activeKey
+        ? {
+            reply: (m: ChatMessage) => replyTo(activeKey, replyRef(m)),
+            edit: (id: string, content: string) => editMessage(activeKey, id, content),
+            remove: (id: string) => deleteMessage(activeKey, id),
+            react: (id: string, emoji: string) => react(activeKey, id, emoji),
+            dismissError: (id: string) => dismissMessageError(activeKey, id),
+          }
+        : null,
+    [activeKey, replyTo, editMessage, deleteMessage, react, dismissMessageError],
+  );
+  // The errors of the open conversation's messages, by message id.
+  const errors = useMemo(() => {
+    const out: Record<string, string> = {};
+    if (!activeKey) return out;
+    const prefix = msgKey(activeKey, '');
+    for (const [k, v] of Object.entries(chat.msgErrors)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+    return out;
+  }, [chat.msgErrors, activeKey]);
+  const activeName = active?.kind === 'room' ? active.name : null;
+  const onRoomOp = useCallback((req: RoomOp) => (activeName ? roomOp(activeName, req) : Promise.resolve(null)), [activeName, roomOp]);
+  const onCancelReply = useCallback(() => activeKey && replyTo(activeKey, null), [activeKey, replyTo]);
+  const onClearMuted = useCallback(() => activeName && clearMuted(activeName), [activeName, clearMuted]);
+  const info = activeName ? chat.rooms.find((r) => sameName(r.name, activeName)) : undefined;
 
   return (
     <div className="chat" data-view={active ? 'conversation' : 'list'}>
@@ -59,6 +101,7 @@ export function ChatScreen({ chat, actions }: { chat: ChatState; actions: ChatSc
         onCreateRoom={actions.createRoom}
         onJoinRoom={actions.joinRoom}
         onLeaveRoom={actions.leaveRoom}
+        onDismissInvite={actions.dismissInvite}
       />
       <main className="pane">
         {active ? (
@@ -78,6 +121,14 @@ export function ChatScreen({ chat, actions }: { chat: ChatState; actions: ChatSc
             onRetry={actions.retrySend}
             onDiscard={actions.discardSend}
             onAtBottom={onAtBottom}
+            topic={info?.topic ?? active.topic ?? ''}
+            isPrivate={info?.private === true || active.isPrivate}
+            errors={errors}
+            replying={chat.replying[active.key] ?? null}
+            msgActions={msgActions ?? NO_MSG_ACTIONS}
+            onCancelReply={onCancelReply}
+            onRoomOp={onRoomOp}
+            onClearMuted={onClearMuted}
           />
         ) : (
           <div className="placeholder">

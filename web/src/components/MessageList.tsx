@@ -2,13 +2,16 @@
 // loads the previous page (the reader's position is kept when it arrives);
 // new messages keep the view pinned to the bottom if it was there, and
 // `onAtBottom` tells whether the newest message is in view (the client
-// marks the conversation read then). Content and names are rendered as
+// marks the conversation read then). Each message is a MessageItem (its
+// actions, edits, reactions, reply quote); a quote's "show the original"
+// scrolls to it here and highlights it. Content and names are rendered as
 // React text, never as HTML.
 
-import { Fragment, useEffect, useLayoutEffect, useRef } from 'react';
+import { Fragment, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { ChatMessage } from '../protocol.ts';
 import type { PendingSend } from '../state/pending.ts';
-import { dayLabel, dayStamp, formatFull, formatTime } from '../format.ts';
+import { dayLabel, dayStamp } from '../format.ts';
+import { MessageItem, type MessageItemActions } from './MessageItem.tsx';
 
 export interface MessageListProps {
   label: string;
@@ -23,7 +26,24 @@ export interface MessageListProps {
   /** Called on mount and whenever the view reaches or leaves the newest message. */
   onAtBottom?: (atBottom: boolean) => void;
   onDiscard: (clientId: string) => void;
+  /** This user's name (reactions say "you"). */
+  me?: string | null;
+  /** This user may delete others' messages (a room's owner or moderator). */
+  moderator?: boolean;
+  /** The error shown next to a message, by id. */
+  errors?: Readonly<Record<string, string>>;
+  /** The actions on one message (v2); without them the messages offer none. */
+  actions?: Omit<MessageItemActions, 'jumpTo'>;
 }
+
+const NO_ACTIONS: Omit<MessageItemActions, 'jumpTo'> = {
+  reply: () => {},
+  edit: () => {},
+  remove: () => {},
+  react: () => {},
+  dismissError: () => {},
+};
+const HIGHLIGHT_MS = 2000;
 
 const NEAR_TOP_PX = 120;
 const NEAR_BOTTOM_PX = 80;
@@ -40,6 +60,12 @@ function PendingItem({ p, onRetry, onDiscard }: { p: PendingSend; onRetry: () =>
         <span className="msg-from">You</span>
         <span className="msg-state">{state}</span>
       </div>
+      {p.replyTo && (
+        <p className="msg-quote">
+          <span className="quote-from">{p.replyTo.from}</span>
+          <span className="quote-text">{p.replyTo.excerpt}</span>
+        </p>
+      )}
       <p className="msg-body">{p.content}</p>
       {p.status === 'failed' && (
         <div className="msg-actions">
@@ -103,6 +129,23 @@ export function MessageList(props: MessageListProps) {
     if (el.scrollTop < NEAR_TOP_PX && hasMore && !loadingOlder) onLoadOlder();
   };
 
+  const [highlight, setHighlight] = useState<string | null>(null);
+  useEffect(() => {
+    if (highlight === null) return;
+    const t = setTimeout(() => setHighlight(null), HIGHLIGHT_MS);
+    return () => clearTimeout(t);
+  }, [highlight]);
+  const jumpTo = useCallback((id: string): boolean => {
+    const all = ref.current?.querySelectorAll<HTMLElement>('li.msg[data-id]') ?? [];
+    const el = [...all].find((x) => x.getAttribute('data-id') === id);
+    if (!el) return false;
+    el.scrollIntoView?.({ block: 'center' });
+    el.focus();
+    setHighlight(id);
+    return true;
+  }, []);
+  const itemActions: MessageItemActions = { ...(props.actions ?? NO_ACTIONS), jumpTo };
+
   const now = Date.now();
   let lastDay = '';
   return (
@@ -121,7 +164,6 @@ export function MessageList(props: MessageListProps) {
       <ol className="message-list">
         {messages.map((m) => {
           const own = isOwn(m);
-          const system = m.type === 'system';
           const day = dayStamp(m.timestamp);
           const separator = day !== lastDay;
           lastDay = day;
@@ -132,15 +174,16 @@ export function MessageList(props: MessageListProps) {
                   <span aria-hidden="true">{dayLabel(m.timestamp, now)}</span>
                 </li>
               )}
-              <li className={system ? 'msg system' : own ? 'msg own' : 'msg'} data-id={m.id} data-own={own}>
-                <div className="msg-meta">
-                  {!system && <span className="msg-from">{own ? 'You' : m.from}</span>}
-                  <time dateTime={new Date(m.timestamp).toISOString()} title={formatFull(m.timestamp)}>
-                    {formatTime(m.timestamp, now)}
-                  </time>
-                </div>
-                <p className="msg-body">{m.content}</p>
-              </li>
+              <MessageItem
+                m={m}
+                own={own}
+                me={props.me ?? null}
+                moderator={props.moderator === true}
+                error={props.errors?.[m.id] ?? null}
+                highlighted={highlight === m.id}
+                now={now}
+                actions={itemActions}
+              />
             </Fragment>
           );
         })}

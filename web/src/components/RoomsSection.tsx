@@ -13,12 +13,14 @@ export interface RoomsSectionProps {
   /** What the list says when it has no rows. */
   empty?: string;
   onOpen: (key: ConvKey) => void;
-  onCreate: (name: string) => Promise<string | null>;
+  onCreate: (name: string, options?: { private?: boolean; topic?: string }) => Promise<string | null>;
+  /** The server speaks v2: the form offers private rooms and a topic. */
+  v2?: boolean;
   onJoin: (name: string) => Promise<string | null>;
   onLeave: (name: string) => Promise<string | null>;
 }
 
-export function RoomsSection({ rows, empty, onOpen, onCreate, onJoin, onLeave }: RoomsSectionProps) {
+export function RoomsSection({ rows, empty, v2 = false, onOpen, onCreate, onJoin, onLeave }: RoomsSectionProps) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const errorId = useId();
@@ -31,19 +33,19 @@ export function RoomsSection({ rows, empty, onOpen, onCreate, onJoin, onLeave }:
     return err;
   };
 
-  const create = (name: string): Promise<string | null> => {
+  const create = (name: string, options?: { private?: boolean; topic?: string }): Promise<string | null> => {
     if (name === '') {
       const err = 'Please enter a room name.';
       setError(err);
       return Promise.resolve(err);
     }
-    return act(() => onCreate(name));
+    return act(() => onCreate(name, options));
   };
 
   return (
     <section aria-labelledby="rooms-heading">
       <h2 id="rooms-heading">Rooms</h2>
-      <RoomCreate busy={busy} errorId={error ? errorId : undefined} onCreate={create} />
+      <RoomCreate busy={busy} errorId={error ? errorId : undefined} onCreate={create} v2={v2} />
       {error && (
         <p id={errorId} className="field-error" role="alert">
           {error}

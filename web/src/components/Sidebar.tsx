@@ -7,28 +7,33 @@
 import type { ChatState } from '../state/chat.ts';
 import type { ConvKey } from '../state/names.ts';
 import { chatRows, conversationRows, otherRoomRows, roomRows, userRows, type ListSource } from '../state/lists.ts';
+import { pendingInvites } from '../state/rooms.ts';
 import { ConversationList } from './ConversationList.tsx';
+import { Invitations } from './Invitations.tsx';
 import { PrivateChatList } from './PrivateChatList.tsx';
 import { RoomsSection } from './RoomsSection.tsx';
 import { UserList } from './UserList.tsx';
 
 export interface SidebarProps {
-  chat: ListSource & Pick<ChatState, 'server'>;
+  chat: ListSource & Pick<ChatState, 'server' | 'invites'>;
   onOpen: (key: ConvKey) => void;
   onOpenDm: (peer: string) => void;
-  onCreateRoom: (name: string) => Promise<string | null>;
+  onCreateRoom: (name: string, options?: { private?: boolean; topic?: string }) => Promise<string | null>;
   onJoinRoom: (name: string) => Promise<string | null>;
   onLeaveRoom: (name: string) => Promise<string | null>;
+  onDismissInvite: (room: string) => void;
 }
 
-export function Sidebar({ chat, onOpen, onOpenDm, onCreateRoom, onJoinRoom, onLeaveRoom }: SidebarProps) {
+export function Sidebar({ chat, onOpen, onOpenDm, onCreateRoom, onJoinRoom, onLeaveRoom, onDismissInvite }: SidebarProps) {
   if (chat.server === 'v2') {
     return (
       <nav className="sidebar" aria-label="Conversations">
+        <Invitations invites={pendingInvites(chat)} onJoin={onJoinRoom} onDismiss={onDismissInvite} />
         <ConversationList rows={conversationRows(chat)} me={chat.me} onOpen={onOpen} onOpenDm={onOpenDm} />
         <RoomsSection
           rows={otherRoomRows(chat)}
           empty="No other rooms to join. Create one."
+          v2
           onOpen={onOpen}
           onCreate={onCreateRoom}
           onJoin={onJoinRoom}

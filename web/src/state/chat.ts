@@ -14,7 +14,19 @@
 // order (most recent activity first); a v1 server never fills it and the UI
 // stays as it was (rooms and online users).
 
-import type { ChatMessage, ConversationSummary, OnlineUser, RoomInfo, TypingEvent } from '../protocol.ts';
+import {
+  parseRole,
+  type ChatMessage,
+  type ConversationSummary,
+  type Member,
+  type OnlineUser,
+  type ReplyRef,
+  type Role,
+  type RoomInfo,
+  type TypingEvent,
+} from '../protocol.ts';
+import { messageReducer, type MessageAction } from './messageOps.ts';
+import { roomReducer, roomSystem, type Invite, type RoomAction } from './rooms.ts';
 import { appendLive, insertByTime, mergeLatest, mergeOlder, hasMessage } from './messages.ts';
 import { dmKey, foldName, roomKey, sameName, type ConvKey, type ConvKind } from './names.ts';
 import {
@@ -29,7 +41,8 @@ import {
   retryFailed,
   type PendingSend,
 } from './pending.ts';
-import { applyTyping, clearTyping, pruneTyping, type TypingState } from './typing.ts';
+import { conversationOf, forget, putConv, touch } from './convs.ts';
+import { applyTyping, pruneTyping, type TypingState } from './typing.ts';
 import { bumpUnread, clearUnread, setUnread, type UnreadState } from './unread.ts';
 
 export interface Conversation {
@@ -51,6 +64,16 @@ export interface Conversation {
   markedId: string | null;
   /** `ChatState.joinGen` when this room was last joined (0: restored or listed). */
   joinedAt: number;
+  /** Rooms (v2): this user's role, when the server said it. */
+  role: Role | null;
+  /** Rooms (v2): the topic from the join ack or our own change (rooms:update has the newest). */
+  topic: string | null;
+  isPrivate: boolean;
+  /** Rooms (v2): the members panel's list (null: not asked yet) and its last error. */
+  members: readonly Member[] | null;
+  membersError: string | null;
+  /** Rooms (v2): this user is muted here; the text says why (the composer is disabled). */
+  muted: string | null;
 }
 
 /** What the server is known to speak: v2 answers conversations:list (or gave a resume token). */
@@ -72,6 +95,14 @@ export interface ChatState {
   recent: readonly ConvKey[];
   /** Counts room joins, so a conversation list asked for before a join does not drop that room. */
   joinGen: number;
+  /** v2 messages: the original of each message changed locally and not yet acked, by msgKey (messageOps.ts). */
+  optimistic: Readonly<Record<string, ChatMessage>>;
+  /** v2 messages: the error shown next to a message, by msgKey. */
+  msgErrors: Readonly<Record<string, string>>;
+  /** v2 messages: the message each conversation's composer replies to. */
+  replying: Readonly<Record<ConvKey, ReplyRef>>;
+  /** v2 rooms: invitations received (room:invited) and not acted on. */
+  invites: readonly Invite[];
 }
 
 export type ChatAction =
@@ -112,7 +143,9 @@ export type ChatAction =
   | { type: 'readState'; key: ConvKey; lastReadId: string | null; unread: number }
   /** read:mark was sent for `id` (or failed for it: `id` is forgotten, so it is sent again). */
   | { type: 'marking'; key: ConvKey; id: string }
-  | { type: 'markFailed'; key: ConvKey; id: string };
+  | { type: 'markFailed'; key: ConvKey; id: string }
+  | MessageAction
+  | RoomAction;
 
 export interface InitialSession {
   username?: string | null;
@@ -134,6 +167,12 @@ export function newConversation(kind: ConvKind, name: string, joined = true): Co
     last: null,
     markedId: null,
     joinedAt: 0,
+    role: null,
+    topic: null,
+    isPrivate: false,
+    members: null,
+    membersError: null,
+    muted: null,
   };
 }
 
@@ -162,50 +201,21 @@ export function initialState(session: InitialSession = {}): ChatState {
     server: 'unknown',
     recent: [],
     joinGen: 0,
+    optimistic: {},
+    msgErrors: {},
+    replying: {},
+    invites: [],
   };
 }
 
-/** Which conversation a message belongs to, from this user's point of view. */
-export function conversationOf(me: string | null, msg: ChatMessage): { key: ConvKey; kind: ConvKind; name: string } | null {
-  if (msg.type !== 'private') {
-    if (msg.room === undefined) return null;
-    return { key: roomKey(msg.room), kind: 'room', name: msg.room };
-  }
-  const mine = sameName(msg.from, me);
-  const peer = mine ? msg.to : msg.from;
-  if (peer === undefined) return null;
-  return { key: dmKey(peer), kind: 'dm', name: peer };
-}
+export { conversationOf };
 
 export function isOwn(state: Pick<ChatState, 'me'>, msg: Pick<ChatMessage, 'from'>): boolean {
   return sameName(msg.from, state.me);
 }
 
-function putConv(state: ChatState, conv: Conversation): ChatState {
-  return { ...state, conversations: { ...state.conversations, [conv.key]: conv } };
-}
-
 function ensureConv(state: ChatState, key: ConvKey, kind: ConvKind, name: string): Conversation {
   return state.conversations[key] ?? newConversation(kind, name, kind === 'dm');
-}
-
-/** Moves `key` to the front of the recent list (activity just happened there). */
-function touch(recent: readonly ConvKey[], key: ConvKey): readonly ConvKey[] {
-  if (recent[0] === key) return recent;
-  return [key, ...recent.filter((k) => k !== key)];
-}
-
-function forget(state: ChatState, key: ConvKey): ChatState {
-  const { [key]: _gone, ...conversations } = state.conversations;
-  return {
-    ...state,
-    conversations,
-    active: state.active === key ? null : state.active,
-    unread: clearUnread(state.unread, key),
-    pending: state.pending.filter((p) => p.conv !== key),
-    typing: clearTyping(state.typing, key),
-    recent: state.recent.filter((k) => k !== key),
-  };
 }
 
 /** The conversation list from `conversations:list` (v2) replaces what we knew of memberships and counts. */
@@ -223,7 +233,8 @@ function listed(state: ChatState, list: readonly ConversationSummary[], since: n
     const last = item.lastMessage ?? conv.last;
     // Nothing unread: everything up to the newest message is read already.
     const markedId = item.unread === 0 && last ? last.id : conv.markedId;
-    conversations[key] = { ...conv, name: kind === 'dm' ? name : conv.name, joined: true, last, markedId };
+    const role = item.type === 'room' ? (parseRole(item.role) ?? conv.role) : conv.role;
+    conversations[key] = { ...conv, name: kind === 'dm' ? name : conv.name, joined: true, last, markedId, role };
     unread = setUnread(unread, key, key === state.active ? 0 : item.unread);
   }
   let next: ChatState = { ...state, conversations, unread, server: 'v2' };
@@ -255,7 +266,7 @@ function receive(state: ChatState, msg: ChatMessage): ChatState {
     if (next.active !== where.key) next = { ...next, unread: bumpUnread(next.unread, where.key) };
     next = { ...next, typing: applyTyping(next.typing, where.key, msg.from, false, 0) };
   }
-  return next;
+  return roomSystem(next, msg);
 }
 
 function settleAck(state: ChatState, clientId: string, id: string, timestamp: number): ChatState {
@@ -268,6 +279,7 @@ function settleAck(state: ChatState, clientId: string, id: string, timestamp: nu
     settled.target.kind === 'room'
       ? { id, type: 'room', room: settled.target.room, from: state.me, content: settled.content, timestamp }
       : { id, type: 'private', to: settled.target.to, from: state.me, content: settled.content, timestamp };
+  if (settled.replyTo) msg.replyTo = settled.replyTo;
   next = putConv(next, { ...conv, messages: insertByTime(conv.messages, [msg]) });
   return next;
 }
@@ -364,8 +376,10 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       return typing === state.typing ? state : { ...state, typing };
     }
 
-    case 'send':
-      return { ...state, pending: addPending(state.pending, action.pending) };
+    case 'send': {
+      const { [action.pending.conv]: _sent, ...replying } = state.replying;
+      return { ...state, pending: addPending(state.pending, action.pending), replying };
+    }
 
     case 'sending':
       return { ...state, pending: markSending(state.pending, action.clientId) };
@@ -414,6 +428,22 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       if (!conv || conv.markedId !== action.id) return state;
       return putConv(state, { ...conv, markedId: null });
     }
+
+    case 'updated':
+    case 'optimistic':
+    case 'opDone':
+    case 'opFailed':
+    case 'msgError':
+    case 'replyTo':
+      return messageReducer(state, action);
+
+    case 'roomMeta':
+    case 'members':
+    case 'muted':
+    case 'invited':
+    case 'dismissInvite':
+    case 'removed':
+      return roomReducer(state, action);
   }
 }
 

@@ -90,7 +90,7 @@ export function userRows(state: ListSource): UserRow[] {
 function previewRow(state: ListSource, kind: 'room' | 'dm', m: ChatMessage | null): ConversationRow['preview'] {
   if (!m) return null;
   const from = sameName(m.from, state.me) ? 'You' : kind === 'room' && m.type !== 'system' ? m.from : '';
-  return { from, text: m.content, timestamp: m.timestamp };
+  return { from, text: m.deleted ? 'This message was deleted' : m.content, timestamp: m.timestamp };
 }
 
 /** Rooms we are a member of and private conversations (v2), most recent activity first. */

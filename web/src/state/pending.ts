@@ -4,7 +4,7 @@
 // back to `queued` and is emitted again with the same clientId, which the
 // server deduplicates, so a message is delivered once however often we retry.
 
-import type { ChatMessage } from '../protocol.ts';
+import type { ChatMessage, ReplyRef } from '../protocol.ts';
 import type { ConvKey } from './names.ts';
 
 export type SendTarget = { kind: 'room'; room: string } | { kind: 'dm'; to: string };
@@ -16,6 +16,8 @@ export interface PendingSend {
   conv: ConvKey;
   target: SendTarget;
   content: string;
+  /** v2: the message this one replies to (sent as `replyTo: id`). */
+  replyTo?: ReplyRef;
   createdAt: number;
   status: PendingStatus;
   attempts: number;

@@ -22,6 +22,10 @@
 // become chat actions, and the sends waiting in it are flushed from here.
 // Credentials (the token) live only in SessionState; `auth` commands carry
 // them to the socket.
+//
+// Contract v2 part 2 lives in its own modules, called from here: actions
+// on one message (edit, delete, react: messageOps.ts) and room requests
+// (members, moderation, topic, delete: rooms.ts).
 
 import { describeError, parseConversations, parseMessages, type Ack } from '../protocol.ts';
 import { tokenSubject, type GuestIdentity } from './auth.ts';
@@ -34,8 +38,10 @@ import {
   type Conversation,
 } from './chat.ts';
 import { dmKey, roomKey, sameName, type ConvKey } from './names.ts';
+import { msgAnswer, msgIntent, type MessageIntent, type MsgOpTag } from './messageOps.ts';
 import { queued, type PendingSend } from './pending.ts';
 import { isTransient, retryDelay, RETRY_LIMIT } from './retry.ts';
+import { afterSystem, metaFromAck, roomAnswer, roomErrorText, type RoomOpTag } from './rooms.ts';
 import { EMPTY_SESSION, sameSaved, sessionFromState, type SavedSession } from './saved.ts';
 
 export const HISTORY_PAGE = 50;
@@ -118,7 +124,9 @@ export type RequestTag =
   | { kind: 'enterRoom' }
   | { kind: 'leaveRoom'; room: string }
   | { kind: 'conversations'; seq: number; since: number; attempt: number }
-  | { kind: 'read'; key: ConvKey; id: string };
+  | { kind: 'read'; key: ConvKey; id: string }
+  | MsgOpTag
+  | RoomOpTag;
 
 export type AnyAck = Ack<Record<string, unknown>>;
 
@@ -154,7 +162,8 @@ export type SessionEvent =
   | { type: 'retrySend'; clientId: string }
   | { type: 'loadOlder'; key: ConvKey }
   | { type: 'typing'; key: ConvKey; isTyping: boolean }
-  | { type: 'viewAtBottom'; key: ConvKey; atBottom: boolean };
+  | { type: 'viewAtBottom'; key: ConvKey; atBottom: boolean }
+  | MessageIntent;
 
 export type Command =
   /** Emit `event` with `args` and an ack; dispatch `{type: 'answer', tag, ack}` (unless tag `none`). */
@@ -227,13 +236,14 @@ export function connStatus(link: Link): ConnStatus {
 export function answerError(tag: RequestTag, ack: AnyAck): string | null {
   if (ack.ok) return null;
   if (tag.kind === 'leaveRoom' && (ack.error === 'not_in_room' || ack.error === 'room_not_found')) return null;
+  if (tag.kind === 'roomOp') return roomErrorText(ack);
   return describeError(ack.error, ack.message);
 }
 
 // ---- one transition ---------------------------------------------------------
 
 /** A transition under construction: the state so far and the commands it needs. */
-class Tx {
+export class Tx {
   readonly commands: Command[] = [];
   constructor(public s: ClientState) {}
 
@@ -321,7 +331,12 @@ function handle(tx: Tx, ev: SessionEvent): void {
       return;
     case 'chat':
       tx.apply(ev.action);
+      if (ev.action.type === 'received') afterSystem(tx, ev.action.message);
       return;
+    case 'editMessage':
+    case 'deleteMessage':
+    case 'react':
+      return msgIntent(tx, ev);
     case 'answer':
       return answer(tx, ev.tag, ev.ack);
     case 'retryJoin': {
@@ -592,10 +607,11 @@ function rejoinAnswer(tx: Tx, seq: number, room: string, ack: AnyAck): void {
 }
 
 function enteredRoom(tx: Tx, ack: AnyAck, open: boolean): void {
-  const room = (ack as Record<string, unknown>).room as { name?: unknown; users?: unknown } | undefined;
+  const room = (ack as Record<string, unknown>).room as Record<string, unknown> | undefined;
   if (typeof room?.name !== 'string') return;
   const users = typeof room.users === 'number' ? room.users : undefined;
   tx.apply(users === undefined ? { type: 'roomJoined', name: room.name } : { type: 'roomJoined', name: room.name, users });
+  tx.apply({ type: 'roomMeta', room: room.name, ...metaFromAck(room) });
   if (open) tx.apply({ type: 'open', key: roomKey(room.name) });
 }
 
@@ -667,10 +683,11 @@ function flush(tx: Tx): void {
 function emitSend(tx: Tx, p: PendingSend): void {
   tx.apply({ type: 'sending', clientId: p.clientId });
   const tag: RequestTag = { kind: 'send', clientId: p.clientId, attempt: p.attempts + 1 };
+  const reply = p.replyTo ? { replyTo: p.replyTo.id } : {};
   if (p.target.kind === 'room') {
-    tx.request('message:room', [{ room: p.target.room, content: p.content, clientId: p.clientId }], tag);
+    tx.request('message:room', [{ room: p.target.room, content: p.content, clientId: p.clientId, ...reply }], tag);
   } else {
-    tx.request('message:private', [{ to: p.target.to, content: p.content, clientId: p.clientId }], tag);
+    tx.request('message:private', [{ to: p.target.to, content: p.content, clientId: p.clientId, ...reply }], tag);
   }
 }
 
@@ -687,6 +704,10 @@ function sendAnswer(tx: Tx, clientId: string, attempt: number, ack: AnyAck): voi
     const to = p.target.to;
     const text = tx.chat.server === 'v2' ? `No user is called “${to}”.` : `${to} is offline.`;
     tx.apply({ type: 'sendFailed', clientId, error: text });
+  } else if (ack.error === 'muted' && p.target.kind === 'room') {
+    const text = describeError('muted', ack.message);
+    tx.apply({ type: 'sendFailed', clientId, error: text });
+    tx.apply({ type: 'muted', room: p.target.room, text });
   } else if (ack.error === 'offline') {
     tx.apply({ type: 'sendRequeue', clientId }); // resent once synced again
   } else if (ack.error === 'not_joined') {
@@ -726,6 +747,10 @@ function answer(tx: Tx, tag: RequestTag, ack: AnyAck): void {
       return listAnswer(tx, tag, ack);
     case 'read':
       return readAnswer(tx, tag, ack);
+    case 'msgOp':
+      return msgAnswer(tx, tag, ack);
+    case 'roomOp':
+      return roomAnswer(tx, tag, ack);
   }
 }
 
@@ -833,6 +858,7 @@ function send(tx: Tx, ev: Extract<SessionEvent, { type: 'send' }>): void {
     conv: ev.conv,
     target: conv.kind === 'room' ? { kind: 'room', room: conv.name } : { kind: 'dm', to: conv.name },
     content: ev.content,
+    ...(tx.chat.replying[ev.conv] ? { replyTo: tx.chat.replying[ev.conv] } : {}),
     createdAt: ev.now,
     status: 'queued',
     attempts: 0,

@@ -7,7 +7,24 @@
 type Handler = (...args: unknown[]) => void;
 
 /** Events a v1 server ignores. */
-const V2_EVENTS = new Set(['conversations:list', 'read:mark']);
+const V2_EVENTS = new Set([
+  'conversations:list',
+  'read:mark',
+  'message:edit',
+  'message:delete',
+  'reaction:add',
+  'reaction:remove',
+  'room:members',
+  'room:invite',
+  'room:kick',
+  'room:ban',
+  'room:unban',
+  'room:mute',
+  'room:unmute',
+  'room:role',
+  'room:topic',
+  'room:delete',
+]);
 type AckFn = (err: Error | null, reply?: unknown) => void;
 export type Responder = (payload: unknown, call: number) => unknown;
 

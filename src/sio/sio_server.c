@@ -10,6 +10,8 @@
 #include "util/log.h"
 #include "util/mem.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- encoding ----------------------------------------------------------- */
@@ -107,8 +109,14 @@ void sio_server_stats(const sio_server *srv, sio_stats *out)
     out->replay_log = srv->rec.count;
 }
 
+_Static_assert(sizeof(struct sio_socket) <= 104, "sio_socket fits a 112-byte malloc block");
+
 sio_socket *sio_socket_ref(sio_socket *s)
 {
+    if (s->refs == SIO__REFS_MAX) {
+        fprintf(stderr, "parley: sio socket reference count overflow\n");
+        abort();
+    }
     s->refs++;
     return s;
 }

@@ -1,8 +1,9 @@
 /* store.h - the storage interface of the chat layer: rooms, message history
  * of rooms and private conversations, clientId de-duplication, and the
  * foundations of contract v2: users (identities owning a name, guests
- * expiring), shared secrets, room membership per user, read state, and a
- * user's conversation list.
+ * expiring), shared secrets, room membership per user, read state, a
+ * user's conversation list, and messages that live (replies, edits,
+ * tombstones, reactions: every read shows a message as it is now).
  *
  * The chat layer talks to an opaque store_t through the inline wrappers
  * below, whatever the backend: the embedded SQLite store (store_sqlite.c)
@@ -41,7 +42,9 @@
  * take effect in the order they were sent. Operations on different keys
  * may complete in any order. The v2 operations order the same way per
  * user id, per name key (claim, ensure, find, rename), per room (its
- * members) and per conversation and user (read state); store_user_purge
+ * members) and per conversation and user (read state); the message
+ * operations (get, edit, delete, reactions) per conversation, with its
+ * appends and reads; store_user_purge
  * and store_conversations, which touch many keys, are ordered only after
  * what completed before they started. The SQLite store does more: every operation
  * takes effect when it is started, and callbacks run in start order.
@@ -90,6 +93,9 @@
                                 see store_close */
 #define STORE_ETAKEN    ERR_TAKEN /* a name a live user owns: answer
                                 `username_taken` */
+#define STORE_ELIMIT    ERR_LIMITED /* a reaction: the message has
+                                STORE_REACTION_EMOJI_MAX distinct emoji
+                                already: answer `limit_reached` */
 
 /* Bytes that hold any message id, its NUL included. */
 #define STORE_ID_MAX 48
@@ -97,6 +103,11 @@
 #define STORE_DEDUPE_TTL_MS ((int64_t)10 * 60 * 1000)
 /* Largest history page a backend must serve. */
 #define STORE_HISTORY_LIMIT_MAX 1000
+/* Distinct emoji a message may carry; reactors named per emoji. */
+#define STORE_REACTION_EMOJI_MAX 20
+#define STORE_REACTION_USERS_MAX 20
+/* Code points of a reply's excerpt of the message replied to. */
+#define STORE_EXCERPT_CP 100
 
 typedef struct store store_t;
 
@@ -127,6 +138,10 @@ typedef struct {
     const char *from_id; /* the sender's user id (store_user_t.id), or NULL
                             (a message of no user: system messages, v1);
                             read state counts a user's own messages read */
+    const char *reply_to; /* the id of a message of the same conversation
+                             this one replies to, or NULL: checked by the
+                             append (STORE_EBADID malformed, STORE_ENOTFOUND
+                             not a message of conv; a tombstone is one) */
 } store_msg_in_t;
 
 /* The clientId of a message to append, per sending user across every
@@ -148,15 +163,35 @@ typedef struct {
                               first message's and nothing was stored */
 } store_appended_t;
 
-/* A stored message, owned by the store_history_t that holds it. */
+/* One emoji's reactions to a message. */
+typedef struct {
+    char *emoji;
+    uint64_t count;  /* how many users reacted with it */
+    char **users;    /* the first reactors' usernames (as they reacted), at
+                        most STORE_REACTION_USERS_MAX, in reaction order */
+    size_t nusers;
+} store_reaction_t;
+
+/* A stored message as it is now (edits, deletion, reactions applied),
+ * owned by the store_history_t (or the result) that holds it. */
 typedef struct {
     char id[STORE_ID_MAX];
     char *from;
     char *to;            /* NULL for room messages */
-    char *content;       /* NUL-terminated; content_len excludes the NUL */
+    char *content;       /* NUL-terminated; content_len excludes the NUL;
+                            "" for a tombstone */
     size_t content_len;
     int64_t ts_ms;
     char *from_id;       /* the sender's user id, NULL when none */
+    int64_t edited_ms;   /* its last edit; 0: never edited (or deleted) */
+    int deleted;         /* a tombstone: id, from, from_id, to, ts_ms and
+                            content "" only, nothing else */
+    char *reply_id;      /* the message it replies to, or NULL; then: */
+    char *reply_from;    /* that message's sender ("" when it is gone) */
+    char *reply_excerpt; /* the first STORE_EXCERPT_CP code points of its
+                            content now: "" once it is deleted */
+    store_reaction_t *reactions; /* in order of first use; NULL when none */
+    size_t nreactions;
 } store_msg_t;
 
 typedef struct {
@@ -173,6 +208,9 @@ typedef void (*store_room_list_cb)(void *ud, int rc, store_room_list_t *list);
 typedef void (*store_append_cb)(void *ud, int rc, const store_appended_t *res);
 typedef void (*store_history_cb)(void *ud, int rc, store_history_t *page);
 typedef void (*store_count_cb)(void *ud, int rc, uint64_t n);
+/* One message as it is now (NULL on error); changed: whether the operation
+ * changed it (see each operation). */
+typedef void (*store_msg_cb)(void *ud, int rc, const store_msg_t *msg, int changed);
 
 /* Conversation names (store_conv_private form), owned by the list. */
 typedef struct {
@@ -285,6 +323,13 @@ typedef struct {
     void (*read_get)(store_t *s, const char *user_id, const char *conv, store_read_cb cb,
                      void *ud);
     void (*conversations)(store_t *s, const char *user_id, store_conversations_cb cb, void *ud);
+    void (*msg_get)(store_t *s, const char *conv, const char *id, store_msg_cb cb, void *ud);
+    void (*msg_edit)(store_t *s, const char *conv, const char *id, const char *content,
+                     size_t content_len, int64_t now_ms, store_msg_cb cb, void *ud);
+    void (*msg_delete)(store_t *s, const char *conv, const char *id, store_msg_cb cb, void *ud);
+    void (*reaction)(store_t *s, const char *conv, const char *id, const char *user_id,
+                     const char *username, const char *emoji, int add, store_msg_cb cb,
+                     void *ud);
 } store_ops_t;
 
 /* The part every backend shares; backends put it first in their struct. */
@@ -472,7 +517,8 @@ static inline void store_msg_append(store_t *s, const store_msg_in_t *m,
 }
 
 /* Reads the newest `limit` (1..STORE_HISTORY_LIMIT_MAX, else STORE_EINVAL)
- * messages of conversation `conv` that are older than message `before`
+ * messages of conversation `conv`, as they are now (tombstones included,
+ * at their place; see store_msg_get), that are older than message `before`
  * (all of them when before is NULL), oldest first, with has_more set when
  * older ones remain. A conversation with no message gives an empty page.
  * cb gets 0, STORE_EBADID when before is not an id of a message of this
@@ -486,15 +532,25 @@ static inline void store_history(store_t *s, const char *conv, const char *befor
     s->ops->history(s, conv, before, limit, cb, ud);
 }
 
-/* Frees the strings of m and zeroes them; a zeroed m is fine. */
+/* Frees what m holds and zeroes it; a zeroed m is fine. */
 static inline void store_msg_free(store_msg_t *m)
 {
     mem_free(m->from);
     mem_free(m->to);
     mem_free(m->content);
     mem_free(m->from_id);
-    m->from = m->to = m->content = m->from_id = NULL;
-    m->content_len = 0;
+    mem_free(m->reply_id);
+    mem_free(m->reply_from);
+    mem_free(m->reply_excerpt);
+    for (size_t i = 0; i < m->nreactions; i++) {
+        store_reaction_t *r = &m->reactions[i];
+        mem_free(r->emoji);
+        for (size_t j = 0; j < r->nusers; j++)
+            mem_free(r->users[j]);
+        mem_free(r->users);
+    }
+    mem_free(m->reactions);
+    memset(m, 0, sizeof(*m));
 }
 
 /* Frees the messages of h and empties it; an empty h is fine. */
@@ -506,6 +562,63 @@ static inline void store_history_free(store_history_t *h)
     h->msgs = NULL;
     h->n = 0;
     h->has_more = 0;
+}
+
+/* ---- messages that live (contract v2: edit, delete, reactions) ---------- */
+
+/* Each of these works on message id of conversation conv and gives cb the
+ * message as it is now (as store_history shows it), lent, with changed;
+ * STORE_EBADID for a malformed id, STORE_ENOTFOUND for one that is not a
+ * message of conv. They check nothing about who asks: authorship (from_id),
+ * roles and the edit window are the chat layer's, which reads the message
+ * with store_msg_get first. */
+
+/* The message as it is now (changed 0), tombstones included. */
+static inline void store_msg_get(store_t *s, const char *conv, const char *id, store_msg_cb cb,
+                                 void *ud)
+{
+    s->ops->msg_get(s, conv, id, cb, ud);
+}
+
+/* Replaces the content of a message (content[0..content_len), validated)
+ * and sets its edited_ms to now_ms: changed 1. A tombstone is
+ * STORE_ENOTFOUND. */
+static inline void store_msg_edit(store_t *s, const char *conv, const char *id,
+                                  const char *content, size_t content_len, int64_t now_ms,
+                                  store_msg_cb cb, void *ud)
+{
+    s->ops->msg_edit(s, conv, id, content, content_len, now_ms, cb, ud);
+}
+
+/* Makes the message a tombstone (changed 1): its content, edits, reply and
+ * reactions are gone from the store (what each backend guarantees about
+ * the bytes: the top of store_sqlite_msgs.c and store_redis_msgs.c); its
+ * id, sender, recipient and timestamp stay, at its place in history. A
+ * tombstone again: 0, changed 0. */
+static inline void store_msg_delete(store_t *s, const char *conv, const char *id,
+                                    store_msg_cb cb, void *ud)
+{
+    s->ops->msg_delete(s, conv, id, cb, ud);
+}
+
+/* The reaction `emoji` of user_id (shown as username) to a message: added
+ * (store_reaction_add) or removed, once per user and emoji: changed 0 when
+ * it was there already (add) or absent (remove), nothing written. A new
+ * emoji beyond STORE_REACTION_EMOJI_MAX distinct ones: STORE_ELIMIT. A
+ * tombstone: STORE_ENOTFOUND. Counts are the store's, atomic per message:
+ * two servers reacting at once never lose one. */
+static inline void store_reaction_add(store_t *s, const char *conv, const char *id,
+                                      const char *user_id, const char *username,
+                                      const char *emoji, store_msg_cb cb, void *ud)
+{
+    s->ops->reaction(s, conv, id, user_id, username, emoji, 1, cb, ud);
+}
+
+static inline void store_reaction_remove(store_t *s, const char *conv, const char *id,
+                                         const char *user_id, const char *username,
+                                         const char *emoji, store_msg_cb cb, void *ud)
+{
+    s->ops->reaction(s, conv, id, user_id, username, emoji, 0, cb, ud);
 }
 
 /* Deletes the clientId entries expired at now_ms; call it from a periodic

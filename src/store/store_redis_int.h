@@ -1,7 +1,7 @@
 /* store_redis_int.h - the Redis store's internals shared by its files:
- * store_redis.c (op records, lanes, commands, replies; rooms and messages)
- * and store_redis_users.c (contract v2: users, secrets, membership, read
- * state). Internal to src/store/: the chat layer sees store.h only. */
+ * store_redis.c (op records, lanes, commands, replies; rooms and messages),
+ * store_redis_users.c (contract v2: users, secrets, membership, read
+ * state) and store_redis_msgs.c (messages that live). Internal to src/store/: the chat layer sees store.h only. */
 #ifndef PARLEY_STORE_REDIS_INT_H
 #define PARLEY_STORE_REDIS_INT_H
 
@@ -41,6 +41,8 @@ struct store_redis__op {
     int nlanes;
     char *key;    /* the key of its first step: the room's hash, the
                      conversation's stream or the user's pconv index */
+    char *mx_key, *tomb_key; /* with a stream: its :mx and :tomb
+                                (store_redis_msgs.c) */
     uint32_t tag; /* the conversation's, in its message ids */
     void *x;                 /* a v2 op's state (store_redis_users.c) ... */
     void (*x_free)(void *x); /* ... and how to free it, with the op */
@@ -63,6 +65,8 @@ struct store_redis__op {
             char *from_id;   /* the sender's user id, or NULL */
             char *dconv[2];  /* a direct conversation: its users' index keys */
             int ndconv;
+            char *reply;     /* the stream id it replies to, or NULL */
+            int reply_rc;    /* replyTo malformed or foreign: fails at start */
         } append;
         struct {
             char *before; /* the stream id part of `before`, or NULL */
@@ -78,6 +82,15 @@ struct store_redis__op {
         struct {
             int64_t since_ms;
         } convs;
+        struct {
+            int which;     /* STORE_REDIS__MSG_* */
+            int rc;        /* the id malformed or foreign: fails at start */
+            char *sid;     /* the message's stream id */
+            char *text;    /* edit: the content; reaction: the emoji */
+            size_t text_len;
+            int64_t now_ms;
+            char *user_id, *username;
+        } msg;
     } in;
 };
 
@@ -132,6 +145,44 @@ char *store_redis__stream_key(const char *conv);
 store_redis *store_redis__self(store_t *s);
 /* "parley:{i:<id>}" + suffix: a user's keys (store_redis_users.c). */
 char *store_redis__user_key(const char *id, const char *suffix);
+
+/* Messages that live (store_redis_msgs.c). */
+enum {
+    STORE_REDIS__MSG_GET = 1,
+    STORE_REDIS__MSG_EDIT,
+    STORE_REDIS__MSG_DELETE,
+    STORE_REDIS__MSG_REACT_ADD,
+    STORE_REDIS__MSG_REACT_DEL
+};
+#define STORE_REDIS__EMOJI_MAX_TXT "20" /* STORE_REACTION_EMOJI_MAX */
+/* "parley:{<conv>}:<suffix>". Caller frees. */
+char *store_redis__conv_key(const char *conv, const char *suffix);
+/* op's stream, :mx and :tomb keys and tag for conv. */
+void store_redis__msg_keys(store_redis__op *op, const char *conv);
+/* A message id of the conversation tagged tag: 0 and its stream id
+ * (*sid, caller frees), STORE_EBADID (malformed) or STORE_ENOTFOUND
+ * (another conversation's). */
+int store_redis__id_parse(const char *id, uint32_t tag, char **sid);
+/* One item of the read script (a message as it is now) into *m, zeroed:
+ * 0 or STORE_EIO (free m either way). */
+int store_redis__parse_item(const redisReply *e, uint32_t tag, store_msg_t *m);
+/* Sends the read script (mode "one", "rev" or "fwd", see
+ * store_redis_msgs.c) as op's step. */
+void store_redis__read_send(store_redis__op *op, store_redis__reply_fn on_reply, const char *mode,
+                            const char *arg, size_t count);
+/* An append with replyTo: the XADD's argv/len as the reply script. */
+void store_redis__reply_xadd(store_redis__op *op, int argc, const char **argv,
+                             const size_t *len);
+void store_redis__on_xadded(store_redis__op *op, const redisReply *r);
+void store_redis__msg_get(store_t *s, const char *conv, const char *id, store_msg_cb cb,
+                          void *ud);
+void store_redis__msg_edit(store_t *s, const char *conv, const char *id, const char *content,
+                           size_t content_len, int64_t now_ms, store_msg_cb cb, void *ud);
+void store_redis__msg_delete(store_t *s, const char *conv, const char *id, store_msg_cb cb,
+                             void *ud);
+void store_redis__reaction(store_t *s, const char *conv, const char *id, const char *user_id,
+                           const char *username, const char *emoji, int add, store_msg_cb cb,
+                           void *ud);
 
 /* The v2 operations (store_redis_users.c), for the ops table. */
 void store_redis__user_claim(store_t *s, const char *key, const char *name, int64_t now_ms,

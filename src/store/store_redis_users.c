@@ -306,8 +306,11 @@ static void store_redis__purge_conv(store_redis__op *op, const redisReply *c)
         return;
     }
     char *stream = store_redis__stream_key(conv);
-    const char *del[] = {"DEL", stream};
-    store_redis__fan(op, stream, 2, del, NULL);
+    char *mx = store_redis__conv_key(conv, "mx"), *tomb = store_redis__conv_key(conv, "tomb");
+    const char *del[] = {"DEL", stream, mx, tomb}; /* one slot */
+    store_redis__fan(op, stream, 4, del, NULL);
+    mem_free(mx);
+    mem_free(tomb);
     const char *a = conv + 2, *sep = strchr(a, '\x1f');
     size_t na = (size_t)(sep - a);
     char *peer = strlen(u->victim) == na && memcmp(a, u->victim, na) == 0

@@ -36,7 +36,9 @@
  * largest rowid, that id may come back in another conversation, always
  * above every id of it. A retention feature would have to keep the newest
  * row or bring a counter back. Version 4 (contract v2) adds the sender's
- * user id to messages and the tables of store_sqlite_users.c.
+ * user id to messages and the tables of store_sqlite_users.c; version 5
+ * what store_sqlite_msgs.c needs (a delete overwrites a row, it never
+ * deletes one).
  * Recovery reads by time walk that index back from a conversation's newest
  * message (ts_ms is the server's clock, which may step back, so the
  * messages newer than a moment are not quite a suffix of the ids: see
@@ -50,7 +52,9 @@
  *
  * Files: this one (open, the turn's transaction and completion FIFO,
  * rooms, messages); store_sqlite_users.c (contract v2: users, secrets,
- * membership, read state); store_sqlite_int.h what they share.
+ * membership, read state); store_sqlite_msgs.c (messages that live: a
+ * message as it is now, edits, deletes and what they guarantee, replies,
+ * reactions); store_sqlite_int.h what they share.
  *
  * Every statement is prepared once at open and reset after each use.
  * Errors from SQLite are logged here and returned as STORE_EIO. Op records
@@ -172,6 +176,25 @@ static const char *const store_sqlite__migrations[] = {
     "CREATE INDEX conversations_dpeer"
     "  ON conversations(substr(key, instr(key, char(31)) + 1))"
     "  WHERE key >= 'd:' AND key < 'd;';",
+    /* version 5: messages that live (store_sqlite_msgs.c). Columns added
+     * with constant defaults and a new table: nothing rewritten, the
+     * upgrade is instant. reacts counts a message's reactions, so that a
+     * page reads the reactions table only for messages that have some;
+     * the trigger takes a message's reactions with it when a purge
+     * deletes its conversation. */
+    "ALTER TABLE messages ADD COLUMN reply_to INTEGER;"
+    "ALTER TABLE messages ADD COLUMN edited_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN reacts INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE reactions ("
+    "  id       INTEGER PRIMARY KEY,"
+    "  msg_id   INTEGER NOT NULL,"
+    "  emoji    TEXT NOT NULL,"
+    "  user_id  TEXT NOT NULL,"
+    "  username TEXT NOT NULL,"
+    "  UNIQUE (msg_id, emoji, user_id));"
+    "CREATE TRIGGER messages_reactions AFTER DELETE ON messages"
+    "  WHEN old.reacts > 0 BEGIN DELETE FROM reactions WHERE msg_id = old.id; END;",
 };
 #define STORE_SQLITE__SCHEMA_VERSION \
     ((int)(sizeof(store_sqlite__migrations) / sizeof(store_sqlite__migrations[0])))
@@ -197,6 +220,14 @@ static const char *const store_sqlite__migrations[] = {
     " AND ts_ms <= " SINCE " - " STORE_SQLITE__STEP_BACK_MS " ORDER BY id DESC LIMIT 1), 0)"
 
 
+/* A message as it is now (store_sqlite__msg_row): the row m, and o, the
+ * message it replies to (same conversation), for the excerpt. */
+#define STORE_SQLITE__MSG_COLS                                                              \
+    "SELECT m.id, m.sender, m.recipient, m.content, m.ts_ms, m.sender_id, m.reply_to,"     \
+    " m.edited_ms, m.deleted, m.reacts, o.sender, o.content, o.deleted FROM messages AS m"
+#define STORE_SQLITE__MSG_REPLY                                                             \
+    " LEFT JOIN messages AS o ON o.id = m.reply_to AND o.conv_id = m.conv_id"
+
 static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
     /* IMMEDIATE takes the write lock now: a batch never fails half-way for
      * want of upgrading a read lock. */
@@ -214,16 +245,16 @@ static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
     [STORE_SQLITE__CONV_GET] = "SELECT id FROM conversations WHERE key = ?1",
     [STORE_SQLITE__CONV_ADD] = "INSERT INTO conversations(key) VALUES (?1)",
     [STORE_SQLITE__MSG_ADD] = "INSERT INTO messages(conv_id, sender, recipient, content, ts_ms,"
-                       " sender_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                       " sender_id, reply_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [STORE_SQLITE__MSG_CONV] = "SELECT conv_id FROM messages WHERE id = ?1",
     /* ?2 is the `before` id, or INT64_MAX for the newest page; ?3 is the
      * limit plus one, the extra row telling whether more exist. INDEXED BY
      * pins the plan: with statistics saying most rows share one conv_id,
      * the planner would otherwise walk the rowids backwards and filter,
      * which reads the whole table for a quiet conversation. */
-    [STORE_SQLITE__HISTORY] = "SELECT id, sender, recipient, content, ts_ms, sender_id"
-                       " FROM messages INDEXED BY messages_conv_id"
-                       " WHERE conv_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+    [STORE_SQLITE__HISTORY] = STORE_SQLITE__MSG_COLS " INDEXED BY messages_conv_id"
+                       STORE_SQLITE__MSG_REPLY
+                       " WHERE m.conv_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3",
     [STORE_SQLITE__DEDUPE_PUT] = "INSERT OR REPLACE INTO dedupe"
                           "(user_key, client_id, msg_id, ts_ms, conv, expires_ms)"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -232,10 +263,10 @@ static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
     [STORE_SQLITE__DEDUPE_PURGE] = "DELETE FROM dedupe WHERE expires_ms <= ?1",
     /* ?3 is the limit plus one. The rows after the floor are few (a
      * recovery window), filtered by time in id order. */
-    [STORE_SQLITE__SINCE] = "SELECT id, sender, recipient, content, ts_ms, sender_id"
-                     " FROM messages INDEXED BY messages_conv_id"
-                     " WHERE conv_id = ?1 AND id > " STORE_SQLITE__SINCE_FLOOR("?1", "?2")
-                     " AND ts_ms > ?2 ORDER BY id LIMIT ?3",
+    [STORE_SQLITE__SINCE] = STORE_SQLITE__MSG_COLS " INDEXED BY messages_conv_id"
+                     STORE_SQLITE__MSG_REPLY
+                     " WHERE m.conv_id = ?1 AND m.id > " STORE_SQLITE__SINCE_FLOOR("?1", "?2")
+                     " AND m.ts_ms > ?2 ORDER BY m.id LIMIT ?3",
     /* The names "p:" ?1 U+001F ... (a range of the name's unique index)
      * and "p:" ... U+001F ?1 (conversations_peer, pinned: statistics of a
      * file with few private conversations make the planner prefer a walk
@@ -303,6 +334,25 @@ static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
      * user's own newest message */
     [STORE_SQLITE__READ_SCAN] = "SELECT id, sender_id FROM messages INDEXED BY messages_conv_id"
                                 " WHERE conv_id = ?1 AND id > ?2 ORDER BY id DESC",
+    /* messages that live (store_sqlite_msgs.c) */
+    [STORE_SQLITE__MSG_GET] = STORE_SQLITE__MSG_COLS STORE_SQLITE__MSG_REPLY
+                              " WHERE m.id = ?1 AND m.conv_id = ?2",
+    [STORE_SQLITE__MSG_STATE] = "SELECT deleted FROM messages WHERE id = ?1 AND conv_id = ?2",
+    [STORE_SQLITE__MSG_EDIT] = "UPDATE messages SET content = ?3, edited_ms = ?4"
+                               " WHERE id = ?1 AND conv_id = ?2 AND deleted = 0",
+    [STORE_SQLITE__MSG_DELETE] = "UPDATE messages SET content = '', deleted = 1, reply_to = NULL,"
+                                 " edited_ms = 0, reacts = 0"
+                                 " WHERE id = ?1 AND conv_id = ?2 AND deleted = 0",
+    [STORE_SQLITE__MSG_REACTS] = "UPDATE messages SET reacts = reacts + ?2 WHERE id = ?1",
+    [STORE_SQLITE__REACT_GET] = "SELECT emoji, username FROM reactions WHERE msg_id = ?1"
+                                " ORDER BY id",
+    [STORE_SQLITE__REACT_EMOJI] = "SELECT COUNT(DISTINCT emoji), COALESCE(SUM(emoji = ?2), 0)"
+                                  " FROM reactions WHERE msg_id = ?1",
+    [STORE_SQLITE__REACT_ADD] = "INSERT INTO reactions(msg_id, emoji, user_id, username)"
+                                " VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    [STORE_SQLITE__REACT_DEL] = "DELETE FROM reactions"
+                                " WHERE msg_id = ?1 AND emoji = ?2 AND user_id = ?3",
+    [STORE_SQLITE__REACT_DEL_ALL] = "DELETE FROM reactions WHERE msg_id = ?1",
 };
 
 /* ---- ops waiting for their completion ----------------------------------- */
@@ -642,6 +692,21 @@ int store_sqlite__batch_begin(store_sqlite *st)
     return rc;
 }
 
+/* After the commit of a delete: a TRUNCATE checkpoint copies every page
+ * into the database file (where secure_delete zeroed the deleted text)
+ * and empties the WAL, which held the text in older frames; SQLite waits
+ * (busy timeout) for a checkpoint of the thread's. On failure the next
+ * commit tries again. */
+static void store_sqlite__scrub(store_sqlite *st)
+{
+    int rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    if (rc == SQLITE_OK)
+        st->scrub = 0;
+    else
+        log_warn("store WAL truncation failed", "code=%d err=\"%s\" retry=next-commit", rc,
+                 sqlite3_errmsg(st->db));
+}
+
 /* Commits the open transaction, if any; on failure every op that ran in it
  * fails. */
 static void store_sqlite__batch_commit(store_sqlite *st)
@@ -650,8 +715,11 @@ static void store_sqlite__batch_commit(store_sqlite *st)
     if (b == 0)
         return;
     st->batch = 0;
-    if (store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__COMMIT), "commit") == 0)
+    if (store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__COMMIT), "commit") == 0) {
+        if (st->scrub)
+            store_sqlite__scrub(st);
         return;
+    }
     if (!sqlite3_get_autocommit(st->db)) /* a failed COMMIT leaves it open */
         store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__ROLLBACK), "rollback");
     store_sqlite__batch_lost(st, b);
@@ -809,7 +877,11 @@ int store_sqlite_open(turn_t *turn, const char *dir, store_t **out)
         rc = STORE_EIO;
         goto cleanup;
     }
-    rc = store_sqlite__exec_sql(st->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+    /* secure_delete: what a delete or an edit frees is overwritten with
+     * zeros (store_sqlite_msgs.c) */
+    rc = store_sqlite__exec_sql(st->db,
+                                "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                                " PRAGMA secure_delete = ON;",
                                 "pragmas");
     if (rc < 0)
         goto cleanup;
@@ -983,7 +1055,7 @@ cleanup:
 /* Inserts the row of conversation conv_id; its id into id_out. One
  * statement, so atomic alone. Returns 0 or STORE_EIO. */
 static int store_sqlite__msg_row_insert(store_sqlite *st, int64_t conv_id, const store_msg_in_t *m,
-                                        char id_out[STORE_ID_MAX])
+                                        int64_t reply_to, char id_out[STORE_ID_MAX])
 {
     int rc;
     sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__MSG_ADD);
@@ -993,7 +1065,8 @@ static int store_sqlite__msg_row_insert(store_sqlite *st, int64_t conv_id, const
         store_sqlite__bind_text(stmt, 4, m->content, m->content_len) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 5, m->ts_ms) != SQLITE_OK ||
         (m->from_id &&
-         store_sqlite__bind_text(stmt, 6, m->from_id, strlen(m->from_id)) != SQLITE_OK)) {
+         store_sqlite__bind_text(stmt, 6, m->from_id, strlen(m->from_id)) != SQLITE_OK) ||
+        (reply_to && sqlite3_bind_int64(stmt, 7, reply_to) != SQLITE_OK)) {
         store_sqlite__done(stmt);
         return store_sqlite__fail(st->db, "message bind");
     }
@@ -1024,7 +1097,10 @@ static int store_sqlite__msg_insert(store_sqlite *st, const store_msg_in_t *m,
     } else if (rc < 0) {
         return rc;
     }
-    return store_sqlite__msg_row_insert(st, conv_id, m, id_out);
+    int64_t reply_to = 0;
+    if (m->reply_to) /* checked here, so only a reply pays for it */
+        rc = store_sqlite__reply_check(st, conv_id, m->reply_to, &reply_to);
+    return rc < 0 ? rc : store_sqlite__msg_row_insert(st, conv_id, m, reply_to, id_out);
 }
 
 /* The live entry of d at now_ms into *out (duplicate set): 0,
@@ -1097,9 +1173,10 @@ static void store_sqlite__msg_append(store_t *s, const store_msg_in_t *m,
     store_appended_t *res = &op->res.append;
     int64_t conv_id = 0;
     int rc = store_sqlite__batch_begin(st);
-    if (rc == 0 && d == NULL && store_sqlite__conv_get(st, m->conv, &conv_id) == 0) {
+    if (rc == 0 && d == NULL && m->reply_to == NULL &&
+        store_sqlite__conv_get(st, m->conv, &conv_id) == 0) {
         res->ts_ms = m->ts_ms;
-        op->rc = store_sqlite__msg_row_insert(st, conv_id, m, res->id);
+        op->rc = store_sqlite__msg_row_insert(st, conv_id, m, 0, res->id);
         if (op->rc != 0)
             store_sqlite__op_clear(op);
         store_sqlite__submit(st, op);
@@ -1124,21 +1201,6 @@ static void store_sqlite__msg_append(store_t *s, const store_msg_in_t *m,
     store_sqlite__submit(st, op);
 }
 
-/* A row of HISTORY or SINCE (id, sender, recipient, content, ts_ms,
- * sender_id) into
- * m, zeroed: 0, or STORE_EIO when a column cannot be read. */
-int store_sqlite__msg_row(sqlite3_stmt *stmt, store_msg_t *m)
-{
-    store_sqlite__format_id(sqlite3_column_int64(stmt, 0), m->id);
-    m->ts_ms = sqlite3_column_int64(stmt, 4);
-    if (store_sqlite__column_text(stmt, 1, &m->from, NULL) < 0 ||
-        store_sqlite__column_text(stmt, 2, &m->to, NULL) < 0 ||
-        store_sqlite__column_text(stmt, 3, &m->content, &m->content_len) < 0 ||
-        store_sqlite__column_text(stmt, 5, &m->from_id, NULL) < 0 || !m->from ||
-        !m->content)
-        return STORE_EIO;
-    return 0;
-}
 
 /* A page of conv into *out (see store_history). */
 static int store_sqlite__history_read(store_sqlite *st, const char *conv, const char *before,
@@ -1197,7 +1259,7 @@ static int store_sqlite__history_read(store_sqlite *st, const char *conv, const 
             break;
         }
         len++;
-        if (store_sqlite__msg_row(stmt, &v[limit - len]) < 0) {
+        if (store_sqlite__msg_row(st, stmt, &v[limit - len]) < 0) {
             rc = store_sqlite__fail(st->db, "history column");
             goto cleanup;
         }
@@ -1275,7 +1337,7 @@ static int store_sqlite__since_read(store_sqlite *st, const char *conv, int64_t 
             out->has_more = 1;
             break;
         }
-        if (store_sqlite__msg_row(stmt, &v[len++]) < 0) {
+        if (store_sqlite__msg_row(st, stmt, &v[len++]) < 0) {
             rc = store_sqlite__fail(st->db, "since column");
             goto cleanup;
         }
@@ -1413,4 +1475,8 @@ static const store_ops_t store_sqlite__ops = {
     .read_mark = store_sqlite__read_mark,
     .read_get = store_sqlite__read_get,
     .conversations = store_op__conversations,
+    .msg_get = store_sqlite__msg_get,
+    .msg_edit = store_sqlite__msg_edit,
+    .msg_delete = store_sqlite__msg_delete,
+    .reaction = store_sqlite__reaction,
 };

@@ -34,6 +34,12 @@ struct sc_env {
     void (*close)(sc_env *env);
     /* Opens env->s again on the same data: 0 or the open's error. */
     int (*reopen)(sc_env *env);
+    /* A second store on the same data (open2: 0 or the open's error),
+     * and its close; concurrent2: both stores may have writes out at once
+     * (else a test waits for each before starting the next). */
+    int (*open2)(sc_env *env, store_t **out);
+    void (*close2)(sc_env *env, store_t *s);
+    int concurrent2;
     void *backend; /* the runner's */
 };
 

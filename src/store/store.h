@@ -116,6 +116,10 @@ typedef struct {
     char *name; /* display name, as first created */
     int64_t joined_ms; /* store_member_rooms: when the user joined it;
                           store_room_list: 0 */
+    int role;          /* store_member_rooms: the user's role in it
+                          (SQLite store; the Redis store says
+                          STORE_ROLE_MEMBER: read store_room_members);
+                          store_room_list: 0 */
 } store_room_t;
 
 /* Rooms: every room in creation order (store_room_list), or a user's in
@@ -237,10 +241,14 @@ typedef void (*store_user_cb)(void *ud, int rc, const store_user_t *user);
 /* A shared secret's bytes, lent (NULL and 0 on error). */
 typedef void (*store_secret_cb)(void *ud, int rc, const uint8_t *bytes, size_t len);
 
+/* Roles in a room, in order of rights. */
+enum { STORE_ROLE_MEMBER = 0, STORE_ROLE_MODERATOR = 1, STORE_ROLE_OWNER = 2 };
+
 /* One member of a room. */
 typedef struct {
     char id[STORE_USER_ID_MAX]; /* the user's id */
     int64_t joined_ms;
+    int role;                   /* STORE_ROLE_* */
 } store_member_t;
 
 /* A room's members, in join order. */
@@ -330,6 +338,8 @@ typedef struct {
     void (*reaction)(store_t *s, const char *conv, const char *id, const char *user_id,
                      const char *username, const char *emoji, int add, store_msg_cb cb,
                      void *ud);
+    void (*member_role_set)(store_t *s, const char *room_key, const char *user_id, int role,
+                            store_count_cb cb, void *ud);
 } store_ops_t;
 
 /* The part every backend shares; backends put it first in their struct. */
@@ -769,14 +779,25 @@ static inline void store_secret_get(store_t *s, const char *name, size_t len,
 
 /* Makes user_id a member of room room_key (the room is not checked: the
  * chat layer creates it first), joined at now_ms: cb gets 0 and 1, or 0
- * and 0 when it was a member already (its join time kept). */
+ * and 0 when it was a member already (its join time and role kept). The
+ * first member of a room without members (a new room, or one its members
+ * all left) becomes its owner; the others join as members.
+ *
+ * Ownership. A room has at most one owner. When its owner leaves
+ * (store_member_remove) or is purged (store_user_purge), the
+ * longest-standing moderator (join order), else the longest-standing
+ * member, becomes the owner, in the same write; a room left without
+ * members is kept, ownerless, until its next member. Rooms of before
+ * roles have no owner until an administrator sets one
+ * (store_member_role_set). */
 static inline void store_member_add(store_t *s, const char *room_key, const char *user_id,
                                     int64_t now_ms, store_count_cb cb, void *ud)
 {
     s->ops->member_add(s, room_key, user_id, now_ms, cb, ud);
 }
 
-/* Ends the membership: cb gets 0 and 1, or 0 and 0 when it was none. */
+/* Ends the membership (the owner's: see Ownership above): cb gets 0 and 1,
+ * or 0 and 0 when it was none. */
 static inline void store_member_remove(store_t *s, const char *room_key, const char *user_id,
                                        store_count_cb cb, void *ud)
 {
@@ -791,7 +812,18 @@ static inline void store_member_rooms(store_t *s, const char *user_id, store_roo
     s->ops->member_rooms(s, user_id, cb, ud);
 }
 
-/* The members of room_key, in join order. The callback may take the array
+/* Sets the role of member user_id of room_key: cb gets 0 and 1, or 0 and 0
+ * when it had that role already. STORE_ROLE_OWNER hands ownership on: the
+ * previous owner, if any, becomes a moderator, in the same write.
+ * STORE_ENOTFOUND when user_id is not a member; STORE_EINVAL for another
+ * role, or to take the owner's role away (hand it on instead). */
+static inline void store_member_role_set(store_t *s, const char *room_key, const char *user_id,
+                                         int role, store_count_cb cb, void *ud)
+{
+    s->ops->member_role_set(s, room_key, user_id, role, cb, ud);
+}
+
+/* The members of room_key, in join order, with their roles. The callback may take the array
  * (copy *list, then zero it); whatever it leaves is freed with
  * store_member_list_free after it returns. */
 static inline void store_room_members(store_t *s, const char *room_key,

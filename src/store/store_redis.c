@@ -49,9 +49,10 @@
  *   parley:{users}:guests       guest users by seen_ms (a sorted set): what
  *                               a purge reads. Shared, written by guest
  *                               claims and touches only.
- *   parley:{r:<room>}:members, :joined
- *                               a room's members in join order, join times:
- *                               the slot of the room's messages.
+ *   parley:{r:<room>}:members, :joined, :roles
+ *                               a room's members in join order, join times,
+ *                               roles (store_redis_rooms.c): the slot of the
+ *                               room's messages.
  *   parley:{secret:<name>}:bytes a shared secret (SET NX in a script).
  * Messages that live (store_redis_msgs.c), in a conversation's slot:
  *   parley:{<conv>}:mx, :tomb   edits, reactions and tombstones; the
@@ -174,7 +175,8 @@
  * Files: this one (op records, lanes, commands, replies; rooms and
  * messages), store_redis_users.c (contract v2), store_redis_msgs.c
  * (messages that live: the read script, edits, deletes, reactions,
- * replies), store_redis_int.h what they share.
+ * replies), store_redis_rooms.c (roles and owners), store_redis_int.h
+ * what they share.
  *
  * Memory: every allocation of this file and of the lanes goes through
  * mem.h and aborts on OOM (no uthash here); hiredis' and rc's reported
@@ -278,6 +280,10 @@ static void store_redis__op_free(store_redis__op *op)
         mem_free(op->in.append.dconv[0]);
         mem_free(op->in.append.dconv[1]);
         mem_free(op->in.append.reply);
+    } else if (op->in.role.keys[0] && op->call.kind == STORE_OP_COUNT && op->x == NULL) {
+        for (int i = 0; i < 3; i++)
+            mem_free(op->in.role.keys[i]);
+        mem_free(op->in.role.user_id);
     } else if (op->call.kind == STORE_OP_MSG) {
         mem_free(op->in.msg.sid);
         mem_free(op->in.msg.text);
@@ -1261,6 +1267,7 @@ static const store_ops_t store_redis__ops = {
     .msg_edit = store_redis__msg_edit,
     .msg_delete = store_redis__msg_delete,
     .reaction = store_redis__reaction,
+    .member_role_set = store_redis__member_role_set,
 };
 
 int store_redis_open(turn_t *turn, const char *seeds, uint32_t timeout_ms, uint32_t maxlen,

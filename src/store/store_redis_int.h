@@ -1,7 +1,9 @@
 /* store_redis_int.h - the Redis store's internals shared by its files:
  * store_redis.c (op records, lanes, commands, replies; rooms and messages),
  * store_redis_users.c (contract v2: users, secrets, membership, read
- * state) and store_redis_msgs.c (messages that live). Internal to src/store/: the chat layer sees store.h only. */
+ * state), store_redis_msgs.c (messages that live) and store_redis_rooms.c
+ * (roles and owners). Internal to src/store/: the chat layer sees store.h
+ * only. */
 #ifndef PARLEY_STORE_REDIS_INT_H
 #define PARLEY_STORE_REDIS_INT_H
 
@@ -83,6 +85,11 @@ struct store_redis__op {
             int64_t since_ms;
         } convs;
         struct {
+            char *keys[3];  /* the room's members, joined, roles */
+            char *user_id;
+            int role;
+        } role;
+        struct {
             int which;     /* STORE_REDIS__MSG_* */
             int rc;        /* the id malformed or foreign: fails at start */
             char *sid;     /* the message's stream id */
@@ -146,6 +153,17 @@ store_redis *store_redis__self(store_t *s);
 /* "parley:{i:<id>}" + suffix: a user's keys (store_redis_users.c). */
 char *store_redis__user_key(const char *id, const char *suffix);
 
+/* "a" b "c", mem_alloc'd (store_redis_users.c). */
+char *store_redis__fmt(const char *a, const char *b, const char *c);
+/* Rooms with owners (store_redis_rooms.c): the room side's scripts, its
+ * keys (members, joined, roles; caller frees), a role reply as STORE_ROLE_*. */
+extern const char store_redis__lua_room_join[];
+extern const char store_redis__lua_room_leave[];
+extern const char store_redis__lua_room_members[];
+void store_redis__room_keys(const char *room, char *k[3]);
+int store_redis__role_parse(const redisReply *r);
+void store_redis__member_role_set(store_t *s, const char *room_key, const char *user_id,
+                                  int role, store_count_cb cb, void *ud);
 /* Messages that live (store_redis_msgs.c). */
 enum {
     STORE_REDIS__MSG_GET = 1,

@@ -304,15 +304,36 @@ static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
     [STORE_SQLITE__SECRET_GET] = "SELECT bytes FROM secrets WHERE name = ?1",
     [STORE_SQLITE__SECRET_ADD] =
         "INSERT INTO secrets(name, bytes) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-    [STORE_SQLITE__MEMBER_ADD] = "INSERT INTO members(room_key, user_id, joined_ms)"
-                                 " VALUES (?1, ?2, ?3) ON CONFLICT(room_key, user_id) DO NOTHING",
+    /* a room's first member (a new room, or one left empty) is its owner */
+    [STORE_SQLITE__MEMBER_ADD] = "INSERT INTO members(room_key, user_id, joined_ms, role)"
+                                 " VALUES (?1, ?2, ?3, CASE WHEN EXISTS (SELECT 1 FROM members"
+                                 " WHERE room_key = ?1) THEN 'member' ELSE 'owner' END)"
+                                 " ON CONFLICT(room_key, user_id) DO NOTHING",
+    /* before the owner ?2 of ?1 leaves: the longest-standing moderator,
+     * else member, becomes the owner */
+    [STORE_SQLITE__MEMBER_SUCCEED] =
+        "UPDATE members SET role = 'owner' WHERE id = (SELECT id FROM members"
+        " WHERE room_key = ?1 AND user_id <> ?2 ORDER BY role = 'moderator' DESC, id LIMIT 1)"
+        " AND EXISTS (SELECT 1 FROM members WHERE room_key = ?1 AND user_id = ?2"
+        " AND role = 'owner')",
+    /* the same for every room user ?1 owns, before its memberships go */
+    [STORE_SQLITE__USER_SUCCEED] =
+        "UPDATE members SET role = 'owner' WHERE id IN (SELECT (SELECT n.id FROM members AS n"
+        " WHERE n.room_key = o.room_key AND n.user_id <> ?1"
+        " ORDER BY n.role = 'moderator' DESC, n.id LIMIT 1)"
+        " FROM members AS o WHERE o.user_id = ?1 AND o.role = 'owner')",
+    [STORE_SQLITE__MEMBER_ROLE] =
+        "SELECT role FROM members WHERE room_key = ?1 AND user_id = ?2",
+    [STORE_SQLITE__ROLE_PUT] = "UPDATE members SET role = ?3 WHERE room_key = ?1 AND user_id = ?2",
+    [STORE_SQLITE__ROLE_DEMOTE] = "UPDATE members SET role = 'moderator'"
+                                  " WHERE room_key = ?1 AND role = 'owner'",
     [STORE_SQLITE__MEMBER_DEL] = "DELETE FROM members WHERE room_key = ?1 AND user_id = ?2",
     [STORE_SQLITE__MEMBER_ROOMS] =
-        "SELECT m.room_key, COALESCE(r.name, m.room_key), m.joined_ms"
+        "SELECT m.room_key, COALESCE(r.name, m.room_key), m.joined_ms, m.role"
         " FROM members AS m LEFT JOIN rooms AS r ON r.key = m.room_key"
         " WHERE m.user_id = ?1 ORDER BY m.id",
     [STORE_SQLITE__ROOM_MEMBERS] =
-        "SELECT user_id, joined_ms FROM members WHERE room_key = ?1 ORDER BY id",
+        "SELECT user_id, joined_ms, role FROM members WHERE room_key = ?1 ORDER BY id",
     /* As PRIVATE_CONVS for "d:" names, whatever their age: the name's
      * index for the first id of the pair, conversations_dpeer (pinned) for
      * the second; the key and the row id. */
@@ -1479,4 +1500,5 @@ static const store_ops_t store_sqlite__ops = {
     .msg_edit = store_sqlite__msg_edit,
     .msg_delete = store_sqlite__msg_delete,
     .reaction = store_sqlite__reaction,
+    .member_role_set = store_sqlite__member_role_set,
 };

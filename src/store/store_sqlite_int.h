@@ -1,8 +1,9 @@
 /* store_sqlite_int.h - the SQLite store's internals shared by its files:
  * store_sqlite.c (open, the turn's transaction and completion FIFO, rooms
  * and messages), store_sqlite_users.c (contract v2: users, secrets,
- * membership, read state) and store_sqlite_msgs.c (messages that live). Internal to src/store/: the chat layer sees
- * store.h only. The statements' SQL is in store_sqlite.c, prepared at open
+ * membership, read state, roles) and store_sqlite_msgs.c (messages that
+ * live). Internal to src/store/: the chat layer sees store.h only. The
+ * statements' SQL is in store_sqlite.c, prepared at open
  * in the order of the enum below. */
 #ifndef PARLEY_STORE_SQLITE_INT_H
 #define PARLEY_STORE_SQLITE_INT_H
@@ -69,6 +70,12 @@ enum {
     STORE_SQLITE__REACT_ADD,
     STORE_SQLITE__REACT_DEL,
     STORE_SQLITE__REACT_DEL_ALL,
+    /* rooms with owners (store_sqlite_users.c) */
+    STORE_SQLITE__MEMBER_SUCCEED,
+    STORE_SQLITE__USER_SUCCEED,
+    STORE_SQLITE__MEMBER_ROLE,
+    STORE_SQLITE__ROLE_PUT,
+    STORE_SQLITE__ROLE_DEMOTE,
     STORE_SQLITE__NSTMT
 };
 
@@ -174,6 +181,8 @@ void store_sqlite__read_mark(store_t *s, const char *user_id, const char *conv,
                              const char *msg_id, store_read_cb cb, void *ud);
 void store_sqlite__read_get(store_t *s, const char *user_id, const char *conv,
                             store_read_cb cb, void *ud);
+void store_sqlite__member_role_set(store_t *s, const char *room_key, const char *user_id,
+                                   int role, store_count_cb cb, void *ud);
 /* Messages that live (store_sqlite_msgs.c). */
 void store_sqlite__msg_get(store_t *s, const char *conv, const char *id, store_msg_cb cb,
                            void *ud);

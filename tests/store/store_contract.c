@@ -1483,6 +1483,7 @@ static void sc_test_claim_purges_expired(sc_env *env)
 }
 
 #include "store_contract_msgs.c"
+#include "store_contract_rooms.c"
 
 /* ---- the suite ----------------------------------------------------------- */
 
@@ -1515,5 +1516,7 @@ static const sc_test sc_tests[] = {
     {"messages: replies, get, edit, delete", sc_test_msg_reply_edit_delete},
     {"messages: reactions", sc_test_reactions},
     {"messages: reactions from two stores", sc_test_reactions_two_stores},
+    {"rooms: owners, roles, succession", sc_test_room_owners},
+    {"rooms: an owner purged passes its rooms on", sc_test_room_owner_purged},
 };
 #define SC_NTESTS (sizeof(sc_tests) / sizeof(sc_tests[0]))

@@ -2,8 +2,10 @@
  * of rooms and private conversations, clientId de-duplication, and the
  * foundations of contract v2: users (identities owning a name, guests
  * expiring), shared secrets, room membership per user, read state, a
- * user's conversation list, and messages that live (replies, edits,
- * tombstones, reactions: every read shows a message as it is now).
+ * user's conversation list, messages that live (replies, edits,
+ * tombstones, reactions: every read shows a message as it is now,
+ * system messages), and rooms with owners (roles, settings, bans, mutes,
+ * invitations, deletion).
  *
  * The chat layer talks to an opaque store_t through the inline wrappers
  * below, whatever the backend: the embedded SQLite store (store_sqlite.c)
@@ -142,6 +144,10 @@ typedef struct {
     const char *from_id; /* the sender's user id (store_user_t.id), or NULL
                             (a message of no user: system messages, v1);
                             read state counts a user's own messages read */
+    const char *action;  /* a system message (type system): its action
+                            ("kick", "ban", "topic", "notice", ...), else
+                            NULL; from is then who acted ("" for none) */
+    const char *user;    /* a system message: the user it concerns, or NULL */
     const char *reply_to; /* the id of a message of the same conversation
                              this one replies to, or NULL: checked by the
                              append (STORE_EBADID malformed, STORE_ENOTFOUND
@@ -196,6 +202,8 @@ typedef struct {
                             content now: "" once it is deleted */
     store_reaction_t *reactions; /* in order of first use; NULL when none */
     size_t nreactions;
+    char *action;        /* a system message's action, else NULL */
+    char *user;          /* a system message: the user it concerns, or NULL */
 } store_msg_t;
 
 typedef struct {
@@ -208,6 +216,26 @@ typedef struct {
  * result is lent for the duration of the call (see the top of this file).
  * On an error the result is empty (zeroed, name NULL). */
 typedef void (*store_room_cb)(void *ud, int rc, const char *name, int created);
+
+/* What a room is created with (store_room_create_with); nothing kept. */
+typedef struct {
+    int is_private;       /* 1: a private room */
+    const char *topic;    /* its topic (validated), NULL for "" */
+    const char *owner_id; /* its creator: made its first member and owner,
+                             joined at now_ms; NULL for none */
+    int64_t now_ms;
+} store_room_opts_t;
+
+/* A room's settings (store_room_info), lent. */
+typedef struct {
+    char *name;
+    int is_private;
+    char *topic; /* "" when none */
+} store_room_info_t;
+typedef void (*store_room_info_cb)(void *ud, int rc, const store_room_info_t *info);
+
+/* Per room and user: a ban, a mute, an invitation (store_flag_set). */
+enum { STORE_FLAG_BAN = 1, STORE_FLAG_MUTE = 2, STORE_FLAG_INVITE = 3 };
 typedef void (*store_room_list_cb)(void *ud, int rc, store_room_list_t *list);
 typedef void (*store_append_cb)(void *ud, int rc, const store_appended_t *res);
 typedef void (*store_history_cb)(void *ud, int rc, store_history_t *page);
@@ -293,8 +321,8 @@ typedef void (*store_conversations_cb)(void *ud, int rc, store_conversations_t *
 
 typedef struct {
     void (*close)(store_t *s);
-    void (*room_create)(store_t *s, const char *key, const char *name, store_room_cb cb,
-                        void *ud);
+    void (*room_create)(store_t *s, const char *key, const char *name,
+                        const store_room_opts_t *opts, store_room_cb cb, void *ud);
     void (*room_get)(store_t *s, const char *key, store_room_cb cb, void *ud);
     void (*room_list)(store_t *s, store_room_list_cb cb, void *ud);
     void (*msg_append)(store_t *s, const store_msg_in_t *m, const store_dedupe_in_t *d,
@@ -340,6 +368,12 @@ typedef struct {
                      void *ud);
     void (*member_role_set)(store_t *s, const char *room_key, const char *user_id, int role,
                             store_count_cb cb, void *ud);
+    void (*room_info)(store_t *s, const char *key, store_room_info_cb cb, void *ud);
+    void (*room_topic)(store_t *s, const char *key, const char *topic, store_count_cb cb,
+                       void *ud);
+    void (*flag)(store_t *s, const char *room_key, const char *user_id, int kind, int op,
+                 int64_t ms, store_count_cb cb, void *ud);
+    void (*room_delete)(store_t *s, const char *key, store_count_cb cb, void *ud);
 } store_ops_t;
 
 /* The part every backend shares; backends put it first in their struct. */
@@ -470,7 +504,76 @@ static inline void store_close(store_t *s)
 static inline void store_room_create(store_t *s, const char *key, const char *name,
                                      store_room_cb cb, void *ud)
 {
-    s->ops->room_create(s, key, name, cb, ud);
+    s->ops->room_create(s, key, name, NULL, cb, ud);
+}
+
+/* The same with settings, applied only when this call creates the room:
+ * private, topic, and its owner (opts->owner_id becomes its first member,
+ * role owner, in the same operation; the SQLite store in one savepoint,
+ * the Redis store in steps: the room, then the membership, the room's
+ * side first). An existing room is left as it is (created 0). */
+static inline void store_room_create_with(store_t *s, const char *key, const char *name,
+                                          const store_room_opts_t *opts, store_room_cb cb,
+                                          void *ud)
+{
+    s->ops->room_create(s, key, name, opts, cb, ud);
+}
+
+/* The settings of room key: 0 and them, or STORE_ENOTFOUND. Rooms created
+ * before settings are public, without a topic. */
+static inline void store_room_info(store_t *s, const char *key, store_room_info_cb cb, void *ud)
+{
+    s->ops->room_info(s, key, cb, ud);
+}
+
+/* Sets the topic of room key (validated by the chat layer): cb gets 0 and
+ * 1, or STORE_ENOTFOUND. */
+static inline void store_room_topic_set(store_t *s, const char *key, const char *topic,
+                                        store_count_cb cb, void *ud)
+{
+    s->ops->room_topic(s, key, topic, cb, ud);
+}
+
+/* Deletes room key and everything of it: its settings, its history (the
+ * conversation store_conv_room(key), its messages and their reactions),
+ * its members (both sides), its flags and every member's read state of
+ * it. cb gets 0 and 1, or STORE_ENOTFOUND. The SQLite store does it in one
+ * savepoint (the deleted text then goes as a message delete's does); the
+ * Redis store in steps (the room, then its slot: members, roles, flags,
+ * history; then the index, the members' lists and read marks): an
+ * interrupted delete leaves the room gone with some of its keys, which the
+ * room's next creation does not see. A key created again is a new room
+ * with an empty history. */
+static inline void store_room_delete(store_t *s, const char *key, store_count_cb cb, void *ud)
+{
+    s->ops->room_delete(s, key, cb, ud);
+}
+
+/* Bans, mutes and invitations: one flag per room, user and kind
+ * (STORE_FLAG_*), for a user whether a member or not, with an optional
+ * deadline (until_ms; 0: none) checked when read: no timer per flag.
+ * store_flag_set sets (or replaces) it: cb gets 0 and 1. store_flag_clear
+ * removes it: 0 and 1, or 0 and 0 when there was none. store_flag_check
+ * says whether it is in force at now_ms: 0 and 1, or 0 and 0 (none, or
+ * past its deadline). An invitation stays until cleared (the chat layer
+ * clears it when the user joins) or the room is deleted. */
+enum { STORE_FLAG__SET = 1, STORE_FLAG__CLEAR = 2, STORE_FLAG__CHECK = 3 };
+static inline void store_flag_set(store_t *s, const char *room_key, const char *user_id,
+                                  int kind, int64_t until_ms, store_count_cb cb, void *ud)
+{
+    s->ops->flag(s, room_key, user_id, kind, STORE_FLAG__SET, until_ms, cb, ud);
+}
+
+static inline void store_flag_clear(store_t *s, const char *room_key, const char *user_id,
+                                    int kind, store_count_cb cb, void *ud)
+{
+    s->ops->flag(s, room_key, user_id, kind, STORE_FLAG__CLEAR, 0, cb, ud);
+}
+
+static inline void store_flag_check(store_t *s, const char *room_key, const char *user_id,
+                                    int kind, int64_t now_ms, store_count_cb cb, void *ud)
+{
+    s->ops->flag(s, room_key, user_id, kind, STORE_FLAG__CHECK, now_ms, cb, ud);
 }
 
 /* cb gets 0 and the room's display name (created 0) when the room exists,
@@ -560,6 +663,8 @@ static inline void store_msg_free(store_msg_t *m)
         mem_free(r->users);
     }
     mem_free(m->reactions);
+    mem_free(m->action);
+    mem_free(m->user);
     memset(m, 0, sizeof(*m));
 }
 

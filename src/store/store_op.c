@@ -30,6 +30,10 @@ void store_op__clear(store_op_kind kind, store_op_result *res)
     case STORE_OP_MSG:
         store_msg_free(&res->msg.msg);
         break;
+    case STORE_OP_INFO:
+        mem_free(res->info.name);
+        mem_free(res->info.topic);
+        break;
     case STORE_OP_APPEND:
     case STORE_OP_COUNT:
     case STORE_OP_READ:
@@ -75,6 +79,9 @@ void store_op__complete(const store_op_call *call, int rc, store_op_result *res)
         break;
     case STORE_OP_MSG:
         call->cb.msg(call->ud, rc, rc == 0 ? &res->msg.msg : NULL, res->msg.changed);
+        break;
+    case STORE_OP_INFO:
+        call->cb.info(call->ud, rc, rc == 0 ? &res->info : NULL);
         break;
     }
     store_op__clear(call->kind, res);

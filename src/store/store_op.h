@@ -25,6 +25,7 @@ typedef enum {
     STORE_OP_MEMBERS, /* store_member_list_cb: room_members */
     STORE_OP_READ,   /* store_read_cb: read_mark, read_get */
     STORE_OP_MSG,    /* store_msg_cb: msg_get, msg_edit, msg_delete, reaction */
+    STORE_OP_INFO,   /* store_room_info_cb: room_info */
 } store_op_kind;
 
 /* Who gets the result: the caller's callback, of the kind's type, and ud. */
@@ -42,6 +43,7 @@ typedef struct {
         store_member_list_cb members;
         store_read_cb read;
         store_msg_cb msg;
+        store_room_info_cb info;
     } cb;
     void *ud;
 } store_op_call;
@@ -58,6 +60,7 @@ typedef struct {
 #define STORE_OP_CALL_MEMBERS(f, u) ((store_op_call){STORE_OP_MEMBERS, {.members = (f)}, (u)})
 #define STORE_OP_CALL_READ(f, u) ((store_op_call){STORE_OP_READ, {.read = (f)}, (u)})
 #define STORE_OP_CALL_MSG(f, u) ((store_op_call){STORE_OP_MSG, {.msg = (f)}, (u)})
+#define STORE_OP_CALL_INFO(f, u) ((store_op_call){STORE_OP_INFO, {.info = (f)}, (u)})
 
 /* The result of an operation, the member of its kind; owned by the op
  * record until completion lends it to the callback. */
@@ -82,6 +85,7 @@ typedef union {
         store_msg_t msg;
         int changed;
     } msg;
+    store_room_info_t info; /* name and topic mem_alloc'd */
 } store_op_result;
 
 /* Frees what res holds for `kind` and zeroes it: the empty result. */

@@ -9,7 +9,8 @@
  *                               private, fid when the sender has a user
  *                               id, content), trimmed with
  *                               XADD MAXLEN ~ <maxlen>
- *   parley:room:{<key>}         a room: a hash {name, listed}
+ *   parley:room:{<key>}         a room: a hash {name, listed, private,
+ *                               topic}
  *   parley:{rooms}:names        the room index: key -> name (a hash) ...
  *   parley:{rooms}:order        ... and keys in creation order (a list);
  *                               written once per room, read by room_list
@@ -49,9 +50,10 @@
  *   parley:{users}:guests       guest users by seen_ms (a sorted set): what
  *                               a purge reads. Shared, written by guest
  *                               claims and touches only.
- *   parley:{r:<room>}:members, :joined, :roles
+ *   parley:{r:<room>}:members, :joined, :roles, :flags
  *                               a room's members in join order, join times,
- *                               roles (store_redis_rooms.c): the slot of the
+ *                               roles, bans/mutes/invitations
+ *                               (store_redis_rooms.c): the slot of the
  *                               room's messages.
  *   parley:{secret:<name>}:bytes a shared secret (SET NX in a script).
  * Messages that live (store_redis_msgs.c), in a conversation's slot:
@@ -209,9 +211,11 @@
 /* How long a user's pconv index remembers a conversation. */
 #define STORE_REDIS__PCONV_KEEP_MS ((int64_t)86400000)
 
-/* Creates the room unless it exists: {created, name, listed}. */
+/* Creates the room unless it exists, with its settings (ARGV = name,
+ * private, topic): {created, name, listed}. */
 static const char store_redis__lua_room_create[] =
     "local c = redis.call('HSETNX', KEYS[1], 'name', ARGV[1]) "
+    "if c == 1 then redis.call('HSET', KEYS[1], 'private', ARGV[2], 'topic', ARGV[3]) end "
     "return {c, redis.call('HGET', KEYS[1], 'name'), redis.call('HEXISTS', KEYS[1], 'listed')}";
 /* Adds a room to the index once: KEYS = names, order. */
 static const char store_redis__lua_index_add[] =
@@ -267,6 +271,8 @@ static void store_redis__op_free(store_redis__op *op)
     if (op->call.kind == STORE_OP_ROOM) {
         mem_free(op->in.room_create.key);
         mem_free(op->in.room_create.name);
+        mem_free(op->in.room_create.topic);
+        mem_free(op->in.room_create.owner);
     } else if (op->call.kind == STORE_OP_APPEND) {
         mem_free(op->in.append.from);
         mem_free(op->in.append.to);
@@ -280,7 +286,9 @@ static void store_redis__op_free(store_redis__op *op)
         mem_free(op->in.append.dconv[0]);
         mem_free(op->in.append.dconv[1]);
         mem_free(op->in.append.reply);
-    } else if (op->in.role.keys[0] && op->call.kind == STORE_OP_COUNT && op->x == NULL) {
+        mem_free(op->in.append.action);
+        mem_free(op->in.append.user);
+    } else if (op->call.kind == STORE_OP_COUNT && op->x == NULL) { /* store_redis_rooms.c */
         for (int i = 0; i < 3; i++)
             mem_free(op->in.role.keys[i]);
         mem_free(op->in.role.user_id);
@@ -566,6 +574,10 @@ int store_redis__parse_entry(const redisReply *e, uint32_t tag, store_msg_t *m)
             m->to = mem_strndup(v->str, v->len);
         } else if (k->len == 3 && memcmp(k->str, "fid", 3) == 0 && !m->from_id) {
             m->from_id = mem_strndup(v->str, v->len);
+        } else if (k->len == 3 && memcmp(k->str, "act", 3) == 0 && !m->action) {
+            m->action = mem_strndup(v->str, v->len);
+        } else if (k->len == 3 && memcmp(k->str, "usr", 3) == 0 && !m->user) {
+            m->user = mem_strndup(v->str, v->len);
         } else if (k->len == 7 && memcmp(k->str, "content", 7) == 0 && !m->content) {
             m->content = mem_strndup(v->str, v->len);
             m->content_len = v->len;
@@ -615,7 +627,7 @@ static void store_redis__on_room_listed(store_redis__op *op, const redisReply *r
     if (r == NULL)
         store_redis__fail(op, r);
     else
-        store_redis__finish(op, 0);
+        store_redis__room_owned(op);
 }
 
 /* The index has the room: mark the room listed (see the top of the file). */
@@ -642,7 +654,7 @@ static void store_redis__on_room_created(store_redis__op *op, const redisReply *
     }
     op->res.room.created = created == 1;
     if (listed) {
-        store_redis__finish(op, 0);
+        store_redis__room_owned(op);
         return;
     }
     const char *argv[] = {"EVAL", store_redis__lua_index_add, "2", store_redis__names_key,
@@ -653,8 +665,9 @@ static void store_redis__on_room_created(store_redis__op *op, const redisReply *
 static void store_redis__run_room_create(store_redis__op *op)
 {
     const char *argv[] = {"EVAL", store_redis__lua_room_create, "1", op->key,
-                          op->in.room_create.name};
-    store_redis__send(op, store_redis__on_room_created, op->key, 5, argv, NULL);
+                          op->in.room_create.name, op->in.room_create.is_private ? "1" : "0",
+                          op->in.room_create.topic ? op->in.room_create.topic : ""};
+    store_redis__send(op, store_redis__on_room_created, op->key, 7, argv, NULL);
 }
 
 static void store_redis__on_room_got(store_redis__op *op, const redisReply *r)
@@ -786,9 +799,9 @@ static void store_redis__xadd(store_redis__op *op)
 {
     char ts[24];
     snprintf(ts, sizeof(ts), "%" PRId64, op->in.append.ts_ms);
-    const char *argv[16] = {"XADD", op->key, "MAXLEN", "~", op->st->maxlen_txt, "*",
+    const char *argv[24] = {"XADD", op->key, "MAXLEN", "~", op->st->maxlen_txt, "*",
                             "ts", ts, "from", op->in.append.from};
-    size_t len[16];
+    size_t len[24];
     int argc = 10;
     if (op->in.append.to) {
         argv[argc++] = "to";
@@ -801,6 +814,14 @@ static void store_redis__xadd(store_redis__op *op)
     if (op->in.append.reply) {
         argv[argc++] = "rt";
         argv[argc++] = op->in.append.reply;
+    }
+    if (op->in.append.action) { /* a system message */
+        argv[argc++] = "act";
+        argv[argc++] = op->in.append.action;
+        if (op->in.append.user) {
+            argv[argc++] = "usr";
+            argv[argc++] = op->in.append.user;
+        }
     }
     argv[argc++] = "content";
     argv[argc++] = op->in.append.content;
@@ -1033,7 +1054,7 @@ store_redis *store_redis__self(store_t *s)
 }
 
 static void store_redis__room_create(store_t *s, const char *key, const char *name,
-                                     store_room_cb cb, void *ud)
+                                     const store_room_opts_t *opts, store_room_cb cb, void *ud)
 {
     store_op_call call = STORE_OP_CALL_ROOM(cb, ud);
     if (store_op__refused(s, &call))
@@ -1046,6 +1067,17 @@ static void store_redis__room_create(store_t *s, const char *key, const char *na
     op->in.room_create.key = mem_strdup(key);
     op->in.room_create.name = mem_strdup(name);
     store_redis__lane_join(op, op->key);
+    if (opts) {
+        op->in.room_create.is_private = opts->is_private;
+        op->in.room_create.topic = opts->topic ? mem_strdup(opts->topic) : NULL;
+        if (opts->owner_id) { /* and the lane of the room's members */
+            op->in.room_create.owner = mem_strdup(opts->owner_id);
+            op->in.room_create.now_ms = opts->now_ms;
+            char *mk = store_redis__fmt("parley:{r:", key, "}:members");
+            store_redis__lane_join(op, mk);
+            mem_free(mk);
+        }
+    }
     store_redis__submit(op);
 }
 
@@ -1153,6 +1185,8 @@ static void store_redis__msg_append(store_t *s, const store_msg_in_t *m,
     op->in.append.content_len = m->content_len;
     op->in.append.ts_ms = m->ts_ms;
     op->in.append.from_id = m->from_id ? mem_strdup(m->from_id) : NULL;
+    op->in.append.action = m->action ? mem_strdup(m->action) : NULL;
+    op->in.append.user = m->action && m->user ? mem_strdup(m->user) : NULL;
     store_redis__pconv_prepare(op, m->conv);
     store_redis__lane_join(op, op->key);
     if (d) {
@@ -1268,6 +1302,10 @@ static const store_ops_t store_redis__ops = {
     .msg_delete = store_redis__msg_delete,
     .reaction = store_redis__reaction,
     .member_role_set = store_redis__member_role_set,
+    .room_info = store_redis__room_info,
+    .room_topic = store_redis__room_topic,
+    .flag = store_redis__flag,
+    .room_delete = store_redis__room_delete,
 };
 
 int store_redis_open(turn_t *turn, const char *seeds, uint32_t timeout_ms, uint32_t maxlen,

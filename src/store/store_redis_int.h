@@ -52,6 +52,9 @@ struct store_redis__op {
         struct {
             char *key;  /* the room's key as given: its field in the index */
             char *name; /* the display name to create it with */
+            int is_private;
+            char *topic, *owner; /* or NULL */
+            int64_t now_ms;
         } room_create;
         struct {
             char *from, *to, *content;
@@ -68,6 +71,7 @@ struct store_redis__op {
             char *dconv[2];  /* a direct conversation: its users' index keys */
             int ndconv;
             char *reply;     /* the stream id it replies to, or NULL */
+            char *action, *user; /* a system message's, or NULL */
             int reply_rc;    /* replyTo malformed or foreign: fails at start */
         } append;
         struct {
@@ -84,10 +88,13 @@ struct store_redis__op {
         struct {
             int64_t since_ms;
         } convs;
-        struct {
-            char *keys[3];  /* the room's members, joined, roles */
-            char *user_id;
-            int role;
+        struct {            /* role_set, and (store_redis_rooms.c) flags, topic */
+            char *keys[3];  /* the room's members, joined, roles; a flag:
+                               the flags hash */
+            char *user_id;  /* a flag: its field; the topic */
+            int role;       /* a flag: its kind */
+            int op;         /* a flag: STORE_FLAG__* */
+            int64_t ms;     /* a flag: until or now */
         } role;
         struct {
             int which;     /* STORE_REDIS__MSG_* */
@@ -164,6 +171,17 @@ void store_redis__room_keys(const char *room, char *k[3]);
 int store_redis__role_parse(const redisReply *r);
 void store_redis__member_role_set(store_t *s, const char *room_key, const char *user_id,
                                   int role, store_count_cb cb, void *ud);
+/* A room just created (or found): its owner's membership when the create
+ * asked for one, then the create's completion. */
+void store_redis__room_owned(store_redis__op *op);
+void store_redis__room_info(store_t *s, const char *key, store_room_info_cb cb, void *ud);
+void store_redis__room_topic(store_t *s, const char *key, const char *topic, store_count_cb cb,
+                             void *ud);
+void store_redis__flag(store_t *s, const char *room_key, const char *user_id, int kind, int op,
+                       int64_t ms, store_count_cb cb, void *ud);
+extern const char store_redis__lua_oset_add[];
+extern const char store_redis__lua_oset_del[];
+void store_redis__room_delete(store_t *s, const char *key, store_count_cb cb, void *ud);
 /* Messages that live (store_redis_msgs.c). */
 enum {
     STORE_REDIS__MSG_GET = 1,

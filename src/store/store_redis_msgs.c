@@ -286,8 +286,8 @@ void store_redis__reply_xadd(store_redis__op *op, int argc, const char **argv,
 {
     /* argv = XADD key MAXLEN ~ maxlen * fields...: the script takes the
      * fields after its target and maxlen */
-    const char *a[24];
-    size_t l[24];
+    const char *a[32];
+    size_t l[32];
     int n = 0;
     a[n] = "EVAL", l[n++] = 4;
     a[n] = store_redis__lua_reply, l[n++] = strlen(store_redis__lua_reply);
@@ -297,7 +297,7 @@ void store_redis__reply_xadd(store_redis__op *op, int argc, const char **argv,
     a[n] = op->tomb_key, l[n++] = strlen(op->tomb_key);
     a[n] = op->in.append.reply, l[n++] = strlen(op->in.append.reply);
     a[n] = argv[4], l[n++] = len[4];
-    for (int i = 6; i < argc && n < 24; i++)
+    for (int i = 6; i < argc && n < 32; i++)
         a[n] = argv[i], l[n++] = len[i];
     store_redis__send(op, store_redis__on_reply_added, op->key, n, a, l);
 }

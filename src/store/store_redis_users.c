@@ -40,12 +40,12 @@ static const char store_redis__lua_touch[] =
     "return redis.call('HMGET', KEYS[1], 'key', 'name', 'created', 'seen', 'guest')";
 /* An ordered set: KEYS = order (zset, score a counter), value hash [, a
  * second value hash]; ARGV = member, value [, second value]. 1 if added. */
-static const char store_redis__lua_oset_add[] =
+const char store_redis__lua_oset_add[] =
     "if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end "
     "local n = redis.call('HINCRBY', KEYS[2], '\\31seq', 1) "
     "redis.call('ZADD', KEYS[1], n, ARGV[1]) redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) "
     "if KEYS[3] then redis.call('HSET', KEYS[3], ARGV[1], ARGV[3]) end return 1";
-static const char store_redis__lua_oset_del[] =
+const char store_redis__lua_oset_del[] =
     "if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end "
     "redis.call('ZREM', KEYS[1], ARGV[1]) "
     "if KEYS[3] then redis.call('HDEL', KEYS[3], ARGV[1]) end return 1";

@@ -38,7 +38,9 @@
  * row or bring a counter back. Version 4 (contract v2) adds the sender's
  * user id to messages and the tables of store_sqlite_users.c; version 5
  * what store_sqlite_msgs.c needs (a delete overwrites a row, it never
- * deletes one).
+ * deletes one); version 6 what store_sqlite_rooms.c needs. A deleted
+ * room's messages go (store_room_delete), and its key may come back as a
+ * new conversation: its ids are above every id stored, as above.
  * Recovery reads by time walk that index back from a conversation's newest
  * message (ts_ms is the server's clock, which may step back, so the
  * messages newer than a moment are not quite a suffix of the ids: see
@@ -52,9 +54,10 @@
  *
  * Files: this one (open, the turn's transaction and completion FIFO,
  * rooms, messages); store_sqlite_users.c (contract v2: users, secrets,
- * membership, read state); store_sqlite_msgs.c (messages that live: a
- * message as it is now, edits, deletes and what they guarantee, replies,
- * reactions); store_sqlite_int.h what they share.
+ * membership, read state, roles); store_sqlite_msgs.c (messages that
+ * live: a message as it is now, edits, deletes and what they guarantee,
+ * replies, reactions); store_sqlite_rooms.c (rooms' settings, flags,
+ * deletion, a new room's owner); store_sqlite_int.h what they share.
  *
  * Every statement is prepared once at open and reset after each use.
  * Errors from SQLite are logged here and returned as STORE_EIO. Op records
@@ -195,6 +198,22 @@ static const char *const store_sqlite__migrations[] = {
     "  UNIQUE (msg_id, emoji, user_id));"
     "CREATE TRIGGER messages_reactions AFTER DELETE ON messages"
     "  WHEN old.reacts > 0 BEGIN DELETE FROM reactions WHERE msg_id = old.id; END;",
+    /* version 6: rooms with owners (store_sqlite_rooms.c): a room's
+     * settings, the bans, mutes and invitations per room and user, and
+     * system messages (a message's action and the user it concerns).
+     * Roles are members.role (version 4); v1 never recorded a creator, so
+     * existing rooms have no owner (an administrator sets one:
+     * `parley admin set-owner`). Instant: nothing rewritten. */
+    "ALTER TABLE rooms ADD COLUMN private INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rooms ADD COLUMN topic TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE room_flags ("
+    "  room_key TEXT NOT NULL,"
+    "  user_id  TEXT NOT NULL,"
+    "  kind     INTEGER NOT NULL,"
+    "  until_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (room_key, user_id, kind)) WITHOUT ROWID;"
+    "ALTER TABLE messages ADD COLUMN action TEXT;"
+    "ALTER TABLE messages ADD COLUMN target TEXT;",
 };
 #define STORE_SQLITE__SCHEMA_VERSION \
     ((int)(sizeof(store_sqlite__migrations) / sizeof(store_sqlite__migrations[0])))
@@ -220,14 +239,6 @@ static const char *const store_sqlite__migrations[] = {
     " AND ts_ms <= " SINCE " - " STORE_SQLITE__STEP_BACK_MS " ORDER BY id DESC LIMIT 1), 0)"
 
 
-/* A message as it is now (store_sqlite__msg_row): the row m, and o, the
- * message it replies to (same conversation), for the excerpt. */
-#define STORE_SQLITE__MSG_COLS                                                              \
-    "SELECT m.id, m.sender, m.recipient, m.content, m.ts_ms, m.sender_id, m.reply_to,"     \
-    " m.edited_ms, m.deleted, m.reacts, o.sender, o.content, o.deleted FROM messages AS m"
-#define STORE_SQLITE__MSG_REPLY                                                             \
-    " LEFT JOIN messages AS o ON o.id = m.reply_to AND o.conv_id = m.conv_id"
-
 static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
     /* IMMEDIATE takes the write lock now: a batch never fails half-way for
      * want of upgrading a read lock. */
@@ -245,7 +256,8 @@ static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
     [STORE_SQLITE__CONV_GET] = "SELECT id FROM conversations WHERE key = ?1",
     [STORE_SQLITE__CONV_ADD] = "INSERT INTO conversations(key) VALUES (?1)",
     [STORE_SQLITE__MSG_ADD] = "INSERT INTO messages(conv_id, sender, recipient, content, ts_ms,"
-                       " sender_id, reply_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                       " sender_id, reply_to, action, target)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [STORE_SQLITE__MSG_CONV] = "SELECT conv_id FROM messages WHERE id = ?1",
     /* ?2 is the `before` id, or INT64_MAX for the newest page; ?3 is the
      * limit plus one, the extra row telling whether more exist. INDEXED BY
@@ -309,24 +321,6 @@ static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
                                  " VALUES (?1, ?2, ?3, CASE WHEN EXISTS (SELECT 1 FROM members"
                                  " WHERE room_key = ?1) THEN 'member' ELSE 'owner' END)"
                                  " ON CONFLICT(room_key, user_id) DO NOTHING",
-    /* before the owner ?2 of ?1 leaves: the longest-standing moderator,
-     * else member, becomes the owner */
-    [STORE_SQLITE__MEMBER_SUCCEED] =
-        "UPDATE members SET role = 'owner' WHERE id = (SELECT id FROM members"
-        " WHERE room_key = ?1 AND user_id <> ?2 ORDER BY role = 'moderator' DESC, id LIMIT 1)"
-        " AND EXISTS (SELECT 1 FROM members WHERE room_key = ?1 AND user_id = ?2"
-        " AND role = 'owner')",
-    /* the same for every room user ?1 owns, before its memberships go */
-    [STORE_SQLITE__USER_SUCCEED] =
-        "UPDATE members SET role = 'owner' WHERE id IN (SELECT (SELECT n.id FROM members AS n"
-        " WHERE n.room_key = o.room_key AND n.user_id <> ?1"
-        " ORDER BY n.role = 'moderator' DESC, n.id LIMIT 1)"
-        " FROM members AS o WHERE o.user_id = ?1 AND o.role = 'owner')",
-    [STORE_SQLITE__MEMBER_ROLE] =
-        "SELECT role FROM members WHERE room_key = ?1 AND user_id = ?2",
-    [STORE_SQLITE__ROLE_PUT] = "UPDATE members SET role = ?3 WHERE room_key = ?1 AND user_id = ?2",
-    [STORE_SQLITE__ROLE_DEMOTE] = "UPDATE members SET role = 'moderator'"
-                                  " WHERE room_key = ?1 AND role = 'owner'",
     [STORE_SQLITE__MEMBER_DEL] = "DELETE FROM members WHERE room_key = ?1 AND user_id = ?2",
     [STORE_SQLITE__MEMBER_ROOMS] =
         "SELECT m.room_key, COALESCE(r.name, m.room_key), m.joined_ms, m.role"
@@ -355,25 +349,6 @@ static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
      * user's own newest message */
     [STORE_SQLITE__READ_SCAN] = "SELECT id, sender_id FROM messages INDEXED BY messages_conv_id"
                                 " WHERE conv_id = ?1 AND id > ?2 ORDER BY id DESC",
-    /* messages that live (store_sqlite_msgs.c) */
-    [STORE_SQLITE__MSG_GET] = STORE_SQLITE__MSG_COLS STORE_SQLITE__MSG_REPLY
-                              " WHERE m.id = ?1 AND m.conv_id = ?2",
-    [STORE_SQLITE__MSG_STATE] = "SELECT deleted FROM messages WHERE id = ?1 AND conv_id = ?2",
-    [STORE_SQLITE__MSG_EDIT] = "UPDATE messages SET content = ?3, edited_ms = ?4"
-                               " WHERE id = ?1 AND conv_id = ?2 AND deleted = 0",
-    [STORE_SQLITE__MSG_DELETE] = "UPDATE messages SET content = '', deleted = 1, reply_to = NULL,"
-                                 " edited_ms = 0, reacts = 0"
-                                 " WHERE id = ?1 AND conv_id = ?2 AND deleted = 0",
-    [STORE_SQLITE__MSG_REACTS] = "UPDATE messages SET reacts = reacts + ?2 WHERE id = ?1",
-    [STORE_SQLITE__REACT_GET] = "SELECT emoji, username FROM reactions WHERE msg_id = ?1"
-                                " ORDER BY id",
-    [STORE_SQLITE__REACT_EMOJI] = "SELECT COUNT(DISTINCT emoji), COALESCE(SUM(emoji = ?2), 0)"
-                                  " FROM reactions WHERE msg_id = ?1",
-    [STORE_SQLITE__REACT_ADD] = "INSERT INTO reactions(msg_id, emoji, user_id, username)"
-                                " VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-    [STORE_SQLITE__REACT_DEL] = "DELETE FROM reactions"
-                                " WHERE msg_id = ?1 AND emoji = ?2 AND user_id = ?3",
-    [STORE_SQLITE__REACT_DEL_ALL] = "DELETE FROM reactions WHERE msg_id = ?1",
 };
 
 /* ---- ops waiting for their completion ----------------------------------- */
@@ -910,9 +885,12 @@ int store_sqlite_open(turn_t *turn, const char *dir, store_t **out)
     if (rc < 0)
         goto cleanup;
     for (int i = 0; i < STORE_SQLITE__NSTMT; i++) {
-        if (sqlite3_prepare_v3(st->db, store_sqlite__sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                               &st->stmt[i], NULL) != SQLITE_OK) {
-            rc = store_sqlite__fail(st->db, store_sqlite__sql[i]);
+        const char *sql = i < STORE_SQLITE__ROOMS_FIRST
+                              ? store_sqlite__sql[i]
+                              : store_sqlite__sql_rooms[i - STORE_SQLITE__ROOMS_FIRST];
+        if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
+                               NULL) != SQLITE_OK) {
+            rc = store_sqlite__fail(st->db, sql);
             goto cleanup;
         }
     }
@@ -990,7 +968,7 @@ static int store_sqlite__room_insert(store_sqlite *st, const char *key, const ch
 }
 
 static void store_sqlite__room_create(store_t *s, const char *key, const char *name,
-                                      store_room_cb cb, void *ud)
+                                      const store_room_opts_t *opts, store_room_cb cb, void *ud)
 {
     store_op_call call = STORE_OP_CALL_ROOM(cb, ud);
     if (store_op__refused(s, &call))
@@ -1000,6 +978,8 @@ static void store_sqlite__room_create(store_t *s, const char *key, const char *n
     int rc = store_sqlite__write_begin(st);
     if (rc == 0)
         rc = store_sqlite__room_insert(st, key, name, &op->res.room.created);
+    if (rc == 0 && opts && op->res.room.created)
+        rc = store_sqlite__room_settle(st, key, opts);
     if (rc == 0) {
         /* Read the name back: on a conflict it is the first creator's. */
         rc = store_sqlite__room_read(st, key, &op->res.room.name);
@@ -1087,7 +1067,10 @@ static int store_sqlite__msg_row_insert(store_sqlite *st, int64_t conv_id, const
         sqlite3_bind_int64(stmt, 5, m->ts_ms) != SQLITE_OK ||
         (m->from_id &&
          store_sqlite__bind_text(stmt, 6, m->from_id, strlen(m->from_id)) != SQLITE_OK) ||
-        (reply_to && sqlite3_bind_int64(stmt, 7, reply_to) != SQLITE_OK)) {
+        (reply_to && sqlite3_bind_int64(stmt, 7, reply_to) != SQLITE_OK) ||
+        (m->action &&
+         store_sqlite__bind_text(stmt, 8, m->action, strlen(m->action)) != SQLITE_OK) ||
+        (m->user && store_sqlite__bind_text(stmt, 9, m->user, strlen(m->user)) != SQLITE_OK)) {
         store_sqlite__done(stmt);
         return store_sqlite__fail(st->db, "message bind");
     }
@@ -1501,4 +1484,8 @@ static const store_ops_t store_sqlite__ops = {
     .msg_delete = store_sqlite__msg_delete,
     .reaction = store_sqlite__reaction,
     .member_role_set = store_sqlite__member_role_set,
+    .room_info = store_sqlite__room_info,
+    .room_topic = store_sqlite__room_topic,
+    .flag = store_sqlite__flag,
+    .room_delete = store_sqlite__room_delete,
 };

@@ -3,8 +3,9 @@
  * and messages), store_sqlite_users.c (contract v2: users, secrets,
  * membership, read state, roles) and store_sqlite_msgs.c (messages that
  * live). Internal to src/store/: the chat layer sees store.h only. The
- * statements' SQL is in store_sqlite.c, prepared at open
- * in the order of the enum below. */
+ * statements' SQL is in store_sqlite.c (up to STORE_SQLITE__ROOMS_FIRST)
+ * and store_sqlite_rooms.c (from it on), prepared at open in the order of
+ * the enum below. */
 #ifndef PARLEY_STORE_SQLITE_INT_H
 #define PARLEY_STORE_SQLITE_INT_H
 
@@ -59,8 +60,11 @@ enum {
     STORE_SQLITE__READ_GET,
     STORE_SQLITE__READ_PUT,
     STORE_SQLITE__READ_SCAN,
-    /* messages that live (store_sqlite_msgs.c) */
-    STORE_SQLITE__MSG_GET,
+    /* from here on, the SQL is in store_sqlite_rooms.c: messages that
+     * live (store_sqlite_msgs.c), roles (store_sqlite_users.c), rooms'
+     * settings, flags and deletion (store_sqlite_rooms.c) */
+    STORE_SQLITE__ROOMS_FIRST,
+    STORE_SQLITE__MSG_GET = STORE_SQLITE__ROOMS_FIRST,
     STORE_SQLITE__MSG_STATE,
     STORE_SQLITE__MSG_EDIT,
     STORE_SQLITE__MSG_DELETE,
@@ -70,14 +74,31 @@ enum {
     STORE_SQLITE__REACT_ADD,
     STORE_SQLITE__REACT_DEL,
     STORE_SQLITE__REACT_DEL_ALL,
-    /* rooms with owners (store_sqlite_users.c) */
     STORE_SQLITE__MEMBER_SUCCEED,
     STORE_SQLITE__USER_SUCCEED,
     STORE_SQLITE__MEMBER_ROLE,
     STORE_SQLITE__ROLE_PUT,
     STORE_SQLITE__ROLE_DEMOTE,
+    STORE_SQLITE__ROOM_SET,
+    STORE_SQLITE__ROOM_INFO,
+    STORE_SQLITE__ROOM_TOPIC,
+    STORE_SQLITE__FLAG_SET,
+    STORE_SQLITE__FLAG_DEL,
+    STORE_SQLITE__FLAG_GET,
+    STORE_SQLITE__ROOM_DEL,
+    STORE_SQLITE__ROOM_DEL_MEMBERS,
+    STORE_SQLITE__ROOM_DEL_FLAGS,
     STORE_SQLITE__NSTMT
 };
+
+/* A message as it is now (store_sqlite__msg_row): the row m, and o, the
+ * message it replies to (same conversation), for the excerpt. */
+#define STORE_SQLITE__MSG_COLS                                                              \
+    "SELECT m.id, m.sender, m.recipient, m.content, m.ts_ms, m.sender_id, m.reply_to,"     \
+    " m.edited_ms, m.deleted, m.reacts, o.sender, o.content, o.deleted, m.action, m.target"  \
+    " FROM messages AS m"
+#define STORE_SQLITE__MSG_REPLY                                                             \
+    " LEFT JOIN messages AS o ON o.id = m.reply_to AND o.conv_id = m.conv_id"
 
 /* One operation, done, waiting for its commit and callback. */
 typedef struct store_sqlite__op {
@@ -181,6 +202,18 @@ void store_sqlite__read_mark(store_t *s, const char *user_id, const char *conv,
                              const char *msg_id, store_read_cb cb, void *ud);
 void store_sqlite__read_get(store_t *s, const char *user_id, const char *conv,
                             store_read_cb cb, void *ud);
+/* The SQL of the statements from STORE_SQLITE__ROOMS_FIRST on. */
+extern const char *const store_sqlite__sql_rooms[];
+/* A room just created: its settings and owner (store_room_create_with). */
+int store_sqlite__room_settle(store_sqlite *st, const char *key, const store_room_opts_t *opts);
+void store_sqlite__room_info(store_t *s, const char *key, store_room_info_cb cb, void *ud);
+void store_sqlite__room_topic(store_t *s, const char *key, const char *topic, store_count_cb cb,
+                              void *ud);
+void store_sqlite__room_delete(store_t *s, const char *key, store_count_cb cb, void *ud);
+void store_sqlite__flag(store_t *s, const char *room_key, const char *user_id, int kind, int op,
+                        int64_t ms, store_count_cb cb, void *ud);
+/* Runs `which` bound to text ?1: 0 or STORE_EIO (store_sqlite_users.c). */
+int store_sqlite__exec_text(store_sqlite *st, int which, const char *v, const char *what);
 void store_sqlite__member_role_set(store_t *s, const char *room_key, const char *user_id,
                                    int role, store_count_cb cb, void *ud);
 /* Messages that live (store_sqlite_msgs.c). */

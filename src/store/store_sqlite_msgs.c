@@ -92,7 +92,9 @@ int store_sqlite__msg_row(store_sqlite *st, sqlite3_stmt *stmt, store_msg_t *m)
         store_sqlite__column_text(stmt, 2, &m->to, NULL) < 0 ||
         store_sqlite__column_text(stmt, 3, &m->content, &m->content_len) < 0 ||
         store_sqlite__column_text(stmt, 5, &m->from_id, NULL) < 0 || !m->from ||
-        !m->content || store_sqlite__reply_cols(stmt, m) < 0)
+        !m->content || store_sqlite__reply_cols(stmt, m) < 0 ||
+        store_sqlite__column_text(stmt, 13, &m->action, NULL) < 0 ||
+        store_sqlite__column_text(stmt, 14, &m->user, NULL) < 0)
         return STORE_EIO;
     if (sqlite3_column_int64(stmt, 9) > 0)
         return store_sqlite__reactions_read(st, rowid, m);

@@ -76,7 +76,7 @@ static int store_sqlite__user_expired(const store_user_t *u, int64_t now_ms, int
 }
 
 /* Runs `which` bound to one text: 0 or STORE_EIO. */
-static int store_sqlite__exec_text(store_sqlite *st, int which, const char *v, const char *what)
+int store_sqlite__exec_text(store_sqlite *st, int which, const char *v, const char *what)
 {
     sqlite3_stmt *stmt = store_sqlite__stmt(st, which);
     if (store_sqlite__bind_text(stmt, 1, v, strlen(v)) != SQLITE_OK) {

@@ -144,7 +144,7 @@ static int append_full(const char *conv, const char *from, const char *to, const
 {
     res_t r;
     memset(&r, 0, sizeof(r));
-    store_msg_in_t m = {conv, from, to, text, strlen(text), ts, NULL, NULL};
+    store_msg_in_t m = {conv, from, to, text, strlen(text), ts, NULL, NULL, NULL, NULL};
     store_dedupe_in_t d = {user, cid, cid_len, exp};
     store_msg_append(S, &m, cid ? &d : NULL, append_cb, &r);
     CHECK(r.calls == 0);
@@ -663,7 +663,7 @@ static void test_failover(void)
     static res_t mid[N];
     memset(mid, 0, sizeof(mid));
     for (int i = 0; i < N; i++) {
-        store_msg_in_t m = {conv, "A", NULL, "during", 6, 2 + i, NULL, NULL};
+        store_msg_in_t m = {conv, "A", NULL, "during", 6, 2 + i, NULL, NULL, NULL, NULL};
         store_msg_append(S, &m, NULL, append_cb, &mid[i]);
     }
     uv_update_time(&loop);
@@ -687,7 +687,7 @@ static void test_failover(void)
         attempts++;
         res_t r;
         memset(&r, 0, sizeof(r));
-        store_msg_in_t m = {conv, "A", NULL, "after", 5, 100, NULL, NULL};
+        store_msg_in_t m = {conv, "A", NULL, "after", 5, 100, NULL, NULL, NULL, NULL};
         store_msg_append(S, &m, NULL, append_cb, &r);
         wait_for(&r.calls, 1, 10000);
         spin(5);

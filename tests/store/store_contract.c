@@ -197,7 +197,7 @@ static int sc_append_cid(sc_env *env, const char *conv, const char *from, const 
 {
     sc_res r;
     memset(&r, 0, sizeof(r));
-    store_msg_in_t m = {conv, from, to, text, strlen(text), ts, NULL, NULL};
+    store_msg_in_t m = {conv, from, to, text, strlen(text), ts, NULL, NULL, NULL, NULL};
     store_dedupe_in_t d = {user, cid, cid_len, ts + STORE_DEDUPE_TTL_MS};
     store_msg_append(env->s, &m, cid ? &d : NULL, sc_on_append, &r);
     int rc = sc_wait(env, &r);
@@ -706,7 +706,7 @@ static void sc_test_order_one_conversation(sc_env *env)
     for (int i = 0; i < N; i++) {
         snprintf(text, sizeof(text), "o%d", i);
         snprintf(cid, sizeof(cid), "k%d", i % 3 ? i : 0); /* some retries */
-        store_msg_in_t m = {conv, "Alice", NULL, text, strlen(text), 500 + i, NULL, NULL};
+        store_msg_in_t m = {conv, "Alice", NULL, text, strlen(text), 500 + i, NULL, NULL, NULL, NULL};
         store_dedupe_in_t d = {"orderer", cid, strlen(cid), 500 + i + 60000};
         store_msg_append(env->s, &m, i % 2 ? &d : NULL, sc_on_append, &w[i]);
         store_history(env->s, conv, NULL, 1000, sc_on_page, &rd[i]);
@@ -748,7 +748,7 @@ typedef struct {
 static void sc_start_append(void *arg)
 {
     sc_chain *c = arg;
-    store_msg_in_t m = {c->conv, "a", NULL, "chained", 7, 2, NULL, NULL};
+    store_msg_in_t m = {c->conv, "a", NULL, "chained", 7, 2, NULL, NULL, NULL, NULL};
     store_msg_append(c->env->s, &m, NULL, sc_on_append, c->next);
     c->ran_inline = c->next->calls != 0;
 }
@@ -765,7 +765,7 @@ static void sc_test_callback_starts_op(sc_env *env)
     first.then = sc_start_append;
     first.then_arg = &chain;
     sc_seq = 0;
-    store_msg_in_t m = {conv, "a", NULL, "first", 5, 1, NULL, NULL};
+    store_msg_in_t m = {conv, "a", NULL, "first", 5, 1, NULL, NULL, NULL, NULL};
     store_msg_append(env->s, &m, NULL, sc_on_append, &first);
     SC_ASSERT(env->wait(env, &first.calls, 1) && first.rc == 0);
     SC_ASSERT(env->wait(env, &second.calls, 1) && second.calls == 1 && second.rc == 0);
@@ -802,7 +802,7 @@ static void sc_test_close_with_ops_pending(sc_env *env)
     SC_ASSERT(sc_append(env, conv, "a", NULL, "kept", 1, id) == 0);
     sc_seq = 0;
     for (int i = 0; i < N; i++) {
-        store_msg_in_t m = {conv, "A", NULL, "x", 1, 1, NULL, NULL};
+        store_msg_in_t m = {conv, "A", NULL, "x", 1, 1, NULL, NULL, NULL, NULL};
         store_dedupe_in_t d = {"closer", "cid", 3, 1 + STORE_DEDUPE_TTL_MS};
         if (i == N - 1) {
             r[i].then = sc_start_room_get;
@@ -961,7 +961,7 @@ static int sc_append_from(sc_env *env, const char *conv, const char *from_id, co
 {
     sc_res r;
     memset(&r, 0, sizeof(r));
-    store_msg_in_t m = {conv, "someone", NULL, text, strlen(text), ts, from_id, NULL};
+    store_msg_in_t m = {conv, "someone", NULL, text, strlen(text), ts, from_id, NULL, NULL, NULL};
     store_msg_append(env->s, &m, NULL, sc_on_append, &r);
     if (sc_wait(env, &r) != 0 || r.app.duplicate || r.app.id[0] == '\0') {
         sc_failed("append: 0, not a duplicate, an id", __FILE__, __LINE__);
@@ -1518,5 +1518,9 @@ static const sc_test sc_tests[] = {
     {"messages: reactions from two stores", sc_test_reactions_two_stores},
     {"rooms: owners, roles, succession", sc_test_room_owners},
     {"rooms: an owner purged passes its rooms on", sc_test_room_owner_purged},
+    {"rooms: settings, topic, the creator as owner", sc_test_room_settings},
+    {"rooms: bans, mutes, invitations", sc_test_room_flags},
+    {"messages: system messages", sc_test_system_messages},
+    {"rooms: delete", sc_test_room_delete},
 };
 #define SC_NTESTS (sizeof(sc_tests) / sizeof(sc_tests[0]))

@@ -555,8 +555,8 @@ static inline void store_room_delete(store_t *s, const char *key, store_count_cb
  * store_flag_set sets (or replaces) it: cb gets 0 and 1. store_flag_clear
  * removes it: 0 and 1, or 0 and 0 when there was none. store_flag_check
  * says whether it is in force at now_ms: 0 and 1, or 0 and 0 (none, or
- * past its deadline). An invitation stays until cleared (the chat layer
- * clears it when the user joins) or the room is deleted. */
+ * past its deadline). An invitation stays until the user joins
+ * (store_member_add uses it up), it is cleared, or the room is deleted. */
 enum { STORE_FLAG__SET = 1, STORE_FLAG__CLEAR = 2, STORE_FLAG__CHECK = 3 };
 static inline void store_flag_set(store_t *s, const char *room_key, const char *user_id,
                                   int kind, int64_t until_ms, store_count_cb cb, void *ud)

@@ -33,9 +33,15 @@
 
 #include "util/mem.h"
 
-/* Joins: KEYS = members, joined, roles; ARGV = user, now. 1 if added. */
+/* STORE_FLAG_INVITE, in the flags' fields. */
+#define STORE_REDIS__INVITE_TXT "3"
+_Static_assert(STORE_FLAG_INVITE == 3, "STORE_REDIS__INVITE_TXT");
+
+/* Joins: KEYS = members, joined, roles, flags; ARGV = user, now. 1 if
+ * added; an invitation is used by the join. */
 const char store_redis__lua_room_join[] =
     "if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end "
+    "redis.call('HDEL', KEYS[4], '" STORE_REDIS__INVITE_TXT ":' .. ARGV[1]) "
     "local first = redis.call('ZCARD', KEYS[1]) == 0 "
     "local n = redis.call('HINCRBY', KEYS[2], '\\31seq', 1) "
     "redis.call('ZADD', KEYS[1], n, ARGV[1]) redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) "

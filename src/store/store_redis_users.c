@@ -1000,13 +1000,14 @@ static void store_redis__on_member_room(store_redis__op *op, const redisReply *r
 static void store_redis__member_room_write(store_redis__op *op)
 {
     store_redis__u *u = store_redis__u_of(op);
-    char *k[3], *now = store_redis__int_txt(u->now);
+    char *k[4], *now = store_redis__int_txt(u->now);
     store_redis__member_keys(op, 1, k);
+    k[3] = store_redis__fmt("parley:{r:", u->room, "}:flags"); /* a join uses an invitation */
     const char *argv[] = {"EVAL",
                           u->name ? store_redis__lua_room_join : store_redis__lua_room_leave,
-                          "3", k[0], k[1], k[2], u->id, now};
-    store_redis__send(op, store_redis__on_member_room, k[0], u->name ? 8 : 7, argv, NULL);
-    for (int i = 0; i < 3; i++)
+                          "4", k[0], k[1], k[2], k[3], u->id, now};
+    store_redis__send(op, store_redis__on_member_room, k[0], u->name ? 9 : 8, argv, NULL);
+    for (int i = 0; i < 4; i++)
         mem_free(k[i]);
     mem_free(now);
 }

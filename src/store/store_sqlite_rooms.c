@@ -11,6 +11,9 @@
 
 #include "util/mem.h"
 
+/* STORE_FLAG_INVITE, in SQL. */
+#define STORE_SQLITE__INVITE_TXT "3"
+_Static_assert(STORE_FLAG_INVITE == 3, "STORE_SQLITE__INVITE_TXT");
 /* The designator of statement NAME in store_sqlite__sql_rooms. */
 #define SQ(NAME) [STORE_SQLITE__##NAME - STORE_SQLITE__ROOMS_FIRST]
 
@@ -63,6 +66,8 @@ const char *const store_sqlite__sql_rooms[STORE_SQLITE__NSTMT - STORE_SQLITE__RO
     SQ(ROOM_DEL) = "DELETE FROM rooms WHERE key = ?1",
     SQ(ROOM_DEL_MEMBERS) = "DELETE FROM members WHERE room_key = ?1",
     SQ(ROOM_DEL_FLAGS) = "DELETE FROM room_flags WHERE room_key = ?1",
+    SQ(FLAG_INVITE_USED) = "DELETE FROM room_flags WHERE room_key = ?1 AND user_id = ?2"
+        " AND kind = " STORE_SQLITE__INVITE_TXT,
 };
 
 int store_sqlite__room_settle(store_sqlite *st, const char *key, const store_room_opts_t *opts)

@@ -494,6 +494,17 @@ static void store_sqlite__member_write(store_t *s, int which, const char *room_k
     }
     if (rc == 0)
         op->res.count = sqlite3_changes(st->db) > 0;
+    if (rc == 0 && op->res.count && which == STORE_SQLITE__MEMBER_ADD) {
+        /* an invitation is used by the join */
+        sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__FLAG_INVITE_USED);
+        if (store_sqlite__bind_text(stmt, 1, room_key, strlen(room_key)) != SQLITE_OK ||
+            store_sqlite__bind_text(stmt, 2, user_id, strlen(user_id)) != SQLITE_OK) {
+            store_sqlite__done(stmt);
+            rc = store_sqlite__fail(st->db, "invite used bind");
+        } else {
+            rc = store_sqlite__exec(st, stmt, "invite used");
+        }
+    }
     store_sqlite__write_submit(st, op, rc);
 }
 

@@ -225,6 +225,12 @@ static void sc_test_room_flags(sc_env *env)
     SC_ASSERT(sc_flag(env, STORE_FLAG__SET, "r", "u3", STORE_FLAG_INVITE, 0, &n) == 0);
     SC_ASSERT(sc_flag(env, STORE_FLAG__CHECK, "r", "u3", STORE_FLAG_INVITE, t, &n) == 0 &&
               n == 1);
+    /* the join uses it up; other flags stay across a join */
+    SC_ASSERT(sc_flag(env, STORE_FLAG__SET, "r", "u3", STORE_FLAG_MUTE, 0, &n) == 0);
+    SC_ASSERT(sc_member(env, 1, "r", "u3", t, &n) == 0 && n == 1);
+    SC_ASSERT(sc_flag(env, STORE_FLAG__CHECK, "r", "u3", STORE_FLAG_INVITE, t, &n) == 0 &&
+              n == 0);
+    SC_ASSERT(sc_flag(env, STORE_FLAG__CHECK, "r", "u3", STORE_FLAG_MUTE, t, &n) == 0 && n == 1);
     SC_ASSERT(sc_flag(env, STORE_FLAG__CLEAR, "r", "u1", STORE_FLAG_BAN, 0, &n) == 0 && n == 1);
     SC_ASSERT(sc_flag(env, STORE_FLAG__CHECK, "r", "u1", STORE_FLAG_BAN, t, &n) == 0 && n == 0);
     SC_ASSERT(sc_flag(env, STORE_FLAG__SET, "r", "u1", 9, 0, &n) == STORE_EINVAL);

@@ -900,6 +900,46 @@ static void test_query_plans(void **state)
 }
 
 
+/* ---- roles in a user's room list ----------------------------------------- */
+
+static void on_rooms(void *ud, int rc, store_room_list_t *l)
+{
+    result_t *r = ud;
+    r->list = *l;
+    memset(l, 0, sizeof(*l));
+    got(r, rc);
+}
+
+/* store_member_rooms says the user's role in each room (the SQLite store;
+ * the Redis store keeps roles in the room's slot only). */
+static void test_member_rooms_roles(void **state)
+{
+    fixture_t *f = *state;
+    const char *adds[][2] = {{"a", "u1"}, {"a", "u2"}, {"b", "u2"}, {"c", "u1"}, {"c", "u2"}};
+    for (size_t i = 0; i < sizeof(adds) / sizeof(adds[0]); i++) {
+        result_t r = {0};
+        store_member_add(f->s, adds[i][0], adds[i][1], 1 + (int64_t)i, on_count, &r);
+        wait_for(f, &r);
+        assert_int_equal(r.rc, 0);
+    }
+    result_t r = {0};
+    store_member_role_set(f->s, "c", "u2", STORE_ROLE_MODERATOR, on_count, &r);
+    wait_for(f, &r);
+    assert_int_equal(r.rc, 0);
+    memset(&r, 0, sizeof(r));
+    store_member_rooms(f->s, "u2", on_rooms, &r);
+    wait_for(f, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.list.n, 3);
+    assert_string_equal(r.list.rooms[0].key, "a");
+    assert_int_equal(r.list.rooms[0].role, STORE_ROLE_MEMBER);
+    assert_string_equal(r.list.rooms[1].key, "b");
+    assert_int_equal(r.list.rooms[1].role, STORE_ROLE_OWNER);
+    assert_string_equal(r.list.rooms[2].key, "c");
+    assert_int_equal(r.list.rooms[2].role, STORE_ROLE_MODERATOR);
+    store_room_list_free(&r.list);
+}
+
 /* ---- deleted text is gone from the files -------------------------------- */
 
 typedef struct {
@@ -1003,6 +1043,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_query_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_while_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_scrubs_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_member_rooms_roles, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

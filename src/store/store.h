@@ -118,9 +118,7 @@ typedef struct {
     char *name; /* display name, as first created */
     int64_t joined_ms; /* store_member_rooms: when the user joined it;
                           store_room_list: 0 */
-    int role;          /* store_member_rooms: the user's role in it
-                          (SQLite store; the Redis store says
-                          STORE_ROLE_MEMBER: read store_room_members);
+    int role;          /* store_member_rooms: the user's role in it;
                           store_room_list: 0 */
 } store_room_t;
 

@@ -148,6 +148,7 @@
  * Cost. Round trips, each of one command to one master: room_get,
  * room_list, private_convs and a history page (the read script, with or
  * without `before`): 1; msg_get, msg_edit, msg_delete, a reaction: 1;
+ * member_rooms: 2 (the list, then every room's role of the user at once);
  * room_create: 1, 3 the first time; since: 1 per chunk of up
  * to max(limit + 1, STORE_REDIS__SINCE_CHUNK) entries, usually 1. An append: a
  * GET (with a clientId), the XADD, a WAIT (with wait_replicas), then

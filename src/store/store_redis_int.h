@@ -174,6 +174,9 @@ void store_redis__member_role_set(store_t *s, const char *room_key, const char *
 /* A room just created (or found): its owner's membership when the create
  * asked for one, then the create's completion. */
 void store_redis__room_owned(store_redis__op *op);
+/* store_member_rooms' last step: the user's role in each room of the
+ * list (op->res.list), then the op's completion. */
+void store_redis__member_roles(store_redis__op *op, const char *user_id);
 void store_redis__room_info(store_t *s, const char *key, store_room_info_cb cb, void *ud);
 void store_redis__room_topic(store_t *s, const char *key, const char *topic, store_count_cb cb,
                              void *ud);

@@ -24,8 +24,10 @@
  * its longest-standing moderator, else member, becomes the owner) happens
  * in the same script as the leave. The first member of a room without
  * members becomes its owner. The roles live in the room's slot only: a
- * user's room list (store_member_rooms, the user's slot) says
- * STORE_ROLE_MEMBER; store_room_members has the roles. */
+ * user's room list (store_member_rooms, read in the user's slot) asks each
+ * room for the user's role afterwards, all at once (one more round trip;
+ * each reply names its room, as replies of different nodes come in any
+ * order). */
 #include "store/store_redis_int.h"
 
 #include <inttypes.h>
@@ -414,4 +416,38 @@ void store_redis__room_delete(store_t *s, const char *key, store_count_cb cb, vo
     store_redis__lane_join(op, op->key);
     store_redis__lane_join(op, op->in.role.keys[0]);
     store_redis__submit(op);
+}
+
+/* ---- a user's roles, for store_member_rooms ------------------------------ */
+
+/* KEYS = a room's roles; ARGV = its index in the list, the user. */
+static const char store_redis__lua_role_of[] =
+    "return {ARGV[1], redis.call('HGET', KEYS[1], ARGV[2]) or 'member'}";
+
+static void store_redis__on_role_of(store_redis__op *op, const redisReply *r)
+{
+    store_room_list_t *l = &op->res.list;
+    int64_t i = -1;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        store_redis__reply_i64(r->element[0], &i) != 0 || i < 0 || (uint64_t)i >= l->n)
+        op->in.role.op++; /* (a failed command was logged) */
+    else
+        l->rooms[i].role = store_redis__role_parse(r->element[1]);
+    if (op->inflight == 0)
+        store_redis__finish(op, op->in.role.op ? STORE_EIO : 0);
+}
+
+void store_redis__member_roles(store_redis__op *op, const char *user_id)
+{
+    store_room_list_t *l = &op->res.list;
+    for (size_t i = 0; i < l->n; i++) {
+        char idx[24], *k = store_redis__fmt("parley:{r:", l->rooms[i].key, "}:roles");
+        snprintf(idx, sizeof(idx), "%zu", i);
+        const char *argv[] = {"EVAL", store_redis__lua_role_of, "1", k, idx, user_id};
+        if (store_redis__command(op, store_redis__on_role_of, k, 6, argv, NULL) != 0)
+            op->in.role.op++;
+        mem_free(k);
+    }
+    if (op->inflight == 0)
+        store_redis__finish(op, op->in.role.op ? STORE_EIO : 0);
 }

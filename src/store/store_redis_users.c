@@ -1097,7 +1097,7 @@ static void store_redis__on_member_rooms(store_redis__op *op, const redisReply *
         }
         room->joined_ms = joined;
     }
-    store_redis__finish(op, 0);
+    store_redis__member_roles(op, store_redis__u_of(op)->id); /* store_redis_rooms.c */
 }
 
 static void store_redis__on_room_members(store_redis__op *op, const redisReply *r)

@@ -77,6 +77,17 @@ static void sc_test_room_owners(sc_env *env)
     SC_ASSERT(sc_member(env, 1, "r", "u3", t + 6, &n) == 0 && n == 1);
     SC_ASSERT(sc_roles(env, "r", roles, sizeof(roles)) == 0);
     SC_ASSERT(strcmp(roles, "u5:o u3:-") == 0);
+    /* a user's room list says its role in each */
+    store_room_list_t rl;
+    SC_ASSERT(sc_member(env, 1, "s", "u3", t + 7, &n) == 0 && n == 1);
+    SC_ASSERT(sc_member(env, 1, "t", "u5", t + 8, &n) == 0 && n == 1);
+    SC_ASSERT(sc_member(env, 1, "t", "u3", t + 9, &n) == 0 && n == 1);
+    SC_ASSERT(sc_role_set(env, "t", "u3", STORE_ROLE_MODERATOR, &n) == 0 && n == 1);
+    SC_ASSERT(sc_member_rooms(env, "u3", &rl) == 0 && rl.n == 3);
+    SC_ASSERT(strcmp(rl.rooms[0].key, "r") == 0 && rl.rooms[0].role == STORE_ROLE_MEMBER);
+    SC_ASSERT(strcmp(rl.rooms[1].key, "s") == 0 && rl.rooms[1].role == STORE_ROLE_OWNER);
+    SC_ASSERT(strcmp(rl.rooms[2].key, "t") == 0 && rl.rooms[2].role == STORE_ROLE_MODERATOR);
+    store_room_list_free(&rl);
 }
 
 /* An owner that expires (store_user_purge) passes its rooms on. */

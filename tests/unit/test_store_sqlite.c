@@ -910,8 +910,8 @@ static void on_rooms(void *ud, int rc, store_room_list_t *l)
     got(r, rc);
 }
 
-/* store_member_rooms says the user's role in each room (the SQLite store;
- * the Redis store keeps roles in the room's slot only). */
+/* store_member_rooms says the user's role in each room, read in the same
+ * statement as the list (the contract suite checks the roles too). */
 static void test_member_rooms_roles(void **state)
 {
     fixture_t *f = *state;

@@ -459,7 +459,9 @@ static void parley_usage(FILE *out)
 {
     fprintf(out,
             "parley %s - a Socket.IO v4 chat server\n\n"
-            "usage: parley [--config FILE] [options]\n\n"
+            "usage: parley [--config FILE] [options]\n"
+            "       parley admin set-owner ROOM USER [options]   (make USER the owner\n"
+            "       of ROOM in the store the options name, then exit)\n\n"
             "Every option has three spellings: a flag (--max-content 500), an\n"
             "environment variable (PARLEY_MAX_CONTENT=500) and a config file key\n"
             "(max-content = 500, one \"name = value\" per line; '#' starts a comment\n"

@@ -29,6 +29,7 @@
 #include "util/turn.h"
 #include "webhook/webhook.h"
 
+#include "admin.h"
 #include "config.h"
 
 #define PARLEY_SHUTDOWN_GRACE_MS 3000
@@ -532,6 +533,8 @@ out:
 
 int main(int argc, char **argv)
 {
+    if (parley_admin_wanted(argc, argv)) /* `parley admin ...`: admin.c */
+        return parley_admin_main(argc, argv);
     parley_config cfg;
     int r = parley_configure(&cfg, argc, argv);
     int status = r > 0 ? 0 : r < 0 ? 2 : parley_run(&cfg);

@@ -1,8 +1,11 @@
 /* store.h - the storage interface of the chat layer: rooms, message history
  * of rooms and private conversations, clientId de-duplication, and the
  * foundations of contract v2: users (identities owning a name, guests
- * expiring), shared secrets, room membership per user, read state, and a
- * user's conversation list.
+ * expiring), shared secrets, room membership per user, read state, a
+ * user's conversation list, messages that live (replies, edits,
+ * tombstones, reactions: every read shows a message as it is now,
+ * system messages), and rooms with owners (roles, settings, bans, mutes,
+ * invitations, deletion).
  *
  * The chat layer talks to an opaque store_t through the inline wrappers
  * below, whatever the backend: the embedded SQLite store (store_sqlite.c)
@@ -41,7 +44,9 @@
  * take effect in the order they were sent. Operations on different keys
  * may complete in any order. The v2 operations order the same way per
  * user id, per name key (claim, ensure, find, rename), per room (its
- * members) and per conversation and user (read state); store_user_purge
+ * members) and per conversation and user (read state); the message
+ * operations (get, edit, delete, reactions) per conversation, with its
+ * appends and reads; store_user_purge
  * and store_conversations, which touch many keys, are ordered only after
  * what completed before they started. The SQLite store does more: every operation
  * takes effect when it is started, and callbacks run in start order.
@@ -90,6 +95,9 @@
                                 see store_close */
 #define STORE_ETAKEN    ERR_TAKEN /* a name a live user owns: answer
                                 `username_taken` */
+#define STORE_ELIMIT    ERR_LIMITED /* a reaction: the message has
+                                STORE_REACTION_EMOJI_MAX distinct emoji
+                                already: answer `limit_reached` */
 
 /* Bytes that hold any message id, its NUL included. */
 #define STORE_ID_MAX 48
@@ -97,6 +105,11 @@
 #define STORE_DEDUPE_TTL_MS ((int64_t)10 * 60 * 1000)
 /* Largest history page a backend must serve. */
 #define STORE_HISTORY_LIMIT_MAX 1000
+/* Distinct emoji a message may carry; reactors named per emoji. */
+#define STORE_REACTION_EMOJI_MAX 20
+#define STORE_REACTION_USERS_MAX 20
+/* Code points of a reply's excerpt of the message replied to. */
+#define STORE_EXCERPT_CP 100
 
 typedef struct store store_t;
 
@@ -104,6 +117,8 @@ typedef struct {
     char *key;  /* comparison key */
     char *name; /* display name, as first created */
     int64_t joined_ms; /* store_member_rooms: when the user joined it;
+                          store_room_list: 0 */
+    int role;          /* store_member_rooms: the user's role in it;
                           store_room_list: 0 */
 } store_room_t;
 
@@ -127,6 +142,14 @@ typedef struct {
     const char *from_id; /* the sender's user id (store_user_t.id), or NULL
                             (a message of no user: system messages, v1);
                             read state counts a user's own messages read */
+    const char *action;  /* a system message (type system): its action
+                            ("kick", "ban", "topic", "notice", ...), else
+                            NULL; from is then who acted ("" for none) */
+    const char *user;    /* a system message: the user it concerns, or NULL */
+    const char *reply_to; /* the id of a message of the same conversation
+                             this one replies to, or NULL: checked by the
+                             append (STORE_EBADID malformed, STORE_ENOTFOUND
+                             not a message of conv; a tombstone is one) */
 } store_msg_in_t;
 
 /* The clientId of a message to append, per sending user across every
@@ -148,15 +171,37 @@ typedef struct {
                               first message's and nothing was stored */
 } store_appended_t;
 
-/* A stored message, owned by the store_history_t that holds it. */
+/* One emoji's reactions to a message. */
+typedef struct {
+    char *emoji;
+    uint64_t count;  /* how many users reacted with it */
+    char **users;    /* the first reactors' usernames (as they reacted), at
+                        most STORE_REACTION_USERS_MAX, in reaction order */
+    size_t nusers;
+} store_reaction_t;
+
+/* A stored message as it is now (edits, deletion, reactions applied),
+ * owned by the store_history_t (or the result) that holds it. */
 typedef struct {
     char id[STORE_ID_MAX];
     char *from;
     char *to;            /* NULL for room messages */
-    char *content;       /* NUL-terminated; content_len excludes the NUL */
+    char *content;       /* NUL-terminated; content_len excludes the NUL;
+                            "" for a tombstone */
     size_t content_len;
     int64_t ts_ms;
     char *from_id;       /* the sender's user id, NULL when none */
+    int64_t edited_ms;   /* its last edit; 0: never edited (or deleted) */
+    int deleted;         /* a tombstone: id, from, from_id, to, ts_ms and
+                            content "" only, nothing else */
+    char *reply_id;      /* the message it replies to, or NULL; then: */
+    char *reply_from;    /* that message's sender ("" when it is gone) */
+    char *reply_excerpt; /* the first STORE_EXCERPT_CP code points of its
+                            content now: "" once it is deleted */
+    store_reaction_t *reactions; /* in order of first use; NULL when none */
+    size_t nreactions;
+    char *action;        /* a system message's action, else NULL */
+    char *user;          /* a system message: the user it concerns, or NULL */
 } store_msg_t;
 
 typedef struct {
@@ -169,10 +214,33 @@ typedef struct {
  * result is lent for the duration of the call (see the top of this file).
  * On an error the result is empty (zeroed, name NULL). */
 typedef void (*store_room_cb)(void *ud, int rc, const char *name, int created);
+
+/* What a room is created with (store_room_create_with); nothing kept. */
+typedef struct {
+    int is_private;       /* 1: a private room */
+    const char *topic;    /* its topic (validated), NULL for "" */
+    const char *owner_id; /* its creator: made its first member and owner,
+                             joined at now_ms; NULL for none */
+    int64_t now_ms;
+} store_room_opts_t;
+
+/* A room's settings (store_room_info), lent. */
+typedef struct {
+    char *name;
+    int is_private;
+    char *topic; /* "" when none */
+} store_room_info_t;
+typedef void (*store_room_info_cb)(void *ud, int rc, const store_room_info_t *info);
+
+/* Per room and user: a ban, a mute, an invitation (store_flag_set). */
+enum { STORE_FLAG_BAN = 1, STORE_FLAG_MUTE = 2, STORE_FLAG_INVITE = 3 };
 typedef void (*store_room_list_cb)(void *ud, int rc, store_room_list_t *list);
 typedef void (*store_append_cb)(void *ud, int rc, const store_appended_t *res);
 typedef void (*store_history_cb)(void *ud, int rc, store_history_t *page);
 typedef void (*store_count_cb)(void *ud, int rc, uint64_t n);
+/* One message as it is now (NULL on error); changed: whether the operation
+ * changed it (see each operation). */
+typedef void (*store_msg_cb)(void *ud, int rc, const store_msg_t *msg, int changed);
 
 /* Conversation names (store_conv_private form), owned by the list. */
 typedef struct {
@@ -199,10 +267,14 @@ typedef void (*store_user_cb)(void *ud, int rc, const store_user_t *user);
 /* A shared secret's bytes, lent (NULL and 0 on error). */
 typedef void (*store_secret_cb)(void *ud, int rc, const uint8_t *bytes, size_t len);
 
+/* Roles in a room, in order of rights. */
+enum { STORE_ROLE_MEMBER = 0, STORE_ROLE_MODERATOR = 1, STORE_ROLE_OWNER = 2 };
+
 /* One member of a room. */
 typedef struct {
     char id[STORE_USER_ID_MAX]; /* the user's id */
     int64_t joined_ms;
+    int role;                   /* STORE_ROLE_* */
 } store_member_t;
 
 /* A room's members, in join order. */
@@ -247,8 +319,8 @@ typedef void (*store_conversations_cb)(void *ud, int rc, store_conversations_t *
 
 typedef struct {
     void (*close)(store_t *s);
-    void (*room_create)(store_t *s, const char *key, const char *name, store_room_cb cb,
-                        void *ud);
+    void (*room_create)(store_t *s, const char *key, const char *name,
+                        const store_room_opts_t *opts, store_room_cb cb, void *ud);
     void (*room_get)(store_t *s, const char *key, store_room_cb cb, void *ud);
     void (*room_list)(store_t *s, store_room_list_cb cb, void *ud);
     void (*msg_append)(store_t *s, const store_msg_in_t *m, const store_dedupe_in_t *d,
@@ -285,6 +357,21 @@ typedef struct {
     void (*read_get)(store_t *s, const char *user_id, const char *conv, store_read_cb cb,
                      void *ud);
     void (*conversations)(store_t *s, const char *user_id, store_conversations_cb cb, void *ud);
+    void (*msg_get)(store_t *s, const char *conv, const char *id, store_msg_cb cb, void *ud);
+    void (*msg_edit)(store_t *s, const char *conv, const char *id, const char *content,
+                     size_t content_len, int64_t now_ms, store_msg_cb cb, void *ud);
+    void (*msg_delete)(store_t *s, const char *conv, const char *id, store_msg_cb cb, void *ud);
+    void (*reaction)(store_t *s, const char *conv, const char *id, const char *user_id,
+                     const char *username, const char *emoji, int add, store_msg_cb cb,
+                     void *ud);
+    void (*member_role_set)(store_t *s, const char *room_key, const char *user_id, int role,
+                            store_count_cb cb, void *ud);
+    void (*room_info)(store_t *s, const char *key, store_room_info_cb cb, void *ud);
+    void (*room_topic)(store_t *s, const char *key, const char *topic, store_count_cb cb,
+                       void *ud);
+    void (*flag)(store_t *s, const char *room_key, const char *user_id, int kind, int op,
+                 int64_t ms, store_count_cb cb, void *ud);
+    void (*room_delete)(store_t *s, const char *key, store_count_cb cb, void *ud);
 } store_ops_t;
 
 /* The part every backend shares; backends put it first in their struct. */
@@ -415,7 +502,76 @@ static inline void store_close(store_t *s)
 static inline void store_room_create(store_t *s, const char *key, const char *name,
                                      store_room_cb cb, void *ud)
 {
-    s->ops->room_create(s, key, name, cb, ud);
+    s->ops->room_create(s, key, name, NULL, cb, ud);
+}
+
+/* The same with settings, applied only when this call creates the room:
+ * private, topic, and its owner (opts->owner_id becomes its first member,
+ * role owner, in the same operation; the SQLite store in one savepoint,
+ * the Redis store in steps: the room, then the membership, the room's
+ * side first). An existing room is left as it is (created 0). */
+static inline void store_room_create_with(store_t *s, const char *key, const char *name,
+                                          const store_room_opts_t *opts, store_room_cb cb,
+                                          void *ud)
+{
+    s->ops->room_create(s, key, name, opts, cb, ud);
+}
+
+/* The settings of room key: 0 and them, or STORE_ENOTFOUND. Rooms created
+ * before settings are public, without a topic. */
+static inline void store_room_info(store_t *s, const char *key, store_room_info_cb cb, void *ud)
+{
+    s->ops->room_info(s, key, cb, ud);
+}
+
+/* Sets the topic of room key (validated by the chat layer): cb gets 0 and
+ * 1, or STORE_ENOTFOUND. */
+static inline void store_room_topic_set(store_t *s, const char *key, const char *topic,
+                                        store_count_cb cb, void *ud)
+{
+    s->ops->room_topic(s, key, topic, cb, ud);
+}
+
+/* Deletes room key and everything of it: its settings, its history (the
+ * conversation store_conv_room(key), its messages and their reactions),
+ * its members (both sides), its flags and every member's read state of
+ * it. cb gets 0 and 1, or STORE_ENOTFOUND. The SQLite store does it in one
+ * savepoint (the deleted text then goes as a message delete's does); the
+ * Redis store in steps (the room, then its slot: members, roles, flags,
+ * history; then the index, the members' lists and read marks): an
+ * interrupted delete leaves the room gone with some of its keys, which the
+ * room's next creation does not see. A key created again is a new room
+ * with an empty history. */
+static inline void store_room_delete(store_t *s, const char *key, store_count_cb cb, void *ud)
+{
+    s->ops->room_delete(s, key, cb, ud);
+}
+
+/* Bans, mutes and invitations: one flag per room, user and kind
+ * (STORE_FLAG_*), for a user whether a member or not, with an optional
+ * deadline (until_ms; 0: none) checked when read: no timer per flag.
+ * store_flag_set sets (or replaces) it: cb gets 0 and 1. store_flag_clear
+ * removes it: 0 and 1, or 0 and 0 when there was none. store_flag_check
+ * says whether it is in force at now_ms: 0 and 1, or 0 and 0 (none, or
+ * past its deadline). An invitation stays until the user joins
+ * (store_member_add uses it up), it is cleared, or the room is deleted. */
+enum { STORE_FLAG__SET = 1, STORE_FLAG__CLEAR = 2, STORE_FLAG__CHECK = 3 };
+static inline void store_flag_set(store_t *s, const char *room_key, const char *user_id,
+                                  int kind, int64_t until_ms, store_count_cb cb, void *ud)
+{
+    s->ops->flag(s, room_key, user_id, kind, STORE_FLAG__SET, until_ms, cb, ud);
+}
+
+static inline void store_flag_clear(store_t *s, const char *room_key, const char *user_id,
+                                    int kind, store_count_cb cb, void *ud)
+{
+    s->ops->flag(s, room_key, user_id, kind, STORE_FLAG__CLEAR, 0, cb, ud);
+}
+
+static inline void store_flag_check(store_t *s, const char *room_key, const char *user_id,
+                                    int kind, int64_t now_ms, store_count_cb cb, void *ud)
+{
+    s->ops->flag(s, room_key, user_id, kind, STORE_FLAG__CHECK, now_ms, cb, ud);
 }
 
 /* cb gets 0 and the room's display name (created 0) when the room exists,
@@ -472,7 +628,8 @@ static inline void store_msg_append(store_t *s, const store_msg_in_t *m,
 }
 
 /* Reads the newest `limit` (1..STORE_HISTORY_LIMIT_MAX, else STORE_EINVAL)
- * messages of conversation `conv` that are older than message `before`
+ * messages of conversation `conv`, as they are now (tombstones included,
+ * at their place; see store_msg_get), that are older than message `before`
  * (all of them when before is NULL), oldest first, with has_more set when
  * older ones remain. A conversation with no message gives an empty page.
  * cb gets 0, STORE_EBADID when before is not an id of a message of this
@@ -486,15 +643,27 @@ static inline void store_history(store_t *s, const char *conv, const char *befor
     s->ops->history(s, conv, before, limit, cb, ud);
 }
 
-/* Frees the strings of m and zeroes them; a zeroed m is fine. */
+/* Frees what m holds and zeroes it; a zeroed m is fine. */
 static inline void store_msg_free(store_msg_t *m)
 {
     mem_free(m->from);
     mem_free(m->to);
     mem_free(m->content);
     mem_free(m->from_id);
-    m->from = m->to = m->content = m->from_id = NULL;
-    m->content_len = 0;
+    mem_free(m->reply_id);
+    mem_free(m->reply_from);
+    mem_free(m->reply_excerpt);
+    for (size_t i = 0; i < m->nreactions; i++) {
+        store_reaction_t *r = &m->reactions[i];
+        mem_free(r->emoji);
+        for (size_t j = 0; j < r->nusers; j++)
+            mem_free(r->users[j]);
+        mem_free(r->users);
+    }
+    mem_free(m->reactions);
+    mem_free(m->action);
+    mem_free(m->user);
+    memset(m, 0, sizeof(*m));
 }
 
 /* Frees the messages of h and empties it; an empty h is fine. */
@@ -506,6 +675,63 @@ static inline void store_history_free(store_history_t *h)
     h->msgs = NULL;
     h->n = 0;
     h->has_more = 0;
+}
+
+/* ---- messages that live (contract v2: edit, delete, reactions) ---------- */
+
+/* Each of these works on message id of conversation conv and gives cb the
+ * message as it is now (as store_history shows it), lent, with changed;
+ * STORE_EBADID for a malformed id, STORE_ENOTFOUND for one that is not a
+ * message of conv. They check nothing about who asks: authorship (from_id),
+ * roles and the edit window are the chat layer's, which reads the message
+ * with store_msg_get first. */
+
+/* The message as it is now (changed 0), tombstones included. */
+static inline void store_msg_get(store_t *s, const char *conv, const char *id, store_msg_cb cb,
+                                 void *ud)
+{
+    s->ops->msg_get(s, conv, id, cb, ud);
+}
+
+/* Replaces the content of a message (content[0..content_len), validated)
+ * and sets its edited_ms to now_ms: changed 1. A tombstone is
+ * STORE_ENOTFOUND. */
+static inline void store_msg_edit(store_t *s, const char *conv, const char *id,
+                                  const char *content, size_t content_len, int64_t now_ms,
+                                  store_msg_cb cb, void *ud)
+{
+    s->ops->msg_edit(s, conv, id, content, content_len, now_ms, cb, ud);
+}
+
+/* Makes the message a tombstone (changed 1): its content, edits, reply and
+ * reactions are gone from the store (what each backend guarantees about
+ * the bytes: the top of store_sqlite_msgs.c and store_redis_msgs.c); its
+ * id, sender, recipient and timestamp stay, at its place in history. A
+ * tombstone again: 0, changed 0. */
+static inline void store_msg_delete(store_t *s, const char *conv, const char *id,
+                                    store_msg_cb cb, void *ud)
+{
+    s->ops->msg_delete(s, conv, id, cb, ud);
+}
+
+/* The reaction `emoji` of user_id (shown as username) to a message: added
+ * (store_reaction_add) or removed, once per user and emoji: changed 0 when
+ * it was there already (add) or absent (remove), nothing written. A new
+ * emoji beyond STORE_REACTION_EMOJI_MAX distinct ones: STORE_ELIMIT. A
+ * tombstone: STORE_ENOTFOUND. Counts are the store's, atomic per message:
+ * two servers reacting at once never lose one. */
+static inline void store_reaction_add(store_t *s, const char *conv, const char *id,
+                                      const char *user_id, const char *username,
+                                      const char *emoji, store_msg_cb cb, void *ud)
+{
+    s->ops->reaction(s, conv, id, user_id, username, emoji, 1, cb, ud);
+}
+
+static inline void store_reaction_remove(store_t *s, const char *conv, const char *id,
+                                         const char *user_id, const char *username,
+                                         const char *emoji, store_msg_cb cb, void *ud)
+{
+    s->ops->reaction(s, conv, id, user_id, username, emoji, 0, cb, ud);
 }
 
 /* Deletes the clientId entries expired at now_ms; call it from a periodic
@@ -656,14 +882,25 @@ static inline void store_secret_get(store_t *s, const char *name, size_t len,
 
 /* Makes user_id a member of room room_key (the room is not checked: the
  * chat layer creates it first), joined at now_ms: cb gets 0 and 1, or 0
- * and 0 when it was a member already (its join time kept). */
+ * and 0 when it was a member already (its join time and role kept). The
+ * first member of a room without members (a new room, or one its members
+ * all left) becomes its owner; the others join as members.
+ *
+ * Ownership. A room has at most one owner. When its owner leaves
+ * (store_member_remove) or is purged (store_user_purge), the
+ * longest-standing moderator (join order), else the longest-standing
+ * member, becomes the owner, in the same write; a room left without
+ * members is kept, ownerless, until its next member. Rooms of before
+ * roles have no owner until an administrator sets one
+ * (store_member_role_set). */
 static inline void store_member_add(store_t *s, const char *room_key, const char *user_id,
                                     int64_t now_ms, store_count_cb cb, void *ud)
 {
     s->ops->member_add(s, room_key, user_id, now_ms, cb, ud);
 }
 
-/* Ends the membership: cb gets 0 and 1, or 0 and 0 when it was none. */
+/* Ends the membership (the owner's: see Ownership above): cb gets 0 and 1,
+ * or 0 and 0 when it was none. */
 static inline void store_member_remove(store_t *s, const char *room_key, const char *user_id,
                                        store_count_cb cb, void *ud)
 {
@@ -678,7 +915,18 @@ static inline void store_member_rooms(store_t *s, const char *user_id, store_roo
     s->ops->member_rooms(s, user_id, cb, ud);
 }
 
-/* The members of room_key, in join order. The callback may take the array
+/* Sets the role of member user_id of room_key: cb gets 0 and 1, or 0 and 0
+ * when it had that role already. STORE_ROLE_OWNER hands ownership on: the
+ * previous owner, if any, becomes a moderator, in the same write.
+ * STORE_ENOTFOUND when user_id is not a member; STORE_EINVAL for another
+ * role, or to take the owner's role away (hand it on instead). */
+static inline void store_member_role_set(store_t *s, const char *room_key, const char *user_id,
+                                         int role, store_count_cb cb, void *ud)
+{
+    s->ops->member_role_set(s, room_key, user_id, role, cb, ud);
+}
+
+/* The members of room_key, in join order, with their roles. The callback may take the array
  * (copy *list, then zero it); whatever it leaves is freed with
  * store_member_list_free after it returns. */
 static inline void store_room_members(store_t *s, const char *room_key,

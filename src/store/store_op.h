@@ -24,6 +24,8 @@ typedef enum {
     STORE_OP_SECRET, /* store_secret_cb: secret_get */
     STORE_OP_MEMBERS, /* store_member_list_cb: room_members */
     STORE_OP_READ,   /* store_read_cb: read_mark, read_get */
+    STORE_OP_MSG,    /* store_msg_cb: msg_get, msg_edit, msg_delete, reaction */
+    STORE_OP_INFO,   /* store_room_info_cb: room_info */
 } store_op_kind;
 
 /* Who gets the result: the caller's callback, of the kind's type, and ud. */
@@ -40,6 +42,8 @@ typedef struct {
         store_secret_cb secret;
         store_member_list_cb members;
         store_read_cb read;
+        store_msg_cb msg;
+        store_room_info_cb info;
     } cb;
     void *ud;
 } store_op_call;
@@ -55,6 +59,8 @@ typedef struct {
 #define STORE_OP_CALL_SECRET(f, u) ((store_op_call){STORE_OP_SECRET, {.secret = (f)}, (u)})
 #define STORE_OP_CALL_MEMBERS(f, u) ((store_op_call){STORE_OP_MEMBERS, {.members = (f)}, (u)})
 #define STORE_OP_CALL_READ(f, u) ((store_op_call){STORE_OP_READ, {.read = (f)}, (u)})
+#define STORE_OP_CALL_MSG(f, u) ((store_op_call){STORE_OP_MSG, {.msg = (f)}, (u)})
+#define STORE_OP_CALL_INFO(f, u) ((store_op_call){STORE_OP_INFO, {.info = (f)}, (u)})
 
 /* The result of an operation, the member of its kind; owned by the op
  * record until completion lends it to the callback. */
@@ -75,6 +81,11 @@ typedef union {
     } secret;
     store_member_list_t members;
     store_read_t read;
+    struct {
+        store_msg_t msg;
+        int changed;
+    } msg;
+    store_room_info_t info; /* name and topic mem_alloc'd */
 } store_op_result;
 
 /* Frees what res holds for `kind` and zeroes it: the empty result. */
@@ -85,6 +96,15 @@ void store_op__clear(store_op_kind kind, store_op_result *res);
  * then frees what the callback left in res (it may have taken a list or
  * page), so res is empty afterwards. */
 void store_op__complete(const store_op_call *call, int rc, store_op_result *res);
+
+/* A reply's excerpt of content[0..len): its first STORE_EXCERPT_CP code
+ * points (UTF-8, validated when stored), mem_alloc'd. */
+char *store_op__excerpt(const char *content, size_t len);
+
+/* Adds one reaction (emoji by username, in reaction order) to m's summary:
+ * a new emoji goes last; users keep the first STORE_REACTION_USERS_MAX. */
+void store_op__reaction_push(store_msg_t *m, const char *emoji, size_t emoji_len,
+                             const char *username, size_t username_len);
 
 /* store_conversations for every backend (store_conversations.c): composed
  * of the backend's member_rooms, direct_convs, read_get, history and

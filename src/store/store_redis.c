@@ -9,7 +9,8 @@
  *                               private, fid when the sender has a user
  *                               id, content), trimmed with
  *                               XADD MAXLEN ~ <maxlen>
- *   parley:room:{<key>}         a room: a hash {name, listed}
+ *   parley:room:{<key>}         a room: a hash {name, listed, private,
+ *                               topic}
  *   parley:{rooms}:names        the room index: key -> name (a hash) ...
  *   parley:{rooms}:order        ... and keys in creation order (a list);
  *                               written once per room, read by room_list
@@ -49,10 +50,17 @@
  *   parley:{users}:guests       guest users by seen_ms (a sorted set): what
  *                               a purge reads. Shared, written by guest
  *                               claims and touches only.
- *   parley:{r:<room>}:members, :joined
- *                               a room's members in join order, join times:
- *                               the slot of the room's messages.
+ *   parley:{r:<room>}:members, :joined, :roles, :flags
+ *                               a room's members in join order, join times,
+ *                               roles, bans/mutes/invitations
+ *                               (store_redis_rooms.c): the slot of the
+ *                               room's messages.
  *   parley:{secret:<name>}:bytes a shared secret (SET NX in a script).
+ * Messages that live (store_redis_msgs.c), in a conversation's slot:
+ *   parley:{<conv>}:mx, :tomb   edits, reactions and tombstones; the
+ *                               tombstones in id order. Every read of
+ *                               messages (history, since, get) is one
+ *                               script merging them with the stream.
  * Users: what is atomic and what is not. A name changes owner with one
  * script on its key (taken only when it is free or still the owner read
  * before: two servers claiming at once get one winner); a read mark only
@@ -91,7 +99,8 @@
  * of another conversation (wrong tag: STORE_EBADID with no round trip),
  * short of a 1 in 2^32 hash collision between two conversations that also
  * share a stream id. `before` must then be an id still in that stream
- * (XRANGE before before COUNT 1): one trimmed by MAXLEN is STORE_EBADID. A
+ * or a tombstone of it (checked by the read script): one trimmed by
+ * MAXLEN is STORE_EBADID. A
  * message's ts_ms is the server-provided one, stored as a field (the id's
  * ms part is Redis' clock, used for nothing but order).
  *
@@ -137,8 +146,10 @@
  * of an append whose callback has not run yet.
  *
  * Cost. Round trips, each of one command to one master: room_get,
- * room_list, private_convs and a history page without `before`: 1; with
- * `before`: 2; room_create: 1, 3 the first time; since: 1 per chunk of up
+ * room_list, private_convs and a history page (the read script, with or
+ * without `before`): 1; msg_get, msg_edit, msg_delete, a reaction: 1;
+ * member_rooms: 2 (the list, then every room's role of the user at once);
+ * room_create: 1, 3 the first time; since: 1 per chunk of up
  * to max(limit + 1, STORE_REDIS__SINCE_CHUNK) entries, usually 1. An append: a
  * GET (with a clientId), the XADD, a WAIT (with wait_replicas), then
  * together, in one more round trip, the SET of the clientId (with one)
@@ -165,8 +176,10 @@
  * trips grow with the unread count, appends write nothing for it.
  *
  * Files: this one (op records, lanes, commands, replies; rooms and
- * messages), store_redis_users.c (contract v2), store_redis_int.h what
- * they share.
+ * messages), store_redis_users.c (contract v2), store_redis_msgs.c
+ * (messages that live: the read script, edits, deletes, reactions,
+ * replies), store_redis_rooms.c (roles and owners), store_redis_int.h
+ * what they share.
  *
  * Memory: every allocation of this file and of the lanes goes through
  * mem.h and aborts on OOM (no uthash here); hiredis' and rc's reported
@@ -199,9 +212,11 @@
 /* How long a user's pconv index remembers a conversation. */
 #define STORE_REDIS__PCONV_KEEP_MS ((int64_t)86400000)
 
-/* Creates the room unless it exists: {created, name, listed}. */
+/* Creates the room unless it exists, with its settings (ARGV = name,
+ * private, topic): {created, name, listed}. */
 static const char store_redis__lua_room_create[] =
     "local c = redis.call('HSETNX', KEYS[1], 'name', ARGV[1]) "
+    "if c == 1 then redis.call('HSET', KEYS[1], 'private', ARGV[2], 'topic', ARGV[3]) end "
     "return {c, redis.call('HGET', KEYS[1], 'name'), redis.call('HEXISTS', KEYS[1], 'listed')}";
 /* Adds a room to the index once: KEYS = names, order. */
 static const char store_redis__lua_index_add[] =
@@ -251,10 +266,14 @@ store_redis__op *store_redis__op_new(store_redis *st, const store_redis__kind *k
 static void store_redis__op_free(store_redis__op *op)
 {
     mem_free(op->key);
+    mem_free(op->mx_key);
+    mem_free(op->tomb_key);
     /* the union's pointers, whichever kind set them (the rest is zero) */
     if (op->call.kind == STORE_OP_ROOM) {
         mem_free(op->in.room_create.key);
         mem_free(op->in.room_create.name);
+        mem_free(op->in.room_create.topic);
+        mem_free(op->in.room_create.owner);
     } else if (op->call.kind == STORE_OP_APPEND) {
         mem_free(op->in.append.from);
         mem_free(op->in.append.to);
@@ -267,6 +286,18 @@ static void store_redis__op_free(store_redis__op *op)
         mem_free(op->in.append.from_id);
         mem_free(op->in.append.dconv[0]);
         mem_free(op->in.append.dconv[1]);
+        mem_free(op->in.append.reply);
+        mem_free(op->in.append.action);
+        mem_free(op->in.append.user);
+    } else if (op->call.kind == STORE_OP_COUNT && op->x == NULL) { /* store_redis_rooms.c */
+        for (int i = 0; i < 3; i++)
+            mem_free(op->in.role.keys[i]);
+        mem_free(op->in.role.user_id);
+    } else if (op->call.kind == STORE_OP_MSG) {
+        mem_free(op->in.msg.sid);
+        mem_free(op->in.msg.text);
+        mem_free(op->in.msg.user_id);
+        mem_free(op->in.msg.username);
     } else if (op->kind == &store_redis__history_kind) {
         mem_free(op->in.history.before);
     } else if (op->kind == &store_redis__since_kind) {
@@ -519,11 +550,12 @@ int store_redis__id_make(char id[STORE_ID_MAX], const char *sid, size_t len, uin
     return 0;
 }
 
-/* One stream entry [id, [field, value...]] into *m (zeroed by the caller):
- * 0 or STORE_EIO (m may then hold fields to free). */
+/* One stream entry [id, [field, value...]] (or a read script's item,
+ * which starts the same) into *m (zeroed by the caller): 0 or STORE_EIO
+ * (m may then hold fields to free). */
 int store_redis__parse_entry(const redisReply *e, uint32_t tag, store_msg_t *m)
 {
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
         e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY ||
         store_redis__id_make(m->id, e->element[0]->str, e->element[0]->len, tag) != 0)
         return STORE_EIO;
@@ -543,6 +575,10 @@ int store_redis__parse_entry(const redisReply *e, uint32_t tag, store_msg_t *m)
             m->to = mem_strndup(v->str, v->len);
         } else if (k->len == 3 && memcmp(k->str, "fid", 3) == 0 && !m->from_id) {
             m->from_id = mem_strndup(v->str, v->len);
+        } else if (k->len == 3 && memcmp(k->str, "act", 3) == 0 && !m->action) {
+            m->action = mem_strndup(v->str, v->len);
+        } else if (k->len == 3 && memcmp(k->str, "usr", 3) == 0 && !m->user) {
+            m->user = mem_strndup(v->str, v->len);
         } else if (k->len == 7 && memcmp(k->str, "content", 7) == 0 && !m->content) {
             m->content = mem_strndup(v->str, v->len);
             m->content_len = v->len;
@@ -592,7 +628,7 @@ static void store_redis__on_room_listed(store_redis__op *op, const redisReply *r
     if (r == NULL)
         store_redis__fail(op, r);
     else
-        store_redis__finish(op, 0);
+        store_redis__room_owned(op);
 }
 
 /* The index has the room: mark the room listed (see the top of the file). */
@@ -619,7 +655,7 @@ static void store_redis__on_room_created(store_redis__op *op, const redisReply *
     }
     op->res.room.created = created == 1;
     if (listed) {
-        store_redis__finish(op, 0);
+        store_redis__room_owned(op);
         return;
     }
     const char *argv[] = {"EVAL", store_redis__lua_index_add, "2", store_redis__names_key,
@@ -630,8 +666,9 @@ static void store_redis__on_room_created(store_redis__op *op, const redisReply *
 static void store_redis__run_room_create(store_redis__op *op)
 {
     const char *argv[] = {"EVAL", store_redis__lua_room_create, "1", op->key,
-                          op->in.room_create.name};
-    store_redis__send(op, store_redis__on_room_created, op->key, 5, argv, NULL);
+                          op->in.room_create.name, op->in.room_create.is_private ? "1" : "0",
+                          op->in.room_create.topic ? op->in.room_create.topic : ""};
+    store_redis__send(op, store_redis__on_room_created, op->key, 7, argv, NULL);
 }
 
 static void store_redis__on_room_got(store_redis__op *op, const redisReply *r)
@@ -742,7 +779,7 @@ static void store_redis__on_waited(store_redis__op *op, const redisReply *r)
 }
 
 /* XADD's stream id: the message is stored. */
-static void store_redis__on_xadded(store_redis__op *op, const redisReply *r)
+void store_redis__on_xadded(store_redis__op *op, const redisReply *r)
 {
     store_redis *st = op->st;
     if (r == NULL || r->type != REDIS_REPLY_STRING ||
@@ -763,9 +800,9 @@ static void store_redis__xadd(store_redis__op *op)
 {
     char ts[24];
     snprintf(ts, sizeof(ts), "%" PRId64, op->in.append.ts_ms);
-    const char *argv[16] = {"XADD", op->key, "MAXLEN", "~", op->st->maxlen_txt, "*",
+    const char *argv[24] = {"XADD", op->key, "MAXLEN", "~", op->st->maxlen_txt, "*",
                             "ts", ts, "from", op->in.append.from};
-    size_t len[16];
+    size_t len[24];
     int argc = 10;
     if (op->in.append.to) {
         argv[argc++] = "to";
@@ -775,12 +812,27 @@ static void store_redis__xadd(store_redis__op *op)
         argv[argc++] = "fid";
         argv[argc++] = op->in.append.from_id;
     }
+    if (op->in.append.reply) {
+        argv[argc++] = "rt";
+        argv[argc++] = op->in.append.reply;
+    }
+    if (op->in.append.action) { /* a system message */
+        argv[argc++] = "act";
+        argv[argc++] = op->in.append.action;
+        if (op->in.append.user) {
+            argv[argc++] = "usr";
+            argv[argc++] = op->in.append.user;
+        }
+    }
     argv[argc++] = "content";
     argv[argc++] = op->in.append.content;
     for (int i = 0; i < argc; i++)
         len[i] = strlen(argv[i]);
     len[argc - 1] = op->in.append.content_len;
-    store_redis__send(op, store_redis__on_xadded, op->key, argc, argv, len);
+    if (op->in.append.reply) /* one script: the target checked, then XADD */
+        store_redis__reply_xadd(op, argc, argv, len);
+    else
+        store_redis__send(op, store_redis__on_xadded, op->key, argc, argv, len);
 }
 
 /* The clientId entry, if any: a live one answers the append as a
@@ -801,6 +853,10 @@ static void store_redis__on_cid_got(store_redis__op *op, const redisReply *r)
 
 static void store_redis__run_append(store_redis__op *op)
 {
+    if (op->in.append.reply_rc != 0) {
+        store_redis__ready(op, op->in.append.reply_rc);
+        return;
+    }
     if (op->in.append.cid_key == NULL) {
         store_redis__xadd(op);
         return;
@@ -812,10 +868,15 @@ static void store_redis__run_append(store_redis__op *op)
 
 /* ---- history ------------------------------------------------------------- */
 
-/* The XREVRANGE reply (newest first, up to limit + 1) as the page. */
+/* The read script's messages (newest first, up to limit + 1) as the page;
+ * 0: `before` is not a message of the conversation. */
 static void store_redis__on_page(store_redis__op *op, const redisReply *r)
 {
     store_history_t *page = &op->res.page;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+        store_redis__finish(op, STORE_EBADID);
+        return;
+    }
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         store_redis__fail(op, r);
         return;
@@ -829,33 +890,12 @@ static void store_redis__on_page(store_redis__op *op, const redisReply *r)
         page->msgs = mem_calloc(n, sizeof(*page->msgs));
     page->n = n;
     for (size_t i = 0; i < n; i++) {
-        if (store_redis__parse_entry(r->element[i], op->tag, &page->msgs[n - 1 - i]) != 0) {
+        if (store_redis__parse_item(r->element[i], op->tag, &page->msgs[n - 1 - i]) != 0) {
             store_redis__fail(op, r); /* frees the page */
             return;
         }
     }
     store_redis__finish(op, 0);
-}
-
-static void store_redis__page(store_redis__op *op)
-{
-    char count[24], before[STORE_ID_MAX + 1];
-    const char *before_id = op->in.history.before;
-    snprintf(count, sizeof(count), "%zu", op->in.history.limit + 1);
-    snprintf(before, sizeof(before), "(%s", before_id ? before_id : "");
-    const char *argv[] = {"XREVRANGE", op->key, before_id ? before : "+", "-", "COUNT", count};
-    store_redis__send(op, store_redis__on_page, op->key, 6, argv, NULL);
-}
-
-/* XRANGE before before COUNT 1: `before` must be in the stream. */
-static void store_redis__on_before_checked(store_redis__op *op, const redisReply *r)
-{
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-        store_redis__fail(op, r);
-    else if (r->elements == 0)
-        store_redis__finish(op, STORE_EBADID);
-    else
-        store_redis__page(op);
 }
 
 static void store_redis__run_history(store_redis__op *op)
@@ -865,11 +905,9 @@ static void store_redis__run_history(store_redis__op *op)
         store_redis__ready(op, STORE_EINVAL);
     } else if (before && !store_redis__id_split(before, op->tag)) {
         store_redis__ready(op, STORE_EBADID);
-    } else if (before) {
-        const char *argv[] = {"XRANGE", op->key, before, before, "COUNT", "1"};
-        store_redis__send(op, store_redis__on_before_checked, op->key, 6, argv, NULL);
-    } else {
-        store_redis__page(op);
+    } else { /* the script checks that `before` is a message of the stream */
+        store_redis__read_send(op, store_redis__on_page, "rev", before ? before : "",
+                               op->in.history.limit + 1);
     }
 }
 
@@ -883,17 +921,15 @@ static void store_redis__on_since_chunk(store_redis__op *op, const redisReply *r
  * STORE_REDIS__SINCE_CHUNK. */
 static void store_redis__since_next(store_redis__op *op)
 {
-    char start[24], count[24];
+    char start[24];
     size_t want = op->in.since.limit + 1 - op->res.page.n;
     op->in.since.asked = want < STORE_REDIS__SINCE_CHUNK ? STORE_REDIS__SINCE_CHUNK : want;
-    snprintf(count, sizeof(count), "%zu", op->in.since.asked);
     if (op->in.since.since_ms > STORE_REDIS__SKEW_MS)
         snprintf(start, sizeof(start), "%" PRId64, op->in.since.since_ms - STORE_REDIS__SKEW_MS);
     else
         strcpy(start, "-");
-    const char *argv[] = {"XRANGE", op->key, op->in.since.after ? op->in.since.after : start,
-                          "+", "COUNT", count};
-    store_redis__send(op, store_redis__on_since_chunk, op->key, 6, argv, NULL);
+    store_redis__read_send(op, store_redis__on_since_chunk, "fwd",
+                           op->in.since.after ? op->in.since.after : start, op->in.since.asked);
 }
 
 /* Adds one entry of since's XRANGE to the page unless it is in the margin
@@ -904,7 +940,7 @@ static int store_redis__since_take(store_redis__op *op, const redisReply *e)
     store_history_t *page = &op->res.page;
     store_msg_t m;
     memset(&m, 0, sizeof(m));
-    if (store_redis__parse_entry(e, op->tag, &m) != 0) {
+    if (store_redis__parse_item(e, op->tag, &m) != 0) {
         store_redis__msg_free(&m);
         return STORE_EIO;
     }
@@ -1019,7 +1055,7 @@ store_redis *store_redis__self(store_t *s)
 }
 
 static void store_redis__room_create(store_t *s, const char *key, const char *name,
-                                     store_room_cb cb, void *ud)
+                                     const store_room_opts_t *opts, store_room_cb cb, void *ud)
 {
     store_op_call call = STORE_OP_CALL_ROOM(cb, ud);
     if (store_op__refused(s, &call))
@@ -1032,6 +1068,17 @@ static void store_redis__room_create(store_t *s, const char *key, const char *na
     op->in.room_create.key = mem_strdup(key);
     op->in.room_create.name = mem_strdup(name);
     store_redis__lane_join(op, op->key);
+    if (opts) {
+        op->in.room_create.is_private = opts->is_private;
+        op->in.room_create.topic = opts->topic ? mem_strdup(opts->topic) : NULL;
+        if (opts->owner_id) { /* and the lane of the room's members */
+            op->in.room_create.owner = mem_strdup(opts->owner_id);
+            op->in.room_create.now_ms = opts->now_ms;
+            char *mk = store_redis__fmt("parley:{r:", key, "}:members");
+            store_redis__lane_join(op, mk);
+            mem_free(mk);
+        }
+    }
     store_redis__submit(op);
 }
 
@@ -1130,14 +1177,17 @@ static void store_redis__msg_append(store_t *s, const store_msg_in_t *m,
         return;
     store_redis__op *op =
         store_redis__op_new(store_redis__self(s), &store_redis__append_kind, call);
-    op->key = store_redis__stream_key(m->conv);
-    op->tag = store_redis__conv_tag(m->conv);
+    store_redis__msg_keys(op, m->conv);
+    if (m->reply_to)
+        op->in.append.reply_rc = store_redis__id_parse(m->reply_to, op->tag, &op->in.append.reply);
     op->in.append.from = mem_strdup(m->from);
     op->in.append.to = m->to ? mem_strdup(m->to) : NULL;
     op->in.append.content = mem_strndup(m->content, m->content_len);
     op->in.append.content_len = m->content_len;
     op->in.append.ts_ms = m->ts_ms;
     op->in.append.from_id = m->from_id ? mem_strdup(m->from_id) : NULL;
+    op->in.append.action = m->action ? mem_strdup(m->action) : NULL;
+    op->in.append.user = m->action && m->user ? mem_strdup(m->user) : NULL;
     store_redis__pconv_prepare(op, m->conv);
     store_redis__lane_join(op, op->key);
     if (d) {
@@ -1155,8 +1205,7 @@ static void store_redis__history(store_t *s, const char *conv, const char *befor
         return;
     store_redis__op *op =
         store_redis__op_new(store_redis__self(s), &store_redis__history_kind, call);
-    op->key = store_redis__stream_key(conv);
-    op->tag = store_redis__conv_tag(conv);
+    store_redis__msg_keys(op, conv);
     if (before) { /* too long for an id: malformed */
         size_t n = strnlen(before, STORE_ID_MAX);
         op->in.history.before = n < STORE_ID_MAX ? mem_strndup(before, n) : mem_strdup("x");
@@ -1174,8 +1223,7 @@ static void store_redis__since(store_t *s, const char *conv, int64_t since_ms, s
         return;
     store_redis__op *op =
         store_redis__op_new(store_redis__self(s), &store_redis__since_kind, call);
-    op->key = store_redis__stream_key(conv);
-    op->tag = store_redis__conv_tag(conv);
+    store_redis__msg_keys(op, conv);
     op->in.since.since_ms = since_ms;
     op->in.since.limit = limit;
     store_redis__lane_join(op, op->key);
@@ -1250,6 +1298,15 @@ static const store_ops_t store_redis__ops = {
     .read_mark = store_redis__read_mark,
     .read_get = store_redis__read_get,
     .conversations = store_op__conversations,
+    .msg_get = store_redis__msg_get,
+    .msg_edit = store_redis__msg_edit,
+    .msg_delete = store_redis__msg_delete,
+    .reaction = store_redis__reaction,
+    .member_role_set = store_redis__member_role_set,
+    .room_info = store_redis__room_info,
+    .room_topic = store_redis__room_topic,
+    .flag = store_redis__flag,
+    .room_delete = store_redis__room_delete,
 };
 
 int store_redis_open(turn_t *turn, const char *seeds, uint32_t timeout_ms, uint32_t maxlen,

@@ -1,7 +1,9 @@
 /* store_redis_int.h - the Redis store's internals shared by its files:
- * store_redis.c (op records, lanes, commands, replies; rooms and messages)
- * and store_redis_users.c (contract v2: users, secrets, membership, read
- * state). Internal to src/store/: the chat layer sees store.h only. */
+ * store_redis.c (op records, lanes, commands, replies; rooms and messages),
+ * store_redis_users.c (contract v2: users, secrets, membership, read
+ * state), store_redis_msgs.c (messages that live) and store_redis_rooms.c
+ * (roles and owners). Internal to src/store/: the chat layer sees store.h
+ * only. */
 #ifndef PARLEY_STORE_REDIS_INT_H
 #define PARLEY_STORE_REDIS_INT_H
 
@@ -41,6 +43,8 @@ struct store_redis__op {
     int nlanes;
     char *key;    /* the key of its first step: the room's hash, the
                      conversation's stream or the user's pconv index */
+    char *mx_key, *tomb_key; /* with a stream: its :mx and :tomb
+                                (store_redis_msgs.c) */
     uint32_t tag; /* the conversation's, in its message ids */
     void *x;                 /* a v2 op's state (store_redis_users.c) ... */
     void (*x_free)(void *x); /* ... and how to free it, with the op */
@@ -48,6 +52,9 @@ struct store_redis__op {
         struct {
             char *key;  /* the room's key as given: its field in the index */
             char *name; /* the display name to create it with */
+            int is_private;
+            char *topic, *owner; /* or NULL */
+            int64_t now_ms;
         } room_create;
         struct {
             char *from, *to, *content;
@@ -63,6 +70,9 @@ struct store_redis__op {
             char *from_id;   /* the sender's user id, or NULL */
             char *dconv[2];  /* a direct conversation: its users' index keys */
             int ndconv;
+            char *reply;     /* the stream id it replies to, or NULL */
+            char *action, *user; /* a system message's, or NULL */
+            int reply_rc;    /* replyTo malformed or foreign: fails at start */
         } append;
         struct {
             char *before; /* the stream id part of `before`, or NULL */
@@ -78,6 +88,23 @@ struct store_redis__op {
         struct {
             int64_t since_ms;
         } convs;
+        struct {            /* role_set, and (store_redis_rooms.c) flags, topic */
+            char *keys[3];  /* the room's members, joined, roles; a flag:
+                               the flags hash */
+            char *user_id;  /* a flag: its field; the topic */
+            int role;       /* a flag: its kind */
+            int op;         /* a flag: STORE_FLAG__* */
+            int64_t ms;     /* a flag: until or now */
+        } role;
+        struct {
+            int which;     /* STORE_REDIS__MSG_* */
+            int rc;        /* the id malformed or foreign: fails at start */
+            char *sid;     /* the message's stream id */
+            char *text;    /* edit: the content; reaction: the emoji */
+            size_t text_len;
+            int64_t now_ms;
+            char *user_id, *username;
+        } msg;
     } in;
 };
 
@@ -132,6 +159,69 @@ char *store_redis__stream_key(const char *conv);
 store_redis *store_redis__self(store_t *s);
 /* "parley:{i:<id>}" + suffix: a user's keys (store_redis_users.c). */
 char *store_redis__user_key(const char *id, const char *suffix);
+
+/* "a" b "c", mem_alloc'd (store_redis_users.c). */
+char *store_redis__fmt(const char *a, const char *b, const char *c);
+/* Rooms with owners (store_redis_rooms.c): the room side's scripts, its
+ * keys (members, joined, roles; caller frees), a role reply as STORE_ROLE_*. */
+extern const char store_redis__lua_room_join[];
+extern const char store_redis__lua_room_leave[];
+extern const char store_redis__lua_room_members[];
+void store_redis__room_keys(const char *room, char *k[3]);
+int store_redis__role_parse(const redisReply *r);
+void store_redis__member_role_set(store_t *s, const char *room_key, const char *user_id,
+                                  int role, store_count_cb cb, void *ud);
+/* A room just created (or found): its owner's membership when the create
+ * asked for one, then the create's completion. */
+void store_redis__room_owned(store_redis__op *op);
+/* store_member_rooms' last step: the user's role in each room of the
+ * list (op->res.list), then the op's completion. */
+void store_redis__member_roles(store_redis__op *op, const char *user_id);
+void store_redis__room_info(store_t *s, const char *key, store_room_info_cb cb, void *ud);
+void store_redis__room_topic(store_t *s, const char *key, const char *topic, store_count_cb cb,
+                             void *ud);
+void store_redis__flag(store_t *s, const char *room_key, const char *user_id, int kind, int op,
+                       int64_t ms, store_count_cb cb, void *ud);
+extern const char store_redis__lua_oset_add[];
+extern const char store_redis__lua_oset_del[];
+void store_redis__room_delete(store_t *s, const char *key, store_count_cb cb, void *ud);
+/* Messages that live (store_redis_msgs.c). */
+enum {
+    STORE_REDIS__MSG_GET = 1,
+    STORE_REDIS__MSG_EDIT,
+    STORE_REDIS__MSG_DELETE,
+    STORE_REDIS__MSG_REACT_ADD,
+    STORE_REDIS__MSG_REACT_DEL
+};
+#define STORE_REDIS__EMOJI_MAX_TXT "20" /* STORE_REACTION_EMOJI_MAX */
+/* "parley:{<conv>}:<suffix>". Caller frees. */
+char *store_redis__conv_key(const char *conv, const char *suffix);
+/* op's stream, :mx and :tomb keys and tag for conv. */
+void store_redis__msg_keys(store_redis__op *op, const char *conv);
+/* A message id of the conversation tagged tag: 0 and its stream id
+ * (*sid, caller frees), STORE_EBADID (malformed) or STORE_ENOTFOUND
+ * (another conversation's). */
+int store_redis__id_parse(const char *id, uint32_t tag, char **sid);
+/* One item of the read script (a message as it is now) into *m, zeroed:
+ * 0 or STORE_EIO (free m either way). */
+int store_redis__parse_item(const redisReply *e, uint32_t tag, store_msg_t *m);
+/* Sends the read script (mode "one", "rev" or "fwd", see
+ * store_redis_msgs.c) as op's step. */
+void store_redis__read_send(store_redis__op *op, store_redis__reply_fn on_reply, const char *mode,
+                            const char *arg, size_t count);
+/* An append with replyTo: the XADD's argv/len as the reply script. */
+void store_redis__reply_xadd(store_redis__op *op, int argc, const char **argv,
+                             const size_t *len);
+void store_redis__on_xadded(store_redis__op *op, const redisReply *r);
+void store_redis__msg_get(store_t *s, const char *conv, const char *id, store_msg_cb cb,
+                          void *ud);
+void store_redis__msg_edit(store_t *s, const char *conv, const char *id, const char *content,
+                           size_t content_len, int64_t now_ms, store_msg_cb cb, void *ud);
+void store_redis__msg_delete(store_t *s, const char *conv, const char *id, store_msg_cb cb,
+                             void *ud);
+void store_redis__reaction(store_t *s, const char *conv, const char *id, const char *user_id,
+                           const char *username, const char *emoji, int add, store_msg_cb cb,
+                           void *ud);
 
 /* The v2 operations (store_redis_users.c), for the ops table. */
 void store_redis__user_claim(store_t *s, const char *key, const char *name, int64_t now_ms,

@@ -40,12 +40,12 @@ static const char store_redis__lua_touch[] =
     "return redis.call('HMGET', KEYS[1], 'key', 'name', 'created', 'seen', 'guest')";
 /* An ordered set: KEYS = order (zset, score a counter), value hash [, a
  * second value hash]; ARGV = member, value [, second value]. 1 if added. */
-static const char store_redis__lua_oset_add[] =
+const char store_redis__lua_oset_add[] =
     "if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end "
     "local n = redis.call('HINCRBY', KEYS[2], '\\31seq', 1) "
     "redis.call('ZADD', KEYS[1], n, ARGV[1]) redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) "
     "if KEYS[3] then redis.call('HSET', KEYS[3], ARGV[1], ARGV[3]) end return 1";
-static const char store_redis__lua_oset_del[] =
+const char store_redis__lua_oset_del[] =
     "if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end "
     "redis.call('ZREM', KEYS[1], ARGV[1]) "
     "if KEYS[3] then redis.call('HDEL', KEYS[3], ARGV[1]) end return 1";
@@ -136,7 +136,7 @@ static store_redis__op *store_redis__u_op(store_t *s, const store_redis__kind *k
     return op;
 }
 
-static char *store_redis__fmt(const char *a, const char *b, const char *c)
+char *store_redis__fmt(const char *a, const char *b, const char *c)
 {
     size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
     char *k = mem_alloc(n);
@@ -306,8 +306,11 @@ static void store_redis__purge_conv(store_redis__op *op, const redisReply *c)
         return;
     }
     char *stream = store_redis__stream_key(conv);
-    const char *del[] = {"DEL", stream};
-    store_redis__fan(op, stream, 2, del, NULL);
+    char *mx = store_redis__conv_key(conv, "mx"), *tomb = store_redis__conv_key(conv, "tomb");
+    const char *del[] = {"DEL", stream, mx, tomb}; /* one slot */
+    store_redis__fan(op, stream, 4, del, NULL);
+    mem_free(mx);
+    mem_free(tomb);
     const char *a = conv + 2, *sep = strchr(a, '\x1f');
     size_t na = (size_t)(sep - a);
     char *peer = strlen(u->victim) == na && memcmp(a, u->victim, na) == 0
@@ -356,12 +359,13 @@ static void store_redis__purge_owned(store_redis__op *op, const redisReply *r)
         char *room = store_redis__dup_reply(rooms->element[i]);
         if (room == NULL)
             continue;
-        char *km = store_redis__fmt("parley:{r:", room, "}:members");
-        char *kj = store_redis__fmt("parley:{r:", room, "}:joined");
-        const char *argv[] = {"EVAL", store_redis__lua_oset_del, "2", km, kj, u->victim};
-        store_redis__fan(op, km, 6, argv, NULL);
-        mem_free(km);
-        mem_free(kj);
+        char *k[3];
+        store_redis__room_keys(room, k); /* an owner's room passes on */
+        const char *argv[] = {"EVAL", store_redis__lua_room_leave, "3", k[0], k[1], k[2],
+                              u->victim};
+        store_redis__fan(op, k[0], 7, argv, NULL);
+        for (int j = 0; j < 3; j++)
+            mem_free(k[j]);
         mem_free(room);
     }
     for (size_t i = 0; i < convs->elements; i++)
@@ -955,9 +959,7 @@ static void store_redis__member_keys(store_redis__op *op, int room_side, char *k
 {
     store_redis__u *u = store_redis__u_of(op);
     if (room_side) {
-        k[0] = store_redis__fmt("parley:{r:", u->room, "}:members");
-        k[1] = store_redis__fmt("parley:{r:", u->room, "}:joined");
-        k[2] = NULL;
+        store_redis__room_keys(u->room, k); /* with its roles (store_redis_rooms.c) */
     } else {
         k[0] = SRU_K(u->id, "rooms");
         k[1] = SRU_K(u->id, "rjoin");
@@ -998,13 +1000,15 @@ static void store_redis__on_member_room(store_redis__op *op, const redisReply *r
 static void store_redis__member_room_write(store_redis__op *op)
 {
     store_redis__u *u = store_redis__u_of(op);
-    char *k[3], *now = store_redis__int_txt(u->now);
+    char *k[4], *now = store_redis__int_txt(u->now);
     store_redis__member_keys(op, 1, k);
-    const char *argv[] = {"EVAL", u->name ? store_redis__lua_oset_add : store_redis__lua_oset_del,
-                          "2", k[0], k[1], u->id, now};
-    store_redis__send(op, store_redis__on_member_room, k[0], u->name ? 7 : 6, argv, NULL);
-    mem_free(k[0]);
-    mem_free(k[1]);
+    k[3] = store_redis__fmt("parley:{r:", u->room, "}:flags"); /* a join uses an invitation */
+    const char *argv[] = {"EVAL",
+                          u->name ? store_redis__lua_room_join : store_redis__lua_room_leave,
+                          "4", k[0], k[1], k[2], k[3], u->id, now};
+    store_redis__send(op, store_redis__on_member_room, k[0], u->name ? 9 : 8, argv, NULL);
+    for (int i = 0; i < 4; i++)
+        mem_free(k[i]);
     mem_free(now);
 }
 
@@ -1093,20 +1097,20 @@ static void store_redis__on_member_rooms(store_redis__op *op, const redisReply *
         }
         room->joined_ms = joined;
     }
-    store_redis__finish(op, 0);
+    store_redis__member_roles(op, store_redis__u_of(op)->id); /* store_redis_rooms.c */
 }
 
 static void store_redis__on_room_members(store_redis__op *op, const redisReply *r)
 {
     store_member_list_t *l = &op->res.members;
     int64_t joined = 0;
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements % 3) {
         store_redis__fail(op, r);
         return;
     }
     if (r->elements)
-        l->members = mem_calloc(r->elements / 2, sizeof(*l->members));
-    for (size_t i = 0; i < r->elements; i += 2) {
+        l->members = mem_calloc(r->elements / 3, sizeof(*l->members));
+    for (size_t i = 0; i < r->elements; i += 3) {
         store_member_t *m = &l->members[l->n++];
         const redisReply *id = r->element[i];
         if (id->type != REDIS_REPLY_STRING || id->len >= STORE_USER_ID_MAX ||
@@ -1117,6 +1121,7 @@ static void store_redis__on_room_members(store_redis__op *op, const redisReply *
         memcpy(m->id, id->str, id->len);
         m->id[id->len] = '\0';
         m->joined_ms = joined;
+        m->role = store_redis__role_parse(r->element[i + 2]);
     }
     store_redis__finish(op, 0);
 }
@@ -1127,9 +1132,10 @@ static void store_redis__run_oset_list(store_redis__op *op)
     char *k[3];
     int user = u->id != NULL;
     store_redis__member_keys(op, !user, k);
-    const char *argv[] = {"EVAL", store_redis__lua_oset_list, user ? "3" : "2", k[0], k[1], k[2]};
+    const char *list = user ? store_redis__lua_oset_list : store_redis__lua_room_members;
+    const char *argv[] = {"EVAL", list, "3", k[0], k[1], k[2]};
     store_redis__send(op, user ? store_redis__on_member_rooms : store_redis__on_room_members,
-                      k[0], user ? 6 : 5, argv, NULL);
+                      k[0], 6, argv, NULL);
     for (int i = 0; i < 3; i++)
         mem_free(k[i]);
 }

@@ -36,7 +36,11 @@
  * largest rowid, that id may come back in another conversation, always
  * above every id of it. A retention feature would have to keep the newest
  * row or bring a counter back. Version 4 (contract v2) adds the sender's
- * user id to messages and the tables of store_sqlite_users.c.
+ * user id to messages and the tables of store_sqlite_users.c; version 5
+ * what store_sqlite_msgs.c needs (a delete overwrites a row, it never
+ * deletes one); version 6 what store_sqlite_rooms.c needs. A deleted
+ * room's messages go (store_room_delete), and its key may come back as a
+ * new conversation: its ids are above every id stored, as above.
  * Recovery reads by time walk that index back from a conversation's newest
  * message (ts_ms is the server's clock, which may step back, so the
  * messages newer than a moment are not quite a suffix of the ids: see
@@ -50,7 +54,10 @@
  *
  * Files: this one (open, the turn's transaction and completion FIFO,
  * rooms, messages); store_sqlite_users.c (contract v2: users, secrets,
- * membership, read state); store_sqlite_int.h what they share.
+ * membership, read state, roles); store_sqlite_msgs.c (messages that
+ * live: a message as it is now, edits, deletes and what they guarantee,
+ * replies, reactions); store_sqlite_rooms.c (rooms' settings, flags,
+ * deletion, a new room's owner); store_sqlite_int.h what they share.
  *
  * Every statement is prepared once at open and reset after each use.
  * Errors from SQLite are logged here and returned as STORE_EIO. Op records
@@ -172,6 +179,41 @@ static const char *const store_sqlite__migrations[] = {
     "CREATE INDEX conversations_dpeer"
     "  ON conversations(substr(key, instr(key, char(31)) + 1))"
     "  WHERE key >= 'd:' AND key < 'd;';",
+    /* version 5: messages that live (store_sqlite_msgs.c). Columns added
+     * with constant defaults and a new table: nothing rewritten, the
+     * upgrade is instant. reacts counts a message's reactions, so that a
+     * page reads the reactions table only for messages that have some;
+     * the trigger takes a message's reactions with it when a purge
+     * deletes its conversation. */
+    "ALTER TABLE messages ADD COLUMN reply_to INTEGER;"
+    "ALTER TABLE messages ADD COLUMN edited_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN reacts INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE reactions ("
+    "  id       INTEGER PRIMARY KEY,"
+    "  msg_id   INTEGER NOT NULL,"
+    "  emoji    TEXT NOT NULL,"
+    "  user_id  TEXT NOT NULL,"
+    "  username TEXT NOT NULL,"
+    "  UNIQUE (msg_id, emoji, user_id));"
+    "CREATE TRIGGER messages_reactions AFTER DELETE ON messages"
+    "  WHEN old.reacts > 0 BEGIN DELETE FROM reactions WHERE msg_id = old.id; END;",
+    /* version 6: rooms with owners (store_sqlite_rooms.c): a room's
+     * settings, the bans, mutes and invitations per room and user, and
+     * system messages (a message's action and the user it concerns).
+     * Roles are members.role (version 4); v1 never recorded a creator, so
+     * existing rooms have no owner (an administrator sets one:
+     * `parley admin set-owner`). Instant: nothing rewritten. */
+    "ALTER TABLE rooms ADD COLUMN private INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rooms ADD COLUMN topic TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE room_flags ("
+    "  room_key TEXT NOT NULL,"
+    "  user_id  TEXT NOT NULL,"
+    "  kind     INTEGER NOT NULL,"
+    "  until_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (room_key, user_id, kind)) WITHOUT ROWID;"
+    "ALTER TABLE messages ADD COLUMN action TEXT;"
+    "ALTER TABLE messages ADD COLUMN target TEXT;",
 };
 #define STORE_SQLITE__SCHEMA_VERSION \
     ((int)(sizeof(store_sqlite__migrations) / sizeof(store_sqlite__migrations[0])))
@@ -214,16 +256,17 @@ static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
     [STORE_SQLITE__CONV_GET] = "SELECT id FROM conversations WHERE key = ?1",
     [STORE_SQLITE__CONV_ADD] = "INSERT INTO conversations(key) VALUES (?1)",
     [STORE_SQLITE__MSG_ADD] = "INSERT INTO messages(conv_id, sender, recipient, content, ts_ms,"
-                       " sender_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                       " sender_id, reply_to, action, target)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [STORE_SQLITE__MSG_CONV] = "SELECT conv_id FROM messages WHERE id = ?1",
     /* ?2 is the `before` id, or INT64_MAX for the newest page; ?3 is the
      * limit plus one, the extra row telling whether more exist. INDEXED BY
      * pins the plan: with statistics saying most rows share one conv_id,
      * the planner would otherwise walk the rowids backwards and filter,
      * which reads the whole table for a quiet conversation. */
-    [STORE_SQLITE__HISTORY] = "SELECT id, sender, recipient, content, ts_ms, sender_id"
-                       " FROM messages INDEXED BY messages_conv_id"
-                       " WHERE conv_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+    [STORE_SQLITE__HISTORY] = STORE_SQLITE__MSG_COLS " INDEXED BY messages_conv_id"
+                       STORE_SQLITE__MSG_REPLY
+                       " WHERE m.conv_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3",
     [STORE_SQLITE__DEDUPE_PUT] = "INSERT OR REPLACE INTO dedupe"
                           "(user_key, client_id, msg_id, ts_ms, conv, expires_ms)"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -232,10 +275,10 @@ static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
     [STORE_SQLITE__DEDUPE_PURGE] = "DELETE FROM dedupe WHERE expires_ms <= ?1",
     /* ?3 is the limit plus one. The rows after the floor are few (a
      * recovery window), filtered by time in id order. */
-    [STORE_SQLITE__SINCE] = "SELECT id, sender, recipient, content, ts_ms, sender_id"
-                     " FROM messages INDEXED BY messages_conv_id"
-                     " WHERE conv_id = ?1 AND id > " STORE_SQLITE__SINCE_FLOOR("?1", "?2")
-                     " AND ts_ms > ?2 ORDER BY id LIMIT ?3",
+    [STORE_SQLITE__SINCE] = STORE_SQLITE__MSG_COLS " INDEXED BY messages_conv_id"
+                     STORE_SQLITE__MSG_REPLY
+                     " WHERE m.conv_id = ?1 AND m.id > " STORE_SQLITE__SINCE_FLOOR("?1", "?2")
+                     " AND m.ts_ms > ?2 ORDER BY m.id LIMIT ?3",
     /* The names "p:" ?1 U+001F ... (a range of the name's unique index)
      * and "p:" ... U+001F ?1 (conversations_peer, pinned: statistics of a
      * file with few private conversations make the planner prefer a walk
@@ -273,15 +316,18 @@ static const char *const store_sqlite__sql[STORE_SQLITE__NSTMT] = {
     [STORE_SQLITE__SECRET_GET] = "SELECT bytes FROM secrets WHERE name = ?1",
     [STORE_SQLITE__SECRET_ADD] =
         "INSERT INTO secrets(name, bytes) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-    [STORE_SQLITE__MEMBER_ADD] = "INSERT INTO members(room_key, user_id, joined_ms)"
-                                 " VALUES (?1, ?2, ?3) ON CONFLICT(room_key, user_id) DO NOTHING",
+    /* a room's first member (a new room, or one left empty) is its owner */
+    [STORE_SQLITE__MEMBER_ADD] = "INSERT INTO members(room_key, user_id, joined_ms, role)"
+                                 " VALUES (?1, ?2, ?3, CASE WHEN EXISTS (SELECT 1 FROM members"
+                                 " WHERE room_key = ?1) THEN 'member' ELSE 'owner' END)"
+                                 " ON CONFLICT(room_key, user_id) DO NOTHING",
     [STORE_SQLITE__MEMBER_DEL] = "DELETE FROM members WHERE room_key = ?1 AND user_id = ?2",
     [STORE_SQLITE__MEMBER_ROOMS] =
-        "SELECT m.room_key, COALESCE(r.name, m.room_key), m.joined_ms"
+        "SELECT m.room_key, COALESCE(r.name, m.room_key), m.joined_ms, m.role"
         " FROM members AS m LEFT JOIN rooms AS r ON r.key = m.room_key"
         " WHERE m.user_id = ?1 ORDER BY m.id",
     [STORE_SQLITE__ROOM_MEMBERS] =
-        "SELECT user_id, joined_ms FROM members WHERE room_key = ?1 ORDER BY id",
+        "SELECT user_id, joined_ms, role FROM members WHERE room_key = ?1 ORDER BY id",
     /* As PRIVATE_CONVS for "d:" names, whatever their age: the name's
      * index for the first id of the pair, conversations_dpeer (pinned) for
      * the second; the key and the row id. */
@@ -642,6 +688,21 @@ int store_sqlite__batch_begin(store_sqlite *st)
     return rc;
 }
 
+/* After the commit of a delete: a TRUNCATE checkpoint copies every page
+ * into the database file (where secure_delete zeroed the deleted text)
+ * and empties the WAL, which held the text in older frames; SQLite waits
+ * (busy timeout) for a checkpoint of the thread's. On failure the next
+ * commit tries again. */
+static void store_sqlite__scrub(store_sqlite *st)
+{
+    int rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    if (rc == SQLITE_OK)
+        st->scrub = 0;
+    else
+        log_warn("store WAL truncation failed", "code=%d err=\"%s\" retry=next-commit", rc,
+                 sqlite3_errmsg(st->db));
+}
+
 /* Commits the open transaction, if any; on failure every op that ran in it
  * fails. */
 static void store_sqlite__batch_commit(store_sqlite *st)
@@ -650,8 +711,11 @@ static void store_sqlite__batch_commit(store_sqlite *st)
     if (b == 0)
         return;
     st->batch = 0;
-    if (store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__COMMIT), "commit") == 0)
+    if (store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__COMMIT), "commit") == 0) {
+        if (st->scrub)
+            store_sqlite__scrub(st);
         return;
+    }
     if (!sqlite3_get_autocommit(st->db)) /* a failed COMMIT leaves it open */
         store_sqlite__exec(st, store_sqlite__stmt(st, STORE_SQLITE__ROLLBACK), "rollback");
     store_sqlite__batch_lost(st, b);
@@ -809,7 +873,11 @@ int store_sqlite_open(turn_t *turn, const char *dir, store_t **out)
         rc = STORE_EIO;
         goto cleanup;
     }
-    rc = store_sqlite__exec_sql(st->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+    /* secure_delete: what a delete or an edit frees is overwritten with
+     * zeros (store_sqlite_msgs.c) */
+    rc = store_sqlite__exec_sql(st->db,
+                                "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                                " PRAGMA secure_delete = ON;",
                                 "pragmas");
     if (rc < 0)
         goto cleanup;
@@ -817,9 +885,12 @@ int store_sqlite_open(turn_t *turn, const char *dir, store_t **out)
     if (rc < 0)
         goto cleanup;
     for (int i = 0; i < STORE_SQLITE__NSTMT; i++) {
-        if (sqlite3_prepare_v3(st->db, store_sqlite__sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                               &st->stmt[i], NULL) != SQLITE_OK) {
-            rc = store_sqlite__fail(st->db, store_sqlite__sql[i]);
+        const char *sql = i < STORE_SQLITE__ROOMS_FIRST
+                              ? store_sqlite__sql[i]
+                              : store_sqlite__sql_rooms[i - STORE_SQLITE__ROOMS_FIRST];
+        if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
+                               NULL) != SQLITE_OK) {
+            rc = store_sqlite__fail(st->db, sql);
             goto cleanup;
         }
     }
@@ -897,7 +968,7 @@ static int store_sqlite__room_insert(store_sqlite *st, const char *key, const ch
 }
 
 static void store_sqlite__room_create(store_t *s, const char *key, const char *name,
-                                      store_room_cb cb, void *ud)
+                                      const store_room_opts_t *opts, store_room_cb cb, void *ud)
 {
     store_op_call call = STORE_OP_CALL_ROOM(cb, ud);
     if (store_op__refused(s, &call))
@@ -907,6 +978,8 @@ static void store_sqlite__room_create(store_t *s, const char *key, const char *n
     int rc = store_sqlite__write_begin(st);
     if (rc == 0)
         rc = store_sqlite__room_insert(st, key, name, &op->res.room.created);
+    if (rc == 0 && opts && op->res.room.created)
+        rc = store_sqlite__room_settle(st, key, opts);
     if (rc == 0) {
         /* Read the name back: on a conflict it is the first creator's. */
         rc = store_sqlite__room_read(st, key, &op->res.room.name);
@@ -983,7 +1056,7 @@ cleanup:
 /* Inserts the row of conversation conv_id; its id into id_out. One
  * statement, so atomic alone. Returns 0 or STORE_EIO. */
 static int store_sqlite__msg_row_insert(store_sqlite *st, int64_t conv_id, const store_msg_in_t *m,
-                                        char id_out[STORE_ID_MAX])
+                                        int64_t reply_to, char id_out[STORE_ID_MAX])
 {
     int rc;
     sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__MSG_ADD);
@@ -993,7 +1066,11 @@ static int store_sqlite__msg_row_insert(store_sqlite *st, int64_t conv_id, const
         store_sqlite__bind_text(stmt, 4, m->content, m->content_len) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 5, m->ts_ms) != SQLITE_OK ||
         (m->from_id &&
-         store_sqlite__bind_text(stmt, 6, m->from_id, strlen(m->from_id)) != SQLITE_OK)) {
+         store_sqlite__bind_text(stmt, 6, m->from_id, strlen(m->from_id)) != SQLITE_OK) ||
+        (reply_to && sqlite3_bind_int64(stmt, 7, reply_to) != SQLITE_OK) ||
+        (m->action &&
+         store_sqlite__bind_text(stmt, 8, m->action, strlen(m->action)) != SQLITE_OK) ||
+        (m->user && store_sqlite__bind_text(stmt, 9, m->user, strlen(m->user)) != SQLITE_OK)) {
         store_sqlite__done(stmt);
         return store_sqlite__fail(st->db, "message bind");
     }
@@ -1024,7 +1101,10 @@ static int store_sqlite__msg_insert(store_sqlite *st, const store_msg_in_t *m,
     } else if (rc < 0) {
         return rc;
     }
-    return store_sqlite__msg_row_insert(st, conv_id, m, id_out);
+    int64_t reply_to = 0;
+    if (m->reply_to) /* checked here, so only a reply pays for it */
+        rc = store_sqlite__reply_check(st, conv_id, m->reply_to, &reply_to);
+    return rc < 0 ? rc : store_sqlite__msg_row_insert(st, conv_id, m, reply_to, id_out);
 }
 
 /* The live entry of d at now_ms into *out (duplicate set): 0,
@@ -1097,9 +1177,10 @@ static void store_sqlite__msg_append(store_t *s, const store_msg_in_t *m,
     store_appended_t *res = &op->res.append;
     int64_t conv_id = 0;
     int rc = store_sqlite__batch_begin(st);
-    if (rc == 0 && d == NULL && store_sqlite__conv_get(st, m->conv, &conv_id) == 0) {
+    if (rc == 0 && d == NULL && m->reply_to == NULL &&
+        store_sqlite__conv_get(st, m->conv, &conv_id) == 0) {
         res->ts_ms = m->ts_ms;
-        op->rc = store_sqlite__msg_row_insert(st, conv_id, m, res->id);
+        op->rc = store_sqlite__msg_row_insert(st, conv_id, m, 0, res->id);
         if (op->rc != 0)
             store_sqlite__op_clear(op);
         store_sqlite__submit(st, op);
@@ -1124,21 +1205,6 @@ static void store_sqlite__msg_append(store_t *s, const store_msg_in_t *m,
     store_sqlite__submit(st, op);
 }
 
-/* A row of HISTORY or SINCE (id, sender, recipient, content, ts_ms,
- * sender_id) into
- * m, zeroed: 0, or STORE_EIO when a column cannot be read. */
-int store_sqlite__msg_row(sqlite3_stmt *stmt, store_msg_t *m)
-{
-    store_sqlite__format_id(sqlite3_column_int64(stmt, 0), m->id);
-    m->ts_ms = sqlite3_column_int64(stmt, 4);
-    if (store_sqlite__column_text(stmt, 1, &m->from, NULL) < 0 ||
-        store_sqlite__column_text(stmt, 2, &m->to, NULL) < 0 ||
-        store_sqlite__column_text(stmt, 3, &m->content, &m->content_len) < 0 ||
-        store_sqlite__column_text(stmt, 5, &m->from_id, NULL) < 0 || !m->from ||
-        !m->content)
-        return STORE_EIO;
-    return 0;
-}
 
 /* A page of conv into *out (see store_history). */
 static int store_sqlite__history_read(store_sqlite *st, const char *conv, const char *before,
@@ -1197,7 +1263,7 @@ static int store_sqlite__history_read(store_sqlite *st, const char *conv, const 
             break;
         }
         len++;
-        if (store_sqlite__msg_row(stmt, &v[limit - len]) < 0) {
+        if (store_sqlite__msg_row(st, stmt, &v[limit - len]) < 0) {
             rc = store_sqlite__fail(st->db, "history column");
             goto cleanup;
         }
@@ -1275,7 +1341,7 @@ static int store_sqlite__since_read(store_sqlite *st, const char *conv, int64_t 
             out->has_more = 1;
             break;
         }
-        if (store_sqlite__msg_row(stmt, &v[len++]) < 0) {
+        if (store_sqlite__msg_row(st, stmt, &v[len++]) < 0) {
             rc = store_sqlite__fail(st->db, "since column");
             goto cleanup;
         }
@@ -1413,4 +1479,13 @@ static const store_ops_t store_sqlite__ops = {
     .read_mark = store_sqlite__read_mark,
     .read_get = store_sqlite__read_get,
     .conversations = store_op__conversations,
+    .msg_get = store_sqlite__msg_get,
+    .msg_edit = store_sqlite__msg_edit,
+    .msg_delete = store_sqlite__msg_delete,
+    .reaction = store_sqlite__reaction,
+    .member_role_set = store_sqlite__member_role_set,
+    .room_info = store_sqlite__room_info,
+    .room_topic = store_sqlite__room_topic,
+    .flag = store_sqlite__flag,
+    .room_delete = store_sqlite__room_delete,
 };

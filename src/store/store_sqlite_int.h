@@ -1,9 +1,11 @@
 /* store_sqlite_int.h - the SQLite store's internals shared by its files:
  * store_sqlite.c (open, the turn's transaction and completion FIFO, rooms
- * and messages) and store_sqlite_users.c (contract v2: users, secrets,
- * membership, read state). Internal to src/store/: the chat layer sees
- * store.h only. The statements' SQL is in store_sqlite.c, prepared at open
- * in the order of the enum below. */
+ * and messages), store_sqlite_users.c (contract v2: users, secrets,
+ * membership, read state, roles) and store_sqlite_msgs.c (messages that
+ * live). Internal to src/store/: the chat layer sees store.h only. The
+ * statements' SQL is in store_sqlite.c (up to STORE_SQLITE__ROOMS_FIRST)
+ * and store_sqlite_rooms.c (from it on), prepared at open in the order of
+ * the enum below. */
 #ifndef PARLEY_STORE_SQLITE_INT_H
 #define PARLEY_STORE_SQLITE_INT_H
 
@@ -58,8 +60,46 @@ enum {
     STORE_SQLITE__READ_GET,
     STORE_SQLITE__READ_PUT,
     STORE_SQLITE__READ_SCAN,
+    /* from here on, the SQL is in store_sqlite_rooms.c: messages that
+     * live (store_sqlite_msgs.c), roles (store_sqlite_users.c), rooms'
+     * settings, flags and deletion (store_sqlite_rooms.c) */
+    STORE_SQLITE__ROOMS_FIRST,
+    STORE_SQLITE__MSG_GET = STORE_SQLITE__ROOMS_FIRST,
+    STORE_SQLITE__MSG_STATE,
+    STORE_SQLITE__MSG_EDIT,
+    STORE_SQLITE__MSG_DELETE,
+    STORE_SQLITE__MSG_REACTS,
+    STORE_SQLITE__REACT_GET,
+    STORE_SQLITE__REACT_EMOJI,
+    STORE_SQLITE__REACT_ADD,
+    STORE_SQLITE__REACT_DEL,
+    STORE_SQLITE__REACT_DEL_ALL,
+    STORE_SQLITE__MEMBER_SUCCEED,
+    STORE_SQLITE__USER_SUCCEED,
+    STORE_SQLITE__MEMBER_ROLE,
+    STORE_SQLITE__ROLE_PUT,
+    STORE_SQLITE__ROLE_DEMOTE,
+    STORE_SQLITE__ROOM_SET,
+    STORE_SQLITE__ROOM_INFO,
+    STORE_SQLITE__ROOM_TOPIC,
+    STORE_SQLITE__FLAG_SET,
+    STORE_SQLITE__FLAG_DEL,
+    STORE_SQLITE__FLAG_GET,
+    STORE_SQLITE__ROOM_DEL,
+    STORE_SQLITE__ROOM_DEL_MEMBERS,
+    STORE_SQLITE__ROOM_DEL_FLAGS,
+    STORE_SQLITE__FLAG_INVITE_USED,
     STORE_SQLITE__NSTMT
 };
+
+/* A message as it is now (store_sqlite__msg_row): the row m, and o, the
+ * message it replies to (same conversation), for the excerpt. */
+#define STORE_SQLITE__MSG_COLS                                                              \
+    "SELECT m.id, m.sender, m.recipient, m.content, m.ts_ms, m.sender_id, m.reply_to,"     \
+    " m.edited_ms, m.deleted, m.reacts, o.sender, o.content, o.deleted, m.action, m.target"  \
+    " FROM messages AS m"
+#define STORE_SQLITE__MSG_REPLY                                                             \
+    " LEFT JOIN messages AS o ON o.id = m.reply_to AND o.conv_id = m.conv_id"
 
 /* One operation, done, waiting for its commit and callback. */
 typedef struct store_sqlite__op {
@@ -82,6 +122,8 @@ typedef struct {
     store_sqlite__op *head, *tail; /* done, waiting (start order) */
     store_sqlite__op *spare;       /* recycled records */
     unsigned nspare;
+    int scrub;              /* a delete ran: truncate the WAL after the
+                               commit (store_sqlite_msgs.c) */
 } store_sqlite;
 
 static inline store_sqlite *store_sqlite__self(store_t *s)
@@ -121,9 +163,14 @@ int store_sqlite__write_end(store_sqlite *st, int rc);
 int store_sqlite__batch_begin(store_sqlite *st);
 /* The id of conversation conv: 0, STORE_ENOTFOUND or STORE_EIO. */
 int store_sqlite__conv_get(store_sqlite *st, const char *conv, int64_t *id);
-/* A row (id, sender, recipient, content, ts_ms, sender_id) into m, zeroed:
- * 0 or STORE_EIO. */
-int store_sqlite__msg_row(sqlite3_stmt *stmt, store_msg_t *m);
+/* A row of STORE_SQLITE__MSG_COLS into m, zeroed, the message as it is
+ * now (its reactions read with REACT_GET): 0 or STORE_EIO
+ * (store_sqlite_msgs.c). */
+int store_sqlite__msg_row(store_sqlite *st, sqlite3_stmt *stmt, store_msg_t *m);
+/* A reply's target: reply_to must be a message of conversation conv_id.
+ * 0 and its rowid, STORE_EBADID (malformed), STORE_ENOTFOUND, STORE_EIO. */
+int store_sqlite__reply_check(store_sqlite *st, int64_t conv_id, const char *reply_to,
+                              int64_t *out);
 
 /* The v2 operations (store_sqlite_users.c), for the ops table. */
 void store_sqlite__user_claim(store_t *s, const char *key, const char *name, int64_t now_ms,
@@ -156,5 +203,29 @@ void store_sqlite__read_mark(store_t *s, const char *user_id, const char *conv,
                              const char *msg_id, store_read_cb cb, void *ud);
 void store_sqlite__read_get(store_t *s, const char *user_id, const char *conv,
                             store_read_cb cb, void *ud);
+/* The SQL of the statements from STORE_SQLITE__ROOMS_FIRST on. */
+extern const char *const store_sqlite__sql_rooms[];
+/* A room just created: its settings and owner (store_room_create_with). */
+int store_sqlite__room_settle(store_sqlite *st, const char *key, const store_room_opts_t *opts);
+void store_sqlite__room_info(store_t *s, const char *key, store_room_info_cb cb, void *ud);
+void store_sqlite__room_topic(store_t *s, const char *key, const char *topic, store_count_cb cb,
+                              void *ud);
+void store_sqlite__room_delete(store_t *s, const char *key, store_count_cb cb, void *ud);
+void store_sqlite__flag(store_t *s, const char *room_key, const char *user_id, int kind, int op,
+                        int64_t ms, store_count_cb cb, void *ud);
+/* Runs `which` bound to text ?1: 0 or STORE_EIO (store_sqlite_users.c). */
+int store_sqlite__exec_text(store_sqlite *st, int which, const char *v, const char *what);
+void store_sqlite__member_role_set(store_t *s, const char *room_key, const char *user_id,
+                                   int role, store_count_cb cb, void *ud);
+/* Messages that live (store_sqlite_msgs.c). */
+void store_sqlite__msg_get(store_t *s, const char *conv, const char *id, store_msg_cb cb,
+                           void *ud);
+void store_sqlite__msg_edit(store_t *s, const char *conv, const char *id, const char *content,
+                            size_t content_len, int64_t now_ms, store_msg_cb cb, void *ud);
+void store_sqlite__msg_delete(store_t *s, const char *conv, const char *id, store_msg_cb cb,
+                              void *ud);
+void store_sqlite__reaction(store_t *s, const char *conv, const char *id, const char *user_id,
+                            const char *username, const char *emoji, int add, store_msg_cb cb,
+                            void *ud);
 
 #endif

@@ -76,7 +76,7 @@ static int store_sqlite__user_expired(const store_user_t *u, int64_t now_ms, int
 }
 
 /* Runs `which` bound to one text: 0 or STORE_EIO. */
-static int store_sqlite__exec_text(store_sqlite *st, int which, const char *v, const char *what)
+int store_sqlite__exec_text(store_sqlite *st, int which, const char *v, const char *what)
 {
     sqlite3_stmt *stmt = store_sqlite__stmt(st, which);
     if (store_sqlite__bind_text(stmt, 1, v, strlen(v)) != SQLITE_OK) {
@@ -128,6 +128,8 @@ static int store_sqlite__user_delete(store_sqlite *st, const char *id)
             rc = store_sqlite__exec_int(st, STORE_SQLITE__CONV_DEL, convs[i], "conv delete");
     }
     mem_free(v);
+    if (rc == 0) /* its rooms pass to their next owners first */
+        rc = store_sqlite__exec_text(st, STORE_SQLITE__USER_SUCCEED, id, "user succeed");
     if (rc == 0)
         rc = store_sqlite__exec_text(st, STORE_SQLITE__USER_DEL_MEMBERS, id, "user delete");
     if (rc == 0)
@@ -468,6 +470,16 @@ static void store_sqlite__member_write(store_t *s, int which, const char *room_k
     store_sqlite *st = store_sqlite__self(s);
     store_sqlite__op *op = store_sqlite__op_new(st, call);
     int rc = store_sqlite__write_begin(st);
+    if (rc == 0 && which == STORE_SQLITE__MEMBER_DEL) { /* an owner leaving: succession */
+        sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__MEMBER_SUCCEED);
+        if (store_sqlite__bind_text(stmt, 1, room_key, strlen(room_key)) != SQLITE_OK ||
+            store_sqlite__bind_text(stmt, 2, user_id, strlen(user_id)) != SQLITE_OK) {
+            store_sqlite__done(stmt);
+            rc = store_sqlite__fail(st->db, "member succeed bind");
+        } else {
+            rc = store_sqlite__exec(st, stmt, "member succeed");
+        }
+    }
     if (rc == 0) {
         sqlite3_stmt *stmt = store_sqlite__stmt(st, which);
         if (store_sqlite__bind_text(stmt, 1, room_key, strlen(room_key)) != SQLITE_OK ||
@@ -482,6 +494,17 @@ static void store_sqlite__member_write(store_t *s, int which, const char *room_k
     }
     if (rc == 0)
         op->res.count = sqlite3_changes(st->db) > 0;
+    if (rc == 0 && op->res.count && which == STORE_SQLITE__MEMBER_ADD) {
+        /* an invitation is used by the join */
+        sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__FLAG_INVITE_USED);
+        if (store_sqlite__bind_text(stmt, 1, room_key, strlen(room_key)) != SQLITE_OK ||
+            store_sqlite__bind_text(stmt, 2, user_id, strlen(user_id)) != SQLITE_OK) {
+            store_sqlite__done(stmt);
+            rc = store_sqlite__fail(st->db, "invite used bind");
+        } else {
+            rc = store_sqlite__exec(st, stmt, "invite used");
+        }
+    }
     store_sqlite__write_submit(st, op, rc);
 }
 
@@ -497,11 +520,83 @@ void store_sqlite__member_remove(store_t *s, const char *room_key, const char *u
     store_sqlite__member_write(s, STORE_SQLITE__MEMBER_DEL, room_key, user_id, 0, cb, ud);
 }
 
+/* A role column ('owner', 'moderator', 'member') as STORE_ROLE_*. */
+static int store_sqlite__role_of(sqlite3_stmt *stmt, int i)
+{
+    const char *r = (const char *)sqlite3_column_text(stmt, i);
+    if (r && strcmp(r, "owner") == 0)
+        return STORE_ROLE_OWNER;
+    if (r && strcmp(r, "moderator") == 0)
+        return STORE_ROLE_MODERATOR;
+    return STORE_ROLE_MEMBER;
+}
+
+/* Writes the role of user_id in room_key (see store_member_role_set);
+ * *changed says whether it did. */
+static int store_sqlite__role_write(store_sqlite *st, const char *room_key, const char *user_id,
+                                    int role, uint64_t *changed)
+{
+    static const char *const names[] = {"member", "moderator", "owner"};
+    sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__MEMBER_ROLE);
+    int rc = 0, cur;
+    if (store_sqlite__bind_text(stmt, 1, room_key, strlen(room_key)) != SQLITE_OK ||
+        store_sqlite__bind_text(stmt, 2, user_id, strlen(user_id)) != SQLITE_OK) {
+        store_sqlite__done(stmt);
+        return store_sqlite__fail(st->db, "member role bind");
+    }
+    int step = sqlite3_step(stmt);
+    cur = step == SQLITE_ROW ? store_sqlite__role_of(stmt, 0) : -1;
+    store_sqlite__done(stmt);
+    if (step == SQLITE_DONE)
+        return STORE_ENOTFOUND;
+    if (step != SQLITE_ROW)
+        return store_sqlite__fail(st->db, "member role");
+    if (cur == role)
+        return 0;
+    if (cur == STORE_ROLE_OWNER)
+        return STORE_EINVAL;
+    if (role == STORE_ROLE_OWNER)
+        rc = store_sqlite__exec_text(st, STORE_SQLITE__ROLE_DEMOTE, room_key, "role demote");
+    if (rc < 0)
+        return rc;
+    stmt = store_sqlite__stmt(st, STORE_SQLITE__ROLE_PUT);
+    if (store_sqlite__bind_text(stmt, 1, room_key, strlen(room_key)) != SQLITE_OK ||
+        store_sqlite__bind_text(stmt, 2, user_id, strlen(user_id)) != SQLITE_OK ||
+        store_sqlite__bind_text(stmt, 3, names[role], strlen(names[role])) != SQLITE_OK) {
+        store_sqlite__done(stmt);
+        return store_sqlite__fail(st->db, "role put bind");
+    }
+    rc = store_sqlite__exec(st, stmt, "role put");
+    if (rc == 0)
+        *changed = 1;
+    return rc;
+}
+
+void store_sqlite__member_role_set(store_t *s, const char *room_key, const char *user_id,
+                                   int role, store_count_cb cb, void *ud)
+{
+    store_op_call call = STORE_OP_CALL_COUNT(cb, ud);
+    if (store_op__refused(s, &call))
+        return;
+    store_sqlite *st = store_sqlite__self(s);
+    store_sqlite__op *op = store_sqlite__op_new(st, call);
+    if (role < STORE_ROLE_MEMBER || role > STORE_ROLE_OWNER) {
+        op->rc = STORE_EINVAL;
+        store_sqlite__submit(st, op);
+        return;
+    }
+    int rc = store_sqlite__write_begin(st);
+    if (rc == 0)
+        rc = store_sqlite__role_write(st, room_key, user_id, role, &op->res.count);
+    store_sqlite__write_submit(st, op, rc);
+}
+
 /* One row of MEMBER_ROOMS into a store_room_t. */
 static int store_sqlite__member_room_row(sqlite3_stmt *stmt, void *elem)
 {
     store_room_t *r = elem;
     r->joined_ms = sqlite3_column_int64(stmt, 2);
+    r->role = store_sqlite__role_of(stmt, 3);
     if (store_sqlite__column_text(stmt, 0, &r->key, NULL) < 0 ||
         store_sqlite__column_text(stmt, 1, &r->name, NULL) < 0 || !r->key || !r->name)
         return STORE_EIO;
@@ -542,6 +637,7 @@ static int store_sqlite__member_row(sqlite3_stmt *stmt, void *elem)
         return STORE_EIO;
     memcpy(m->id, id, n + 1);
     m->joined_ms = sqlite3_column_int64(stmt, 1);
+    m->role = store_sqlite__role_of(stmt, 2);
     return 0;
 }
 

@@ -144,7 +144,7 @@ static int append_full(const char *conv, const char *from, const char *to, const
 {
     res_t r;
     memset(&r, 0, sizeof(r));
-    store_msg_in_t m = {conv, from, to, text, strlen(text), ts, NULL};
+    store_msg_in_t m = {conv, from, to, text, strlen(text), ts, NULL, NULL, NULL, NULL};
     store_dedupe_in_t d = {user, cid, cid_len, exp};
     store_msg_append(S, &m, cid ? &d : NULL, append_cb, &r);
     CHECK(r.calls == 0);
@@ -259,13 +259,27 @@ static int redis_reopen(sc_env *env)
     return store_redis_open(&turn, seeds(), 1000, 0, 1, &env->s);
 }
 
+static int redis_open2(sc_env *env, store_t **out)
+{
+    (void)env;
+    return store_redis_open(&turn, seeds(), 1000, 0, 1, out);
+}
+
+static void redis_close2(sc_env *env, store_t *s)
+{
+    (void)env;
+    store_close(s);
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
 /* Runs every contract test on S, each on an empty cluster, printing as
  * harness_run does; returns the number that failed, adds the others to
  * *passed. */
 static int run_contract(int *passed)
 {
     sc_env env = {.loop = &loop, .s = S, .wait = redis_wait, .close = redis_close,
-                  .reopen = redis_reopen};
+                  .reopen = redis_reopen, .open2 = redis_open2, .close2 = redis_close2,
+                  .concurrent2 = 1};
     int failed = 0;
     for (size_t i = 0; i < SC_NTESTS; i++) {
         flush_all();
@@ -649,7 +663,7 @@ static void test_failover(void)
     static res_t mid[N];
     memset(mid, 0, sizeof(mid));
     for (int i = 0; i < N; i++) {
-        store_msg_in_t m = {conv, "A", NULL, "during", 6, 2 + i, NULL};
+        store_msg_in_t m = {conv, "A", NULL, "during", 6, 2 + i, NULL, NULL, NULL, NULL};
         store_msg_append(S, &m, NULL, append_cb, &mid[i]);
     }
     uv_update_time(&loop);
@@ -673,7 +687,7 @@ static void test_failover(void)
         attempts++;
         res_t r;
         memset(&r, 0, sizeof(r));
-        store_msg_in_t m = {conv, "A", NULL, "after", 5, 100, NULL};
+        store_msg_in_t m = {conv, "A", NULL, "after", 5, 100, NULL, NULL, NULL, NULL};
         store_msg_append(S, &m, NULL, append_cb, &r);
         wait_for(&r.calls, 1, 10000);
         spin(5);

@@ -197,7 +197,7 @@ static int sc_append_cid(sc_env *env, const char *conv, const char *from, const 
 {
     sc_res r;
     memset(&r, 0, sizeof(r));
-    store_msg_in_t m = {conv, from, to, text, strlen(text), ts, NULL};
+    store_msg_in_t m = {conv, from, to, text, strlen(text), ts, NULL, NULL, NULL, NULL};
     store_dedupe_in_t d = {user, cid, cid_len, ts + STORE_DEDUPE_TTL_MS};
     store_msg_append(env->s, &m, cid ? &d : NULL, sc_on_append, &r);
     int rc = sc_wait(env, &r);
@@ -706,7 +706,7 @@ static void sc_test_order_one_conversation(sc_env *env)
     for (int i = 0; i < N; i++) {
         snprintf(text, sizeof(text), "o%d", i);
         snprintf(cid, sizeof(cid), "k%d", i % 3 ? i : 0); /* some retries */
-        store_msg_in_t m = {conv, "Alice", NULL, text, strlen(text), 500 + i, NULL};
+        store_msg_in_t m = {conv, "Alice", NULL, text, strlen(text), 500 + i, NULL, NULL, NULL, NULL};
         store_dedupe_in_t d = {"orderer", cid, strlen(cid), 500 + i + 60000};
         store_msg_append(env->s, &m, i % 2 ? &d : NULL, sc_on_append, &w[i]);
         store_history(env->s, conv, NULL, 1000, sc_on_page, &rd[i]);
@@ -748,7 +748,7 @@ typedef struct {
 static void sc_start_append(void *arg)
 {
     sc_chain *c = arg;
-    store_msg_in_t m = {c->conv, "a", NULL, "chained", 7, 2, NULL};
+    store_msg_in_t m = {c->conv, "a", NULL, "chained", 7, 2, NULL, NULL, NULL, NULL};
     store_msg_append(c->env->s, &m, NULL, sc_on_append, c->next);
     c->ran_inline = c->next->calls != 0;
 }
@@ -765,7 +765,7 @@ static void sc_test_callback_starts_op(sc_env *env)
     first.then = sc_start_append;
     first.then_arg = &chain;
     sc_seq = 0;
-    store_msg_in_t m = {conv, "a", NULL, "first", 5, 1, NULL};
+    store_msg_in_t m = {conv, "a", NULL, "first", 5, 1, NULL, NULL, NULL, NULL};
     store_msg_append(env->s, &m, NULL, sc_on_append, &first);
     SC_ASSERT(env->wait(env, &first.calls, 1) && first.rc == 0);
     SC_ASSERT(env->wait(env, &second.calls, 1) && second.calls == 1 && second.rc == 0);
@@ -802,7 +802,7 @@ static void sc_test_close_with_ops_pending(sc_env *env)
     SC_ASSERT(sc_append(env, conv, "a", NULL, "kept", 1, id) == 0);
     sc_seq = 0;
     for (int i = 0; i < N; i++) {
-        store_msg_in_t m = {conv, "A", NULL, "x", 1, 1, NULL};
+        store_msg_in_t m = {conv, "A", NULL, "x", 1, 1, NULL, NULL, NULL, NULL};
         store_dedupe_in_t d = {"closer", "cid", 3, 1 + STORE_DEDUPE_TTL_MS};
         if (i == N - 1) {
             r[i].then = sc_start_room_get;
@@ -961,7 +961,7 @@ static int sc_append_from(sc_env *env, const char *conv, const char *from_id, co
 {
     sc_res r;
     memset(&r, 0, sizeof(r));
-    store_msg_in_t m = {conv, "someone", NULL, text, strlen(text), ts, from_id};
+    store_msg_in_t m = {conv, "someone", NULL, text, strlen(text), ts, from_id, NULL, NULL, NULL};
     store_msg_append(env->s, &m, NULL, sc_on_append, &r);
     if (sc_wait(env, &r) != 0 || r.app.duplicate || r.app.id[0] == '\0') {
         sc_failed("append: 0, not a duplicate, an id", __FILE__, __LINE__);
@@ -1482,33 +1482,4 @@ static void sc_test_claim_purges_expired(sc_env *env)
     mem_free(ab);
 }
 
-/* ---- the suite ----------------------------------------------------------- */
-
-static const sc_test sc_tests[] = {
-    {"rooms: create, get, list", sc_test_rooms},
-    {"rooms: an empty list", sc_test_room_list_empty},
-    {"append and history", sc_test_append_and_history},
-    {"history: paging over 250 messages", sc_test_paging_250},
-    {"history: bad before ids and limits", sc_test_bad_before_ids},
-    {"private conversations", sc_test_private_conversations},
-    {"clientId de-duplication", sc_test_dedupe},
-    {"since: messages after a time", sc_test_since},
-    {"since: paging over 250 messages", sc_test_since_paging_250},
-    {"private conversations of a user", sc_test_private_convs},
-    {"one conversation: start order, exactly once", sc_test_order_one_conversation},
-    {"an operation started from a callback", sc_test_callback_starts_op},
-    {"close with operations pending", sc_test_close_with_ops_pending},
-    {"reopen keeps everything", sc_test_reopen_keeps_everything},
-    {"users: claim, get, find, touch, expiry", sc_test_user_claim},
-    {"users: ensure (token mode)", sc_test_user_ensure},
-    {"users: rename", sc_test_user_rename},
-    {"secrets: get or create, kept across reopen", sc_test_secrets},
-    {"direct conversations and sender ids", sc_test_direct_and_sender_ids},
-    {"room membership", sc_test_membership},
-    {"read state", sc_test_read_state},
-    {"read state: unread over 300 messages", sc_test_read_state_long},
-    {"conversation list", sc_test_conversations},
-    {"users: purge of expired guests", sc_test_user_purge},
-    {"users: a claim purges an expired owner", sc_test_claim_purges_expired},
-};
-#define SC_NTESTS (sizeof(sc_tests) / sizeof(sc_tests[0]))
+#include "store_contract_suite.c"

@@ -8,8 +8,10 @@
  * defines sc_failed, and gives each test a fresh, empty store in an sc_env.
  *
  * Adding a test: write `static void sc_test_NAME(sc_env *env)` in
- * store_contract.c with SC_ASSERT and the sc_ wrappers, and add it to
- * sc_tests[]; both backends then run it. What only one backend can show
+ * store_contract.c (or, by concept, store_contract_msgs.c for messages
+ * that live, store_contract_rooms.c for rooms with owners) with SC_ASSERT
+ * and the sc_ wrappers, and add it to sc_tests[] in
+ * store_contract_suite.c; both backends then run it. What only one backend can show
  * (SQLite's transactions and schema, Redis' keys and failover) stays in
  * that backend's own test file. */
 #ifndef PARLEY_TESTS_STORE_CONTRACT_H
@@ -34,6 +36,12 @@ struct sc_env {
     void (*close)(sc_env *env);
     /* Opens env->s again on the same data: 0 or the open's error. */
     int (*reopen)(sc_env *env);
+    /* A second store on the same data (open2: 0 or the open's error),
+     * and its close; concurrent2: both stores may have writes out at once
+     * (else a test waits for each before starting the next). */
+    int (*open2)(sc_env *env, store_t **out);
+    void (*close2)(sc_env *env, store_t *s);
+    int concurrent2;
     void *backend; /* the runner's */
 };
 

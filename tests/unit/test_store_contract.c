@@ -54,6 +54,18 @@ static int sqlite_reopen(sc_env *env)
     return store_sqlite_open(&f->turn, f->dir, &env->s);
 }
 
+static int sqlite_open2(sc_env *env, store_t **out)
+{
+    sqlite_fixture *f = env->backend;
+    return store_sqlite_open(&f->turn, f->dir, out);
+}
+
+static void sqlite_close2(sc_env *env, store_t *s)
+{
+    (void)env;
+    store_close(s);
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;
@@ -73,7 +85,8 @@ static int setup(void **state)
     if (uv_loop_init(&f->loop) != 0 || turn_init(&f->loop, &f->turn) != 0)
         return -1;
     f->env = (sc_env){.loop = &f->loop, .wait = sqlite_wait, .close = sqlite_close,
-                      .reopen = sqlite_reopen, .backend = f};
+                      .reopen = sqlite_reopen, .open2 = sqlite_open2,
+                      .close2 = sqlite_close2, .backend = f};
     if (sqlite_reopen(&f->env) != 0)
         return -1;
     *state = f;

@@ -214,7 +214,7 @@ static int append_cid(fixture_t *f, const char *conv, const char *from, const ch
                       size_t cid_len, store_appended_t *out)
 {
     result_t r = {0};
-    store_msg_in_t m = {conv, from, to, content, strlen(content), ts, NULL};
+    store_msg_in_t m = {conv, from, to, content, strlen(content), ts, NULL, NULL, NULL, NULL};
     store_dedupe_in_t d = {user, cid, cid_len, ts + STORE_DEDUPE_TTL_MS};
     store_msg_append(f->s, &m, cid ? &d : NULL, on_append, &r);
     wait_for(f, &r);
@@ -339,7 +339,7 @@ static void test_private_convs_same_turn(void **state)
     int seq = 0;
     w.seq = rd.seq = &seq;
     char *dn = store_conv_private("dave", "nina");
-    store_msg_in_t m = {dn, "Dave", "Nina", "hello", 5, 700, NULL};
+    store_msg_in_t m = {dn, "Dave", "Nina", "hello", 5, 700, NULL, NULL, NULL, NULL};
     store_msg_append(f->s, &m, NULL, on_append, &w);
     store_private_convs(f->s, "nina", 699, on_convs, &rd);
     assert_int_equal(rd.calls, 0);
@@ -367,7 +367,7 @@ static void test_turn_is_one_commit(void **state)
     /* One turn: three appends, a room, then a read of the conversation. */
     for (int i = 0; i < 3; i++) {
         w[i].seq = &seq;
-        store_msg_in_t m = {conv, "a", NULL, "x", 1, i, NULL};
+        store_msg_in_t m = {conv, "a", NULL, "x", 1, i, NULL, NULL, NULL, NULL};
         store_msg_append(f->s, &m, NULL, on_append, &w[i]);
     }
     rm.seq = &seq;
@@ -412,7 +412,7 @@ typedef struct {
 static void start_append(void *arg)
 {
     chain_t *c = arg;
-    store_msg_in_t m = {c->conv, "a", NULL, "chained", 7, 2, NULL};
+    store_msg_in_t m = {c->conv, "a", NULL, "chained", 7, 2, NULL, NULL, NULL, NULL};
     store_msg_append(c->f->s, &m, NULL, on_append, c->next);
 }
 
@@ -426,7 +426,7 @@ static void test_callback_starts_op(void **state)
     first.then = start_append;
     first.then_arg = &chain;
 
-    store_msg_in_t m = {conv, "a", NULL, "first", 5, 1, NULL};
+    store_msg_in_t m = {conv, "a", NULL, "first", 5, 1, NULL, NULL, NULL, NULL};
     store_msg_append(f->s, &m, NULL, on_append, &first);
     store_room_get(f->s, "nope", on_room, &other);
     uv_run(&f->loop, UV_RUN_DEFAULT);
@@ -455,7 +455,7 @@ static void test_close_rolls_back_the_turn(void **state)
     char id[STORE_ID_MAX];
     append(f, conv, "a", NULL, "kept", 1, id);
     result_t w = {0};
-    store_msg_in_t m = {conv, "a", NULL, "lost", 4, 2, NULL};
+    store_msg_in_t m = {conv, "a", NULL, "lost", 4, 2, NULL, NULL, NULL, NULL};
     store_msg_append(f->s, &m, NULL, on_append, &w);
     store_close(f->s);
     f->s = NULL;
@@ -514,9 +514,10 @@ static void turn_with_failing_middle(fixture_t *f, const char *conv, const char 
                                      const store_dedupe_in_t *d, int64_t ts)
 {
     result_t r[3] = {{0}};
-    store_msg_in_t m[3] = {{conv, "a", NULL, "before", 6, ts, NULL},
-                           {conv, "a", NULL, middle, strlen(middle), ts + 1, NULL},
-                           {conv, "a", NULL, "after", 5, ts + 2, NULL}};
+    store_msg_in_t m[3] = {{conv, "a", NULL, "before", 6, ts, NULL, NULL, NULL, NULL},
+                           {conv, "a", NULL, middle, strlen(middle), ts + 1, NULL, NULL, NULL,
+                            NULL},
+                           {conv, "a", NULL, "after", 5, ts + 2, NULL, NULL, NULL, NULL}};
     for (int i = 0; i < 3; i++)
         store_msg_append(f->s, &m[i], i == 1 ? d : NULL, on_append, &r[i]);
     uv_run(&f->loop, UV_RUN_DEFAULT);
@@ -582,7 +583,7 @@ static void test_inline_without_loop(void **state)
     sqlite3 *raw = raw_open(f);
 
     result_t w = {0}, dup = {0}, rd = {0}, rm = {0};
-    store_msg_in_t m = {conv, "a", NULL, "now", 3, 1, NULL};
+    store_msg_in_t m = {conv, "a", NULL, "now", 3, 1, NULL, NULL, NULL, NULL};
     store_dedupe_in_t d = {"a", "c", 1, 1000};
     store_msg_append(f->s, &m, &d, on_append, &w);
     assert_int_equal(w.calls, 1);
@@ -623,7 +624,7 @@ static void test_schema_migrations(void **state)
     }
     assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
     sqlite3_finalize(stmt);
-    assert_int_equal(STORE_SQLITE__SCHEMA_VERSION, 4);
+    assert_int_equal(STORE_SQLITE__SCHEMA_VERSION, 6);
 
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
@@ -633,12 +634,12 @@ static void test_schema_migrations(void **state)
     /* a file from a newer version is refused, not touched */
     store_close(f->s);
     f->s = NULL;
-    assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (5, 0)", NULL, NULL,
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (7, 0)", NULL, NULL,
                                   NULL), SQLITE_OK);
     store_t *s = (store_t *)1;
     assert_int_equal(store_sqlite_open(&f->turn, f->dir, &s), STORE_ESCHEMA);
     assert_null(s);
-    assert_int_equal(sqlite3_exec(db, "DELETE FROM schema_migrations WHERE version = 5", NULL,
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM schema_migrations WHERE version = 7", NULL,
                                   NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
     assert_int_equal(store_sqlite_open(&f->turn, f->dir, &f->s), 0);
@@ -716,6 +717,11 @@ static void test_upgrade_from_v1(void **state)
     assert_string_equal(h.msgs[0].content, "newer");
     assert_string_equal(h.msgs[0].id, "3");
     assert_null(h.msgs[0].from_id); /* version 4: v1 messages have no sender id */
+    /* version 5: never edited, not deleted, no reply, no reactions */
+    assert_int_equal(h.msgs[0].edited_ms, 0);
+    assert_false(h.msgs[0].deleted);
+    assert_null(h.msgs[0].reply_id);
+    assert_int_equal(h.msgs[0].nreactions, 0);
     store_history_free(&h);
     store_conv_list_t l;
     assert_int_equal(private_convs(f, "bob", 0, &l), 0);
@@ -796,15 +802,23 @@ static void test_checkpoints_while_open(void **state)
     mem_free(content);
 }
 
+/* The SQL of statement `which`, wherever it is kept. */
+static const char *stmt_sql(int which)
+{
+    return which < STORE_SQLITE__ROOMS_FIRST
+               ? store_sqlite__sql[which]
+               : store_sqlite__sql_rooms[which - STORE_SQLITE__ROOMS_FIRST];
+}
+
 static char *plan(fixture_t *f, int which)
 {
     store_sqlite *st = store_sqlite__self(f->s);
-    char sql[1024];
+    char sql[4096];
     sqlite3_stmt *stmt;
     size_t len = 0;
     char *out = mem_calloc(1, 1);
 
-    snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", store_sqlite__sql[which]);
+    snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", stmt_sql(which));
     assert_int_equal(sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL), SQLITE_OK);
     while (sqlite3_step(stmt) == SQLITE_ROW) {
         const char *d = (const char *)sqlite3_column_text(stmt, 3);
@@ -834,8 +848,10 @@ static void test_query_plans(void **state)
     char *p = plan(f, STORE_SQLITE__HISTORY);
     /* "SEARCH messages USING INDEX messages_conv_id (conv_id=? AND id<?)":
      * both terms bound the range (the spelling of the rowid varies) */
-    assert_non_null(strstr(p, "SEARCH messages USING INDEX messages_conv_id (conv_id=? AND "));
+    assert_non_null(strstr(p, "SEARCH m USING INDEX messages_conv_id (conv_id=? AND "));
     assert_true(strstr(p, "id<?)") != NULL || strstr(p, "rowid<?)") != NULL);
+    /* the message replied to: one lookup by rowid per row */
+    assert_non_null(strstr(p, "SEARCH o USING INTEGER PRIMARY KEY (rowid=?)"));
     assert_null(strstr(p, "SCAN"));
     assert_null(strstr(p, "TEMP B-TREE")); /* the index gives the order */
     mem_free(p);
@@ -878,9 +894,131 @@ static void test_query_plans(void **state)
             continue;
         p = plan(f, i);
         if (strstr(p, "SCAN") != NULL)
-            fail_msg("statement %d scans: %s\n%s", i, store_sqlite__sql[i], p);
+            fail_msg("statement %d scans: %s\n%s", i, stmt_sql(i), p);
         mem_free(p);
     }
+}
+
+
+/* ---- roles in a user's room list ----------------------------------------- */
+
+static void on_rooms(void *ud, int rc, store_room_list_t *l)
+{
+    result_t *r = ud;
+    r->list = *l;
+    memset(l, 0, sizeof(*l));
+    got(r, rc);
+}
+
+/* store_member_rooms says the user's role in each room, read in the same
+ * statement as the list (the contract suite checks the roles too). */
+static void test_member_rooms_roles(void **state)
+{
+    fixture_t *f = *state;
+    const char *adds[][2] = {{"a", "u1"}, {"a", "u2"}, {"b", "u2"}, {"c", "u1"}, {"c", "u2"}};
+    for (size_t i = 0; i < sizeof(adds) / sizeof(adds[0]); i++) {
+        result_t r = {0};
+        store_member_add(f->s, adds[i][0], adds[i][1], 1 + (int64_t)i, on_count, &r);
+        wait_for(f, &r);
+        assert_int_equal(r.rc, 0);
+    }
+    result_t r = {0};
+    store_member_role_set(f->s, "c", "u2", STORE_ROLE_MODERATOR, on_count, &r);
+    wait_for(f, &r);
+    assert_int_equal(r.rc, 0);
+    memset(&r, 0, sizeof(r));
+    store_member_rooms(f->s, "u2", on_rooms, &r);
+    wait_for(f, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.list.n, 3);
+    assert_string_equal(r.list.rooms[0].key, "a");
+    assert_int_equal(r.list.rooms[0].role, STORE_ROLE_MEMBER);
+    assert_string_equal(r.list.rooms[1].key, "b");
+    assert_int_equal(r.list.rooms[1].role, STORE_ROLE_OWNER);
+    assert_string_equal(r.list.rooms[2].key, "c");
+    assert_int_equal(r.list.rooms[2].role, STORE_ROLE_MODERATOR);
+    store_room_list_free(&r.list);
+}
+
+/* ---- deleted text is gone from the files -------------------------------- */
+
+typedef struct {
+    int calls, rc, changed;
+} msg_result_t;
+
+static void on_msg_done(void *ud, int rc, const store_msg_t *m, int changed)
+{
+    msg_result_t *r = ud;
+    r->calls++;
+    r->rc = rc;
+    r->changed = changed;
+}
+
+/* Whether the file at dir/name holds needle (a missing file holds none). */
+static int file_has(fixture_t *f, const char *name, const char *needle)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL)
+        return 0;
+    size_t cap = 1 << 16, len = 0, n, nl = strlen(needle);
+    char *buf = mem_alloc(cap);
+    while ((n = fread(buf + len, 1, cap - len, fp)) > 0) {
+        len += n;
+        if (len == cap)
+            buf = mem_realloc(buf, cap *= 2);
+    }
+    fclose(fp);
+    int found = memmem(buf, len, needle, nl) != NULL;
+    mem_free(buf);
+    return found;
+}
+
+/* A delete overwrites the text in parley.db (secure_delete) and leaves
+ * none in parley.db-wal (the TRUNCATE checkpoint after its commit): a
+ * short text in its page, a long one in overflow pages. */
+static void test_delete_scrubs_files(void **state)
+{
+    fixture_t *f = *state;
+    char *conv = store_conv_room("r"), short_id[STORE_ID_MAX], long_id[STORE_ID_MAX];
+    char keep_id[STORE_ID_MAX];
+    const char *secret = "sekrit-7c1e-short";
+    char *big = mem_alloc(20001);
+    for (int i = 0; i < 20000; i++)
+        big[i] = "long-sekrit-9f2a-"[i % 17];
+    big[20000] = '\0';
+    append(f, conv, "a", NULL, secret, 1, short_id);
+    append(f, conv, "a", NULL, big, 2, long_id);
+    append(f, conv, "a", NULL, "kept-text-41d0", 3, keep_id);
+    /* the texts are on disk: in the WAL, then in the database file too */
+    assert_true(file_has(f, "parley.db-wal", secret));
+    sqlite3 *db = raw_open(f);
+    /* (a fresh connection sees WAL mode once it has read the file) */
+    assert_int_equal(sqlite3_exec(db, "PRAGMA schema_version", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    assert_true(file_has(f, "parley.db", secret));
+    assert_true(file_has(f, "parley.db", "long-sekrit-9f2a-long-sekrit-9f2a-"));
+    assert_true(file_has(f, "parley.db-wal", secret));
+
+    const char *ids[] = {short_id, long_id};
+    for (int i = 0; i < 2; i++) {
+        msg_result_t r = {0};
+        store_msg_delete(f->s, conv, ids[i], on_msg_done, &r);
+        uv_run(&f->loop, UV_RUN_DEFAULT);
+        assert_int_equal(r.calls, 1);
+        assert_int_equal(r.rc, 0);
+        assert_int_equal(r.changed, 1);
+    }
+    assert_false(file_has(f, "parley.db", secret));
+    assert_false(file_has(f, "parley.db-wal", secret));
+    assert_false(file_has(f, "parley.db", "long-sekrit-9f2a"));
+    assert_false(file_has(f, "parley.db-wal", "long-sekrit-9f2a"));
+    assert_true(file_has(f, "parley.db", "kept-text-41d0")); /* the scan does see text */
+    mem_free(big);
+    mem_free(conv);
 }
 
 int main(void)
@@ -904,6 +1042,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_while_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_scrubs_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_member_rooms_roles, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -450,6 +450,22 @@ int store_sqlite__collect(store_sqlite *st, sqlite3_stmt *stmt, size_t size,
     return rc;
 }
 
+int store_sqlite__collect_by_key(store_sqlite *st, int which, const char *key, size_t size,
+                                 int (*row)(sqlite3_stmt *, void *), const char *what,
+                                 void **out, size_t *n)
+{
+    sqlite3_stmt *stmt = store_sqlite__stmt(st, which);
+    *out = NULL;
+    *n = 0;
+    if (store_sqlite__bind_text(stmt, 1, key, strlen(key)) != SQLITE_OK) {
+        char op[64];
+        snprintf(op, sizeof(op), "%s bind", what);
+        store_sqlite__done(stmt);
+        return store_sqlite__fail(st->db, op);
+    }
+    return store_sqlite__collect(st, stmt, size, row, what, out, n);
+}
+
 /* A message id as this backend writes it: the decimal rowid. */
 void store_sqlite__format_id(int64_t rowid, char out[STORE_ID_MAX])
 {

@@ -148,6 +148,11 @@ int store_sqlite__exec(store_sqlite *st, sqlite3_stmt *stmt, const char *what);
 int store_sqlite__collect(store_sqlite *st, sqlite3_stmt *stmt, size_t size,
                           int (*row)(sqlite3_stmt *, void *), const char *what, void **out,
                           size_t *n);
+/* The same on statement `which` with `key` bound as its one parameter
+ * (a failed bind is logged as "<what> bind" and is STORE_EIO). */
+int store_sqlite__collect_by_key(store_sqlite *st, int which, const char *key, size_t size,
+                                 int (*row)(sqlite3_stmt *, void *), const char *what,
+                                 void **out, size_t *n);
 /* Message ids: the decimal rowid, and its strict parse (STORE_EBADID). */
 void store_sqlite__format_id(int64_t rowid, char out[STORE_ID_MAX]);
 int store_sqlite__parse_id(const char *s, int64_t *out);

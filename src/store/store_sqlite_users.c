@@ -611,17 +611,9 @@ void store_sqlite__member_rooms(store_t *s, const char *user_id, store_room_list
         return;
     store_sqlite *st = store_sqlite__self(s);
     store_sqlite__op *op = store_sqlite__op_new(st, call);
-    sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__MEMBER_ROOMS);
     void *v = NULL;
-    if (store_sqlite__bind_text(stmt, 1, user_id, strlen(user_id)) != SQLITE_OK) {
-        store_sqlite__done(stmt);
-        op->rc = store_sqlite__fail(st->db, "member rooms bind");
-    } else {
-        op->rc = store_sqlite__collect(st, stmt, sizeof(store_room_t),
-                                       store_sqlite__member_room_row, "member rooms", &v,
-                                       &op->res.list.n);
-        op->res.list.rooms = v;
-    }
+    op->rc = store_sqlite__collect_by_key(st, STORE_SQLITE__MEMBER_ROOMS, user_id, sizeof(store_room_t), store_sqlite__member_room_row, "member rooms", &v, &op->res.list.n);
+    op->res.list.rooms = v;
     if (op->rc != 0)
         store_sqlite__op_clear(op);
     store_sqlite__submit(st, op);
@@ -649,17 +641,9 @@ void store_sqlite__room_members(store_t *s, const char *room_key, store_member_l
         return;
     store_sqlite *st = store_sqlite__self(s);
     store_sqlite__op *op = store_sqlite__op_new(st, call);
-    sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__ROOM_MEMBERS);
     void *v = NULL;
-    if (store_sqlite__bind_text(stmt, 1, room_key, strlen(room_key)) != SQLITE_OK) {
-        store_sqlite__done(stmt);
-        op->rc = store_sqlite__fail(st->db, "room members bind");
-    } else {
-        op->rc = store_sqlite__collect(st, stmt, sizeof(store_member_t),
-                                       store_sqlite__member_row, "room members", &v,
-                                       &op->res.members.n);
-        op->res.members.members = v;
-    }
+    op->rc = store_sqlite__collect_by_key(st, STORE_SQLITE__ROOM_MEMBERS, room_key, sizeof(store_member_t), store_sqlite__member_row, "room members", &v, &op->res.members.n);
+    op->res.members.members = v;
     if (op->rc != 0)
         store_sqlite__op_clear(op);
     store_sqlite__submit(st, op);
@@ -680,16 +664,9 @@ void store_sqlite__direct_convs(store_t *s, const char *user_id, store_conv_list
         return;
     store_sqlite *st = store_sqlite__self(s);
     store_sqlite__op *op = store_sqlite__op_new(st, call);
-    sqlite3_stmt *stmt = store_sqlite__stmt(st, STORE_SQLITE__DIRECT_CONVS);
     void *v = NULL;
-    if (store_sqlite__bind_text(stmt, 1, user_id, strlen(user_id)) != SQLITE_OK) {
-        store_sqlite__done(stmt);
-        op->rc = store_sqlite__fail(st->db, "direct convs bind");
-    } else {
-        op->rc = store_sqlite__collect(st, stmt, sizeof(char *), store_sqlite__conv_name_row,
-                                       "direct convs", &v, &op->res.convs.n);
-        op->res.convs.convs = v;
-    }
+    op->rc = store_sqlite__collect_by_key(st, STORE_SQLITE__DIRECT_CONVS, user_id, sizeof(char *), store_sqlite__conv_name_row, "direct convs", &v, &op->res.convs.n);
+    op->res.convs.convs = v;
     if (op->rc != 0)
         store_sqlite__op_clear(op);
     store_sqlite__submit(st, op);

@@ -604,14 +604,20 @@ static void store_redis__user_create(store_redis__op *op)
 }
 
 /* The name's owner (claim: u->other) as read: taken, free (none, or one
- * that has moved on), or expired (purged first). */
+ * whose record is gone), or expired (purged first). */
 static void store_redis__on_claim_owner(store_redis__op *op, const redisReply *r)
 {
     store_redis__u *u = store_redis__u_of(op);
     store_user_t owner;
     memset(&owner, 0, sizeof(owner));
     int rc = store_redis__user_parse(r, u->other, &owner);
-    int stale = rc == STORE_ENOTFOUND || (rc == 0 && strcmp(owner.key, u->key) != 0);
+    /* Only a record that is gone frees the name. A record whose key is
+     * another name may be a rename in flight (the name is taken before the
+     * record is written): treating it as moved on let a claim on another
+     * backend take the same name (tests/cluster/shared.test.mjs, the race).
+     * A name whose drop failed after a rename stays held until its user
+     * expires: never two owners. */
+    int stale = rc == STORE_ENOTFOUND;
     int expired = rc == 0 && store_redis__expired(&owner, u->now, u->ttl);
     mem_free(owner.key);
     mem_free(owner.name);
@@ -756,7 +762,13 @@ static void store_redis__on_rename_owner(store_redis__op *op, const redisReply *
     store_user_t owner;
     memset(&owner, 0, sizeof(owner));
     int rc = store_redis__user_parse(r, u->other, &owner);
-    int stale = rc == STORE_ENOTFOUND || (rc == 0 && strcmp(owner.key, u->key) != 0);
+    /* Only a record that is gone frees the name. A record whose key is
+     * another name may be a rename in flight (the name is taken before the
+     * record is written): treating it as moved on let a claim on another
+     * backend take the same name (tests/cluster/shared.test.mjs, the race).
+     * A name whose drop failed after a rename stays held until its user
+     * expires: never two owners. */
+    int stale = rc == STORE_ENOTFOUND;
     int expired = rc == 0 && store_redis__expired(&owner, u->now, u->ttl);
     mem_free(owner.key);
     mem_free(owner.name);

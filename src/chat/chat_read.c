@@ -143,8 +143,11 @@ static json_t *chat_conv_json(chat_server *c, const store_conversation_t *cv)
     }
     if (last == NULL)
         return NULL;
-    json_t *e = room ? json_pack("{s:s,s:s,s:s}", "type", "room", "room", cv->name, "role",
-                                 "member")
+    static const char *const roles[] = {"member", "moderator", "owner"};
+    const char *role = cv->role >= STORE_ROLE_MEMBER && cv->role <= STORE_ROLE_OWNER
+                           ? roles[cv->role]
+                           : "member";
+    json_t *e = room ? json_pack("{s:s,s:s,s:s}", "type", "room", "room", cv->name, "role", role)
                      : json_pack("{s:s,s:s}", "type", "private", "with", cv->name);
     if (e == NULL || json_object_set_new(e, "unread", json_integer((json_int_t)cv->unread)) != 0 ||
         json_object_set_new(e, "lastMessage", last) != 0) {

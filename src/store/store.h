@@ -304,6 +304,7 @@ typedef struct {
     char *name;       /* the room's display name, or the peer's current one
                          ("" when the peer is gone) */
     int64_t joined_ms; /* a room: when the user joined it; direct: 0 */
+    int role;         /* a room: the user's STORE_ROLE_*; direct: 0 */
     uint64_t unread;  /* as store_read_get */
     char last_read[STORE_ID_MAX];
     int has_last;     /* last holds the newest message */

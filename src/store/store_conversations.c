@@ -144,6 +144,7 @@ static void store_convs__details(store_convs__job *job)
         c->key = r->key;
         c->name = r->name;
         c->joined_ms = r->joined_ms;
+        c->role = r->role;
         r->key = r->name = NULL;
     }
     for (size_t i = 0; i < job->directs.n; i++) {

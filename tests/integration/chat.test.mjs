@@ -1392,7 +1392,8 @@ describe('membership and read state (v2)', () => {
     const [dm, older, quiet] = list.conversations;
     assert.deepEqual(dm, { type: 'private', with: b.username, unread: sends.private,
       lastMessage: { id: p.id, type: 'private', to: a.username, from: b.username, content: 'private one', timestamp: p.timestamp } });
-    assert.deepEqual(quiet, { type: 'room', room: r2, role: 'member', unread: 0, lastMessage: null });
+    // a created r2 (its owner); b created r1, a joined it (a member)
+    assert.deepEqual(quiet, { type: 'room', room: r2, role: 'owner', unread: 0, lastMessage: null });
     assert.deepEqual(older, { type: 'room', room: r1, role: 'member', unread: sends.room,
       lastMessage: { id: m1.id, type: 'room', room: r1, from: b.username, content: 'in the room', timestamp: m1.timestamp } });
     const anon = await pool.connect(srv.url, WS, T);

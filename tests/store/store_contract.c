@@ -1354,6 +1354,7 @@ static void sc_test_conversations(sc_env *env)
     SC_ASSERT(strcmp(c->conv, r1) == 0 && c->type == STORE_CONV_ROOM);
     SC_ASSERT(strcmp(c->key, "r1") == 0 && strcmp(c->name, "Room One") == 0);
     SC_ASSERT(c->joined_ms == t + 1 && c->unread == 2 && c->has_last);
+    SC_ASSERT(c->role == STORE_ROLE_OWNER); /* its first member */
     SC_ASSERT(strcmp(c->last.id, last) == 0 && strcmp(c->last.content, "again r1") == 0);
     SC_ASSERT(c->last.ts_ms == t + 11 && strcmp(c->last.from_id, b) == 0);
     c = &l.convs[1];
@@ -1384,6 +1385,7 @@ static void sc_test_conversations(sc_env *env)
     SC_ASSERT(sc_cl_find(&l, ab) && strcmp(sc_cl_find(&l, ab)->key, a) == 0);
     SC_ASSERT(strcmp(sc_cl_find(&l, ab)->name, "Alice") == 0 && sc_cl_find(&l, ab)->unread == 1);
     SC_ASSERT(sc_cl_find(&l, r1) && sc_cl_find(&l, r1)->unread == 0); /* his own newest */
+    SC_ASSERT(sc_cl_find(&l, r1)->role == STORE_ROLE_MEMBER);
     store_conversations_free(&l);
     mem_free(r1);
     mem_free(r2);

@@ -603,27 +603,46 @@ static void store_redis__user_create(store_redis__op *op)
     store_redis__fan_end(op);
 }
 
-/* The name's owner (claim: u->other) as read: taken, free (none, or one
- * whose record is gone), or expired (purged first). */
-static void store_redis__on_claim_owner(store_redis__op *op, const redisReply *r)
+/* What the record of a name's owner (u->other), as read, says of the name. */
+typedef enum {
+    STORE_REDIS__OWNER_UNREADABLE, /* an error: fail the op */
+    STORE_REDIS__OWNER_GONE,       /* no record: the name is free */
+    STORE_REDIS__OWNER_LIVE,       /* it holds the name */
+    STORE_REDIS__OWNER_EXPIRED,    /* an expired guest: purge it first */
+} store_redis__owner;
+
+/* Only a record that is gone frees the name. A record whose key is another
+ * name may be a rename in flight (the name is taken before the record is
+ * written): treating it as moved on let a claim on another backend take
+ * the same name (tests/cluster/shared.test.mjs, the race). A name whose
+ * drop failed after a rename stays held until its user expires: never two
+ * owners. */
+static store_redis__owner store_redis__owner_of(store_redis__op *op, const redisReply *r)
 {
     store_redis__u *u = store_redis__u_of(op);
     store_user_t owner;
     memset(&owner, 0, sizeof(owner));
     int rc = store_redis__user_parse(r, u->other, &owner);
-    /* Only a record that is gone frees the name. A record whose key is
-     * another name may be a rename in flight (the name is taken before the
-     * record is written): treating it as moved on let a claim on another
-     * backend take the same name (tests/cluster/shared.test.mjs, the race).
-     * A name whose drop failed after a rename stays held until its user
-     * expires: never two owners. */
-    int stale = rc == STORE_ENOTFOUND;
     int expired = rc == 0 && store_redis__expired(&owner, u->now, u->ttl);
     mem_free(owner.key);
     mem_free(owner.name);
-    if (rc == STORE_EIO) {
+    if (rc == STORE_ENOTFOUND)
+        return STORE_REDIS__OWNER_GONE;
+    if (rc != 0)
+        return STORE_REDIS__OWNER_UNREADABLE;
+    return expired ? STORE_REDIS__OWNER_EXPIRED : STORE_REDIS__OWNER_LIVE;
+}
+
+/* The name's owner (claim: u->other) as read: taken, free (none, or one
+ * whose record is gone), or expired (purged first). */
+static void store_redis__on_claim_owner(store_redis__op *op, const redisReply *r)
+{
+    store_redis__u *u = store_redis__u_of(op);
+    store_redis__owner st = store_redis__owner_of(op, r);
+    int expired = st == STORE_REDIS__OWNER_EXPIRED;
+    if (st == STORE_REDIS__OWNER_UNREADABLE) {
         store_redis__fail(op, r);
-    } else if (stale) {
+    } else if (st == STORE_REDIS__OWNER_GONE) {
         store_redis__user_create(op);
     } else if (!u->guest) { /* ensure: that user, seen now */
         char *k = store_redis__user_key(u->other, ""), *now = store_redis__int_txt(u->now);
@@ -759,22 +778,11 @@ static void store_redis__rename_take(store_redis__op *op)
 static void store_redis__on_rename_owner(store_redis__op *op, const redisReply *r)
 {
     store_redis__u *u = store_redis__u_of(op);
-    store_user_t owner;
-    memset(&owner, 0, sizeof(owner));
-    int rc = store_redis__user_parse(r, u->other, &owner);
-    /* Only a record that is gone frees the name. A record whose key is
-     * another name may be a rename in flight (the name is taken before the
-     * record is written): treating it as moved on let a claim on another
-     * backend take the same name (tests/cluster/shared.test.mjs, the race).
-     * A name whose drop failed after a rename stays held until its user
-     * expires: never two owners. */
-    int stale = rc == STORE_ENOTFOUND;
-    int expired = rc == 0 && store_redis__expired(&owner, u->now, u->ttl);
-    mem_free(owner.key);
-    mem_free(owner.name);
-    if (rc == STORE_EIO) {
+    store_redis__owner st = store_redis__owner_of(op, r);
+    int expired = st == STORE_REDIS__OWNER_EXPIRED;
+    if (st == STORE_REDIS__OWNER_UNREADABLE) {
         store_redis__fail(op, r);
-    } else if (stale) {
+    } else if (st == STORE_REDIS__OWNER_GONE) {
         store_redis__rename_take(op);
     } else if (!expired) {
         store_redis__finish(op, STORE_ETAKEN);
